@@ -1,0 +1,12 @@
+"""mixexp: mixtures of experts as scikit-learn estimators.
+
+The adaptive mixture of local experts (Jacobs, Jordan, Nowlan & Hinton 1991)
+and its EM-trained successor (Jordan & Jacobs 1994).
+"""
+
+from ._classifier import MixtureOfExpertsClassifier
+from ._regressor import MixtureOfExpertsRegressor
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["MixtureOfExpertsClassifier", "MixtureOfExpertsRegressor", "__version__"]

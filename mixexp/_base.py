@@ -1,0 +1,359 @@
+"""The base estimator: validation, restarts, warm start and the fitted API.
+
+Subclasses only say how targets are encoded and scored, which expert
+component to use, and what the mixture predicts.
+"""
+
+import copy
+import warnings
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._data import TrainingData, design_chunks
+from ._estep import e_step, responsibilities
+from ._init import initialize_responsibilities, standardize_
+from ._solvers import SOLVERS
+from .gates import SoftmaxGate
+
+
+class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
+    """Shared machinery of the mixture-of-experts estimators.
+
+    Not for direct use: use :class:`~mixexp.MixtureOfExpertsRegressor` or
+    :class:`~mixexp.MixtureOfExpertsClassifier`.
+    """
+
+    _parameter_constraints = {
+        "n_experts": [Interval(Integral, 1, None, closed="left")],
+        "gate_alpha": [Interval(Real, 0, None, closed="left")],
+        "expert_alpha": [Interval(Real, 0, None, closed="left")],
+        "solver": [StrOptions(set(SOLVERS))],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "init": [StrOptions({"kmeans", "random"})],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        n_experts,
+        *,
+        gate_alpha,
+        expert_alpha,
+        solver,
+        max_iter,
+        tol,
+        n_init,
+        init,
+        random_state,
+        warm_start,
+        verbose,
+    ):
+        self.n_experts = n_experts
+        self.gate_alpha = gate_alpha
+        self.expert_alpha = expert_alpha
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_init = n_init
+        self.init = init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    # ------------------------------------------------------ subclass hooks
+    @abstractmethod
+    def _make_experts(self):
+        """A new, unfitted expert component."""
+
+    @abstractmethod
+    def _encode_fit_targets(self, y, data_kwargs):
+        """Validate ``y`` at fit, set target attributes, return encoded y."""
+
+    @abstractmethod
+    def _encode_targets(self, y):
+        """Encode ``y`` given at scoring time like the fit targets."""
+
+    @abstractmethod
+    def _init_features(self, X, y):
+        """Columns of the joint space clustered by the initialization."""
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the gate and the experts by maximum likelihood.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; an integer weight counts as that many copies
+            of the row.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        warm = self.warm_start and hasattr(self, "gate_")
+        previous_n_features = getattr(self, "n_features_in_", None)
+        X, y = validate_data(
+            self, X, y, dtype=np.float64, ensure_min_samples=2, **self._target_check()
+        )
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        n_weighted = int(np.count_nonzero(sample_weight))
+        if n_weighted == 0:
+            raise ValueError(
+                "sample_weight is zero for every sample; give some samples a "
+                "positive weight."
+            )
+        if self.n_experts > n_weighted:
+            raise ValueError(
+                f"n_experts={self.n_experts} is larger than the number of samples "
+                f"with positive weight ({n_weighted}); use at most {n_weighted} "
+                "experts or provide more data."
+            )
+        if warm and previous_n_features != X.shape[1]:
+            raise ValueError(
+                f"warm_start=True but X has {X.shape[1]} features while the "
+                f"model was fitted with {previous_n_features}; set "
+                "warm_start=False to fit from scratch."
+            )
+        data_kwargs = {}
+        y_encoded = self._encode_fit_targets(y, data_kwargs)
+        n_targets = data_kwargs.get("n_classes", y_encoded.shape[-1])
+        data = TrainingData(
+            X,
+            y_encoded,
+            sample_weight,
+            self.n_experts,
+            row_width=self.n_experts * (X.shape[1] + 2 + n_targets),
+        )
+        for key, value in data_kwargs.items():
+            setattr(data, key, value)
+
+        random_state = check_random_state(self.random_state)
+        solver = SOLVERS[self.solver]
+        features = None
+        best = None
+        n_init = 1 if warm else self.n_init
+        for init in range(n_init):
+            if warm:
+                gate = copy.deepcopy(self.gate_)
+                experts = copy.deepcopy(self.experts_)
+                self._check_warm_components(gate, experts, data)
+                gate._prepare(data)
+                experts._prepare(data)
+            else:
+                if features is None:
+                    features = standardize_(
+                        self._init_features(X, y_encoded), sample_weight
+                    )
+                gate, experts = self._initialize(data, features, random_state)
+            if self.verbose:
+                print(f"Initialization {init}")
+            lower_bounds, converged = solver(
+                gate,
+                experts,
+                data,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                verbose=self.verbose,
+            )
+            if self.verbose:
+                status = "converged" if converged else "did not converge"
+                print(
+                    f"Initialization {init} {status} after {len(lower_bounds)} "
+                    f"iterations, log-likelihood = {lower_bounds[-1]:.6f}"
+                )
+            if best is None or lower_bounds[-1] > best[2][-1]:
+                best = (gate, experts, lower_bounds, converged)
+
+        gate, experts, lower_bounds, converged = best
+        if not converged:
+            warnings.warn(
+                f"EM did not converge in {self.max_iter} iterations "
+                f"(n_init={self.n_init}); the last change of the mean "
+                f"log-likelihood exceeded tol={self.tol}. Increase max_iter, "
+                "raise tol, or standardize the inputs.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self.gate_ = gate
+        self.experts_ = experts
+        self.lower_bounds_ = np.asarray(lower_bounds)
+        self.lower_bound_ = float(lower_bounds[-1])
+        self.n_iter_ = len(lower_bounds)
+        self.converged_ = converged
+        return self
+
+    def _target_check(self):
+        return {}
+
+    def _make_gate(self):
+        return SoftmaxGate(alpha=self.gate_alpha)
+
+    def _initialize(self, data, features, random_state):
+        """New components fitted to k-means (or random) responsibilities."""
+        gate, experts = self._make_gate(), self._make_experts()
+        for component in (gate, experts):
+            component._prepare(data)
+            component._reset(data)
+        initialize_responsibilities(
+            data.resp, features, data.sample_weight, self.init, random_state
+        )
+        # Only the experts learn from the clusters; the gate stays uniform so
+        # the first E-step assigns samples by how well each expert fits them.
+        # (A gate fitted to hard cluster labels is so sharp that EM would
+        # never move samples between experts again.)
+        _, _, expert_stats = e_step(gate, experts, data, fixed_resp=True)
+        experts._m_step(expert_stats, data)
+        return gate, experts
+
+    def _check_warm_components(self, gate, experts, data):
+        if gate.coef_.shape[0] != self.n_experts:
+            raise ValueError(
+                f"warm_start=True but n_experts changed from {gate.coef_.shape[0]} "
+                f"to {self.n_experts}; set warm_start=False to fit from scratch."
+            )
+
+    # -------------------------------------------------------- fitted model
+    def _validate_X(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=np.float64)
+
+    def predict_gate_proba(self, X):
+        """Gate probabilities: which expert is in charge of each input.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        gate_proba : ndarray of shape (n_samples, n_experts)
+            g_k(x); each row sums to one.
+        """
+        return self.gate_.predict_proba(self._validate_X(X))
+
+    def _log_joint(self, X, y):
+        """log g_k(x_i) and log P_k(y_i | x_i), each (n_experts, n_samples),
+        on validated, encoded inputs."""
+        gate_params = self.gate_._params()
+        expert_params = self.experts_._params()
+        log_gate = np.empty((self.n_experts, X.shape[0]))
+        log_lik = np.empty_like(log_gate)
+        for rows, Xt in design_chunks(X, 0.0, 8192):
+            log_gate[:, rows] = self.gate_._log_proba(Xt, gate_params)[0]
+            log_lik[:, rows] = self.experts_._log_likelihood(
+                Xt, y[rows], expert_params
+            )[0]
+        return log_gate, log_lik
+
+    def _validate_Xy(self, X, y):
+        X = self._validate_X(X)
+        y = self._encode_targets(y)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"X has {X.shape[0]} samples but y has {y.shape[0]}; pass one "
+                "target per row of X."
+            )
+        return X, y
+
+    def predict_responsibilities(self, X, y):
+        """Posterior probability of each expert given input and target.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Observed targets.
+
+        Returns
+        -------
+        responsibilities : ndarray of shape (n_samples, n_experts)
+            h_k(x, y) = g_k(x) P_k(y | x) / sum_j g_j(x) P_j(y | x).
+        """
+        return responsibilities(*self._log_joint(*self._validate_Xy(X, y)))[0].T
+
+    def score_samples(self, X, y):
+        """Log-likelihood of each sample under the mixture.
+
+        This is log p(y | x), not the estimator's ``score`` (which is R² or
+        accuracy, what cross-validation tools optimize).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Observed targets.
+
+        Returns
+        -------
+        log_likelihood : ndarray of shape (n_samples,)
+            log sum_k g_k(x) P_k(y | x).
+        """
+        return responsibilities(*self._log_joint(*self._validate_Xy(X, y)))[1]
+
+    def _n_parameters(self):
+        """Free parameters of the gate and the experts."""
+        check_is_fitted(self)
+        return self.gate_._n_parameters() + self.experts_._n_parameters()
+
+    def bic(self, X, y):
+        """Bayesian information criterion on (X, y); lower is better.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+
+        Returns
+        -------
+        bic : float
+            -2 log-likelihood + n_parameters * log(n_samples).
+        """
+        log_lik = self.score_samples(X, y)
+        return -2.0 * log_lik.sum() + self._n_parameters() * np.log(log_lik.shape[0])
+
+    def aic(self, X, y):
+        """Akaike information criterion on (X, y); lower is better.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+
+        Returns
+        -------
+        aic : float
+            -2 log-likelihood + 2 n_parameters.
+        """
+        return -2.0 * self.score_samples(X, y).sum() + 2.0 * self._n_parameters()

@@ -1,0 +1,164 @@
+"""Initial responsibilities: weighted k-means on the joint (x, y) space.
+
+Seeding draws rows through the cumulative weight in a canonical (sorted) row
+order, so the result depends on the weighted empirical distribution only: a
+row with ``sample_weight=2`` and two copies of that row give the same seeds,
+and shuffling the rows changes nothing. That is what makes the whole fit
+invariant to row order and equivalent under integer weights.
+
+Memory stays at a few vectors of length n_samples besides the features:
+distances to all centres are computed in row chunks.
+"""
+
+import numpy as np
+
+_ROWS = 65536
+
+
+def standardize_(Z, weight):
+    """Standardize the columns of ``Z`` in place (weighted mean and std)."""
+    total = weight.sum()
+    mean = weight @ Z / total
+    Z -= mean
+    second = np.zeros(Z.shape[1])
+    for start in range(0, Z.shape[0], _ROWS):
+        part = Z[start : start + _ROWS]
+        second += weight[start : start + _ROWS] @ (part * part)
+    std = np.sqrt(second / total)
+    Z /= np.where(std > 0, std, 1.0)
+    return Z
+
+
+def _nearest(Z, sq_norms, centers):
+    """Label of the nearest centre and the squared distance to it, per row."""
+    labels = np.empty(Z.shape[0], dtype=np.int32)
+    closest = np.empty(Z.shape[0])
+    center_norms = np.sum(centers * centers, axis=1)
+    for start in range(0, Z.shape[0], _ROWS):
+        rows = slice(start, start + _ROWS)
+        dist = center_norms - 2.0 * (Z[rows] @ centers.T)
+        labels[rows] = np.argmin(dist, axis=1)
+        closest[rows] = dist[np.arange(dist.shape[0]), labels[rows]] + sq_norms[rows]
+    return labels, np.maximum(closest, 0.0)
+
+
+def canonical_order(Z):
+    """A row order that depends on the rows' values only.
+
+    Rows are sorted by their projection on a fixed direction (the same for
+    every call), so identical rows are adjacent and a permutation of the
+    input gives the same sequence of values. This avoids ``np.lexsort``,
+    which copies the whole array.
+    """
+    direction = np.random.RandomState(20260101).standard_normal(Z.shape[1])
+    return np.argsort(Z @ direction, kind="stable")
+
+
+def _draw(mass, order, rng):
+    """Row drawn with probability proportional to ``mass``, scanning the rows
+    in the canonical ``order``."""
+    cumulative = mass[order]
+    np.cumsum(cumulative, out=cumulative)
+    target = rng.uniform() * cumulative[-1]
+    position = min(
+        int(np.searchsorted(cumulative, target, side="right")), order.size - 1
+    )
+    return order[position]
+
+
+def _sq_distance_to(Z, sq_norms, center, out):
+    """Squared distances of all rows to one centre, written into ``out``."""
+    np.matmul(Z, center, out=out)
+    out *= -2.0
+    out += sq_norms
+    out += center @ center
+    return np.maximum(out, 0.0, out=out)
+
+
+def _seed(Z, sq_norms, weight, order, n_clusters, rng, plus_plus):
+    """Centres drawn from the rows (k-means++ D^2 weighting if ``plus_plus``)."""
+    centers = np.empty((n_clusters, Z.shape[1]))
+    centers[0] = Z[_draw(weight, order, rng)]
+    closest = _sq_distance_to(Z, sq_norms, centers[0], np.empty(Z.shape[0]))
+    dist = np.empty_like(closest)
+    for k in range(1, n_clusters):
+        mass = weight * closest if plus_plus else weight
+        if not mass.sum() > 0:  # every weighted row already is a centre
+            mass = weight
+        centers[k] = Z[_draw(mass, order, rng)]
+        np.minimum(closest, _sq_distance_to(Z, sq_norms, centers[k], dist), out=closest)
+    return centers
+
+
+def _lloyd(Z, sq_norms, weight, centers, max_iter):
+    """Weighted Lloyd iterations (updating ``centers`` in place); returns the
+    weighted inertia."""
+    n_clusters = centers.shape[0]
+    labels, closest = _nearest(Z, sq_norms, centers)
+    for _ in range(max_iter):
+        mass = np.bincount(labels, weights=weight, minlength=n_clusters)
+        filled = mass > 0
+        sums = np.stack(
+            [
+                np.bincount(labels, weights=weight * Z[:, j], minlength=n_clusters)
+                for j in range(Z.shape[1])
+            ],
+            axis=1,
+        )
+        centers[filled] = sums[filled] / mass[filled, None]
+        new_labels, closest = _nearest(Z, sq_norms, centers)
+        if np.array_equal(new_labels, labels):
+            break
+        labels = new_labels
+    return float(weight @ closest)
+
+
+def kmeans_labels(
+    Z, weight, n_clusters, rng, *, plus_plus=True, n_seeds=10, max_iter=50
+):
+    """Weighted k-means(++) labels of the rows of ``Z``.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_dims)
+    weight : ndarray of shape (n_samples,)
+        Non-negative; rows of weight zero never become seeds.
+    n_clusters : int
+    rng : numpy.random.RandomState
+    plus_plus : bool, default=True
+        k-means++ seeding (D^2 weighting) followed by Lloyd iterations, best
+        of ``n_seeds`` runs by inertia. If False, seeds are ``n_clusters`` rows
+        drawn in proportion to their weight and each sample takes the nearest
+        (the "random" initialization).
+    n_seeds : int, default=10
+        k-means++ runs; the one with the lowest inertia is kept.
+    max_iter : int, default=50
+        Lloyd iterations at most per run.
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,)
+    """
+    order = canonical_order(Z)
+    sq_norms = np.einsum("ij,ij->i", Z, Z)
+    if not plus_plus:
+        centers = _seed(Z, sq_norms, weight, order, n_clusters, rng, plus_plus=False)
+        return _nearest(Z, sq_norms, centers)[0]
+    best_centers, best_inertia = None, np.inf
+    for _ in range(n_seeds):
+        centers = _seed(Z, sq_norms, weight, order, n_clusters, rng, plus_plus=True)
+        inertia = _lloyd(Z, sq_norms, weight, centers, max_iter)
+        if inertia < best_inertia * (1 - 1e-9):
+            best_centers, best_inertia = centers, inertia
+    return _nearest(Z, sq_norms, best_centers)[0]
+
+
+def initialize_responsibilities(resp, features, weight, init, rng):
+    """Fill ``resp`` (n_experts, n_samples) with one-hot k-means (``init=
+    "kmeans"``) or nearest-random-row (``init="random"``) assignments of the
+    rows of ``features`` (already standardized)."""
+    labels = kmeans_labels(
+        features, weight, resp.shape[0], rng, plus_plus=init == "kmeans"
+    )
+    resp[:] = 0.0
+    resp[labels, np.arange(labels.shape[0])] = 1.0

@@ -1,0 +1,260 @@
+"""Weighted multinomial logistic regression on soft targets, for a batch of problems.
+
+The softmax gate (one problem whose "classes" are the experts and whose targets
+are the responsibilities) and the softmax experts (one problem per expert, hard
+class targets, weighted by the responsibilities) both maximize
+
+    f(V) = sum_i sum_b w_ib sum_c t_ibc log softmax(x_i V_b)_c
+           - alpha / 2 * sum_b ||D V_b||_F^2
+
+over ``V`` of shape (B, C, p), where ``D`` masks the penalized columns (the
+intercept column is not penalized). Parameters are kept centred over the
+classes (every column of every ``V_b`` sums to zero), the symmetric
+parametrization of scikit-learn's multinomial LogisticRegression.
+
+Three maximizers share the statistics computed here:
+
+- ``"newton"``: full Newton steps with backtracking. Its Hessian costs
+  C(C+1)/2 weighted Gram products per problem, so it is for small C * p.
+- ``"bound"``: Böhning's (1992) fixed curvature bound
+  -Hessian <= 1/2 (I - 11^T/C) (x) sum_i w_ib x_i x_i^T. On centred parameters
+  the bound step is one p x p solve with C right-hand sides, and every step is
+  guaranteed to increase f (a minorize-maximize step).
+- ``"lbfgs"``: scipy's L-BFGS-B warm-started at the current parameters.
+
+Each accepts only steps that do not decrease f, so an EM M-step built on them
+is a generalized M-step and EM's monotonicity holds.
+"""
+
+import numpy as np
+from scipy.optimize import minimize
+
+from ._linalg import psd_solve, weighted_grams
+
+
+def softmax(logits):
+    """Log-probabilities and probabilities over axis 1 (the classes), with
+    one exponential per entry.
+
+    Parameters
+    ----------
+    logits : ndarray of shape (B, C, n_rows)
+
+    Returns
+    -------
+    log_prob, prob : ndarrays shaped like ``logits``
+    """
+    shifted = logits - np.max(logits, axis=1, keepdims=True)
+    prob = np.exp(shifted)
+    total = np.sum(prob, axis=1, keepdims=True)
+    prob /= total
+    shifted -= np.log(total)
+    return shifted, prob
+
+
+def batch_logits(Xt, V):
+    """Logits of every problem: (B, C, p) x (p, n_rows) -> (B, C, n_rows)."""
+    n_problems, n_classes, p = V.shape
+    return (V.reshape(n_problems * n_classes, p) @ Xt).reshape(
+        n_problems, n_classes, Xt.shape[1]
+    )
+
+
+def chunk_stats(Xt, V, weights, targets, *, hessian=False, softmax_out=None):
+    """Objective, gradient and (optionally) curvature of the data term on rows.
+
+    Parameters
+    ----------
+    Xt : ndarray of shape (p, n_rows)
+        Design, one column per sample.
+    V : ndarray of shape (B, C, p)
+    weights : ndarray of shape (B, n_rows)
+    targets : ndarray of shape (B or 1, C, n_rows)
+        Columns sum to one over classes.
+    hessian : bool
+        Also return the negative Hessian of shape (B, C * p, C * p).
+    softmax_out : tuple of two ndarrays of shape (B, C, n_rows), optional
+        ``softmax(batch_logits(Xt, V))`` when the caller already has it.
+
+    Returns
+    -------
+    stats : dict with ``value`` (float), ``grad`` (B, C, p) and maybe ``hess``.
+    """
+    if softmax_out is None:
+        softmax_out = softmax(batch_logits(Xt, V))
+    log_prob, prob = softmax_out
+    weighted_targets = weights[:, None, :] * targets
+    value = float(np.sum(weighted_targets * log_prob))
+    resid = weighted_targets - weights[:, None, :] * prob
+    n_problems, n_classes, n_rows = resid.shape
+    grad = (resid.reshape(n_problems * n_classes, n_rows) @ Xt.T).reshape(
+        n_problems, n_classes, Xt.shape[0]
+    )
+    stats = {"value": value, "grad": grad}
+    if hessian:
+        stats["hess"] = _curvature(Xt, weights, prob)
+    return stats
+
+
+def _curvature(Xt, weights, prob):
+    """Negative Hessian sum_i w_bi (diag(pi_i) - pi_i pi_i^T) (x) x_i x_i^T.
+
+    Layout (B, C * p, C * p) with index ``c * p + j``.
+    """
+    p, n_rows = Xt.shape
+    n_problems, n_classes = prob.shape[:2]
+    weighted_prob = weights[:, None, :] * prob
+    diag = weighted_grams(Xt, weighted_prob.reshape(n_problems * n_classes, n_rows))
+    diag = diag.reshape(n_problems, n_classes, p, p)
+    hess = np.zeros((n_problems, n_classes, p, n_classes, p))
+    classes = np.arange(n_classes)
+    hess[:, classes, :, classes, :] = diag.transpose(1, 0, 2, 3)
+    root_w = np.sqrt(weights)
+    for b in range(n_problems):  # one BLAS product on all rows per problem
+        Z = (root_w[b] * prob[b])[:, None, :] * Xt[None, :, :]
+        Z = Z.reshape(n_classes * p, n_rows)
+        hess[b] -= (Z @ Z.T).reshape(n_classes, p, n_classes, p)
+    return hess.reshape(n_problems, n_classes * p, n_classes * p)
+
+
+def penalty(V, alpha, mask):
+    """alpha / 2 * ||mask * V||^2 summed over problems."""
+    return 0.5 * alpha * float(np.sum(mask * V * V))
+
+
+def newton_direction(hess, grad, alpha, mask):
+    """Newton ascent direction for the penalized objective.
+
+    The curvature is singular along "shift every class by the same amount",
+    a direction the objective ignores. Adding a multiple of the projector on
+    those directions makes the system solvable without changing the step,
+    because the gradient of centred parameters has no component there.
+    """
+    n_problems, n_classes, p = grad.shape
+    size = n_classes * p
+    system = hess + alpha * np.kron(np.eye(n_classes), np.diag(mask))[None]
+    scale = np.trace(system, axis1=1, axis2=2)[:, None, None] / size + 1e-300
+    shift_proj = np.kron(np.full((n_classes, n_classes), 1.0 / n_classes), np.eye(p))
+    system = system + scale * shift_proj[None]
+    step = psd_solve(system, grad.reshape(n_problems, size, 1))
+    return step.reshape(n_problems, n_classes, p)
+
+
+def bound_system(grams, alpha, mask):
+    """The p x p matrices 1/2 A_b + alpha D of Böhning's bound, made definite.
+
+    A small multiple of the identity keeps them invertible on collinear data;
+    enlarging the bound keeps every step an ascent step.
+    """
+    p = grams.shape[-1]
+    system = 0.5 * grams + alpha * np.diag(mask)[None]
+    jitter = 1e-10 * np.trace(system, axis1=1, axis2=2) / p + 1e-300
+    return system + jitter[:, None, None] * np.eye(p)[None]
+
+
+def bound_step(bound_matrices, grad):
+    """Böhning's step: solve (1/2 A_b + alpha D) step_b^T = grad_b^T."""
+    return psd_solve(bound_matrices, grad.transpose(0, 2, 1)).transpose(0, 2, 1)
+
+
+def maximize(
+    V,
+    pass_stats,
+    *,
+    alpha,
+    mask,
+    solver,
+    max_iter,
+    tol,
+    first=None,
+    bound_matrices=None,
+):
+    """Increase the penalized multinomial objective from ``V``.
+
+    Parameters
+    ----------
+    V : ndarray of shape (B, C, p)
+        Starting point (centred over classes).
+    pass_stats : callable
+        ``pass_stats(V, hessian)`` returns ``chunk_stats`` summed over all rows.
+    alpha : float
+        L2 penalty on the rows selected by ``mask``.
+    mask : ndarray of shape (p,)
+        1 for penalized columns, 0 for the intercept column.
+    solver : {"newton", "bound", "lbfgs"}
+    max_iter : int
+        Number of steps (passes over the data) at most.
+    tol : float
+        Stop when the increase of the objective is below ``tol`` times its size.
+    first : dict, optional
+        Statistics at ``V`` already computed (by the E-step pass).
+    bound_matrices : ndarray of shape (B, p, p), optional
+        ``bound_system(...)`` for the bound solver.
+
+    Returns
+    -------
+    V : ndarray of shape (B, C, p)
+        Parameters whose objective is at least that of the input.
+    """
+    if solver == "lbfgs":
+        return _maximize_lbfgs(V, pass_stats, alpha, mask, max_iter, tol)
+    hessian = solver == "newton"
+    stats = first if first is not None else pass_stats(V, hessian)
+    value = stats["value"] - penalty(V, alpha, mask)
+    for it in range(max_iter):
+        grad = stats["grad"] - alpha * mask * V
+        if solver == "bound":
+            step = bound_step(bound_matrices, grad)
+            V = V + step
+            gain = float(np.sum(grad * step))
+            if gain <= tol * (abs(value) + 1.0) or it == max_iter - 1:
+                break
+            stats = pass_stats(V, False)
+            value = stats["value"] - penalty(V, alpha, mask)
+            continue
+        step = newton_direction(stats["hess"], grad, alpha, mask)
+        predicted = float(np.sum(grad * step))
+        if not predicted > tol * (abs(value) + 1.0):
+            break
+        accepted = False
+        for _ in range(30):  # backtracking keeps every accepted step an ascent
+            trial = V + step
+            trial_stats = pass_stats(trial, True)
+            trial_value = trial_stats["value"] - penalty(trial, alpha, mask)
+            if trial_value >= value:
+                accepted = True
+                break
+            step = 0.5 * step
+        if not accepted:
+            break
+        gain = trial_value - value
+        V, stats, value = trial, trial_stats, trial_value
+        if gain <= tol * (abs(value) + 1.0):
+            break
+    return V
+
+
+def _maximize_lbfgs(V, pass_stats, alpha, mask, max_iter, tol):
+    shape = V.shape
+
+    def negative(flat):
+        W = flat.reshape(shape)
+        stats = pass_stats(W, False)
+        value = stats["value"] - penalty(W, alpha, mask)
+        grad = stats["grad"] - alpha * mask * W
+        return -value, -grad.ravel()
+
+    start_value, _ = negative(V.ravel())
+    result = minimize(
+        negative,
+        V.ravel(),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-10},
+    )
+    if not np.all(np.isfinite(result.x)) or result.fun > start_value:
+        return V
+    W = result.x.reshape(shape)
+    # L-BFGS does not keep the parameters centred over classes; centring
+    # leaves the data term unchanged and can only lower the penalty.
+    return W - W.mean(axis=1, keepdims=True)

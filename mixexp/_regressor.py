@@ -1,0 +1,227 @@
+"""Mixture of linear-Gaussian experts for regression."""
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.utils.validation import check_array
+
+from ._base import BaseMixtureOfExperts
+from .experts import LinearExpert
+
+
+def _numeric_targets(y, name):
+    """y as float64, or a ValueError that says what to do instead."""
+    y = np.asarray(y)
+    if y.dtype.kind in "biuf":
+        return y.astype(np.float64, copy=False)
+    try:
+        return y.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} needs numeric targets, got values of dtype {y.dtype} such as "
+            f"{y.ravel()[:3].tolist()}. Encode them as numbers, or use "
+            "MixtureOfExpertsClassifier for class labels."
+        ) from exc
+
+
+class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
+    """Mixture of linear experts with a softmax gate, fitted by EM.
+
+    The adaptive mixture of local experts (Jacobs, Jordan, Nowlan & Hinton
+    1991) trained by expectation-maximization (Jordan & Jacobs 1994):
+
+        p(y | x) = sum_k g_k(x) N(y; W_k^T [x, 1], diag(s_k^2)),
+        g(x) = softmax(V^T [x, 1]).
+
+    The E-step computes each expert's responsibility for each sample in log
+    space; the M-step solves all K weighted ridge regressions together and
+    improves the gate as a multinomial logistic regression on the
+    responsibilities. The penalized log-likelihood never decreases.
+
+    Parameters
+    ----------
+    n_experts : int, default=4
+        Number of experts K.
+    gate_alpha : float, default=1e-6
+        L2 penalty on the gate weights (not the intercepts). Small values let
+        the gate switch sharply between experts.
+    expert_alpha : float, default=1e-6
+        Ridge penalty on each expert's coefficients, as in
+        :class:`~sklearn.linear_model.Ridge` with the responsibilities as
+        sample weights.
+    solver : {"em"}, default="em"
+        Training algorithm.
+    max_iter : int, default=200
+        EM iterations at most per initialization.
+    tol : float, default=1e-6
+        Convergence threshold on the change of the mean penalized
+        log-likelihood per sample.
+    n_init : int, default=1
+        Initializations to run; the fit with the highest likelihood is kept.
+    init : {"kmeans", "random"}, default="kmeans"
+        Initial responsibilities: k-means clusters of the standardized joint
+        (x, y) space, or the nearest of ``n_experts`` randomly drawn samples.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialization; an int makes every fit reproducible.
+    warm_start : bool, default=False
+        Start from the previous fit's parameters (``n_init`` is then 1).
+    verbose : int, default=0
+        1 prints each initialization and every tenth iteration, 2 every
+        iteration, as ``Iteration N, log-likelihood = ...``.
+
+    Attributes
+    ----------
+    gate_ : :class:`~mixexp.gates.SoftmaxGate`
+        Fitted gate, with ``coef_`` of shape (n_experts, n_features_in_) and
+        ``intercept_`` of shape (n_experts,).
+    experts_ : :class:`~mixexp.experts.LinearExpert`
+        Fitted experts, with ``coef_`` of shape (n_experts, n_features_in_)
+        (or (n_experts, n_outputs_, n_features_in_)), ``intercept_`` and
+        ``noise_variance_``.
+    n_outputs_ : int
+        Number of target columns.
+    n_iter_ : int
+        EM iterations of the kept initialization.
+    converged_ : bool
+        Whether it converged within ``max_iter``.
+    lower_bound_ : float
+        Final mean penalized log-likelihood per sample.
+    lower_bounds_ : ndarray of shape (n_iter_,)
+        Its value after each iteration (non-decreasing).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    MixtureOfExpertsClassifier : The same model with softmax experts.
+    sklearn.mixture.GaussianMixture : Unconditional mixtures fitted by EM.
+
+    References
+    ----------
+    Jacobs, Jordan, Nowlan & Hinton (1991). Adaptive mixtures of local
+    experts. Neural Computation 3(1), 79-87.
+
+    Jordan & Jacobs (1994). Hierarchical mixtures of experts and the EM
+    algorithm. Neural Computation 6(2), 181-214.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixexp import MixtureOfExpertsRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(-3, 3, size=(500, 1))
+    >>> y = np.where(X[:, 0] < 0, 1 - X[:, 0], 2 * X[:, 0]) + 0.1 * rng.randn(500)
+    >>> moe = MixtureOfExpertsRegressor(n_experts=2, random_state=0).fit(X, y)
+    >>> round(moe.score(X, y), 2)
+    0.99
+    >>> moe.predict_gate_proba([[-2.0], [2.0]]).round(2)
+    array([[1., 0.],
+           [0., 1.]])
+    """
+
+    def __init__(
+        self,
+        n_experts=4,
+        *,
+        gate_alpha=1e-6,
+        expert_alpha=1e-6,
+        solver="em",
+        max_iter=200,
+        tol=1e-6,
+        n_init=1,
+        init="kmeans",
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+    ):
+        super().__init__(
+            n_experts,
+            gate_alpha=gate_alpha,
+            expert_alpha=expert_alpha,
+            solver=solver,
+            max_iter=max_iter,
+            tol=tol,
+            n_init=n_init,
+            init=init,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _target_check(self):
+        return {"multi_output": True, "y_numeric": True}
+
+    def _make_experts(self):
+        return LinearExpert(alpha=self.expert_alpha)
+
+    def _encode_fit_targets(self, y, data_kwargs):
+        y = _numeric_targets(y, type(self).__name__)
+        data_kwargs["single_output"] = y.ndim == 1
+        y = y.reshape(y.shape[0], -1)
+        self.n_outputs_ = y.shape[1]
+        return y
+
+    def _check_warm_components(self, gate, experts, data):
+        super()._check_warm_components(gate, experts, data)
+        if experts._single_output != data.single_output or (
+            experts._arrays()[0].shape[1] != data.y.shape[1]
+        ):
+            raise ValueError(
+                "warm_start=True but the shape of y changed since the last fit; "
+                "set warm_start=False to fit from scratch."
+            )
+
+    def _encode_targets(self, y):
+        y = check_array(
+            _numeric_targets(y, type(self).__name__), ensure_2d=False, dtype=np.float64
+        )
+        y = y.reshape(y.shape[0], -1)
+        if y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {y.shape[1]} output column(s) but the model was fitted on "
+                f"{self.n_outputs_}."
+            )
+        return y
+
+    def _init_features(self, X, y):
+        return np.hstack([X, y])
+
+    def predict(self, X):
+        """Mixture mean: sum_k g_k(x) times expert k's prediction.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        X = self._validate_X(X)
+        gate = self.gate_.predict_proba(X)
+        means = self.experts_.predict(X)
+        if means.ndim == 2:
+            return np.einsum("nk,nk->n", gate, means)
+        return np.einsum("nk,nkm->nm", gate, means)
+
+    def predict_experts(self, X):
+        """Each expert's own prediction, ignoring the gate.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        expert_predictions : ndarray of shape (n_samples, n_experts) or \
+                (n_samples, n_experts, n_outputs)
+        """
+        return self.experts_.predict(self._validate_X(X))

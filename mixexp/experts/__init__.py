@@ -1,0 +1,6 @@
+"""Local experts: each a conditional density P_k(y | x), all K fitted at once."""
+
+from ._linear import LinearExpert
+from ._logistic import LogisticExpert
+
+__all__ = ["LinearExpert", "LogisticExpert"]
