@@ -21,12 +21,13 @@ def objective(log_likelihood, gate, experts, total_weight):
     return (log_likelihood - gate._penalty() - experts._penalty()) / total_weight
 
 
-def reseed_dead_experts(data):
+def reseed_dead_experts(gate, data):
     """Hand the worst-explained samples to experts with no responsibility left.
 
     Each dead expert takes a disjoint block of the samples with the lowest
     log-evidence (hard responsibilities), so the next M-step fits it where the
-    mixture is worst. Returns the indices of the re-seeded experts.
+    mixture is worst, and its gate row is reset to neutral so the gate can
+    route to it again. Returns the indices of the re-seeded experts.
     """
     count = data.resp @ data.sample_weight
     dead = np.flatnonzero(count < _DEAD_FRACTION * data.total_weight)
@@ -41,6 +42,7 @@ def reseed_dead_experts(data):
             break
         data.resp[:, rows] = 0.0
         data.resp[k, rows] = 1.0
+    gate._revive(dead)
     warnings.warn(
         f"Expert(s) {dead.tolist()} lost all responsibility and were re-seeded "
         f"on the {block} worst-explained samples each. If this repeats, use "
@@ -70,7 +72,7 @@ def fit_em(gate, experts, data, *, max_iter, tol, verbose=0):
     previous = objective(log_likelihood, gate, experts, data.total_weight)
     lower_bounds = []
     for n_iter in range(1, max_iter + 1):
-        reseeded = reseed_dead_experts(data).size > 0
+        reseeded = reseed_dead_experts(gate, data).size > 0
         if reseeded:
             _, gate_stats, expert_stats = e_step(gate, experts, data, fixed_resp=True)
         experts._m_step(expert_stats, data)

@@ -38,7 +38,7 @@ class LogisticExpert(BaseEstimator):
         M-step solver, as for :class:`~mixexp.gates.SoftmaxGate`.
     max_iter : int, default=None
         Solver steps per M-step (None: 10 for Newton and L-BFGS, 2 for the bound).
-    tol : float, default=1e-8
+    tol : float, default=1e-12
         Inner steps stop once the relative gain falls below ``tol``.
 
     Attributes
@@ -67,7 +67,7 @@ class LogisticExpert(BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, alpha=1e-2, solver="auto", max_iter=None, tol=1e-8):
+    def __init__(self, alpha=1e-2, solver="auto", max_iter=None, tol=1e-12):
         self.alpha = alpha
         self.solver = solver
         self.max_iter = max_iter

@@ -61,7 +61,7 @@ class SoftmaxGate(BaseEstimator):
     max_iter : int, default=None
         Solver steps per M-step; None means 10 for Newton and L-BFGS, 2 for
         the bound.
-    tol : float, default=1e-8
+    tol : float, default=1e-12
         Inner steps stop once the relative gain falls below ``tol``.
 
     Attributes
@@ -93,7 +93,7 @@ class SoftmaxGate(BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, alpha=1e-6, solver="auto", max_iter=None, tol=1e-8):
+    def __init__(self, alpha=1e-6, solver="auto", max_iter=None, tol=1e-12):
         self.alpha = alpha
         self.solver = solver
         self.max_iter = max_iter
@@ -146,6 +146,13 @@ class SoftmaxGate(BaseEstimator):
         """Start from the uniform gate."""
         self.coef_ = np.zeros((data.n_experts, data.X.shape[1]))
         self.intercept_ = np.zeros(data.n_experts)
+
+    def _revive(self, experts):
+        """Give re-seeded experts a neutral gate row (zero before re-centring)."""
+        self.coef_[experts] = 0.0
+        self.intercept_[experts] = 0.0
+        self.coef_ -= self.coef_.mean(axis=0)
+        self.intercept_ -= self.intercept_.mean()
 
     def _n_parameters(self):
         n_experts, n_features = self.coef_.shape

@@ -1,0 +1,250 @@
+"""What EM must achieve: monotone likelihood, recovery, sharp gates, baselines."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression, Ridge
+
+from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
+from mixexp.datasets import (
+    make_local_classification,
+    make_mixture_regression,
+    make_piecewise_linear,
+)
+from mixexp.gates import SoftmaxGate
+
+
+class _GateSolverRegressor(MixtureOfExpertsRegressor):
+    """The regressor with a chosen gate solver, to cover every M-step."""
+
+    def __init__(self, n_experts=4, *, gate_solver="auto", **kwargs):
+        super().__init__(n_experts, **kwargs)
+        self.gate_solver = gate_solver
+
+    def _make_gate(self):
+        return SoftmaxGate(alpha=self.gate_alpha, solver=self.gate_solver)
+
+
+def _random_problem(seed):
+    """A random small problem: (estimator, X, y)."""
+    rng = np.random.RandomState(seed)
+    n = rng.randint(40, 400)
+    d = rng.randint(1, 6)
+    K = rng.randint(1, 6)
+    if seed % 3 == 2:
+        X = rng.standard_normal((n, d))
+        W = rng.standard_normal((3, d))
+        y = np.argmax(X @ W.T + rng.gumbel(size=(n, 3)), axis=1)
+        est = MixtureOfExpertsClassifier(K, random_state=seed, max_iter=60, tol=0)
+    else:
+        X, y = make_mixture_regression(
+            n, n_features=d, n_experts=rng.randint(1, 5), noise=rng.uniform(0.05, 1),
+            random_state=seed,
+        )
+        solver = ["auto", "newton", "bound", "lbfgs"][seed % 4]
+        est = _GateSolverRegressor(
+            K, gate_solver=solver, random_state=seed, max_iter=60, tol=0,
+            init=["kmeans", "random"][seed % 2],
+        )
+    return est, X, y
+
+
+@pytest.mark.parametrize("seed", range(36))
+def test_em_never_lowers_the_penalized_log_likelihood(seed):
+    est, X, y = _random_problem(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # a re-seed would void the test
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    lb = est.lower_bounds_
+    assert np.all(np.isfinite(lb))
+    assert np.all(np.diff(lb) >= -1e-10 * np.abs(lb[1:])), np.diff(lb).min()
+
+
+def _rmse(est, X, y):
+    return float(np.sqrt(np.mean((est.predict(X) - y) ** 2)))
+
+
+def _planted(n_samples, gate_coef, gate_intercept, coef, intercept, noise, rng):
+    """Draw (X, y) from a mixture of linear experts with the given softmax gate."""
+    X = rng.standard_normal((n_samples, gate_coef.shape[1]))
+    logits = X @ gate_coef.T + gate_intercept
+    gate = np.exp(logits - logits.max(axis=1, keepdims=True))
+    gate /= gate.sum(axis=1, keepdims=True)
+    expert = (gate.cumsum(axis=1) < rng.uniform(size=(n_samples, 1))).sum(axis=1)
+    y = np.sum(X * coef[expert], axis=1) + intercept[expert]
+    return X, y + noise * rng.standard_normal(n_samples)
+
+
+def _three_expert_truth(n_features, rng):
+    """Three experts owning three parallel slabs of similar mass, split at
+    ``u.x = -0.5`` and ``u.x = 0.5`` for a random unit direction ``u``.
+
+    The gate is so sharp that the best possible test RMSE is the noise level.
+    The experts share a random linear part and differ along ``u`` (slopes
+    -1.5, 0.5 and 2), with jumps of about 1 (five noise sd) at the
+    boundaries: clearly separate experts, and a test error that measures the
+    fit rather than the few test points that fall within a sample spacing of
+    a boundary.
+    """
+    direction = rng.standard_normal(n_features)
+    direction /= np.linalg.norm(direction)
+    sharpness = 1e4
+    gate_coef = sharpness * np.outer([-1.0, 0.0, 1.0], direction)
+    gate_intercept = sharpness * np.array([-0.5, 0.0, -0.5])
+    coef = rng.standard_normal(n_features) + np.outer([-1.5, 0.5, 2.0], direction)
+    intercept = np.array([0.3, 0.0, -0.2])
+    return gate_coef, gate_intercept, coef, intercept
+
+
+@pytest.mark.parametrize("n_features", [1, 5])
+def test_recovers_a_planted_three_expert_mixture(n_features):
+    rng = np.random.RandomState(11)
+    noise = 0.2
+    truth = _three_expert_truth(n_features, rng)
+    X, y = _planted(3000, *truth, noise, rng)
+    X_test, y_test = _planted(1000, *truth, noise, rng)
+    est = MixtureOfExpertsRegressor(3, random_state=0).fit(X, y)
+    fitted = np.hstack([est.experts_.coef_, est.experts_.intercept_[:, None]])
+    true = np.hstack([truth[2], truth[3][:, None]])
+    cost = np.linalg.norm(fitted[:, None] - true[None], axis=2)
+    rows, cols = linear_sum_assignment(cost)
+    np.testing.assert_allclose(fitted[rows], true[cols], atol=0.05)
+    np.testing.assert_allclose(np.sqrt(est.experts_.noise_variance_[rows]), noise, rtol=0.1)
+    assert _rmse(est, X_test, y_test) <= 1.10 * noise
+
+
+def test_single_expert_is_ridge_regression():
+    X, y = make_mixture_regression(300, n_features=4, n_experts=1, random_state=3)
+    w = np.random.RandomState(0).uniform(0.5, 2, size=300)
+    for alpha in (1e-6, 3.0):
+        est = MixtureOfExpertsRegressor(1, expert_alpha=alpha).fit(X, y, sample_weight=w)
+        ridge = Ridge(alpha=alpha).fit(X, y, sample_weight=w)
+        np.testing.assert_allclose(est.experts_.coef_[0], ridge.coef_, rtol=1e-6, atol=1e-9)
+        assert est.experts_.intercept_[0] == pytest.approx(ridge.intercept_, rel=1e-6)
+        np.testing.assert_allclose(est.predict(X), ridge.predict(X), rtol=1e-6)
+        resid = y - ridge.predict(X)
+        expected_var = (w @ resid**2 + alpha * ridge.coef_ @ ridge.coef_) / w.sum()
+        assert est.experts_.noise_variance_[0] == pytest.approx(expected_var, rel=1e-6)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_single_expert_is_logistic_regression(n_classes):
+    rng = np.random.RandomState(4)
+    X = rng.standard_normal((300, 3))
+    y = np.argmax(X @ rng.standard_normal((3, n_classes)) + rng.gumbel(size=(300, n_classes)), 1)
+    alpha = 0.5
+    est = MixtureOfExpertsClassifier(1, expert_alpha=alpha, tol=1e-12).fit(X, y)
+    # One symmetric softmax expert with penalty alpha/2 sum_c ||u_c||^2 is
+    # sklearn's multinomial model with C = 1/alpha; for two classes sklearn
+    # uses one weight vector w = u_1 - u_0, whose penalty is then alpha/4 ||w||^2.
+    C = 2 / alpha if n_classes == 2 else 1 / alpha
+    ref = LogisticRegression(C=C, tol=1e-12, max_iter=10_000).fit(X, y)
+    np.testing.assert_allclose(est.predict_proba(X), ref.predict_proba(X), atol=1e-6)
+
+
+def test_gate_learns_sharp_jumps_between_pieces():
+    X, y = make_piecewise_linear(1500, noise=0.3, random_state=0)
+    X_test, y_test = make_piecewise_linear(500, noise=0.3, random_state=1)
+    est = MixtureOfExpertsRegressor(3, random_state=0).fit(X, y)
+    assert _rmse(est, X_test, y_test) <= 0.315
+    # The gate moved away from its uniform start and switches at -1 and 1.
+    assert np.abs(est.gate_.coef_).max() > 50
+    grid = np.array([[-2.0], [0.0], [2.0]])
+    winners = est.predict_gate_proba(grid).argmax(axis=1)
+    assert len(set(winners.tolist())) == 3
+    slopes = np.sort(est.experts_.coef_[:, 0])
+    np.testing.assert_allclose(slopes, [-1, 2, 3], atol=0.1)
+
+
+def test_gate_is_not_left_at_initialization_on_every_seed():
+    X, y = make_piecewise_linear(1500, noise=0.3, random_state=0)
+    X_test, y_test = make_piecewise_linear(500, noise=0.3, random_state=1)
+    rmse = [
+        _rmse(MixtureOfExpertsRegressor(3, random_state=seed).fit(X, y), X_test, y_test)
+        for seed in range(5)
+    ]
+    assert max(rmse) <= 0.315, rmse
+
+
+def test_classifier_solves_different_linear_problems_in_different_regions():
+    X, y = make_local_classification(2000, random_state=0)
+    X_test, y_test = make_local_classification(1000, random_state=1)
+    linear = LogisticRegression().fit(X, y).score(X_test, y_test)
+    moe = MixtureOfExpertsClassifier(4, random_state=0).fit(X, y)
+    assert linear <= 0.75
+    assert moe.score(X_test, y_test) >= 0.95
+
+
+def test_dead_expert_is_reseeded_not_nan():
+    X, y = make_piecewise_linear(300, random_state=0)
+    est = MixtureOfExpertsRegressor(3, random_state=0, max_iter=5).fit(X, y)
+    # Starve expert 0 of all responsibility: its gate logit far below the others.
+    est.gate_.intercept_[0] = -1e4
+    est.gate_.coef_[0] = 0.0
+    est.set_params(warm_start=True, max_iter=30)
+    with pytest.warns(UserWarning, match="re-seeded"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+    assert np.all(np.isfinite(est.experts_.coef_))
+    assert np.all(np.isfinite(est.experts_.noise_variance_))
+    assert est.predict_gate_proba(X)[:, 0].max() > 0.5  # back in use
+
+
+def test_n_init_keeps_the_best_run():
+    X, y = make_piecewise_linear(600, random_state=0)
+    runs = [
+        MixtureOfExpertsRegressor(3, init="random", random_state=np.random.RandomState(7))
+    ]
+    best = MixtureOfExpertsRegressor(
+        3, init="random", n_init=4, random_state=np.random.RandomState(7)
+    ).fit(X, y)
+    # The same RandomState stream, run one restart at a time.
+    rng = np.random.RandomState(7)
+    bounds = []
+    for _ in range(4):
+        runs = MixtureOfExpertsRegressor(3, init="random", random_state=rng).fit(X, y)
+        bounds.append(runs.lower_bound_)
+    assert best.lower_bound_ == pytest.approx(max(bounds), rel=1e-12)
+
+
+def test_warm_start_continues_from_the_previous_fit():
+    X, y = make_piecewise_linear(600, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        first = MixtureOfExpertsRegressor(3, random_state=0, max_iter=2, tol=0).fit(X, y)
+        bound_after_two = first.lower_bound_
+        first.set_params(warm_start=True, max_iter=3)
+        first.fit(X, y)
+    full = MixtureOfExpertsRegressor(3, random_state=0, max_iter=5, tol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        full.fit(X, y)
+    assert first.lower_bound_ >= bound_after_two
+    assert first.lower_bound_ == pytest.approx(full.lower_bound_, rel=1e-10)
+
+
+def test_convergence_warning_and_verbose_output(capsys):
+    X, y = make_piecewise_linear(300, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        est = MixtureOfExpertsRegressor(3, max_iter=2, tol=0, verbose=2, random_state=0)
+        est.fit(X, y)
+    assert not est.converged_ and est.n_iter_ == 2
+    out = capsys.readouterr().out
+    assert "Iteration 1, log-likelihood = " in out
+    assert "Iteration 2, log-likelihood = " in out
+
+
+def test_fit_is_reproducible_and_refit_leaves_nothing_shared():
+    X, y = make_piecewise_linear(400, random_state=0)
+    est = MixtureOfExpertsRegressor(3, random_state=0).fit(X, y)
+    gate = est.gate_
+    coef = gate.coef_.copy()
+    est.fit(X + 1.0, y)
+    np.testing.assert_array_equal(gate.coef_, coef)  # old component untouched
+    again = MixtureOfExpertsRegressor(3, random_state=0).fit(X + 1.0, y)
+    np.testing.assert_array_equal(est.predict(X), again.predict(X))

@@ -1,0 +1,247 @@
+"""Numerical kernels against slow, obviously correct references."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+from scipy.stats import norm
+
+from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
+from mixexp._data import design_chunks
+from mixexp._estep import responsibilities
+from mixexp._init import kmeans_labels
+from mixexp._linalg import psd_solve, weighted_grams
+from mixexp._multinomial import (
+    batch_logits,
+    bound_system,
+    chunk_stats,
+    maximize,
+    penalty,
+    softmax,
+)
+from mixexp.datasets import make_local_classification, make_mixture_regression
+
+
+def _centred(rng, shape):
+    V = rng.standard_normal(shape)
+    return V - V.mean(axis=1, keepdims=True)
+
+
+def _problem(rng, n_rows=40, p=4, n_problems=2, n_classes=3, soft=True):
+    Xt = np.vstack([rng.standard_normal((p - 1, n_rows)), np.ones(n_rows)])
+    weights = rng.uniform(0.1, 2.0, (n_problems, n_rows))
+    if soft:
+        targets = rng.dirichlet(np.ones(n_classes), size=(1, n_rows)).transpose(0, 2, 1)
+    else:
+        labels = rng.randint(n_classes, size=n_rows)
+        targets = np.zeros((1, n_classes, n_rows))
+        targets[0, labels, np.arange(n_rows)] = 1.0
+    return Xt, weights, targets
+
+
+def _value(Xt, V, weights, targets):
+    """The data term, written out sample by sample."""
+    total = 0.0
+    for b in range(V.shape[0]):
+        for i in range(Xt.shape[1]):
+            logits = V[b] @ Xt[:, i]
+            log_prob = logits - logsumexp(logits)
+            total += weights[b, i] * float(targets[0, :, i] @ log_prob)
+    return total
+
+
+# ----------------------------------------------------------------- E-step
+def test_responsibilities_match_per_sample_loop():
+    rng = np.random.RandomState(0)
+    log_gate = np.log(rng.dirichlet(np.ones(5), size=30).T)
+    log_lik = rng.standard_normal((5, 30)) * 30 - 500  # far below exp's range
+    resp, log_evidence = responsibilities(log_gate, log_lik)
+    for i in range(30):
+        joint = [log_gate[k, i] + log_lik[k, i] for k in range(5)]
+        top = max(joint)
+        total = sum(math.exp(a - top) for a in joint)
+        assert log_evidence[i] == pytest.approx(top + math.log(total), rel=1e-12)
+        for k in range(5):
+            assert resp[k, i] == pytest.approx(math.exp(joint[k] - top) / total, abs=1e-12)
+
+
+def test_fitted_regressor_e_step_matches_slow_loop():
+    X, y = make_mixture_regression(60, n_features=3, n_experts=3, random_state=1)
+    moe = MixtureOfExpertsRegressor(3, random_state=0).fit(X, y)
+    gate, experts = moe.gate_, moe.experts_
+    resp = moe.predict_responsibilities(X, y)
+    log_lik = moe.score_samples(X, y)
+    for i in range(X.shape[0]):
+        logits = gate.coef_ @ X[i] + gate.intercept_
+        log_gate = logits - logsumexp(logits)
+        means = experts.coef_ @ X[i] + experts.intercept_
+        log_expert = norm.logpdf(y[i], means, np.sqrt(experts.noise_variance_))
+        joint = log_gate + log_expert
+        assert log_lik[i] == pytest.approx(logsumexp(joint), rel=1e-10)
+        np.testing.assert_allclose(resp[i], np.exp(joint - logsumexp(joint)), atol=1e-12)
+
+
+def test_fitted_classifier_e_step_matches_slow_loop():
+    X, y = make_local_classification(80, random_state=2)
+    moe = MixtureOfExpertsClassifier(3, random_state=0).fit(X, y)
+    gate, experts = moe.gate_, moe.experts_
+    resp = moe.predict_responsibilities(X, y)
+    log_lik = moe.score_samples(X, y)
+    proba = moe.predict_proba(X)
+    for i in range(X.shape[0]):
+        logits = gate.coef_ @ X[i] + gate.intercept_
+        log_gate = logits - logsumexp(logits)
+        expert_logits = experts.coef_ @ X[i] + experts.intercept_  # (K, C)
+        log_expert = expert_logits - logsumexp(expert_logits, axis=1, keepdims=True)
+        joint = log_gate + log_expert[:, y[i]]
+        assert log_lik[i] == pytest.approx(logsumexp(joint), rel=1e-10)
+        np.testing.assert_allclose(resp[i], np.exp(joint - logsumexp(joint)), atol=1e-12)
+        mixture = np.exp(log_gate) @ np.exp(log_expert)
+        np.testing.assert_allclose(proba[i], mixture, atol=1e-12)
+
+
+# ------------------------------------------------------------ multinomial
+@pytest.mark.parametrize("soft", [True, False])
+def test_multinomial_value_and_gradient_match_finite_differences(soft):
+    rng = np.random.RandomState(3)
+    Xt, weights, targets = _problem(rng, soft=soft)
+    V = _centred(rng, (2, 3, 4))
+    stats = chunk_stats(Xt, V, weights, targets, hessian=True)
+    assert stats["value"] == pytest.approx(_value(Xt, V, weights, targets), rel=1e-12)
+    eps = 1e-6
+    numeric = np.zeros_like(V)
+    for idx in np.ndindex(V.shape):
+        step = np.zeros_like(V)
+        step[idx] = eps
+        numeric[idx] = (
+            _value(Xt, V + step, weights, targets) - _value(Xt, V - step, weights, targets)
+        ) / (2 * eps)
+    np.testing.assert_allclose(stats["grad"], numeric, rtol=1e-6, atol=1e-7)
+
+
+def test_multinomial_hessian_matches_finite_differences_of_gradient():
+    rng = np.random.RandomState(4)
+    Xt, weights, targets = _problem(rng)
+    V = _centred(rng, (2, 3, 4))
+    hess = chunk_stats(Xt, V, weights, targets, hessian=True)["hess"]
+    eps = 1e-6
+    for b in range(2):
+        numeric = np.zeros((12, 12))
+        for col, (c, j) in enumerate(np.ndindex(3, 4)):
+            step = np.zeros_like(V)
+            step[b, c, j] = eps
+            up = chunk_stats(Xt, V + step, weights, targets)["grad"][b]
+            down = chunk_stats(Xt, V - step, weights, targets)["grad"][b]
+            numeric[:, col] = -((up - down) / (2 * eps)).ravel()
+        np.testing.assert_allclose(hess[b], numeric, rtol=1e-5, atol=1e-6)
+
+
+def test_bohning_bound_dominates_the_curvature():
+    rng = np.random.RandomState(5)
+    for n_classes in (2, 3, 5, 8):
+        for _ in range(50):
+            pi = rng.dirichlet(np.full(n_classes, rng.uniform(0.1, 3)))
+            curvature = np.diag(pi) - np.outer(pi, pi)
+            bound = 0.5 * (np.eye(n_classes) - np.full((n_classes,) * 2, 1 / n_classes))
+            assert np.linalg.eigvalsh(bound - curvature).min() > -1e-12
+
+
+@pytest.mark.parametrize("solver", ["newton", "bound", "lbfgs"])
+def test_maximizers_never_decrease_and_reach_the_optimum(solver):
+    rng = np.random.RandomState(6)
+    Xt, weights, targets = _problem(rng, n_rows=200, soft=True)
+    alpha = 0.5
+    mask = np.array([1.0, 1.0, 1.0, 0.0])
+
+    def pass_stats(W, hessian):
+        return chunk_stats(Xt, W, weights, targets, hessian=hessian)
+
+    def objective(W):
+        return pass_stats(W, False)["value"] - penalty(W, alpha, mask)
+
+    bound = bound_system(weighted_grams(Xt, weights), alpha, mask)
+    V = np.zeros((2, 3, 4))
+    values = [objective(V)]
+    for _ in range(60):
+        V = maximize(
+            V, pass_stats, alpha=alpha, mask=mask, solver=solver, max_iter=1,
+            tol=0.0, bound_matrices=bound,
+        )
+        values.append(objective(V))
+    assert np.all(np.diff(values) >= -1e-10 * abs(values[-1]))
+    # Converged Newton from the same start is the reference optimum.
+    reference = maximize(
+        np.zeros((2, 3, 4)), pass_stats, alpha=alpha, mask=mask, solver="newton",
+        max_iter=50, tol=0.0,
+    )
+    assert values[-1] == pytest.approx(objective(reference), rel=1e-6)
+    grad = pass_stats(reference, False)["grad"] - alpha * mask * reference
+    assert np.abs(grad).max() < 1e-6
+
+
+def test_softmax_is_stable_for_huge_logits():
+    logits = np.array([[[1000.0], [-1000.0], [999.0]]])
+    log_prob, prob = softmax(logits)
+    np.testing.assert_allclose(prob[0, :, 0], [1 / (1 + np.exp(-1)), 0, 1 / (1 + np.e)])
+    assert np.all(np.isfinite(log_prob))
+
+
+def test_batch_logits_matches_loop():
+    rng = np.random.RandomState(7)
+    Xt = rng.standard_normal((4, 9))
+    V = rng.standard_normal((3, 2, 4))
+    expected = np.stack([V[b] @ Xt for b in range(3)])
+    np.testing.assert_allclose(batch_logits(Xt, V), expected)
+
+
+# ---------------------------------------------------------------- linalg
+def test_weighted_grams_match_loop():
+    rng = np.random.RandomState(8)
+    Xt = rng.standard_normal((4, 50))
+    weights = rng.uniform(size=(3, 50))
+    right = rng.standard_normal((2, 50))
+    out = weighted_grams(Xt, weights, right)
+    for b in range(3):
+        np.testing.assert_allclose(out[b], (Xt * weights[b]) @ right.T)
+    np.testing.assert_allclose(weighted_grams(Xt, weights)[1], (Xt * weights[1]) @ Xt.T)
+
+
+def test_psd_solve_falls_back_to_least_squares_on_singular_systems():
+    rng = np.random.RandomState(9)
+    B = rng.standard_normal((5, 2))
+    A = B @ B.T  # rank 2
+    rhs = A @ rng.standard_normal((5, 3))
+    out = psd_solve(A[None], rhs[None])[0]
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(A @ out, rhs, atol=1e-8)
+    np.testing.assert_allclose(out, np.linalg.pinv(A) @ rhs, atol=1e-8)
+
+
+def test_design_chunks_cover_rows_with_intercept():
+    X = np.arange(12.0).reshape(6, 2)
+    seen = []
+    for rows, Xt in design_chunks(X, np.array([1.0, 2.0]), 4):
+        np.testing.assert_allclose(Xt[:2].T, X[rows] - [1.0, 2.0])
+        np.testing.assert_allclose(Xt[2], 1.0)
+        seen.extend(range(rows.start, rows.stop))
+    assert seen == list(range(6))
+
+
+# ----------------------------------------------------------------- k-means
+def test_kmeans_is_invariant_to_row_order_and_integer_weights():
+    rng = np.random.RandomState(10)
+    Z = np.vstack([rng.standard_normal((30, 2)) + shift for shift in ([0, 0], [6, 0], [0, 6])])
+    counts = rng.randint(0, 4, size=Z.shape[0])
+    counts[:3] = 1
+    labels_w = kmeans_labels(Z, counts.astype(float), 3, np.random.RandomState(0))
+    repeated = np.repeat(Z, counts, axis=0)
+    perm = rng.permutation(repeated.shape[0])
+    labels_r = kmeans_labels(
+        repeated[perm], np.ones(repeated.shape[0]), 3, np.random.RandomState(0)
+    )
+    expected = np.repeat(labels_w, counts)[perm]
+    assert np.array_equal(labels_r, expected)
+    # and the clusters are the three blobs
+    assert len(set(labels_w[:30])) == len(set(labels_w[30:60])) == 1
+    assert len({labels_w[0], labels_w[30], labels_w[60]}) == 3
