@@ -113,11 +113,34 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self : object
             The fitted estimator.
         """
+        fitted = {k: v for k, v in vars(self).items() if k.endswith("_")}
+        try:
+            return self._fit(X, y, sample_weight)
+        except BaseException:
+            # A failed fit leaves the previous model exactly as it was.
+            for name in [k for k in vars(self) if k.endswith("_")]:
+                delattr(self, name)
+            vars(self).update(fitted)
+            raise
+
+    def _fit(self, X, y, sample_weight):
         warm = self.warm_start and hasattr(self, "gate_")
-        previous_n_features = getattr(self, "n_features_in_", None)
+        if warm:
+            try:
+                validate_data(self, X, reset=False, ensure_2d=True, dtype=None)
+            except ValueError as exc:
+                raise ValueError(
+                    f"warm_start=True but X does not match the previous fit: {exc} "
+                    "Set warm_start=False to fit from scratch."
+                ) from exc
         X, y = validate_data(
             self, X, y, dtype=np.float64, ensure_min_samples=2, **self._target_check()
         )
+        if sample_weight is not None and np.any(np.asarray(sample_weight) < 0):
+            raise ValueError(
+                "sample_weight has negative values; weights must be >= 0 "
+                "(a weight of 0 leaves the row out)."
+            )
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
@@ -132,12 +155,6 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 f"n_experts={self.n_experts} is larger than the number of samples "
                 f"with positive weight ({n_weighted}); use at most {n_weighted} "
                 "experts or provide more data."
-            )
-        if warm and previous_n_features != X.shape[1]:
-            raise ValueError(
-                f"warm_start=True but X has {X.shape[1]} features while the "
-                f"model was fitted with {previous_n_features}; set "
-                "warm_start=False to fit from scratch."
             )
         data_kwargs = {}
         y_encoded = self._encode_fit_targets(y, data_kwargs)
@@ -197,7 +214,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 f"log-likelihood exceeded tol={self.tol}. Increase max_iter, "
                 "raise tol, or standardize the inputs.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,  # the caller of fit, past sklearn's _fit_context
             )
         self.gate_ = gate
         self.experts_ = experts

@@ -37,7 +37,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         Training algorithm.
     max_iter : int, default=200
         EM iterations at most per initialization.
-    tol : float, default=1e-6
+    tol : float, default=1e-4
         Convergence threshold on the change of the mean penalized
         log-likelihood per sample.
     n_init : int, default=1
@@ -103,7 +103,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         expert_alpha=1e-2,
         solver="em",
         max_iter=200,
-        tol=1e-6,
+        tol=1e-4,
         n_init=1,
         init="kmeans",
         random_state=None,

@@ -52,7 +52,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         Training algorithm.
     max_iter : int, default=200
         EM iterations at most per initialization.
-    tol : float, default=1e-6
+    tol : float, default=1e-4
         Convergence threshold on the change of the mean penalized
         log-likelihood per sample.
     n_init : int, default=1
@@ -113,8 +113,8 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     >>> X = rng.uniform(-3, 3, size=(500, 1))
     >>> y = np.where(X[:, 0] < 0, 1 - X[:, 0], 2 * X[:, 0]) + 0.1 * rng.randn(500)
     >>> moe = MixtureOfExpertsRegressor(n_experts=2, random_state=0).fit(X, y)
-    >>> round(moe.score(X, y), 2)
-    0.99
+    >>> np.sort(moe.experts_.coef_[:, 0]).round(1)
+    array([-1.,  2.])
     >>> moe.predict_gate_proba([[-2.0], [2.0]]).round(2)
     array([[1., 0.],
            [0., 1.]])
@@ -128,7 +128,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         expert_alpha=1e-6,
         solver="em",
         max_iter=200,
-        tol=1e-6,
+        tol=1e-4,
         n_init=1,
         init="kmeans",
         random_state=None,

@@ -63,7 +63,9 @@ def test_responsibilities_match_per_sample_loop():
         total = sum(math.exp(a - top) for a in joint)
         assert log_evidence[i] == pytest.approx(top + math.log(total), rel=1e-12)
         for k in range(5):
-            assert resp[k, i] == pytest.approx(math.exp(joint[k] - top) / total, abs=1e-12)
+            assert resp[k, i] == pytest.approx(
+                math.exp(joint[k] - top) / total, abs=1e-12
+            )
 
 
 def test_fitted_regressor_e_step_matches_slow_loop():
@@ -79,7 +81,9 @@ def test_fitted_regressor_e_step_matches_slow_loop():
         log_expert = norm.logpdf(y[i], means, np.sqrt(experts.noise_variance_))
         joint = log_gate + log_expert
         assert log_lik[i] == pytest.approx(logsumexp(joint), rel=1e-10)
-        np.testing.assert_allclose(resp[i], np.exp(joint - logsumexp(joint)), atol=1e-12)
+        np.testing.assert_allclose(
+            resp[i], np.exp(joint - logsumexp(joint)), atol=1e-12
+        )
 
 
 def test_fitted_classifier_e_step_matches_slow_loop():
@@ -96,7 +100,9 @@ def test_fitted_classifier_e_step_matches_slow_loop():
         log_expert = expert_logits - logsumexp(expert_logits, axis=1, keepdims=True)
         joint = log_gate + log_expert[:, y[i]]
         assert log_lik[i] == pytest.approx(logsumexp(joint), rel=1e-10)
-        np.testing.assert_allclose(resp[i], np.exp(joint - logsumexp(joint)), atol=1e-12)
+        np.testing.assert_allclose(
+            resp[i], np.exp(joint - logsumexp(joint)), atol=1e-12
+        )
         mixture = np.exp(log_gate) @ np.exp(log_expert)
         np.testing.assert_allclose(proba[i], mixture, atol=1e-12)
 
@@ -115,7 +121,8 @@ def test_multinomial_value_and_gradient_match_finite_differences(soft):
         step = np.zeros_like(V)
         step[idx] = eps
         numeric[idx] = (
-            _value(Xt, V + step, weights, targets) - _value(Xt, V - step, weights, targets)
+            _value(Xt, V + step, weights, targets)
+            - _value(Xt, V - step, weights, targets)
         ) / (2 * eps)
     np.testing.assert_allclose(stats["grad"], numeric, rtol=1e-6, atol=1e-7)
 
@@ -165,15 +172,26 @@ def test_maximizers_never_decrease_and_reach_the_optimum(solver):
     values = [objective(V)]
     for _ in range(60):
         V = maximize(
-            V, pass_stats, alpha=alpha, mask=mask, solver=solver, max_iter=1,
-            tol=0.0, bound_matrices=bound,
+            V,
+            pass_stats,
+            alpha=alpha,
+            mask=mask,
+            solver=solver,
+            max_iter=1,
+            tol=0.0,
+            bound_matrices=bound,
         )
         values.append(objective(V))
     assert np.all(np.diff(values) >= -1e-10 * abs(values[-1]))
     # Converged Newton from the same start is the reference optimum.
     reference = maximize(
-        np.zeros((2, 3, 4)), pass_stats, alpha=alpha, mask=mask, solver="newton",
-        max_iter=50, tol=0.0,
+        np.zeros((2, 3, 4)),
+        pass_stats,
+        alpha=alpha,
+        mask=mask,
+        solver="newton",
+        max_iter=50,
+        tol=0.0,
     )
     assert values[-1] == pytest.approx(objective(reference), rel=1e-6)
     grad = pass_stats(reference, False)["grad"] - alpha * mask * reference
@@ -231,7 +249,9 @@ def test_design_chunks_cover_rows_with_intercept():
 # ----------------------------------------------------------------- k-means
 def test_kmeans_is_invariant_to_row_order_and_integer_weights():
     rng = np.random.RandomState(10)
-    Z = np.vstack([rng.standard_normal((30, 2)) + shift for shift in ([0, 0], [6, 0], [0, 6])])
+    Z = np.vstack(
+        [rng.standard_normal((30, 2)) + shift for shift in ([0, 0], [6, 0], [0, 6])]
+    )
     counts = rng.randint(0, 4, size=Z.shape[0])
     counts[:3] = 1
     labels_w = kmeans_labels(Z, counts.astype(float), 3, np.random.RandomState(0))
