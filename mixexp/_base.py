@@ -243,8 +243,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # the first E-step assigns samples by how well each expert fits them.
         # (A gate fitted to hard cluster labels is so sharp that EM would
         # never move samples between experts again.)
-        _, _, expert_stats = e_step(gate, experts, data, fixed_resp=True)
-        experts._m_step(expert_stats, data)
+        experts._m_step(e_step(gate, experts, data, fixed_resp=True).expert_stats, data)
         return gate, experts
 
     def _check_warm_components(self, gate, experts, data):

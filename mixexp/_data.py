@@ -38,6 +38,30 @@ def design_chunks(X, offset, rows):
         yield slice(start, stop), Xt
 
 
+def canonical_order(Z):
+    """A row order that depends on the rows' values only.
+
+    Rows are sorted by their projection on a fixed direction (the same for
+    every call), so identical rows are adjacent and a permutation of the
+    input gives the same sequence of values. Drawing rows through the
+    cumulative weight in this order makes a draw depend on the weighted
+    empirical distribution only: a row of weight 2 and two copies of it are
+    drawn alike. (``np.lexsort`` would do too, but copies the whole array.)
+    """
+    direction = np.random.RandomState(20260101).standard_normal(Z.shape[1])
+    return np.argsort(Z @ direction, kind="stable")
+
+
+def draw_rows(mass, order, rng, size=None):
+    """Rows drawn with replacement, with probability proportional to
+    ``mass``, scanning the rows in the canonical ``order``."""
+    cumulative = mass[order]
+    np.cumsum(cumulative, out=cumulative)
+    targets = rng.uniform(size=size) * cumulative[-1]
+    positions = np.searchsorted(cumulative, targets, side="right")
+    return order[np.minimum(positions, order.size - 1)]
+
+
 def add_stats(total, part):
     """Add a dict of arrays/floats into an accumulator dict (in place)."""
     for key, value in part.items():
@@ -79,6 +103,28 @@ class TrainingData:
         self.log_evidence = np.empty(self.n_samples)
         # Fit-time scratch that components may share across iterations.
         self.cache = {}
+
+    def curvature_sample(self, size):
+        """A weighted row sample for Hessian estimates, or None if n is small.
+
+        ``size`` rows are drawn with replacement in proportion to the sample
+        weights (in the canonical row order, so the draw is invariant to row
+        order and to integer weights versus repeated rows) with a fixed seed,
+        and returned as ``(rows, Xt, weight)``: the distinct row indices,
+        their centred design (p, n_rows) and weights that make every sum over
+        the sample an unbiased estimate of the sum over all rows. Cached for
+        the fit.
+        """
+        if self.n_samples <= 4 * size:
+            return None
+        key = ("curvature_sample", size)
+        if key not in self.cache:
+            order = canonical_order(self.X)
+            drawn = draw_rows(self.sample_weight, order, np.random.RandomState(0), size)
+            rows, counts = np.unique(drawn, return_counts=True)
+            Xt = next(design_chunks(self.X[rows], self.x_offset, rows.size))[1]
+            self.cache[key] = (rows, Xt, counts * (self.total_weight / size))
+        return self.cache[key]
 
     def chunks(self):
         """Yield ``(slice, Xt)`` design chunks centred by ``x_offset``."""

@@ -8,6 +8,8 @@ computed from ``log g + log P`` by subtracting the row maximum before the one
 exponential, so nothing overflows or underflows before it is normalized.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 
@@ -48,37 +50,70 @@ def responsibilities(log_gate, log_lik, out=None):
     return resp, log_evidence
 
 
-def e_step(gate, experts, data, *, fixed_resp=False):
-    """One pass over the data: responsibilities and the M-step statistics.
+class EStep(NamedTuple):
+    """What one pass over the data gives the M-steps and the EM driver.
+
+    ``q`` holds the two parts of EM's Q-function, sum_i w_i sum_k h_ik log g_k
+    (``"gate"``) and sum_i w_i sum_k h_ik log P_k (``"experts"``), under the
+    current parameters, both with the responsibilities of this pass and
+    (``"gate_cross"``, ``"experts_cross"``) with those of the previous pass:
+    the latter tell whether the last M-step increased Q, which is what keeps
+    the likelihood from decreasing.
+    """
+
+    log_likelihood: float | None
+    gate_stats: dict
+    expert_stats: dict
+    q: dict
+
+
+def e_step(gate, experts, data, *, fixed_resp=False, previous=None):
+    """One pass over the data: responsibilities, M-step statistics, Q-values.
 
     Fills ``data.resp`` and ``data.log_evidence`` (unless ``fixed_resp``, when
     the responsibilities already in ``data.resp`` are used, as at
     initialization and after re-seeding an expert) and accumulates the
     sufficient statistics of the gate and the experts from the same chunks.
 
+    Parameters
+    ----------
+    previous : tuple, optional
+        ``(gate_params, expert_params)`` of the previous E-step, to recompute
+        its responsibilities for the cross Q-values when ``data.resp`` no
+        longer holds them (a repeated pass after a rejected M-step).
+
     Returns
     -------
-    log_likelihood : float or None
-        sum_i w_i log p(y_i | x_i) under the current parameters (None with
-        ``fixed_resp``).
-    gate_stats, expert_stats : dict
-        Additive statistics for ``gate._m_step`` and ``experts._m_step``.
+    EStep
     """
     gate_params = gate._params(data)
     expert_params = experts._params(data)
     gate_stats, expert_stats = {}, {}
+    q = dict.fromkeys(("gate", "experts", "gate_cross", "experts_cross"), 0.0)
     weight = data.sample_weight
     for rows, Xt in data.chunks():
+        y = data.y[rows]
         log_gate, gate_cache = gate._log_proba(Xt, gate_params)
-        log_lik, expert_cache = experts._log_likelihood(Xt, data.y[rows], expert_params)
+        log_lik, expert_cache = experts._log_likelihood(Xt, y, expert_params)
+        if previous is None:
+            old = weight[rows] * data.resp[:, rows]
+        else:
+            old = responsibilities(
+                gate._log_proba(Xt, previous[0])[0],
+                experts._log_likelihood(Xt, y, previous[1])[0],
+            )[0]
+            old *= weight[rows]
+        q["gate_cross"] += float(np.sum(old * log_gate))
+        q["experts_cross"] += float(np.sum(old * log_lik))
         if not fixed_resp:
             _, data.log_evidence[rows] = responsibilities(
                 log_gate, log_lik, out=data.resp[:, rows]
             )
         resp = data.resp[:, rows]
+        weighted = weight[rows] * resp
+        q["gate"] += float(np.sum(weighted * log_gate))
+        q["experts"] += float(np.sum(weighted * log_lik))
         gate._accumulate(gate_stats, Xt, weight[rows], resp, gate_cache, gate_params)
-        experts._accumulate(
-            expert_stats, Xt, weight[rows] * resp, expert_cache, expert_params
-        )
+        experts._accumulate(expert_stats, Xt, weighted, expert_cache, expert_params)
     log_likelihood = None if fixed_resp else float(weight @ data.log_evidence)
-    return log_likelihood, gate_stats, expert_stats
+    return EStep(log_likelihood, gate_stats, expert_stats, q)

@@ -12,6 +12,8 @@ distances to all centres are computed in row chunks.
 
 import numpy as np
 
+from ._data import canonical_order, draw_rows
+
 _ROWS = 65536
 
 
@@ -30,40 +32,34 @@ def standardize_(Z, weight):
 
 
 def _nearest(Z, sq_norms, centers):
-    """Label of the nearest centre and the squared distance to it, per row."""
-    labels = np.empty(Z.shape[0], dtype=np.int32)
+    """Label of the nearest centre and the squared distance to it, per row.
+
+    Distances are (K, rows) blocks so the minimum over centres is a
+    vectorized reduction across rows.
+    """
+    labels = np.empty(Z.shape[0], dtype=np.intp)
     closest = np.empty(Z.shape[0])
-    center_norms = np.sum(centers * centers, axis=1)
+    center_norms = np.sum(centers * centers, axis=1)[:, None]
     for start in range(0, Z.shape[0], _ROWS):
         rows = slice(start, start + _ROWS)
-        dist = center_norms - 2.0 * (Z[rows] @ centers.T)
-        labels[rows] = np.argmin(dist, axis=1)
-        closest[rows] = dist[np.arange(dist.shape[0]), labels[rows]] + sq_norms[rows]
+        dist = centers @ Z[rows].T
+        dist *= -2.0
+        dist += center_norms
+        labels[rows] = np.argmin(dist, axis=0)
+        closest[rows] = np.min(dist, axis=0) + sq_norms[rows]
     return labels, np.maximum(closest, 0.0)
 
 
-def canonical_order(Z):
-    """A row order that depends on the rows' values only.
-
-    Rows are sorted by their projection on a fixed direction (the same for
-    every call), so identical rows are adjacent and a permutation of the
-    input gives the same sequence of values. This avoids ``np.lexsort``,
-    which copies the whole array.
-    """
-    direction = np.random.RandomState(20260101).standard_normal(Z.shape[1])
-    return np.argsort(Z @ direction, kind="stable")
-
-
-def _draw(mass, order, rng):
-    """Row drawn with probability proportional to ``mass``, scanning the rows
-    in the canonical ``order``."""
-    cumulative = mass[order]
-    np.cumsum(cumulative, out=cumulative)
-    target = rng.uniform() * cumulative[-1]
-    position = min(
-        int(np.searchsorted(cumulative, target, side="right")), order.size - 1
-    )
-    return order[position]
+def _cluster_sums(Z, weight, labels, n_clusters):
+    """Weighted count and coordinate sum of every cluster."""
+    mass = np.bincount(labels, weights=weight, minlength=n_clusters)
+    sums = np.zeros((n_clusters, Z.shape[1]))
+    for start in range(0, Z.shape[0], _ROWS):
+        rows = slice(start, start + _ROWS)
+        one_hot = np.zeros((n_clusters, Z[rows].shape[0]))
+        one_hot[labels[rows], np.arange(one_hot.shape[1])] = weight[rows]
+        sums += one_hot @ Z[rows]
+    return mass, sums
 
 
 def _sq_distance_to(Z, sq_norms, center, out):
@@ -78,43 +74,48 @@ def _sq_distance_to(Z, sq_norms, center, out):
 def _seed(Z, sq_norms, weight, order, n_clusters, rng, plus_plus):
     """Centres drawn from the rows (k-means++ D^2 weighting if ``plus_plus``)."""
     centers = np.empty((n_clusters, Z.shape[1]))
-    centers[0] = Z[_draw(weight, order, rng)]
+    centers[0] = Z[draw_rows(weight, order, rng)]
     closest = _sq_distance_to(Z, sq_norms, centers[0], np.empty(Z.shape[0]))
     dist = np.empty_like(closest)
     for k in range(1, n_clusters):
         mass = weight * closest if plus_plus else weight
         if not mass.sum() > 0:  # every weighted row already is a centre
             mass = weight
-        centers[k] = Z[_draw(mass, order, rng)]
+        centers[k] = Z[draw_rows(mass, order, rng)]
         np.minimum(closest, _sq_distance_to(Z, sq_norms, centers[k], dist), out=closest)
     return centers
 
 
-def _lloyd(Z, sq_norms, weight, centers, max_iter):
-    """Weighted Lloyd iterations (updating ``centers`` in place); returns the
+def _lloyd(Z, sq_norms, weight, centers, max_iter, tol=1e-4):
+    """Weighted Lloyd iterations (updating ``centers`` in place) until the
+    labels stop changing or the centres move by less than ``tol`` in squared
+    distance (the standardized features have unit variance); returns the
     weighted inertia."""
     n_clusters = centers.shape[0]
     labels, closest = _nearest(Z, sq_norms, centers)
     for _ in range(max_iter):
-        mass = np.bincount(labels, weights=weight, minlength=n_clusters)
+        mass, sums = _cluster_sums(Z, weight, labels, n_clusters)
         filled = mass > 0
-        sums = np.stack(
-            [
-                np.bincount(labels, weights=weight * Z[:, j], minlength=n_clusters)
-                for j in range(Z.shape[1])
-            ],
-            axis=1,
-        )
+        previous = centers.copy()
         centers[filled] = sums[filled] / mass[filled, None]
         new_labels, closest = _nearest(Z, sq_norms, centers)
-        if np.array_equal(new_labels, labels):
+        shift = np.sum((centers - previous) ** 2)
+        if np.array_equal(new_labels, labels) or shift < tol:
             break
         labels = new_labels
     return float(weight @ closest)
 
 
 def kmeans_labels(
-    Z, weight, n_clusters, rng, *, plus_plus=True, n_seeds=10, max_iter=50
+    Z,
+    weight,
+    n_clusters,
+    rng,
+    *,
+    plus_plus=True,
+    n_seeds=5,
+    max_iter=20,
+    max_rows=20000,
 ):
     """Weighted k-means(++) labels of the rows of ``Z``.
 
@@ -130,10 +131,16 @@ def kmeans_labels(
         of ``n_seeds`` runs by inertia. If False, seeds are ``n_clusters`` rows
         drawn in proportion to their weight and each sample takes the nearest
         (the "random" initialization).
-    n_seeds : int, default=10
+    n_seeds : int, default=5
         k-means++ runs; the one with the lowest inertia is kept.
-    max_iter : int, default=50
-        Lloyd iterations at most per run.
+    max_iter : int, default=20
+        Lloyd iterations at most per run (an initialization for EM needs no
+        more precision than that).
+    max_rows : int, default=20000
+        Above ``4 * max_rows`` samples the centres are found on ``max_rows``
+        rows drawn in proportion to their weight (in the canonical order, so
+        still invariant to row order and repeats); every sample then takes
+        the nearest centre.
 
     Returns
     -------
@@ -144,10 +151,16 @@ def kmeans_labels(
     if not plus_plus:
         centers = _seed(Z, sq_norms, weight, order, n_clusters, rng, plus_plus=False)
         return _nearest(Z, sq_norms, centers)[0]
+    fit_Z, fit_norms, fit_weight, fit_order = Z, sq_norms, weight, order
+    if Z.shape[0] > 4 * max_rows:
+        drawn = draw_rows(weight, order, rng, max_rows)
+        rows, counts = np.unique(drawn, return_counts=True)
+        fit_Z, fit_norms, fit_weight = Z[rows], sq_norms[rows], counts.astype(float)
+        fit_order = canonical_order(fit_Z)
     best_centers, best_inertia = None, np.inf
     for _ in range(n_seeds):
-        centers = _seed(Z, sq_norms, weight, order, n_clusters, rng, plus_plus=True)
-        inertia = _lloyd(Z, sq_norms, weight, centers, max_iter)
+        centers = _seed(fit_Z, fit_norms, fit_weight, fit_order, n_clusters, rng, True)
+        inertia = _lloyd(fit_Z, fit_norms, fit_weight, centers, max_iter)
         if inertia < best_inertia * (1 - 1e-9):
             best_centers, best_inertia = centers, inertia
     return _nearest(Z, sq_norms, best_centers)[0]

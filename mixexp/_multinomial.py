@@ -96,6 +96,21 @@ def chunk_stats(Xt, V, weights, targets, *, hessian=False, softmax_out=None):
     return stats
 
 
+def curvature_rows(n_classes, p):
+    """Rows of the sample on which Newton's Hessian is estimated for large n.
+
+    The gradient and the line search always use every row; the Hessian only
+    shapes the step (sub-sampled Newton, Byrd et al. 2011), and 40 rows per
+    parameter (at least 8192) estimate it well.
+    """
+    return max(8192, 40 * n_classes * p)
+
+
+def curvature(Xt, V, weights):
+    """Negative Hessian of the data term at ``V`` on the given rows."""
+    return _curvature(Xt, weights, softmax(batch_logits(Xt, V))[1])
+
+
 def _curvature(Xt, weights, prob):
     """Negative Hessian sum_i w_bi (diag(pi_i) - pi_i pi_i^T) (x) x_i x_i^T.
 
@@ -168,6 +183,8 @@ def maximize(
     tol,
     first=None,
     bound_matrices=None,
+    curvature=None,
+    optimistic=False,
 ):
     """Increase the penalized multinomial objective from ``V``.
 
@@ -190,15 +207,27 @@ def maximize(
         Statistics at ``V`` already computed (by the E-step pass).
     bound_matrices : ndarray of shape (B, p, p), optional
         ``bound_system(...)`` for the bound solver.
+    curvature : callable, optional
+        ``curvature(V)`` returns the negative Hessian (B, C p, C p) for
+        Newton, for example estimated on a row sample; by default the exact
+        Hessian comes with ``pass_stats(V, True)``. The line search on the
+        exact objective keeps every step an ascent step either way.
+    optimistic : bool, default=False
+        Take the last Newton step without the line search's pass over the
+        data and return it as pending: the caller (the EM driver) checks it
+        at its next pass and halves it if the objective went down.
 
     Returns
     -------
     V : ndarray of shape (B, C, p)
-        Parameters whose objective is at least that of the input.
+        Parameters whose objective is at least that of the input, unless a
+        step is pending.
+    pending : tuple or None
+        ``(V_before, step)`` of an unverified last Newton step.
     """
     if solver == "lbfgs":
-        return _maximize_lbfgs(V, pass_stats, alpha, mask, max_iter, tol)
-    hessian = solver == "newton"
+        return _maximize_lbfgs(V, pass_stats, alpha, mask, max_iter, tol), None
+    hessian = solver == "newton" and curvature is None
     stats = first if first is not None else pass_stats(V, hessian)
     value = stats["value"] - penalty(V, alpha, mask)
     for it in range(max_iter):
@@ -212,14 +241,18 @@ def maximize(
             stats = pass_stats(V, False)
             value = stats["value"] - penalty(V, alpha, mask)
             continue
-        step = newton_direction(stats["hess"], grad, alpha, mask)
+        hess = stats["hess"] if curvature is None else curvature(V)
+        step = newton_direction(hess, grad, alpha, mask)
         predicted = float(np.sum(grad * step))
         if not predicted > tol * (abs(value) + 1.0):
             break
+        if optimistic and it == max_iter - 1:
+            return V + step, (V, step)
         accepted = False
+        last = it == max_iter - 1  # no further step needs the trial's Hessian
         for _ in range(30):  # backtracking keeps every accepted step an ascent
             trial = V + step
-            trial_stats = pass_stats(trial, True)
+            trial_stats = pass_stats(trial, hessian and not last)
             trial_value = trial_stats["value"] - penalty(trial, alpha, mask)
             if trial_value >= value:
                 accepted = True
@@ -231,7 +264,7 @@ def maximize(
         V, stats, value = trial, trial_stats, trial_value
         if gain <= tol * (abs(value) + 1.0):
             break
-    return V
+    return V, None
 
 
 def _maximize_lbfgs(V, pass_stats, alpha, mask, max_iter, tol):

@@ -53,14 +53,22 @@ def reseed_dead_experts(gate, data):
     return dead
 
 
+def _q_slack(value):
+    """Rounding allowance when comparing two sums over all samples."""
+    return 1e-12 * (abs(value) + 1.0)
+
+
 def fit_em(gate, experts, data, *, max_iter, tol, verbose=0):
     """Expectation-maximization from the current parameters.
 
     Each iteration is one pass over the data (the E-step, which also sums the
-    statistics of the first M-step iteration) followed by the M-steps of the
-    experts and the gate. The penalized log-likelihood never decreases, except
-    right after an expert is re-seeded; convergence is declared when it
-    changes by less than ``tol`` per unit of sample weight.
+    statistics of the M-steps) followed by the M-steps of the experts and the
+    gate. An M-step that takes an unverified Newton step is checked by the
+    next pass: if its part of EM's Q-function (evaluated with the previous
+    responsibilities) went down, the step is halved and the pass repeated.
+    So the penalized log-likelihood never decreases, except right after an
+    expert is re-seeded; convergence is declared when it changes by less
+    than ``tol`` per unit of sample weight.
 
     Returns
     -------
@@ -68,17 +76,36 @@ def fit_em(gate, experts, data, *, max_iter, tol, verbose=0):
         Objective after each iteration.
     converged : bool
     """
-    log_likelihood, gate_stats, expert_stats = e_step(gate, experts, data)
-    previous = objective(log_likelihood, gate, experts, data.total_weight)
+    components = {"gate": gate, "experts": experts}
+    state = e_step(gate, experts, data)
+    previous = objective(state.log_likelihood, gate, experts, data.total_weight)
     lower_bounds = []
     for n_iter in range(1, max_iter + 1):
         reseeded = reseed_dead_experts(gate, data).size > 0
         if reseeded:
-            _, gate_stats, expert_stats = e_step(gate, experts, data, fixed_resp=True)
-        experts._m_step(expert_stats, data)
-        gate._m_step(gate_stats, data)
-        log_likelihood, gate_stats, expert_stats = e_step(gate, experts, data)
-        current = objective(log_likelihood, gate, experts, data.total_weight)
+            state = e_step(gate, experts, data, fixed_resp=True)
+        before = {
+            name: (state.q[name] - part._penalty(), part._params(data))
+            for name, part in components.items()
+        }
+        experts._m_step(state.expert_stats, data)
+        gate._m_step(state.gate_stats, data)
+        old_params = None
+        for _ in range(40):
+            state = e_step(gate, experts, data, previous=old_params)
+            rejected = [
+                name
+                for name, part in components.items()
+                if part._pending is not None
+                and state.q[name + "_cross"] - part._penalty()
+                < before[name][0] - _q_slack(before[name][0])
+            ]
+            if not rejected:
+                break
+            for name in rejected:
+                components[name]._retreat(data)
+            old_params = (before["gate"][1], before["experts"][1])
+        current = objective(state.log_likelihood, gate, experts, data.total_weight)
         lower_bounds.append(current)
         if verbose >= 2 or (verbose and n_iter % 10 == 0):
             print(f"  Iteration {n_iter}, log-likelihood = {current:.6f}")

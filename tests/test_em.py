@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 
@@ -69,6 +70,29 @@ def test_em_never_lowers_the_penalized_log_likelihood(seed):
     lb = est.lower_bounds_
     assert np.all(np.isfinite(lb))
     assert np.all(np.diff(lb) >= -1e-10 * np.abs(lb[1:])), np.diff(lb).min()
+
+
+def test_overshooting_newton_steps_are_caught_and_halved(monkeypatch):
+    """The M-steps' last Newton step is verified by the next E-step pass; a
+    step that lowers EM's Q-function is halved until it does not."""
+    import mixexp._multinomial as multinomial
+
+    exact = multinomial.newton_direction
+
+    def overshooting(*args):
+        return 8.0 * exact(*args)
+
+    X, y = make_local_classification(600, random_state=0)
+    reference = MixtureOfExpertsClassifier(4, random_state=0, tol=0, max_iter=40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reference.fit(X, y)
+        monkeypatch.setattr(multinomial, "newton_direction", overshooting)
+        est = clone(reference).fit(X, y)
+    lb = est.lower_bounds_
+    assert np.all(np.diff(lb) >= -1e-10 * np.abs(lb[1:]))
+    assert est.score(X, y) > 0.95
+    assert lb[-1] > reference.lower_bounds_[0]
 
 
 def _rmse(est, X, y):

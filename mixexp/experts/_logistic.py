@@ -13,6 +13,8 @@ from .._multinomial import (
     batch_logits,
     bound_system,
     chunk_stats,
+    curvature,
+    curvature_rows,
     maximize,
     softmax,
 )
@@ -37,7 +39,8 @@ class LogisticExpert(BaseEstimator):
     solver : {"auto", "newton", "bound", "lbfgs"}, default="auto"
         M-step solver, as for :class:`~mixexp.gates.SoftmaxGate`.
     max_iter : int, default=None
-        Solver steps per M-step (None: 10 for Newton and L-BFGS, 2 for the bound).
+        Solver steps per M-step (None: 1 for Newton and the bound, 10 for
+        L-BFGS).
     tol : float, default=1e-12
         Inner steps stop once the relative gain falls below ``tol``.
 
@@ -100,12 +103,27 @@ class LogisticExpert(BaseEstimator):
         self.solver_ = resolve_multinomial_solver(
             self.solver, data.n_classes, data.X.shape[1] + 1
         )
+        self._curvature_sample = None
+        if self.solver_ == "newton":
+            size = curvature_rows(data.n_classes, data.X.shape[1] + 1)
+            self._curvature_sample = data.curvature_sample(size)
 
     def _reset(self, data):
         """Experts start uniform over the classes."""
         shape = (data.n_experts, data.n_classes)
         self.coef_ = np.zeros(shape + (data.X.shape[1],))
         self.intercept_ = np.zeros(shape)
+
+    def _retreat(self, data):
+        """Halve a pending Newton step the EM driver found to lower Q."""
+        before, step = self._pending
+        step = 0.5 * step
+        if np.max(np.abs(step)) <= 1e-12 * (1.0 + np.max(np.abs(before))):
+            self._pending = None  # back to the start, which is always safe
+            self._set_params_design(before, data.x_offset)
+            return
+        self._pending = (before, step)
+        self._set_params_design(before + step, data.x_offset)
 
     def _n_parameters(self):
         n_experts, n_classes, n_features = self.coef_.shape
@@ -150,7 +168,7 @@ class LogisticExpert(BaseEstimator):
             V,
             weights,
             self._one_hot(y, V.shape[1]),
-            hessian=self.solver_ == "newton",
+            hessian=self.solver_ == "newton" and self._curvature_sample is None,
             softmax_out=(log_prob, prob),
         )
         if self.solver_ == "bound":
@@ -176,7 +194,14 @@ class LogisticExpert(BaseEstimator):
         bound = None
         if solver == "bound":
             bound = bound_system(stats.pop("grams"), self.alpha, self._mask())
-        V = maximize(
+        sample_curvature = None
+        if self._curvature_sample is not None:
+            rows, Xt_sample, weight_sample = self._curvature_sample
+
+            def sample_curvature(W):
+                return curvature(Xt_sample, W, weight_sample * resp[:, rows])
+
+        V, self._pending = maximize(
             self._params(data),
             pass_stats,
             alpha=self.alpha,
@@ -186,5 +211,7 @@ class LogisticExpert(BaseEstimator):
             tol=self.tol,
             first=stats,
             bound_matrices=bound,
+            curvature=sample_curvature,
+            optimistic=True,
         )
         self._set_params_design(V, data.x_offset)

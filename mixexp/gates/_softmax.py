@@ -13,28 +13,36 @@ from .._multinomial import (
     batch_logits,
     bound_system,
     chunk_stats,
+    curvature,
+    curvature_rows,
     maximize,
     softmax,
 )
 
-# Newton's Hessian has (K p)^2 entries and costs K (K + 1) / 2 weighted Gram
-# products per step; above this many parameters the bound step is cheaper for
-# the same gain (benchmarks/bench_gate_solvers.py measures the crossover).
-_NEWTON_MAX_PARAMS = 64
+# benchmarks/bench_gate_solvers.py: one Newton step per EM iteration gives the
+# fastest whole fits while K (d + 1) stays below a few hundred (its Hessian
+# costs K (K + 1) / 2 weighted Gram products on a row sample, and its solve
+# grows as (K (d + 1))^3); above that, warm-started L-BFGS wins. Böhning's
+# bound is the cheapest per iteration but needs several times more EM
+# iterations, so "auto" never picks it.
+_NEWTON_MAX_PARAMS = 256
 
 
 def resolve_multinomial_solver(solver, n_classes, p):
     """Pick the multinomial M-step solver for ``solver="auto"``."""
     if solver != "auto":
         return solver
-    return "newton" if n_classes * p <= _NEWTON_MAX_PARAMS else "bound"
+    return "newton" if n_classes * p <= _NEWTON_MAX_PARAMS else "lbfgs"
 
 
 def default_inner_iter(solver, max_iter):
-    """Inner steps per M-step: Newton converges in a few, a bound step is cheap."""
+    """Inner steps per M-step (benchmarks/bench_gate_solvers.py): one Newton
+    step per EM iteration gives the fastest whole fits, at the same final
+    likelihood as more steps; L-BFGS needs a few iterations to build its
+    curvature estimate."""
     if max_iter is not None:
         return max_iter
-    return {"newton": 10, "bound": 1, "lbfgs": 10}[solver]
+    return {"newton": 1, "bound": 1, "lbfgs": 10}[solver]
 
 
 class SoftmaxGate(BaseEstimator):
@@ -57,10 +65,11 @@ class SoftmaxGate(BaseEstimator):
         ``"bound"``: Böhning's (1992) fixed bound on the Hessian, factorized
         once per fit; each step is one gradient pass plus a small solve and
         never decreases the objective. ``"lbfgs"``: warm-started L-BFGS.
-        ``"auto"`` uses Newton for small gates and the bound otherwise.
+        ``"auto"`` uses Newton while ``n_experts * (n_features + 1) <= 256``
+        and L-BFGS above (measured in benchmarks/bench_gate_solvers.py).
     max_iter : int, default=None
-        Solver steps per M-step; None means 10 for Newton and L-BFGS, 2 for
-        the bound.
+        Solver steps per M-step; None means 1 for Newton and the bound, 10
+        for L-BFGS.
     tol : float, default=1e-12
         Inner steps stop once the relative gain falls below ``tol``.
 
@@ -141,6 +150,10 @@ class SoftmaxGate(BaseEstimator):
         self.solver_ = resolve_multinomial_solver(
             self.solver, data.n_experts, data.X.shape[1] + 1
         )
+        self._curvature_sample = None
+        if self.solver_ == "newton":
+            size = curvature_rows(data.n_experts, data.X.shape[1] + 1)
+            self._curvature_sample = data.curvature_sample(size)
 
     def _reset(self, data):
         """Start from the uniform gate."""
@@ -153,6 +166,17 @@ class SoftmaxGate(BaseEstimator):
         self.intercept_[experts] = 0.0
         self.coef_ -= self.coef_.mean(axis=0)
         self.intercept_ -= self.intercept_.mean()
+
+    def _retreat(self, data):
+        """Halve a pending Newton step the EM driver found to lower Q."""
+        before, step = self._pending
+        step = 0.5 * step
+        if np.max(np.abs(step)) <= 1e-12 * (1.0 + np.max(np.abs(before))):
+            self._pending = None  # back to the start, which is always safe
+            self._set_params_design(before, data.x_offset)
+            return
+        self._pending = (before, step)
+        self._set_params_design(before + step, data.x_offset)
 
     def _n_parameters(self):
         n_experts, n_features = self.coef_.shape
@@ -198,12 +222,13 @@ class SoftmaxGate(BaseEstimator):
             V,
             weight[None, :],
             resp[None],
-            hessian=self.solver_ == "newton",
+            hessian=self.solver_ == "newton" and self._curvature_sample is None,
             softmax_out=cache,
         )
         add_stats(stats, part)
 
     def _m_step(self, stats, data):
+        self._pending = None
         if data.n_experts == 1:
             return
         weight, resp = data.sample_weight, data.resp
@@ -225,7 +250,14 @@ class SoftmaxGate(BaseEstimator):
                 )["A"]
                 bound = bound_system(grams, self.alpha, self._mask())
                 data.cache["gate_bound"] = bound
-        V = maximize(
+        sample_curvature = None
+        if self._curvature_sample is not None:
+            _, Xt_sample, weight_sample = self._curvature_sample
+
+            def sample_curvature(W):
+                return curvature(Xt_sample, W, weight_sample[None])
+
+        V, self._pending = maximize(
             self._params(data),
             pass_stats,
             alpha=self.alpha,
@@ -235,5 +267,7 @@ class SoftmaxGate(BaseEstimator):
             tol=self.tol,
             first=stats or None,
             bound_matrices=bound,
+            curvature=sample_curvature,
+            optimistic=True,
         )
         self._set_params_design(V, data.x_offset)
