@@ -1,6 +1,46 @@
-"""What gates and experts share as components of a mixture."""
+"""What gates and experts share as components of a mixture.
 
+A component is a scikit-learn estimator for its parameters (``clone``,
+``set_params``) that the mixture's EM driver fits through a small protocol:
+
+- ``_prepare(data)`` once per fit, ``_reset(data)`` for fresh parameters;
+- ``_params(data)``: parameters in the design space of the fit's row chunks;
+- per chunk, ``_log_proba`` (gate) or ``_log_likelihood`` (experts), then
+  ``_accumulate(stats, ...)`` to add the chunk's sufficient statistics;
+- ``_m_step(stats, data)``, which may leave a Newton step ``_pending`` for
+  the next pass to verify, and ``_retreat(data)`` to halve it;
+- ``_penalty()`` and ``_n_parameters()``.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._data import add_stats, design_chunks
+from ._linalg import weighted_grams
+from ._multinomial import (
+    bound_system,
+    chunk_stats,
+    curvature,
+    curvature_rows,
+    maximize,
+)
+
+# benchmarks/bench_gate_solvers.py: one Newton step per EM iteration gives the
+# fastest whole fits while C (d + 1) stays below a few hundred (its Hessian
+# costs C (C + 1) / 2 weighted Gram products on a row sample, and its solve
+# grows as (C (d + 1))^3); above that, warm-started L-BFGS wins. Böhning's
+# bound is the cheapest per iteration but needs several times more EM
+# iterations, so "auto" never picks it.
+_NEWTON_MAX_PARAMS = 256
+
+# Inner steps per M-step: one Newton step per EM iteration gives the fastest
+# whole fits, at the same final likelihood as more; L-BFGS needs a few
+# iterations to build its curvature estimate.
+_INNER_STEPS = {"newton": 1, "bound": 1, "lbfgs": 10}
 
 
 def check_component_fitted(component):
@@ -16,3 +56,146 @@ def check_component_fitted(component):
             "part of a mixture estimator (MixtureOfExpertsRegressor or "
             "MixtureOfExpertsClassifier)."
         )
+
+
+def map_chunks(X, fn, leading_shape):
+    """Apply ``fn`` to the (uncentred) design chunks of validated ``X``.
+
+    ``fn(Xt)`` returns an array of shape ``leading_shape + (n_rows,)``; the
+    results are joined along the last axis.
+    """
+    out = np.empty(tuple(leading_shape) + (X.shape[0],))
+    for rows, Xt in design_chunks(X, 0.0, 8192):
+        out[..., rows] = fn(Xt)
+    return out
+
+
+class MultinomialComponent(BaseEstimator):
+    """B multinomial logistic problems over C choices, fitted on weighted
+    targets: the softmax gate (B = 1, the choices are the experts) and the
+    softmax experts (B = K, the choices are the classes).
+
+    Subclasses store ``coef_`` and ``intercept_`` in their public shapes and
+    say, through ``_stacked``, ``_store``, ``_n_choices``,
+    ``_problem_weights``, ``_targets`` and ``_bound_grams``, how their data
+    enter the shared M-step.
+    """
+
+    _parameter_constraints = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "solver": [StrOptions({"auto", "newton", "bound", "lbfgs"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+        "tol": [Interval(Real, 0, None, closed="left")],
+    }
+
+    _pending = None
+    # Whether the Böhning bound's Gram matrices change with the
+    # responsibilities (then the E-step pass sums them) or not (the gate).
+    _bound_grams_in_pass = True
+
+    def _prepare(self, data):
+        """Check the parameters and choose the solver for this fit."""
+        self._validate_params()
+        n_choices, p = self._n_choices(data), data.X.shape[1] + 1
+        self.solver_ = self.solver
+        if self.solver == "auto":
+            self.solver_ = "newton" if n_choices * p <= _NEWTON_MAX_PARAMS else "lbfgs"
+        self._curvature_sample = None
+        if self.solver_ == "newton":
+            self._curvature_sample = data.curvature_sample(curvature_rows(n_choices, p))
+
+    def _mask(self):
+        """1 for the penalized weights, 0 for the intercept."""
+        mask = np.ones(self.coef_.shape[-1] + 1)
+        mask[-1] = 0.0
+        return mask
+
+    def _params(self, data=None):
+        """Parameters on design rows ``[x - x_offset, 1]`` (the offset is zero
+        outside a fit): shape (B, C, p)."""
+        coef, intercept = self._stacked()
+        if data is not None:
+            intercept = intercept + coef @ data.x_offset
+        return np.concatenate([coef, intercept[:, :, None]], axis=2)
+
+    def _set_params_design(self, V, offset):
+        coef = V[:, :, :-1].copy()
+        self._store(coef, V[:, :, -1] - coef @ offset)
+
+    def _penalty(self):
+        return 0.5 * self.alpha * float(np.sum(self.coef_**2))
+
+    def _n_parameters(self):
+        coef, _ = self._stacked()
+        n_problems, n_choices, n_features = coef.shape
+        return n_problems * (n_choices - 1) * (n_features + 1)
+
+    def _retreat(self, data):
+        """Halve a pending Newton step the EM driver found to lower Q."""
+        before, step = self._pending
+        step = 0.5 * step
+        if np.max(np.abs(step)) <= 1e-12 * (1.0 + np.max(np.abs(before))):
+            self._pending = None  # back to the start, which is always safe
+            self._set_params_design(before, data.x_offset)
+            return
+        self._pending = (before, step)
+        self._set_params_design(before + step, data.x_offset)
+
+    def _accumulate_multinomial(self, stats, Xt, weights, targets, softmax_out, V):
+        """Add a chunk's statistics for the first M-step iteration, from the
+        softmax the E-step already computed: the first step costs no pass."""
+        part = chunk_stats(
+            Xt,
+            V,
+            weights,
+            targets,
+            hessian=self.solver_ == "newton" and self._curvature_sample is None,
+            softmax_out=softmax_out,
+        )
+        if self.solver_ == "bound" and self._bound_grams_in_pass:
+            part["grams"] = weighted_grams(Xt, weights)
+        add_stats(stats, part)
+
+    def _m_step(self, stats, data):
+        self._pending = None
+        if self._n_choices(data) == 1:
+            return
+        weight = data.sample_weight
+
+        def pass_stats(W, hessian):
+            return data.reduce(
+                lambda rows, Xt: chunk_stats(
+                    Xt,
+                    W,
+                    self._problem_weights(weight[rows], data, rows),
+                    self._targets(data, rows),
+                    hessian=hessian,
+                )
+            )
+
+        sample_curvature = None
+        if self._curvature_sample is not None:
+            rows, Xt_sample, weight_sample = self._curvature_sample
+
+            def sample_curvature(W):
+                weights = self._problem_weights(weight_sample, data, rows)
+                return curvature(Xt_sample, W, weights)
+
+        bound = None
+        if self.solver_ == "bound":
+            grams = self._bound_grams(stats, data)
+            bound = bound_system(grams, self.alpha, self._mask())
+        V, self._pending = maximize(
+            self._params(data),
+            pass_stats,
+            alpha=self.alpha,
+            mask=self._mask(),
+            solver=self.solver_,
+            max_iter=self.max_iter or _INNER_STEPS[self.solver_],
+            tol=self.tol,
+            first=stats or None,
+            bound_matrices=bound,
+            curvature=sample_curvature,
+            optimistic=True,
+        )
+        self._set_params_design(V, data.x_offset)

@@ -180,7 +180,8 @@ def test_clone_and_pickle_round_trip(
 
 
 def test_pandas_input_keeps_feature_names():
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
+
     bunch = load_vowels()
     frame = pd.DataFrame(bunch.data, columns=["F1", "F2"])
     est = MixtureOfExpertsClassifier(2, random_state=0).fit(frame, bunch.target)

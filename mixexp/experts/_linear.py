@@ -6,8 +6,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 
-from .._component import check_component_fitted
-from .._data import add_stats, design_chunks
+from .._component import check_component_fitted, map_chunks
+from .._data import add_stats
 from .._linalg import psd_solve, weighted_grams
 
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -80,9 +80,7 @@ class LinearExpert(BaseEstimator):
         """
         check_component_fitted(self)
         W = self._params()[0]
-        out = np.empty(W.shape[:2] + (X.shape[0],))
-        for rows, Xt in design_chunks(X, 0.0, 8192):
-            out[:, :, rows] = self._mean(Xt, W)
+        out = map_chunks(X, lambda Xt: self._mean(Xt, W), W.shape[:2])
         out = out.transpose(2, 0, 1)
         return out[:, :, 0] if self._single_output else out
 

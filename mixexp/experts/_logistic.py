@@ -1,27 +1,12 @@
 """Softmax (multinomial logistic) experts for classification."""
 
-from numbers import Integral, Real
-
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._component import check_component_fitted
-from .._data import add_stats, design_chunks
-from .._linalg import weighted_grams
-from .._multinomial import (
-    batch_logits,
-    bound_system,
-    chunk_stats,
-    curvature,
-    curvature_rows,
-    maximize,
-    softmax,
-)
-from ..gates._softmax import default_inner_iter, resolve_multinomial_solver
+from .._component import MultinomialComponent, check_component_fitted, map_chunks
+from .._multinomial import batch_logits, softmax
 
 
-class LogisticExpert(BaseEstimator):
+class LogisticExpert(MultinomialComponent):
     """K softmax experts ``P_k(c | x) = softmax(coef_[k] @ x + intercept_[k])_c``.
 
     Each expert is a multinomial logistic regression fitted with the
@@ -63,13 +48,6 @@ class LogisticExpert(BaseEstimator):
     (400, 2, 2)
     """
 
-    _parameter_constraints = {
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "solver": [StrOptions({"auto", "newton", "bound", "lbfgs"})],
-        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
-        "tol": [Interval(Real, 0, None, closed="left")],
-    }
-
     def __init__(self, alpha=1e-2, solver="auto", max_iter=None, tol=1e-12):
         self.alpha = alpha
         self.solver = solver
@@ -91,22 +69,12 @@ class LogisticExpert(BaseEstimator):
         """
         check_component_fitted(self)
         V = self._params()
-        out = np.empty(V.shape[:2] + (X.shape[0],))
-        for rows, Xt in design_chunks(X, 0.0, 8192):
-            out[:, :, rows] = softmax(batch_logits(Xt, V))[1]
-        return out.transpose(2, 0, 1)
+        proba = map_chunks(X, lambda Xt: softmax(batch_logits(Xt, V))[1], V.shape[:2])
+        return proba.transpose(2, 0, 1)
 
     # ------------------------------------------------- protocol of the driver
-    def _prepare(self, data):
-        """Check the parameters and choose the solver for this fit."""
-        self._validate_params()
-        self.solver_ = resolve_multinomial_solver(
-            self.solver, data.n_classes, data.X.shape[1] + 1
-        )
-        self._curvature_sample = None
-        if self.solver_ == "newton":
-            size = curvature_rows(data.n_classes, data.X.shape[1] + 1)
-            self._curvature_sample = data.curvature_sample(size)
+    def _n_choices(self, data):
+        return data.n_classes
 
     def _reset(self, data):
         """Experts start uniform over the classes."""
@@ -114,39 +82,26 @@ class LogisticExpert(BaseEstimator):
         self.coef_ = np.zeros(shape + (data.X.shape[1],))
         self.intercept_ = np.zeros(shape)
 
-    def _retreat(self, data):
-        """Halve a pending Newton step the EM driver found to lower Q."""
-        before, step = self._pending
-        step = 0.5 * step
-        if np.max(np.abs(step)) <= 1e-12 * (1.0 + np.max(np.abs(before))):
-            self._pending = None  # back to the start, which is always safe
-            self._set_params_design(before, data.x_offset)
-            return
-        self._pending = (before, step)
-        self._set_params_design(before + step, data.x_offset)
+    def _stacked(self):
+        return self.coef_, self.intercept_
 
-    def _n_parameters(self):
-        n_experts, n_classes, n_features = self.coef_.shape
-        return n_experts * (n_classes - 1) * (n_features + 1)
+    def _store(self, coef, intercept):
+        self.coef_, self.intercept_ = coef, intercept
 
-    def _mask(self):
-        mask = np.ones(self.coef_.shape[2] + 1)
-        mask[-1] = 0.0
-        return mask
+    def _problem_weights(self, weight, data, rows):
+        return weight * data.resp[:, rows]
 
-    def _params(self, data=None):
-        """Weights on design rows ``[x - x_offset, 1]``: shape (K, C, p)."""
-        intercept = self.intercept_
-        if data is not None:
-            intercept = intercept + self.coef_ @ data.x_offset
-        return np.concatenate([self.coef_, intercept[:, :, None]], axis=2)
+    def _targets(self, data, rows):
+        return self._one_hot(data.y[rows], data.n_classes)
 
-    def _set_params_design(self, V, offset):
-        self.coef_ = V[:, :, :-1].copy()
-        self.intercept_ = V[:, :, -1] - self.coef_ @ offset
+    def _bound_grams(self, stats, data):
+        return stats.pop("grams")
 
-    def _penalty(self):
-        return 0.5 * self.alpha * float(np.sum(self.coef_**2))
+    @staticmethod
+    def _one_hot(y, n_classes):
+        out = np.zeros((1, n_classes, y.shape[0]))
+        out[0, y, np.arange(y.shape[0])] = 1.0
+        return out
 
     def _log_likelihood(self, Xt, y, V):
         """log P_k(y_i | x_i) of shape (K, n_rows), and a cache for
@@ -155,63 +110,7 @@ class LogisticExpert(BaseEstimator):
         log_lik = np.take_along_axis(log_prob, y[None, None, :], axis=1)[:, 0, :]
         return log_lik, (log_prob, prob, y)
 
-    @staticmethod
-    def _one_hot(y, n_classes):
-        out = np.zeros((1, n_classes, y.shape[0]))
-        out[0, y, np.arange(y.shape[0])] = 1.0
-        return out
-
     def _accumulate(self, stats, Xt, weights, cache, V):
         log_prob, prob, y = cache
-        part = chunk_stats(
-            Xt,
-            V,
-            weights,
-            self._one_hot(y, V.shape[1]),
-            hessian=self.solver_ == "newton" and self._curvature_sample is None,
-            softmax_out=(log_prob, prob),
-        )
-        if self.solver_ == "bound":
-            part["grams"] = weighted_grams(Xt, weights)
-        add_stats(stats, part)
-
-    def _m_step(self, stats, data):
-        weight, resp, y = data.sample_weight, data.resp, data.y
-        n_classes = data.n_classes
-        solver = self.solver_
-
-        def pass_stats(W, hessian):
-            return data.reduce(
-                lambda rows, Xt: chunk_stats(
-                    Xt,
-                    W,
-                    weight[None, rows] * resp[:, rows],
-                    self._one_hot(y[rows], n_classes),
-                    hessian=hessian,
-                )
-            )
-
-        bound = None
-        if solver == "bound":
-            bound = bound_system(stats.pop("grams"), self.alpha, self._mask())
-        sample_curvature = None
-        if self._curvature_sample is not None:
-            rows, Xt_sample, weight_sample = self._curvature_sample
-
-            def sample_curvature(W):
-                return curvature(Xt_sample, W, weight_sample * resp[:, rows])
-
-        V, self._pending = maximize(
-            self._params(data),
-            pass_stats,
-            alpha=self.alpha,
-            mask=self._mask(),
-            solver=solver,
-            max_iter=default_inner_iter(solver, self.max_iter),
-            tol=self.tol,
-            first=stats,
-            bound_matrices=bound,
-            curvature=sample_curvature,
-            optimistic=True,
-        )
-        self._set_params_design(V, data.x_offset)
+        targets = self._one_hot(y, V.shape[1])
+        self._accumulate_multinomial(stats, Xt, weights, targets, (log_prob, prob), V)
