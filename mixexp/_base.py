@@ -207,6 +207,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 best = (gate, experts, lower_bounds, converged)
 
         gate, experts, lower_bounds, converged = best
+        gate._end_fit()
+        experts._end_fit()
         if not converged:
             warnings.warn(
                 f"EM did not converge in {self.max_iter} iterations "

@@ -9,7 +9,8 @@ A component is a scikit-learn estimator for its parameters (``clone``,
   ``_accumulate(stats, ...)`` to add the chunk's sufficient statistics;
 - ``_m_step(stats, data)``, which may leave a Newton step ``_pending`` for
   the next pass to verify, and ``_retreat(data)`` to halve it;
-- ``_penalty()`` and ``_n_parameters()``.
+- ``_penalty()``, ``_n_parameters()`` and ``_end_fit()``, which drops
+  fit-time scratch so a fitted model holds parameters only.
 """
 
 from numbers import Integral, Real
@@ -103,6 +104,11 @@ class MultinomialComponent(BaseEstimator):
         self._curvature_sample = None
         if self.solver_ == "newton":
             self._curvature_sample = data.curvature_sample(curvature_rows(n_choices, p))
+
+    def _end_fit(self):
+        """Drop fit-time scratch (the curvature sample holds training rows)."""
+        for name in ("_curvature_sample", "_pending"):
+            self.__dict__.pop(name, None)
 
     def _mask(self):
         """1 for the penalized weights, 0 for the intercept."""

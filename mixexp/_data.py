@@ -2,7 +2,7 @@
 
 Everything the EM driver and the components compute is a sum over rows, so
 they see the data only as a sequence of row chunks. The extra memory of a fit
-is then a few chunk-sized temporaries plus the (n_samples, n_experts)
+is then a few chunk-sized temporaries plus the (n_experts, n_samples)
 responsibilities, and the same M-step code can later run over chunks that live
 elsewhere (on disk, on dask workers).
 """

@@ -91,7 +91,7 @@ def fit_em(gate, experts, data, *, max_iter, tol, verbose=0):
         experts._m_step(state.expert_stats, data)
         gate._m_step(state.gate_stats, data)
         old_params = None
-        for _ in range(40):
+        for _ in range(64):  # each retreat halves a step; 40 reach its start
             state = e_step(gate, experts, data, previous=old_params)
             rejected = [
                 name

@@ -223,6 +223,17 @@ def test_integer_sample_weight_equals_repeated_rows(kind):
     )
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_fitted_model_holds_parameters_only():
+    X, y = make_local_classification(40_000, random_state=0)  # large: row samples
+    est = MixtureOfExpertsClassifier(2, random_state=0, max_iter=3).fit(X, y)
+    for component in (est.gate_, est.experts_):
+        arrays = {k for k, v in vars(component).items() if isinstance(v, np.ndarray)}
+        assert arrays == {"coef_", "intercept_"}
+        assert not hasattr(component, "_curvature_sample")
+    assert len(pickle.dumps(est)) < 5_000
+
+
 def test_permuting_the_experts_changes_no_prediction(fitted_regressor, regression_data):
     X, y = regression_data
     perm = np.array([2, 0, 1])

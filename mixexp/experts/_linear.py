@@ -183,6 +183,9 @@ class LinearExpert(BaseEstimator):
     # The closed-form M-step is exact: there is never a step to verify.
     _pending = None
 
+    def _end_fit(self):
+        """Nothing fit-time to drop (offsets and floors live in the data)."""
+
     def _m_step(self, stats, data):
         offset, y_offset = data.x_offset, data.cache["expert_y_offset"]
         floor = data.cache["expert_floor"]
