@@ -23,7 +23,7 @@ from sklearn.utils.validation import (
 from ._data import TrainingData, design_chunks
 from ._estep import e_step, responsibilities
 from ._init import initialize_responsibilities, standardize_
-from ._solvers import SOLVERS
+from ._solvers import SOLVERS, objective
 from .gates import SoftmaxGate
 
 
@@ -39,10 +39,20 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         "gate_alpha": [Interval(Real, 0, None, closed="left")],
         "expert_alpha": [Interval(Real, 0, None, closed="left")],
         "solver": [StrOptions(set(SOLVERS))],
+        "loss": [StrOptions({"likelihood", "competitive", "cooperative"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "init": [StrOptions({"kmeans", "random"})],
+        "batch_size": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "shuffle": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
@@ -56,10 +66,17 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         gate_alpha,
         expert_alpha,
         solver,
+        loss,
         max_iter,
         tol,
         n_init,
         init,
+        batch_size,
+        learning_rate_init,
+        shuffle,
+        early_stopping,
+        validation_fraction,
+        n_iter_no_change,
         random_state,
         warm_start,
         verbose,
@@ -68,10 +85,17 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.gate_alpha = gate_alpha
         self.expert_alpha = expert_alpha
         self.solver = solver
+        self.loss = loss
         self.max_iter = max_iter
         self.tol = tol
         self.n_init = n_init
         self.init = init
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.shuffle = shuffle
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
@@ -88,6 +112,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     @abstractmethod
     def _encode_targets(self, y):
         """Encode ``y`` given at scoring time like the fit targets."""
+
+    @abstractmethod
+    def _score_components(self, gate, experts, X, y):
+        """``score`` of the mixture made of these components on validated X
+        and encoded y (early stopping scores a model still in training)."""
 
     @abstractmethod
     def _init_features(self, X, y):
@@ -124,6 +153,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             raise
 
     def _fit(self, X, y, sample_weight):
+        if self.solver == "em" and self.loss != "likelihood":
+            raise ValueError(
+                f"loss={self.loss!r} needs a gradient solver (solver='gd'); EM "
+                "maximizes the likelihood, so use loss='likelihood' with "
+                "solver='em'."
+            )
+        self._check_loss()
         warm = self.warm_start and hasattr(self, "gate_")
         if warm:
             try:
@@ -170,6 +206,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             setattr(data, key, value)
 
         random_state = check_random_state(self.random_state)
+        data.random_state = random_state
         solver = SOLVERS[self.solver]
         features = None
         best = None
@@ -189,42 +226,44 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 gate, experts = self._initialize(data, features, random_state)
             if self.verbose:
                 print(f"Initialization {init}")
-            lower_bounds, converged = solver(
-                gate,
-                experts,
-                data,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                verbose=self.verbose,
-            )
+            history = solver(gate, experts, data, self)
             if self.verbose:
-                status = "converged" if converged else "did not converge"
+                status = "converged" if history.converged else "did not converge"
                 print(
-                    f"Initialization {init} {status} after {len(lower_bounds)} "
-                    f"iterations, log-likelihood = {lower_bounds[-1]:.6f}"
+                    f"Initialization {init} {status} after "
+                    f"{len(history.loss_curve)} iterations, "
+                    f"loss = {history.loss_curve[-1]:.6f}"
                 )
-            if best is None or lower_bounds[-1] > best[2][-1]:
-                best = (gate, experts, lower_bounds, converged)
+            if best is None or history.loss_curve[-1] < best[2].loss_curve[-1]:
+                best = (gate, experts, history)
 
-        gate, experts, lower_bounds, converged = best
-        gate._end_fit()
-        experts._end_fit()
-        if not converged:
+        gate, experts, history = best
+        if not history.converged:
             warnings.warn(
-                f"EM did not converge in {self.max_iter} iterations "
-                f"(n_init={self.n_init}); the last change of the mean "
-                f"log-likelihood exceeded tol={self.tol}. Increase max_iter, "
+                f"solver={self.solver!r} did not converge in {self.max_iter} "
+                f"iterations (n_init={self.n_init}); the last change of the "
+                f"training objective exceeded tol={self.tol}. Increase max_iter, "
                 "raise tol, or standardize the inputs.",
                 ConvergenceWarning,
                 stacklevel=3,  # the caller of fit, past sklearn's _fit_context
             )
+        lower_bounds = history.lower_bounds
+        if not lower_bounds:  # a loss without a likelihood: evaluate it once
+            log_likelihood = e_step(gate, experts, data).log_likelihood
+            lower_bounds = [objective(log_likelihood, gate, experts, data.total_weight)]
+        gate._end_fit()
+        experts._end_fit()
         self.gate_ = gate
         self.experts_ = experts
+        self.loss_curve_ = list(history.loss_curve)
         self.lower_bounds_ = np.asarray(lower_bounds)
         self.lower_bound_ = float(lower_bounds[-1])
-        self.n_iter_ = len(lower_bounds)
-        self.converged_ = converged
+        self.n_iter_ = len(history.loss_curve)
+        self.converged_ = history.converged
         return self
+
+    def _check_loss(self):
+        """Refuse a loss the experts cannot be trained on."""
 
     def _target_check(self):
         return {}
@@ -241,11 +280,18 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         initialize_responsibilities(
             data.resp, features, data.sample_weight, self.init, random_state
         )
-        # Only the experts learn from the clusters; the gate stays uniform so
-        # the first E-step assigns samples by how well each expert fits them.
-        # (A gate fitted to hard cluster labels is so sharp that EM would
-        # never move samples between experts again.)
-        experts._m_step(e_step(gate, experts, data, fixed_resp=True).expert_stats, data)
+        # For EM only the experts learn from the clusters; the gate stays
+        # uniform so the first E-step assigns samples by how well each expert
+        # fits them (a gate fitted to hard cluster labels is so sharp that EM
+        # would never move samples between experts again). Gradient solvers
+        # weight each expert's updates by the gate itself, so a uniform gate
+        # would drag every expert towards the global fit: their gate takes
+        # one M-step towards the clusters.
+        state = e_step(gate, experts, data, fixed_resp=True)
+        experts._m_step(state.expert_stats, data)
+        if self.solver != "em":
+            gate._m_step(state.gate_stats, data)
+            gate._pending = None
         return gate, experts
 
     def _check_warm_components(self, gate, experts, data):

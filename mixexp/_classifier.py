@@ -33,20 +33,48 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         ``LogisticRegression(C=1/expert_alpha)`` (``C=2/expert_alpha`` for two
         classes). It must be positive when an expert's region is linearly
         separable.
-    solver : {"em"}, default="em"
-        Training algorithm.
+    solver : {"em", "gd"}, default="em"
+        Training algorithm: expectation-maximization (``"em"``), or full-batch
+        gradient descent on ``loss`` (``"gd"``: L-BFGS with analytic
+        gradients), as in Jacobs et al. (1991).
+    loss : {"likelihood", "competitive", "cooperative"}, default="likelihood"
+        Objective of the gradient solvers (1991 eqs. 1.3, 1.2, 1.1):
+        the negative log-likelihood of the mixture (with the experts' noise
+        variances; EM's objective), the gate-weighted sum of each expert's
+        own error ``sum_k g_k e_k`` (experts compete and specialize), or the
+        error of the blended output ``||y - sum_k g_k o_k||^2`` (experts
+        cooperate; regression only, so not available here). EM needs
+        ``"likelihood"``.
     max_iter : int, default=200
-        EM iterations at most per initialization.
+        EM iterations, L-BFGS iterations or epochs at most per
+        initialization.
     tol : float, default=1e-4
-        Convergence threshold on the change of the mean penalized
-        log-likelihood per sample.
+        Convergence threshold on the change of the training objective (the
+        mean penalized log-likelihood per sample for EM).
     n_init : int, default=1
         Initializations to run; the fit with the highest likelihood is kept.
     init : {"kmeans", "random"}, default="kmeans"
         Initial responsibilities: k-means clusters of the standardized inputs,
         or the nearest of ``n_experts`` randomly drawn samples.
+    batch_size : int or "auto", default="auto"
+        Minibatch size of ``solver="sgd"`` and ``"adam"``; "auto" is
+        ``min(200, n_samples)``, as in MLPRegressor.
+    learning_rate_init : float, default=1e-3
+        Step size of ``"sgd"`` and ``"adam"``.
+    shuffle : bool, default=True
+        Shuffle the samples every epoch (``"sgd"``, ``"adam"``).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data and stop when
+        its score has not improved by ``tol`` for ``n_iter_no_change``
+        epochs (``"sgd"``, ``"adam"``).
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Iterations or epochs without an improvement of ``tol`` in the loss
+        (or the validation score) after which the gradient solvers stop.
     random_state : int, RandomState instance or None, default=None
-        Seeds the initialization; an int makes every fit reproducible.
+        Seeds the initialization (and the minibatches); an int makes every
+        fit reproducible.
     warm_start : bool, default=False
         Start from the previous fit's parameters (``n_init`` is then 1).
     verbose : int, default=0
@@ -102,10 +130,17 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         gate_alpha=1e-6,
         expert_alpha=1e-2,
         solver="em",
+        loss="likelihood",
         max_iter=200,
         tol=1e-4,
         n_init=1,
         init="kmeans",
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
         random_state=None,
         warm_start=False,
         verbose=0,
@@ -115,14 +150,29 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
             gate_alpha=gate_alpha,
             expert_alpha=expert_alpha,
             solver=solver,
+            loss=loss,
             max_iter=max_iter,
             tol=tol,
             n_init=n_init,
             init=init,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            shuffle=shuffle,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
             random_state=random_state,
             warm_start=warm_start,
             verbose=verbose,
         )
+
+    def _check_loss(self):
+        if self.loss == "cooperative":
+            raise ValueError(
+                'loss="cooperative" (the squared error of the blended output) is '
+                'defined for regression; for classification use loss="likelihood" '
+                '(the log-likelihood of sum_k g_k P_k) or "competitive".'
+            )
 
     def _make_experts(self):
         return LogisticExpert(alpha=self.expert_alpha)
@@ -158,6 +208,10 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
                 f"{self.classes_.tolist()}."
             )
         return codes.astype(np.intp)
+
+    def _score_components(self, gate, experts, X, y):
+        proba = np.einsum("nk,nkc->nc", gate.predict_proba(X), experts.predict_proba(X))
+        return float(np.mean(proba.argmax(axis=1) == y))
 
     def _init_features(self, X, y):
         return X.copy()

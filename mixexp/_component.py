@@ -28,6 +28,7 @@ from ._multinomial import (
     curvature,
     curvature_rows,
     maximize,
+    penalty,
 )
 
 # benchmarks/bench_gate_solvers.py: one Newton step per EM iteration gives the
@@ -146,6 +147,20 @@ class MultinomialComponent(BaseEstimator):
             return
         self._pending = (before, step)
         self._set_params_design(before + step, data.x_offset)
+
+    # -------------------------------------------- gradient-based training
+    def _theta(self, data):
+        """Trainable arrays in the fit's design space (for gradient solvers)."""
+        return [self._params(data)]
+
+    def _set_theta(self, theta, data):
+        self._set_params_design(theta[0], data.x_offset)
+
+    def _theta_penalty(self, theta, by_variance=False):
+        """L2 penalty on the weights (not the intercepts) and its gradient."""
+        V = theta[0]
+        mask = self._mask()
+        return penalty(V, self.alpha, mask), [self.alpha * mask * V]
 
     def _accumulate_multinomial(self, stats, Xt, weights, targets, softmax_out, V):
         """Add a chunk's statistics for the first M-step iteration, from the

@@ -122,9 +122,14 @@ class TrainingData:
             order = canonical_order(self.X)
             drawn = draw_rows(self.sample_weight, order, np.random.RandomState(0), size)
             rows, counts = np.unique(drawn, return_counts=True)
-            Xt = next(design_chunks(self.X[rows], self.x_offset, rows.size))[1]
+            Xt = next(self.design_rows(rows))[1]
             self.cache[key] = (rows, Xt, counts * (self.total_weight / size))
         return self.cache[key]
+
+    def design_rows(self, rows):
+        """Yield the one ``(rows, Xt)`` chunk of the given row indices."""
+        Xt = next(design_chunks(self.X[rows], self.x_offset, len(rows)))[1]
+        yield rows, Xt
 
     def chunks(self):
         """Yield ``(slice, Xt)`` design chunks centred by ``x_offset``."""

@@ -2,6 +2,7 @@
 
 import numpy as np
 from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_array
 
 from ._base import BaseMixtureOfExperts
@@ -48,20 +49,47 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         Ridge penalty on each expert's coefficients, as in
         :class:`~sklearn.linear_model.Ridge` with the responsibilities as
         sample weights.
-    solver : {"em"}, default="em"
-        Training algorithm.
+    solver : {"em", "gd"}, default="em"
+        Training algorithm: expectation-maximization (``"em"``), or full-batch
+        gradient descent on ``loss`` (``"gd"``: L-BFGS with analytic
+        gradients), as in Jacobs et al. (1991).
+    loss : {"likelihood", "competitive", "cooperative"}, default="likelihood"
+        Objective of the gradient solvers (1991 eqs. 1.3, 1.2, 1.1):
+        the negative log-likelihood of the mixture (with the experts' noise
+        variances; EM's objective), the gate-weighted sum of each expert's
+        own error ``sum_k g_k e_k`` (experts compete and specialize), or the
+        error of the blended output ``||y - sum_k g_k o_k||^2`` (experts
+        cooperate; regression only). EM needs ``"likelihood"``.
     max_iter : int, default=200
-        EM iterations at most per initialization.
+        EM iterations, L-BFGS iterations or epochs at most per
+        initialization.
     tol : float, default=1e-4
-        Convergence threshold on the change of the mean penalized
-        log-likelihood per sample.
+        Convergence threshold on the change of the training objective (the
+        mean penalized log-likelihood per sample for EM).
     n_init : int, default=1
         Initializations to run; the fit with the highest likelihood is kept.
     init : {"kmeans", "random"}, default="kmeans"
         Initial responsibilities: k-means clusters of the standardized joint
         (x, y) space, or the nearest of ``n_experts`` randomly drawn samples.
+    batch_size : int or "auto", default="auto"
+        Minibatch size of ``solver="sgd"`` and ``"adam"``; "auto" is
+        ``min(200, n_samples)``, as in MLPRegressor.
+    learning_rate_init : float, default=1e-3
+        Step size of ``"sgd"`` and ``"adam"``.
+    shuffle : bool, default=True
+        Shuffle the samples every epoch (``"sgd"``, ``"adam"``).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data and stop when
+        its score has not improved by ``tol`` for ``n_iter_no_change``
+        epochs (``"sgd"``, ``"adam"``).
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Iterations or epochs without an improvement of ``tol`` in the loss
+        (or the validation score) after which the gradient solvers stop.
     random_state : int, RandomState instance or None, default=None
-        Seeds the initialization; an int makes every fit reproducible.
+        Seeds the initialization (and the minibatches); an int makes every
+        fit reproducible.
     warm_start : bool, default=False
         Start from the previous fit's parameters (``n_init`` is then 1).
     verbose : int, default=0
@@ -127,10 +155,17 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         gate_alpha=1e-6,
         expert_alpha=1e-6,
         solver="em",
+        loss="likelihood",
         max_iter=200,
         tol=1e-4,
         n_init=1,
         init="kmeans",
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
         random_state=None,
         warm_start=False,
         verbose=0,
@@ -140,10 +175,17 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
             gate_alpha=gate_alpha,
             expert_alpha=expert_alpha,
             solver=solver,
+            loss=loss,
             max_iter=max_iter,
             tol=tol,
             n_init=n_init,
             init=init,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            shuffle=shuffle,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
             random_state=random_state,
             warm_start=warm_start,
             verbose=verbose,
@@ -188,6 +230,11 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
                 f"{self.n_outputs_}."
             )
         return y
+
+    def _score_components(self, gate, experts, X, y):
+        means = experts.predict(X).reshape(X.shape[0], self.n_experts, -1)
+        pred = np.einsum("nk,nkm->nm", gate.predict_proba(X), means)
+        return r2_score(y, pred)
 
     def _init_features(self, X, y):
         return np.hstack([X, y])

@@ -1,15 +1,35 @@
 """Training algorithms, chosen by the estimators' ``solver`` parameter.
 
 Every solver takes a gate and an expert component that have been prepared
-for the data and initialized, improves their parameters in place and returns
-the objective history. The estimators look them up in ``SOLVERS``.
+for the data and initialized, and the estimator (for its settings), improves
+the parameters in place and returns a ``History``. The estimators look them
+up in ``SOLVERS``, as scipy's ``minimize`` looks up ``method``.
 """
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
+from scipy.optimize import minimize
 
 from ._estep import e_step
+from ._losses import LOSSES
+
+
+class History(NamedTuple):
+    """What a solver reports.
+
+    ``loss_curve`` is the training objective per iteration or epoch (mean
+    per unit of sample weight, penalties included, lower is better);
+    ``lower_bounds`` the penalized mean log-likelihood per iteration when
+    the solver tracks it (EM, and gradient descent on the likelihood), else
+    empty.
+    """
+
+    loss_curve: list
+    lower_bounds: list
+    converged: bool
+
 
 # An expert whose total responsibility falls below this fraction of the total
 # sample weight has no data left to fit and is re-seeded.
@@ -58,7 +78,7 @@ def _q_slack(value):
     return 1e-12 * (abs(value) + 1.0)
 
 
-def fit_em(gate, experts, data, *, max_iter, tol, verbose=0):
+def fit_em(gate, experts, data, estimator):
     """Expectation-maximization from the current parameters.
 
     Each iteration is one pass over the data (the E-step, which also sums the
@@ -72,10 +92,9 @@ def fit_em(gate, experts, data, *, max_iter, tol, verbose=0):
 
     Returns
     -------
-    lower_bounds : list of float
-        Objective after each iteration.
-    converged : bool
+    History
     """
+    max_iter, tol, verbose = estimator.max_iter, estimator.tol, estimator.verbose
     components = {"gate": gate, "experts": experts}
     state = e_step(gate, experts, data)
     previous = objective(state.log_likelihood, gate, experts, data.total_weight)
@@ -110,9 +129,282 @@ def fit_em(gate, experts, data, *, max_iter, tol, verbose=0):
         if verbose >= 2 or (verbose and n_iter % 10 == 0):
             print(f"  Iteration {n_iter}, log-likelihood = {current:.6f}")
         if not reseeded and abs(current - previous) < tol:
-            return lower_bounds, True
+            return History([-v for v in lower_bounds], lower_bounds, True)
         previous = current
-    return lower_bounds, False
+    return History([-v for v in lower_bounds], lower_bounds, False)
 
 
-SOLVERS = {"em": fit_em}
+# ------------------------------------------------------- gradient descent
+def loss_and_gradient(gate, experts, data, loss, theta, chunks):
+    """A loss of Jacobs et al. (1991) summed over ``chunks`` of rows, with
+    its gradient for the gate's and the experts' trainable arrays.
+
+    Parameters
+    ----------
+    theta : tuple of two lists
+        ``(gate._theta(data), experts._theta(data))``-shaped arrays.
+    chunks : iterable of (rows, Xt)
+        Row indices (a slice or an index array) and their design columns.
+
+    Returns
+    -------
+    value : float
+    gradient : tuple of two lists shaped like ``theta``
+    """
+    loss_fn = LOSSES[loss]
+    gate_theta, expert_theta = theta
+    gate_grad = [np.zeros_like(a) for a in gate_theta]
+    expert_grad = [np.zeros_like(a) for a in expert_theta]
+    weight = data.sample_weight
+    total = 0.0
+    for rows, Xt in chunks:
+        log_gate, gate_cache = gate._log_proba(Xt, gate_theta[0])
+        gate_prob = np.ones_like(log_gate) if gate_cache is None else gate_cache[1][0]
+        cache = experts._forward(Xt, data.y[rows], expert_theta, data)
+        value, d_logits, d_experts = loss_fn(
+            weight[rows], log_gate, gate_prob, experts, cache
+        )
+        total += value
+        if gate_cache is not None:
+            for acc, part in zip(gate_grad, gate._backward(Xt, d_logits), strict=True):
+                acc += part
+        parts = experts._backward(Xt, cache, expert_theta, **d_experts)
+        for acc, part in zip(expert_grad, parts, strict=True):
+            acc += part
+    return total, (gate_grad, expert_grad)
+
+
+def penalized_objective(
+    gate, experts, data, loss, theta, chunks, scale, penalty_scale=None
+):
+    """``loss * scale + penalties * penalty_scale`` (``penalty_scale``
+    defaults to ``scale``) and its gradient, as one flat vector."""
+    if penalty_scale is None:
+        penalty_scale = scale
+    value, (gate_grad, expert_grad) = loss_and_gradient(
+        gate, experts, data, loss, theta, chunks
+    )
+    gate_pen, gate_pen_grad = gate._theta_penalty(theta[0])
+    expert_pen, expert_pen_grad = experts._theta_penalty(
+        theta[1], by_variance=loss == "likelihood"
+    )
+    grads = [
+        a * scale + b * penalty_scale
+        for a, b in zip(
+            gate_grad + expert_grad, gate_pen_grad + expert_pen_grad, strict=True
+        )
+    ]
+    return value * scale + (gate_pen + expert_pen) * penalty_scale, _pack(grads)
+
+
+def _pack(arrays):
+    return np.concatenate([a.ravel() for a in arrays])
+
+
+def _unpack(vector, like):
+    """Split a flat vector into two lists of arrays shaped like ``like``."""
+    out, start = [], 0
+    for group in like:
+        arrays = []
+        for a in group:
+            arrays.append(vector[start : start + a.size].reshape(a.shape))
+            start += a.size
+        out.append(arrays)
+    return tuple(out)
+
+
+def _final_noise(gate, experts, data):
+    """Losses without a noise model leave the experts' variances to be set
+    from their gate-weighted residuals, so the fit is still a density."""
+    if hasattr(experts, "_refit_noise"):
+        experts._refit_noise(gate, data)
+
+
+class _Stall:
+    """MLP's stopping rule: ``n_iter_no_change`` iterations in a row without
+    the loss improving on its best by at least ``tol``."""
+
+    def __init__(self, tol, patience):
+        self.tol, self.patience = tol, patience
+        self.best, self.count, self.stalled = np.inf, 0, False
+
+    def update(self, value):
+        self.count = self.count + 1 if value > self.best - self.tol else 0
+        self.best = min(self.best, value)
+        self.stalled = self.count >= self.patience
+        return self.stalled
+
+
+def fit_gd(gate, experts, data, estimator):
+    """Full-batch gradient descent (L-BFGS with analytic gradients) on one of
+    the 1991 losses; an iteration is one L-BFGS step, one or a few passes.
+    It stops after ``n_iter_no_change`` iterations without an improvement of
+    ``tol`` (as MLPRegressor does), or at ``max_iter``.
+
+    Returns
+    -------
+    History
+    """
+    loss = estimator.loss
+    like = (gate._theta(data), experts._theta(data))
+    scale = 1.0 / data.total_weight
+    curve = []
+    stall = _Stall(estimator.tol, estimator.n_iter_no_change)
+
+    def fun(vector):
+        theta = _unpack(vector, like)
+        return penalized_objective(
+            gate, experts, data, loss, theta, data.chunks(), scale
+        )
+
+    def record(intermediate_result):
+        curve.append(float(intermediate_result.fun))
+        if estimator.verbose >= 2 or (estimator.verbose and len(curve) % 10 == 0):
+            print(f"  Iteration {len(curve)}, loss = {curve[-1]:.6f}")
+        if stall.update(curve[-1]):
+            raise StopIteration
+
+    result = minimize(
+        fun,
+        _pack(like[0] + like[1]),
+        jac=True,
+        method="L-BFGS-B",
+        callback=record,
+        options={"maxiter": estimator.max_iter, "ftol": 0.0, "gtol": 1e-9},
+    )
+    gate_theta, expert_theta = _unpack(result.x, like)
+    gate._set_theta(gate_theta, data)
+    experts._set_theta(expert_theta, data)
+    if not curve:
+        curve.append(float(result.fun))
+    converged = stall.stalled or (
+        bool(result.success) and result.nit < estimator.max_iter
+    )
+    if loss != "likelihood":
+        _final_noise(gate, experts, data)
+        return History(curve, [], converged)
+    return History(curve, [-v for v in curve], converged)
+
+
+class _Adam:
+    """Adam (Kingma & Ba 2014) with MLPRegressor's defaults."""
+
+    def __init__(self, size, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+        self.rate, self.beta_1, self.beta_2, self.epsilon = (
+            learning_rate,
+            beta_1,
+            beta_2,
+            epsilon,
+        )
+        self.first, self.second, self.t = np.zeros(size), np.zeros(size), 0
+
+    def step(self, grad):
+        self.t += 1
+        self.first = self.beta_1 * self.first + (1 - self.beta_1) * grad
+        self.second = self.beta_2 * self.second + (1 - self.beta_2) * grad * grad
+        rate = self.rate * np.sqrt(1 - self.beta_2**self.t) / (1 - self.beta_1**self.t)
+        return -rate * self.first / (np.sqrt(self.second) + self.epsilon)
+
+
+class _NesterovSGD:
+    """SGD with Nesterov momentum 0.9, as MLPRegressor's default "sgd"."""
+
+    def __init__(self, size, learning_rate, momentum=0.9):
+        self.rate, self.momentum, self.velocity = (
+            learning_rate,
+            momentum,
+            np.zeros(size),
+        )
+
+    def step(self, grad):
+        self.velocity = self.momentum * self.velocity - self.rate * grad
+        return self.momentum * self.velocity - self.rate * grad
+
+
+def fit_minibatch(gate, experts, data, estimator):
+    """Minibatch stochastic gradient descent (``"sgd"``) or Adam (``"adam"``)
+    on one of the 1991 losses, with MLPRegressor's conventions: per-sample
+    mean loss plus the penalties divided by the number of samples, shuffled
+    batches, and stopping on the training loss or, with ``early_stopping``,
+    on the score of a held-out validation split (whose best parameters are
+    kept). An iteration is an epoch.
+
+    Returns
+    -------
+    History
+    """
+    rng = data.random_state
+    loss = estimator.loss
+    like = (gate._theta(data), experts._theta(data))
+    vector = _pack(like[0] + like[1])
+    optimizer = {"adam": _Adam, "sgd": _NesterovSGD}[estimator.solver](
+        vector.size, estimator.learning_rate_init
+    )
+    train = np.flatnonzero(data.sample_weight > 0)
+    validation = None
+    if estimator.early_stopping:
+        order = rng.permutation(train)
+        n_val = max(1, int(round(estimator.validation_fraction * train.size)))
+        validation, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    batch = 200 if estimator.batch_size == "auto" else estimator.batch_size
+    batch = min(batch, train.size)
+    weight = data.sample_weight
+    train_weight = float(weight[train].sum())
+    stall = _Stall(estimator.tol, estimator.n_iter_no_change)
+    curve, best_vector = [], vector.copy()
+
+    def set_params(v):
+        gate_theta, expert_theta = _unpack(v, like)
+        gate._set_theta(gate_theta, data)
+        experts._set_theta(expert_theta, data)
+
+    for epoch in range(estimator.max_iter):
+        order = rng.permutation(train) if estimator.shuffle else train
+        epoch_loss = 0.0
+        for start in range(0, order.size, batch):
+            rows = order[start : start + batch]
+            _, Xt = next(data.design_rows(rows))
+            theta = _unpack(vector, like)
+            batch_weight = float(weight[rows].sum())
+            if batch_weight <= 0:
+                continue
+            with np.errstate(all="ignore"):  # divergence is reported below
+                value, grad = penalized_objective(
+                    gate,
+                    experts,
+                    data,
+                    loss,
+                    theta,
+                    [(rows, Xt)],
+                    1.0 / batch_weight,
+                    1.0 / train_weight,
+                )
+                epoch_loss += value * batch_weight
+                vector = vector + optimizer.step(grad)
+        curve.append(epoch_loss / train_weight)
+        if not (np.isfinite(curve[-1]) and np.all(np.isfinite(vector))):
+            raise ValueError(
+                f"solver={estimator.solver!r} diverged (the loss became "
+                f"{curve[-1]}); lower learning_rate_init or standardize X and y."
+            )
+        if estimator.verbose >= 2 or (estimator.verbose and epoch % 10 == 9):
+            print(f"  Epoch {epoch + 1}, loss = {curve[-1]:.6f}")
+        if validation is not None:
+            set_params(vector)
+            score = estimator._score_components(
+                gate, experts, data.X[validation], data.y[validation]
+            )
+            if -score < stall.best - stall.tol:
+                best_vector = vector.copy()
+            if stall.update(-score):
+                break
+        elif stall.update(curve[-1]):
+            break
+    set_params(best_vector if validation is not None else vector)
+    if loss != "likelihood":
+        _final_noise(gate, experts, data)
+    # An epoch's loss averages over moving parameters: not a likelihood trace.
+    return History(curve, [], stall.stalled)
+
+
+SOLVERS = {"em": fit_em, "gd": fit_gd, "sgd": fit_minibatch, "adam": fit_minibatch}

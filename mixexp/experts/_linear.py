@@ -95,6 +95,7 @@ class LinearExpert(BaseEstimator):
         data.cache["expert_y_offset"] = y_mean
         data.cache["expert_y_var"] = y_var
         data.cache["expert_floor"] = self.min_variance * np.where(y_var > 0, y_var, 1.0)
+        self._floor = data.cache["expert_floor"]
 
     def _reset(self, data):
         """Every expert starts as the constant model of the whole target."""
@@ -180,11 +181,123 @@ class LinearExpert(BaseEstimator):
             },
         )
 
+    # -------------------------------------------- gradient-based training
+    # Gradient solvers train W (design space) and eta with variance
+    # floor + exp(eta), which keeps every variance above its floor.
+    def _theta(self, data):
+        W, _, variance = self._params(data)
+        floor = data.cache["expert_floor"]
+        excess = np.maximum(variance - floor, 1e-300)
+        return [W, np.log(excess)]
+
+    def _set_theta(self, theta, data):
+        W, eta = theta
+        coef = W[:, :, :-1].copy()
+        intercept = W[:, :, -1] - coef @ data.x_offset + data.cache["expert_y_offset"]
+        self._set_arrays(coef, intercept, data.cache["expert_floor"] + np.exp(eta))
+
+    def _forward(self, Xt, y, theta, data):
+        W, eta = theta
+        variance = data.cache["expert_floor"] + np.exp(eta)
+        target = y.T - data.cache["expert_y_offset"][:, None]
+        mean = self._mean(Xt, W)
+        return {
+            "resid": target[None] - mean,
+            "mean": mean,
+            "y": target,
+            "variance": variance,
+            "excess": np.exp(eta),
+        }
+
+    @staticmethod
+    def _log_lik_from(cache):
+        resid, variance = cache["resid"], cache["variance"]
+        scaled = (resid * resid) / variance[:, :, None]
+        return -0.5 * (
+            scaled.sum(axis=1) + np.sum(np.log(variance) + _LOG_2PI, axis=1)[:, None]
+        )
+
+    @staticmethod
+    def _error(cache):
+        """Each expert's own error: its squared error ||y - o_k||^2."""
+        resid = cache["resid"]
+        return np.sum(resid * resid, axis=1)
+
+    @staticmethod
+    def _outputs(cache):
+        """Expert outputs and the target, on the fit's centred target scale."""
+        return cache["mean"], cache["y"]
+
+    def _backward(self, Xt, cache, theta, d_logp=None, d_error=None, d_output=None):
+        """Parameter gradients from dE/dlog P_k (K, n), dE/d||y - o_k||^2 (K, n)
+        and dE/do_k (K, m, n)."""
+        resid, variance = cache["resid"], cache["variance"][:, :, None]
+        d_mean = np.zeros_like(resid)
+        d_eta = np.zeros(variance.shape[:2])
+        if d_logp is not None:
+            d_mean += d_logp[:, None, :] * resid / variance
+            # d log N / d s^2 = (r^2 / s^2 - 1) / (2 s^2); d s^2 / d eta = exp(eta)
+            d_var = (
+                0.5 * d_logp[:, None, :] * (resid * resid / variance - 1.0) / variance
+            )
+            d_eta = d_var.sum(axis=2) * cache["excess"]
+        if d_error is not None:
+            d_mean -= 2.0 * d_error[:, None, :] * resid
+        if d_output is not None:
+            d_mean += d_output
+        n_experts, n_outputs, n_rows = d_mean.shape
+        d_W = (d_mean.reshape(n_experts * n_outputs, n_rows) @ Xt.T).reshape(
+            n_experts, n_outputs, Xt.shape[0]
+        )
+        return [d_W, d_eta]
+
+    def _refit_noise(self, gate, data):
+        """Noise variances from the gate-weighted residuals (after training on
+        a loss without a noise model), floored as in the M-step."""
+        W, y_offset, old = self._params(data)
+        gate_params = gate._params(data)
+        weight = data.sample_weight
+
+        def part(rows, Xt):
+            share = np.exp(gate._log_proba(Xt, gate_params)[0]) * weight[rows]
+            resid = (data.y[rows].T - y_offset[:, None])[None] - self._mean(Xt, W)
+            return {
+                "sq": np.einsum("kn,kmn->km", share, resid * resid),
+                "count": share.sum(axis=1),
+            }
+
+        stats = data.reduce(part)
+        count = stats["count"][:, None]
+        variance = np.where(
+            count > 0, stats["sq"] / np.where(count > 0, count, 1.0), old
+        )
+        coef, intercept, _ = self._arrays()
+        self._set_arrays(
+            coef, intercept, np.maximum(variance, data.cache["expert_floor"])
+        )
+
+    def _theta_penalty(self, theta, by_variance=False):
+        """Ridge penalty and its gradient: alpha ||w_k||^2 / (2 s_k^2) with the
+        likelihood (EM's objective), alpha ||w_k||^2 / 2 with losses that
+        have no variance."""
+        W, eta = theta
+        weights = W[:, :, :-1]
+        sq_norms = np.sum(weights * weights, axis=2)
+        d_W = np.zeros_like(W)
+        if not by_variance:
+            d_W[:, :, :-1] = self.alpha * weights
+            return 0.5 * self.alpha * float(sq_norms.sum()), [d_W, np.zeros_like(eta)]
+        variance = self._floor + np.exp(eta)
+        d_W[:, :, :-1] = self.alpha * weights / variance[:, :, None]
+        d_eta = -0.5 * self.alpha * sq_norms / variance**2 * np.exp(eta)
+        return 0.5 * self.alpha * float(np.sum(sq_norms / variance)), [d_W, d_eta]
+
     # The closed-form M-step is exact: there is never a step to verify.
     _pending = None
 
     def _end_fit(self):
-        """Nothing fit-time to drop (offsets and floors live in the data)."""
+        """Drop fit-time scratch."""
+        self.__dict__.pop("_floor", None)
 
     def _m_step(self, stats, data):
         offset, y_offset = data.x_offset, data.cache["expert_y_offset"]

@@ -110,6 +110,43 @@ class LogisticExpert(MultinomialComponent):
         log_lik = np.take_along_axis(log_prob, y[None, None, :], axis=1)[:, 0, :]
         return log_lik, (log_prob, prob, y)
 
+    # -------------------------------------------- gradient-based training
+    def _forward(self, Xt, y, theta, data):
+        log_prob, prob = softmax(batch_logits(Xt, theta[0]))
+        log_lik = np.take_along_axis(log_prob, y[None, None, :], axis=1)[:, 0, :]
+        return {"log_lik": log_lik, "prob": prob, "y": y}
+
+    @staticmethod
+    def _log_lik_from(cache):
+        return cache["log_lik"]
+
+    @staticmethod
+    def _error(cache):
+        """Each expert's own error: its cross-entropy -log P_k(y | x)."""
+        return -cache["log_lik"]
+
+    @staticmethod
+    def _outputs(cache):
+        raise ValueError(
+            'loss="cooperative" (the squared error of the blended output) is '
+            'defined for regression only; use loss="likelihood" or "competitive".'
+        )
+
+    def _backward(self, Xt, cache, theta, d_logp=None, d_error=None, d_output=None):
+        """Parameter gradient from dE/dlog P_k(y) and dE/d(error_k), (K, n_rows)."""
+        coeff = 0.0
+        if d_logp is not None:
+            coeff = coeff + d_logp
+        if d_error is not None:
+            coeff = coeff - d_error  # error = -log P
+        prob = cache["prob"]
+        d_logits = -coeff[:, None, :] * prob
+        rows = np.arange(prob.shape[2])
+        d_logits[:, cache["y"], rows] += coeff
+        n_experts, n_classes, n_rows = d_logits.shape
+        grad = d_logits.reshape(n_experts * n_classes, n_rows) @ Xt.T
+        return [grad.reshape(n_experts, n_classes, Xt.shape[0])]
+
     def _accumulate(self, stats, Xt, weights, cache, V):
         log_prob, prob, y = cache
         targets = self._one_hot(y, V.shape[1])

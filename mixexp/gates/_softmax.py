@@ -143,6 +143,11 @@ class SoftmaxGate(MultinomialComponent):
         log_prob, prob = softmax(batch_logits(Xt, V))
         return log_prob[0], (log_prob, prob)
 
+    @staticmethod
+    def _backward(Xt, d_logits):
+        """Gradient of the loss for the gate's parameters from dE/dlogits."""
+        return [(d_logits @ Xt.T)[None]]
+
     def _accumulate(self, stats, Xt, weight, resp, cache, V):
         if V.shape[1] > 1:
             self._accumulate_multinomial(stats, Xt, weight[None], resp[None], cache, V)

@@ -1,0 +1,63 @@
+"""The training objectives of Jacobs, Jordan, Nowlan & Hinton (1991).
+
+Each loss takes one chunk of rows, expert-major as everywhere in mixexp:
+the sample weights ``weight`` (n_rows,), the gate's ``log_gate`` and
+``gate`` probabilities (K, n_rows), the expert component and its forward
+``cache``. It returns the chunk's weighted loss, ``dE/d(gate logits)``
+(K, n_rows), and the keyword arguments of ``experts._backward`` that carry
+the loss's derivative with respect to what the experts produce.
+
+With ``a_k = dE/dg_k``, the softmax gate's logit gradient is
+``g_j (a_j - sum_k g_k a_k)``.
+"""
+
+import numpy as np
+
+from ._estep import responsibilities
+
+
+def likelihood(weight, log_gate, gate, experts, cache):
+    """Eq. 1.3: E = -log sum_k g_k P_k(y | x), with the experts' own noise.
+
+    dE/dlog P_k = -h_k and dE/dz = g - h, with h the posterior; the same
+    optimum as EM.
+    """
+    resp, log_evidence = responsibilities(log_gate, experts._log_lik_from(cache))
+    return (
+        -float(weight @ log_evidence),
+        weight * (gate - resp),
+        {"d_logp": -weight * resp},
+    )
+
+
+def competitive(weight, log_gate, gate, experts, cache):
+    """Eq. 1.2: E = sum_k g_k e_k, each expert judged on its own error e_k
+    (squared error for regression, cross-entropy for classification)."""
+    error = experts._error(cache)
+    expected = np.sum(gate * error, axis=0)
+    return (
+        float(weight @ expected),
+        weight * gate * (error - expected),
+        {"d_error": weight * gate},
+    )
+
+
+def cooperative(weight, log_gate, gate, experts, cache):
+    """Eq. 1.1: E = ||y - sum_k g_k o_k||^2, the experts' blended output
+    judged as one; the experts cooperate instead of specializing."""
+    outputs, target = experts._outputs(cache)  # (K, m, n), (m, n)
+    blend = np.einsum("kn,kmn->mn", gate, outputs)
+    resid = target - blend
+    d_gate = -2.0 * np.einsum("mn,kmn->kn", resid, outputs)  # dE/dg_k
+    return (
+        float(weight @ np.sum(resid * resid, axis=0)),
+        weight * gate * (d_gate - np.sum(gate * d_gate, axis=0)),
+        {"d_output": -2.0 * (weight * gate)[:, None, :] * resid[None]},
+    )
+
+
+LOSSES = {
+    "likelihood": likelihood,
+    "competitive": competitive,
+    "cooperative": cooperative,
+}

@@ -1,0 +1,164 @@
+"""The gradient solvers' losses against finite differences, and their fits."""
+
+import numpy as np
+import pytest
+
+from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
+from mixexp._data import TrainingData
+from mixexp._solvers import _pack, _unpack, penalized_objective
+from mixexp.datasets import make_local_classification, make_mixture_regression
+
+
+def _prepared(est, X, y):
+    """Components prepared on (X, y) as a fit would, at random parameters."""
+    rng = np.random.RandomState(0)
+    est.fit(X, y)  # sets up encodings and fitted shapes
+    y_enc = est._encode_targets(y)
+    n_targets = getattr(est, "n_outputs_", None) or len(est.classes_)
+    data = TrainingData(X, y_enc, rng.uniform(0.5, 2.0, len(X)), est.n_experts, 8)
+    if hasattr(est, "classes_"):
+        data.n_classes = len(est.classes_)
+    else:
+        data.single_output = y.ndim == 1
+    gate, experts = est._make_gate(), est._make_experts()
+    for part in (gate, experts):
+        part._prepare(data)
+        part._reset(data)
+    theta = (gate._theta(data), experts._theta(data))
+    theta = _unpack(rng.standard_normal(_pack(theta[0] + theta[1]).size) * 0.5, theta)
+    assert n_targets
+    return gate, experts, data, theta
+
+
+CASES = [
+    ("regression", "likelihood", 1),
+    ("regression", "competitive", 1),
+    ("regression", "cooperative", 1),
+    ("regression", "likelihood", 2),
+    ("regression", "cooperative", 2),
+    ("classification", "likelihood", 3),
+    ("classification", "competitive", 3),
+]
+
+
+@pytest.mark.parametrize("kind, loss, width", CASES)
+def test_loss_gradient_matches_finite_differences(kind, loss, width):
+    if kind == "regression":
+        X, y = make_mixture_regression(
+            40, n_features=2, n_experts=2, n_outputs=width, random_state=1
+        )
+        est = MixtureOfExpertsRegressor(3, expert_alpha=0.3, gate_alpha=0.2, max_iter=2)
+    else:
+        rng = np.random.RandomState(2)
+        X = rng.standard_normal((40, 2))
+        y = rng.randint(width, size=40)
+        est = MixtureOfExpertsClassifier(
+            3, expert_alpha=0.3, gate_alpha=0.2, max_iter=2
+        )
+    gate, experts, data, theta = _prepared(est, X, y)
+    like = theta
+
+    def f(vector):
+        return penalized_objective(
+            gate, experts, data, loss, _unpack(vector, like), data.chunks(), 1.0
+        )
+
+    x0 = _pack(theta[0] + theta[1])
+    value, grad = f(x0)
+    assert np.isfinite(value)
+    eps = 1e-6
+    numeric = np.array(
+        [(f(x0 + eps * e)[0] - f(x0 - eps * e)[0]) / (2 * eps) for e in np.eye(x0.size)]
+    )
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6)
+
+
+def test_em_rejects_other_losses_and_classifier_rejects_cooperative():
+    X, y = make_local_classification(50, random_state=0)
+    with pytest.raises(ValueError, match="needs a gradient solver"):
+        MixtureOfExpertsRegressor(2, loss="competitive").fit(X, y.astype(float))
+    with pytest.raises(ValueError, match="defined for regression"):
+        MixtureOfExpertsClassifier(2, solver="gd", loss="cooperative").fit(X, y)
+
+
+@pytest.mark.parametrize("solver", ["gd", "adam", "sgd"])
+@pytest.mark.parametrize("loss", ["likelihood", "competitive", "cooperative"])
+def test_gradient_solvers_fit_and_record_their_loss(solver, loss):
+    X, y = make_mixture_regression(
+        800, n_features=2, n_experts=2, gate_scale=30, noise=0.1, random_state=0
+    )
+    em_score = MixtureOfExpertsRegressor(2, random_state=0).fit(X, y).score(X, y)
+    est = MixtureOfExpertsRegressor(
+        2,
+        solver=solver,
+        loss=loss,
+        random_state=0,
+        max_iter=300,
+        learning_rate_init=0.01,
+    ).fit(X, y)
+    curve = np.asarray(est.loss_curve_)
+    assert est.n_iter_ == len(curve)
+    assert curve[-1] < curve[0]
+    if solver == "gd":  # full batch converges; minibatches need more epochs
+        assert est.converged_ and est.score(X, y) > em_score - 0.03
+    else:
+        assert est.score(X, y) > em_score - 0.1
+    assert np.all(np.isfinite(est.experts_.noise_variance_))
+    assert np.isfinite(est.lower_bound_)
+
+
+@pytest.mark.parametrize("solver", ["gd", "adam"])
+@pytest.mark.parametrize("loss", ["likelihood", "competitive"])
+def test_gradient_solvers_train_the_classifier(solver, loss):
+    X, y = make_local_classification(1500, random_state=0)
+    X_test, y_test = make_local_classification(1000, random_state=1)
+    est = MixtureOfExpertsClassifier(
+        4,
+        solver=solver,
+        loss=loss,
+        random_state=0,
+        max_iter=300,
+        learning_rate_init=0.01,
+    ).fit(X, y)
+    assert est.score(X_test, y_test) > 0.93
+
+
+def test_early_stopping_keeps_the_best_validation_score():
+    X, y = make_mixture_regression(
+        600, n_features=2, n_experts=2, gate_scale=30, noise=0.1, random_state=0
+    )
+    est = MixtureOfExpertsRegressor(
+        2,
+        solver="adam",
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=5,
+        learning_rate_init=0.05,
+        random_state=0,
+        max_iter=400,
+    ).fit(X, y)
+    assert est.converged_ and est.n_iter_ < 400
+    again = MixtureOfExpertsRegressor(**est.get_params()).fit(X, y)
+    np.testing.assert_array_equal(again.predict(X), est.predict(X))
+
+
+def test_divergence_is_an_error_not_nan():
+    X, y = make_mixture_regression(300, n_features=2, n_experts=2, random_state=0)
+    with pytest.raises(ValueError, match="diverged.*learning_rate_init"):
+        MixtureOfExpertsRegressor(
+            2, solver="sgd", learning_rate_init=1e6, random_state=0, max_iter=50
+        ).fit(X, y)
+
+
+def test_gradient_descent_on_the_likelihood_reaches_em_s_optimum():
+    X, y = make_mixture_regression(
+        1000, n_features=2, n_experts=2, gate_scale=3, noise=0.3, random_state=3
+    )
+    em = MixtureOfExpertsRegressor(2, random_state=0, tol=1e-10, max_iter=2000).fit(
+        X, y
+    )
+    gd = MixtureOfExpertsRegressor(
+        2, solver="gd", random_state=0, tol=1e-12, max_iter=5000
+    ).fit(X, y)
+    assert gd.lower_bound_ == pytest.approx(em.lower_bound_, abs=1e-5)
+    np.testing.assert_allclose(gd.predict(X), em.predict(X), atol=1e-3)
