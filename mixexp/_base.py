@@ -23,6 +23,7 @@ from sklearn.utils.validation import (
 from ._data import TrainingData, design_chunks
 from ._estep import e_step, responsibilities
 from ._init import initialize_responsibilities, standardize_
+from ._online import new_state, online_step
 from ._solvers import SOLVERS, objective
 from .gates import SoftmaxGate
 
@@ -142,15 +143,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self : object
             The fitted estimator.
         """
-        fitted = {k: v for k, v in vars(self).items() if k.endswith("_")}
-        try:
-            return self._fit(X, y, sample_weight)
-        except BaseException:
-            # A failed fit leaves the previous model exactly as it was.
-            for name in [k for k in vars(self) if k.endswith("_")]:
-                delattr(self, name)
-            vars(self).update(fitted)
-            raise
+        return self._atomic(self._fit, X, y, sample_weight)
 
     def _fit(self, X, y, sample_weight):
         if self.solver == "em" and self.loss != "likelihood":
@@ -169,41 +162,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                     f"warm_start=True but X does not match the previous fit: {exc} "
                     "Set warm_start=False to fit from scratch."
                 ) from exc
-        X, y = validate_data(
-            self, X, y, dtype=np.float64, ensure_min_samples=2, **self._target_check()
-        )
-        if sample_weight is not None and np.any(np.asarray(sample_weight) < 0):
-            raise ValueError(
-                "sample_weight has negative values; weights must be >= 0 "
-                "(a weight of 0 leaves the row out)."
-            )
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
-        n_weighted = int(np.count_nonzero(sample_weight))
-        if n_weighted == 0:
-            raise ValueError(
-                "sample_weight is zero for every sample; give some samples a "
-                "positive weight."
-            )
-        if self.n_experts > n_weighted:
-            raise ValueError(
-                f"n_experts={self.n_experts} is larger than the number of samples "
-                f"with positive weight ({n_weighted}); use at most {n_weighted} "
-                "experts or provide more data."
-            )
+        X, y, sample_weight = self._validate_training_input(X, y, sample_weight)
+        self._check_n_experts(sample_weight)
         data_kwargs = {}
         y_encoded = self._encode_fit_targets(y, data_kwargs)
-        n_targets = data_kwargs.get("n_classes", y_encoded.shape[-1])
-        data = TrainingData(
-            X,
-            y_encoded,
-            sample_weight,
-            self.n_experts,
-            row_width=self.n_experts * (X.shape[1] + 2 + n_targets),
-        )
-        for key, value in data_kwargs.items():
-            setattr(data, key, value)
+        data = self._training_data(X, y_encoded, sample_weight, data_kwargs)
 
         random_state = check_random_state(self.random_state)
         data.random_state = random_state
@@ -260,10 +223,123 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.lower_bound_ = float(lower_bounds[-1])
         self.n_iter_ = len(history.loss_curve)
         self.converged_ = history.converged
+        self.__dict__.pop("_online_state", None)  # partial_fit starts afresh
         return self
 
     def _check_loss(self):
         """Refuse a loss the experts cannot be trained on."""
+
+    def _validate_training_input(self, X, y, sample_weight, reset=True):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=reset,
+            dtype=np.float64,
+            ensure_min_samples=2 if reset else 1,
+            **self._target_check(),
+        )
+        if sample_weight is not None and np.any(np.asarray(sample_weight) < 0):
+            raise ValueError(
+                "sample_weight has negative values; weights must be >= 0 "
+                "(a weight of 0 leaves the row out)."
+            )
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        if not np.any(sample_weight > 0):
+            raise ValueError(
+                "sample_weight is zero for every sample; give some samples a "
+                "positive weight."
+            )
+        return X, y, sample_weight
+
+    def _check_n_experts(self, sample_weight):
+        n_weighted = int(np.count_nonzero(sample_weight))
+        if self.n_experts > n_weighted:
+            raise ValueError(
+                f"n_experts={self.n_experts} is larger than the number of samples "
+                f"with positive weight ({n_weighted}); use at most {n_weighted} "
+                "experts or provide more data."
+            )
+
+    def _training_data(self, X, y_encoded, sample_weight, data_kwargs):
+        n_targets = data_kwargs.get("n_classes", y_encoded.shape[-1])
+        data = TrainingData(
+            X,
+            y_encoded,
+            sample_weight,
+            self.n_experts,
+            row_width=self.n_experts * (X.shape[1] + 2 + n_targets),
+        )
+        for key, value in data_kwargs.items():
+            setattr(data, key, value)
+        return data
+
+    def _atomic(self, method, *args):
+        """Run a fitting method; if it fails, restore the fitted attributes so
+        a failed call leaves the previous model exactly as it was."""
+        fitted = {k: v for k, v in vars(self).items() if k.endswith("_")}
+        online = getattr(self, "_online_state", None)
+        try:
+            return method(*args)
+        except BaseException:
+            for name in [k for k in vars(self) if k.endswith("_")]:
+                delattr(self, name)
+            vars(self).update(fitted)
+            self.__dict__.pop("_online_state", None)
+            if online is not None:
+                self._online_state = online
+            raise
+
+    def _partial_fit(self, X, y, sample_weight, classes=None):
+        """One batch of online EM (see ``partial_fit``)."""
+        first = not hasattr(self, "gate_")
+        if first:
+            self._check_loss()
+        X, y, sample_weight = self._validate_training_input(
+            X, y, sample_weight, reset=first
+        )
+        data_kwargs = {}
+        if first:
+            self._check_n_experts(sample_weight)
+            y_encoded = self._encode_first_batch(y, classes, data_kwargs)
+        else:
+            y_encoded = self._encode_targets(y)
+            self._target_kwargs(data_kwargs)
+        data = self._training_data(X, y_encoded, sample_weight, data_kwargs)
+        state = getattr(self, "_online_state", None)
+        if state is None:
+            state = new_state()
+            state["x_offset"] = data.x_offset
+        else:
+            state = copy.deepcopy(state)
+            data.x_offset = state["x_offset"]
+            data.cache.update(state["cache"])
+        data.random_state = check_random_state(self.random_state)
+        if first:
+            features = standardize_(self._init_features(X, y_encoded), sample_weight)
+            gate, experts = self._initialize(data, features, data.random_state)
+        else:
+            gate, experts = copy.deepcopy(self.gate_), copy.deepcopy(self.experts_)
+            self._check_warm_components(gate, experts, data)
+            gate._prepare(data)
+            experts._prepare(data)
+        state["cache"] = dict(data.cache)
+        state["cache"].pop("gate_bound_grams", None)
+        for component in (gate, experts):
+            component._prepare_online()
+        loss = online_step(gate, experts, data, state)
+        gate._end_fit()
+        experts._end_fit()
+        self.gate_, self.experts_ = gate, experts
+        self.loss_curve_ = ([] if first else list(self.loss_curve_)) + [loss]
+        self.lower_bounds_ = -np.asarray(self.loss_curve_)
+        self.lower_bound_ = float(self.lower_bounds_[-1])
+        self.n_iter_ = len(self.loss_curve_)
+        self.converged_ = False
+        self._online_state = state
+        return self
 
     def _target_check(self):
         return {}

@@ -1,7 +1,7 @@
 """Mixture of softmax experts for classification."""
 
 import numpy as np
-from sklearn.base import ClassifierMixin
+from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
@@ -195,6 +195,77 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         self.classes_ = classes
         data_kwargs["n_classes"] = classes.shape[0]
         return codes.astype(np.intp)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Update the model with one batch of a stream (online EM).
+
+        The first call initializes the model from its batch (k-means, as in
+        ``fit``); every call runs one step of online EM (Cappé & Moulines
+        2009): the batch's sufficient statistics under the current
+        parameters are folded into running averages with step size
+        ``t ** -0.6`` for the t-th batch, and the M-step works on the
+        averages (after two batches of burn-in). The softmax components take
+        a stochastic Newton step with the running-average Hessian. Calling
+        ``fit`` discards the running statistics.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs of the batch.
+        y : array-like of shape (n_samples,)
+            Targets of the batch.
+        classes : array-like of shape (n_classes,), default=None
+            Every class the stream may contain; required on the first call
+            (later calls may repeat it).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the batch's samples.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixexp import MixtureOfExpertsClassifier
+        >>> from mixexp.datasets import make_local_classification
+        >>> X, y = make_local_classification(2000, random_state=0)
+        >>> moe = MixtureOfExpertsClassifier(4, random_state=0)
+        >>> for _ in range(3):
+        ...     for batch in np.array_split(np.arange(2000), 20):
+        ...         moe = moe.partial_fit(X[batch], y[batch], classes=[0, 1])
+        >>> moe.n_iter_
+        60
+        """
+        if classes is not None and hasattr(self, "classes_"):
+            if not np.array_equal(np.unique(classes), self.classes_):
+                raise ValueError(
+                    f"classes={np.unique(classes).tolist()} differ from the "
+                    f"classes of the first partial_fit call "
+                    f"({self.classes_.tolist()}); pass the same classes or call fit."
+                )
+        return self._atomic(self._partial_fit, X, y, sample_weight, classes)
+
+    def _encode_first_batch(self, y, classes, data_kwargs):
+        if classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit: give "
+                "every label the stream may contain."
+            )
+        classes = np.unique(classes)
+        if classes.shape[0] < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 classes, got "
+                f"{classes.tolist()}."
+            )
+        self.classes_ = classes
+        data_kwargs["n_classes"] = classes.shape[0]
+        return self._encode_targets(y)
+
+    def _target_kwargs(self, data_kwargs):
+        data_kwargs["n_classes"] = self.classes_.shape[0]
 
     def _encode_targets(self, y):
         y = column_or_1d(y)

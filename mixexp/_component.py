@@ -28,8 +28,10 @@ from ._multinomial import (
     curvature,
     curvature_rows,
     maximize,
+    newton_direction,
     penalty,
 )
+from ._online import running_average
 
 # benchmarks/bench_gate_solvers.py: one Newton step per EM iteration gives the
 # fastest whole fits while C (d + 1) stays below a few hundred (its Hessian
@@ -147,6 +149,36 @@ class MultinomialComponent(BaseEstimator):
             return
         self._pending = (before, step)
         self._set_params_design(before + step, data.x_offset)
+
+    # ------------------------------------------------------- online EM
+    def _prepare_online(self):
+        """partial_fit's update needs each batch's exact Hessian."""
+        self.solver_ = "newton"
+        self._curvature_sample = None
+
+    def _online_update(self, stats, data, store, gamma, seen, update):
+        """Online IRLS: each batch's Newton model of its M-step objective,
+        ``g_b + H_b (V - V_b)``, is folded into running averages of ``H_b``
+        and ``H_b V_b + g_b`` (per unit weight), the sufficient statistics of
+        the weighted least-squares problem that IRLS solves; the new
+        parameters maximize the averaged quadratic model (with the penalty
+        per unit of weight seen)."""
+        if self._n_choices(data) == 1:
+            return
+        V = self._params(data)
+        n_problems, n_choices, p = V.shape
+        hess = stats["hess"]
+        flat = V.reshape(n_problems, n_choices * p, 1)
+        target = (hess @ flat)[..., 0] + stats["grad"].reshape(n_problems, -1)
+        batch = {"hess": hess, "target": target}
+        running_average(store, batch, data.total_weight, gamma, ("hess", "target"))
+        if not update:
+            return
+        # argmax_V of b.V - V.H V / 2 - alpha ||D V||^2 / 2: the same centred
+        # linear system as a Newton direction, with b in place of the gradient.
+        rhs = store["target"].reshape(V.shape)
+        V_new = newton_direction(store["hess"], rhs, self.alpha / seen, self._mask())
+        self._set_params_design(V_new, data.x_offset)
 
     # -------------------------------------------- gradient-based training
     def _theta(self, data):

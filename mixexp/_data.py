@@ -99,7 +99,7 @@ class TrainingData:
         self.n_samples = X.shape[0]
         self.n_experts = n_experts
         self.rows = chunk_rows(self.n_samples, row_width)
-        self.resp = np.empty((n_experts, self.n_samples))
+        self.resp = np.zeros((n_experts, self.n_samples))
         self.log_evidence = np.empty(self.n_samples)
         # Fit-time scratch that components may share across iterations.
         self.cache = {}

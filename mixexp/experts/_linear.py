@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval
 from .._component import check_component_fitted, map_chunks
 from .._data import add_stats
 from .._linalg import psd_solve, weighted_grams
+from .._online import running_average
 
 _LOG_2PI = np.log(2.0 * np.pi)
 
@@ -86,15 +87,18 @@ class LinearExpert(BaseEstimator):
 
     # ------------------------------------------------- protocol of the driver
     def _prepare(self, data):
-        """Check the parameters; centre and floor the targets of this fit."""
+        """Check the parameters; centre and floor the targets of this fit
+        (unless partial_fit carries them over from its first batch)."""
         self._validate_params()
         self._single_output = data.single_output
-        y, w = data.y, data.sample_weight
-        y_mean = (w @ y) / data.total_weight
-        y_var = (w @ (y - y_mean) ** 2) / data.total_weight
-        data.cache["expert_y_offset"] = y_mean
-        data.cache["expert_y_var"] = y_var
-        data.cache["expert_floor"] = self.min_variance * np.where(y_var > 0, y_var, 1.0)
+        if "expert_y_offset" not in data.cache:
+            y, w = data.y, data.sample_weight
+            y_mean = (w @ y) / data.total_weight
+            y_var = (w @ (y - y_mean) ** 2) / data.total_weight
+            data.cache["expert_y_offset"] = y_mean
+            data.cache["expert_y_var"] = y_var
+            floor = self.min_variance * np.where(y_var > 0, y_var, 1.0)
+            data.cache["expert_floor"] = floor
         self._floor = data.cache["expert_floor"]
 
     def _reset(self, data):
@@ -180,6 +184,18 @@ class LinearExpert(BaseEstimator):
                 "count": weights.sum(axis=1),
             },
         )
+
+    # ------------------------------------------------------- online EM
+    _STAT_KEYS = ("gram", "xty", "yty", "count")
+
+    def _prepare_online(self):
+        """The exact M-step works on averaged statistics as they are."""
+
+    def _online_update(self, stats, data, store, gamma, seen, update):
+        """Exact M-step on the running averages, scaled to the weight seen."""
+        running_average(store, stats, data.total_weight, gamma, self._STAT_KEYS)
+        if update:
+            self._m_step({key: store[key] * seen for key in self._STAT_KEYS}, data)
 
     # -------------------------------------------- gradient-based training
     # Gradient solvers train W (design space) and eta with variance
