@@ -27,6 +27,44 @@ from ._online import new_state, online_step
 from ._solvers import SOLVERS, objective
 from .gates import SoftmaxGate
 
+PARTIAL_FIT_DOC = """Update the model with one batch of a stream (online EM).
+
+The first call initializes the model from its batch (k-means, as in
+``fit``); every call runs one step of online EM (Cappé & Moulines 2009):
+the batch's sufficient statistics under the current parameters are folded
+into running averages with step size ``t ** -0.6`` for the t-th batch, and
+the M-step works on the averages (after two batches of burn-in). The softmax
+components use online IRLS. Calling ``fit`` discards the running
+statistics.
+
+Parameters
+----------
+X : array-like of shape (n_samples, n_features)
+    Inputs of the batch.
+y : array-like of shape ({shape})
+    Targets of the batch.{classes}
+sample_weight : array-like of shape (n_samples,), default=None
+    Non-negative weights of the batch's samples.
+
+Returns
+-------
+self : object
+    The updated estimator.
+
+Examples
+--------
+>>> import numpy as np
+>>> from mixexp import {name}
+>>> from mixexp.datasets import {maker}
+>>> X, y = {maker}(2000, random_state=0)
+>>> moe = {name}({k}, random_state=0)
+>>> for _ in range(3):
+...     for batch in np.array_split(np.arange(2000), 20):
+...         moe = moe.partial_fit(X[batch], y[batch]{extra})
+>>> moe.n_iter_
+60
+"""
+
 
 class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of the mixture-of-experts estimators.

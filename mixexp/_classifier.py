@@ -5,7 +5,7 @@ from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from ._base import BaseMixtureOfExperts
+from ._base import PARTIAL_FIT_DOC, BaseMixtureOfExperts
 from .experts import LogisticExpert
 
 
@@ -198,47 +198,6 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
-        """Update the model with one batch of a stream (online EM).
-
-        The first call initializes the model from its batch (k-means, as in
-        ``fit``); every call runs one step of online EM (Cappé & Moulines
-        2009): the batch's sufficient statistics under the current
-        parameters are folded into running averages with step size
-        ``t ** -0.6`` for the t-th batch, and the M-step works on the
-        averages (after two batches of burn-in). The softmax components take
-        a stochastic Newton step with the running-average Hessian. Calling
-        ``fit`` discards the running statistics.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs of the batch.
-        y : array-like of shape (n_samples,)
-            Targets of the batch.
-        classes : array-like of shape (n_classes,), default=None
-            Every class the stream may contain; required on the first call
-            (later calls may repeat it).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the batch's samples.
-
-        Returns
-        -------
-        self : object
-            The updated estimator.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from mixexp import MixtureOfExpertsClassifier
-        >>> from mixexp.datasets import make_local_classification
-        >>> X, y = make_local_classification(2000, random_state=0)
-        >>> moe = MixtureOfExpertsClassifier(4, random_state=0)
-        >>> for _ in range(3):
-        ...     for batch in np.array_split(np.arange(2000), 20):
-        ...         moe = moe.partial_fit(X[batch], y[batch], classes=[0, 1])
-        >>> moe.n_iter_
-        60
-        """
         if classes is not None and hasattr(self, "classes_"):
             if not np.array_equal(np.unique(classes), self.classes_):
                 raise ValueError(
@@ -247,6 +206,19 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
                     f"({self.classes_.tolist()}); pass the same classes or call fit."
                 )
         return self._atomic(self._partial_fit, X, y, sample_weight, classes)
+
+    partial_fit.__doc__ = PARTIAL_FIT_DOC.format(
+        shape="n_samples,",
+        classes=(
+            "\nclasses : array-like of shape (n_classes,), default=None\n"
+            "    Every class the stream may contain; required on the first call\n"
+            "    (later calls may repeat it)."
+        ),
+        name="MixtureOfExpertsClassifier",
+        maker="make_local_classification",
+        k=4,
+        extra=", classes=[0, 1]",
+    )
 
     def _encode_first_batch(self, y, classes, data_kwargs):
         if classes is None:

@@ -5,7 +5,7 @@ from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_array
 
-from ._base import BaseMixtureOfExperts
+from ._base import PARTIAL_FIT_DOC, BaseMixtureOfExperts
 from .experts import LinearExpert
 
 
@@ -221,45 +221,16 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
-        """Update the model with one batch of a stream (online EM).
-
-        The first call initializes the model from its batch (k-means, as in
-        ``fit``); every call runs one step of online EM (Cappé & Moulines
-        2009): the batch's sufficient statistics under the current
-        parameters are folded into running averages with step size
-        ``t ** -0.6`` for the t-th batch, and the M-step works on the
-        averages (after two batches of burn-in). The softmax components take
-        a stochastic Newton step with the running-average Hessian. Calling
-        ``fit`` discards the running statistics.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs of the batch.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets of the batch.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the batch's samples.
-
-        Returns
-        -------
-        self : object
-            The updated estimator.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from mixexp import MixtureOfExpertsRegressor
-        >>> from mixexp.datasets import make_piecewise_linear
-        >>> X, y = make_piecewise_linear(2000, random_state=0)
-        >>> moe = MixtureOfExpertsRegressor(3, random_state=0)
-        >>> for _ in range(3):
-        ...     for batch in np.array_split(np.arange(2000), 20):
-        ...         moe = moe.partial_fit(X[batch], y[batch])
-        >>> moe.n_iter_
-        60
-        """
         return self._atomic(self._partial_fit, X, y, sample_weight)
+
+    partial_fit.__doc__ = PARTIAL_FIT_DOC.format(
+        shape="n_samples,) or (n_samples, n_outputs",
+        classes="",
+        name="MixtureOfExpertsRegressor",
+        maker="make_piecewise_linear",
+        k=3,
+        extra="",
+    )
 
     def _encode_first_batch(self, y, classes, data_kwargs):
         return self._encode_fit_targets(y, data_kwargs)
