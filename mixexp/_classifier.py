@@ -33,10 +33,11 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         ``LogisticRegression(C=1/expert_alpha)`` (``C=2/expert_alpha`` for two
         classes). It must be positive when an expert's region is linearly
         separable.
-    solver : {"em", "gd"}, default="em"
-        Training algorithm: expectation-maximization (``"em"``), or full-batch
-        gradient descent on ``loss`` (``"gd"``: L-BFGS with analytic
-        gradients), as in Jacobs et al. (1991).
+    solver : {"em", "gd", "sgd", "adam"}, default="em"
+        Training algorithm: expectation-maximization (``"em"``), or gradient
+        descent on ``loss`` as in Jacobs et al. (1991): full batch
+        (``"gd"``: L-BFGS with analytic gradients) or minibatches
+        (``"sgd"`` with Nesterov momentum, ``"adam"``).
     loss : {"likelihood", "competitive", "cooperative"}, default="likelihood"
         Objective of the gradient solvers (1991 eqs. 1.3, 1.2, 1.1):
         the negative log-likelihood of the mixture (with the experts' noise
