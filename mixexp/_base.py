@@ -21,7 +21,7 @@ from sklearn.utils.validation import (
 )
 
 from ._data import TrainingData, design_chunks
-from ._estep import e_step, responsibilities
+from ._estep import e_step, responsibilities, routed, routing_share
 from ._init import initialize_responsibilities, standardize_
 from ._online import new_state, online_step
 from ._solvers import SOLVERS, objective
@@ -34,8 +34,9 @@ The first call initializes the model from its batch (k-means, as in
 the batch's sufficient statistics under the current parameters are folded
 into running averages with step size ``t ** -0.6`` for the t-th batch, and
 the M-step works on the averages (after two batches of burn-in). The softmax
-components use online IRLS. Calling ``fit`` discards the running
-statistics.
+components use online IRLS. ``solver``, ``loss``, ``gate_noise`` and
+``balance_weight`` concern ``fit`` only; ``top_k`` applies. Calling ``fit``
+discards the running statistics.
 
 Parameters
 ----------
@@ -79,6 +80,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         "expert_alpha": [Interval(Real, 0, None, closed="left")],
         "solver": [StrOptions(set(SOLVERS))],
         "loss": [StrOptions({"likelihood", "competitive", "cooperative"})],
+        "top_k": [Interval(Integral, 1, None, closed="left"), None],
+        "gate_noise": ["boolean"],
+        "balance_weight": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
@@ -106,6 +110,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         expert_alpha,
         solver,
         loss,
+        top_k,
+        gate_noise,
+        balance_weight,
         max_iter,
         tol,
         n_init,
@@ -125,6 +132,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.expert_alpha = expert_alpha
         self.solver = solver
         self.loss = loss
+        self.top_k = top_k
+        self.gate_noise = gate_noise
+        self.balance_weight = balance_weight
         self.max_iter = max_iter
         self.tol = tol
         self.n_init = n_init
@@ -183,14 +193,35 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """
         return self._atomic(self._fit, X, y, sample_weight)
 
-    def _fit(self, X, y, sample_weight):
+    def _check_training_options(self):
+        """Refuse option combinations the chosen solver cannot honour."""
+        if self.top_k is not None and self.top_k > self.n_experts:
+            raise ValueError(
+                f"top_k={self.top_k} is larger than n_experts={self.n_experts}; "
+                "use top_k <= n_experts, or top_k=None for the dense gate."
+            )
         if self.solver == "em" and self.loss != "likelihood":
             raise ValueError(
                 f"loss={self.loss!r} needs a gradient solver (solver='gd'); EM "
                 "maximizes the likelihood, so use loss='likelihood' with "
                 "solver='em'."
             )
+        if self.gate_noise and self.solver not in ("sgd", "adam"):
+            raise ValueError(
+                "gate_noise=True needs a stochastic gradient solver, not "
+                f"solver={self.solver!r}: use solver='adam' or 'sgd', or set "
+                "gate_noise=False."
+            )
+        if self.balance_weight > 0 and self.solver == "em":
+            raise ValueError(
+                f"balance_weight={self.balance_weight} is a penalty of the "
+                "gradient solvers, not of EM: use solver='gd', 'sgd' or 'adam', "
+                "or set balance_weight=0."
+            )
         self._check_loss()
+
+    def _fit(self, X, y, sample_weight):
+        self._check_training_options()
         warm = self.warm_start and hasattr(self, "gate_")
         if warm:
             try:
@@ -214,8 +245,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         n_init = 1 if warm else self.n_init
         for init in range(n_init):
             if warm:
-                gate = copy.deepcopy(self.gate_)
-                experts = copy.deepcopy(self.experts_)
+                gate, experts = self._warm_components()
                 self._check_warm_components(gate, experts, data)
                 gate._prepare(data)
                 experts._prepare(data)
@@ -256,6 +286,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         experts._end_fit()
         self.gate_ = gate
         self.experts_ = experts
+        self.expert_load_ = routing_share(self._routed_weight(gate, data))
         self.loss_curve_ = list(history.loss_curve)
         self.lower_bounds_ = np.asarray(lower_bounds)
         self.lower_bound_ = float(lower_bounds[-1])
@@ -335,6 +366,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         first = not hasattr(self, "gate_")
         if first:
             self._check_loss()
+            if self.top_k is not None and self.top_k > self.n_experts:
+                self._check_training_options()  # raises the top_k error
         X, y, sample_weight = self._validate_training_input(
             X, y, sample_weight, reset=first
         )
@@ -359,7 +392,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             features = standardize_(self._init_features(X, y_encoded), sample_weight)
             gate, experts = self._initialize(data, features, data.random_state)
         else:
-            gate, experts = copy.deepcopy(self.gate_), copy.deepcopy(self.experts_)
+            gate, experts = self._warm_components()
             self._check_warm_components(gate, experts, data)
             gate._prepare(data)
             experts._prepare(data)
@@ -371,6 +404,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         gate._end_fit()
         experts._end_fit()
         self.gate_, self.experts_ = gate, experts
+        state["load"] = state.get("load", 0.0) + self._routed_weight(gate, data)
+        self.expert_load_ = routing_share(state["load"])
         self.loss_curve_ = ([] if first else list(self.loss_curve_)) + [loss]
         self.lower_bounds_ = -np.asarray(self.loss_curve_)
         self.lower_bound_ = float(self.lower_bounds_[-1])
@@ -379,11 +414,25 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._online_state = state
         return self
 
+    @staticmethod
+    def _routed_weight(gate, data):
+        """Sample weight routed to each expert (see ``expert_load_``)."""
+        params, weight = gate._params(data), data.sample_weight
+        return data.reduce(
+            lambda rows, Xt: {
+                "load": routed(gate._log_proba(Xt, params)[0], gate.top_k)
+                @ weight[rows]
+            }
+        )["load"]
+
     def _target_check(self):
         return {}
 
     def _make_gate(self):
-        return SoftmaxGate(alpha=self.gate_alpha)
+        top_k = self.top_k
+        if top_k is not None and top_k >= self.n_experts:
+            top_k = None  # keeping every expert is the dense gate
+        return SoftmaxGate(alpha=self.gate_alpha, top_k=top_k, noise=self.gate_noise)
 
     def _initialize(self, data, features, random_state):
         """New components fitted to k-means (or random) responsibilities."""
@@ -401,11 +450,22 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # weight each expert's updates by the gate itself, so a uniform gate
         # would drag every expert towards the global fit: their gate takes
         # one M-step towards the clusters.
+        # A top-k gate cannot start uniform either: every sample would go to
+        # the same k experts.
         state = e_step(gate, experts, data, fixed_resp=True)
         experts._m_step(state.expert_stats, data)
-        if self.solver != "em":
+        if self.solver != "em" or gate.top_k is not None:
             gate._m_step(state.gate_stats, data)
             gate._pending = None
+        return gate, experts
+
+    def _warm_components(self):
+        """Copies of the fitted components with the estimator's current
+        settings (``gate_alpha``, ``top_k``, ... may have changed since)."""
+        gate = copy.deepcopy(self.gate_)
+        experts = copy.deepcopy(self.experts_)
+        gate.set_params(**self._make_gate().get_params())
+        experts.set_params(**self._make_experts().get_params())
         return gate, experts
 
     def _check_warm_components(self, gate, experts, data):
@@ -434,6 +494,22 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             g_k(x); each row sums to one.
         """
         return self.gate_.predict_proba(self._validate_X(X))
+
+    def _mix(self, X, dense):
+        """sum_k g_k(x) v_k(x) on validated X, for expert outputs v (the means
+        or class probabilities). A sparse gate evaluates only each sample's
+        ``top_k`` experts; ``dense(X)`` gives (gate, values) otherwise."""
+        if self.gate_.top_k is None:
+            gate, values = dense(X)
+            return np.einsum("nk,nk...->n...", gate, values)
+        parts = []
+        for start in range(0, X.shape[0], 8192):
+            block = X[start : start + 8192]
+            samples, experts, weights = self.gate_.route(block)
+            values = self.experts_._predict_pairs(block, samples, experts)
+            starts = np.flatnonzero(np.diff(samples, prepend=-1))
+            parts.append(np.add.reduceat(values * weights[:, None], starts, axis=0))
+        return np.concatenate(parts)
 
     def _log_joint(self, X, y):
         """log g_k(x_i) and log P_k(y_i | x_i), each (n_experts, n_samples),

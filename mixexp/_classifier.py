@@ -46,6 +46,25 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         error of the blended output ``||y - sum_k g_k o_k||^2`` (experts
         cooperate; regression only, so not available here). EM needs
         ``"likelihood"``.
+    top_k : int or None, default=None
+        Sparse gating (Shazeer et al. 2017; Mixtral routes each token to 2
+        of 8 experts): each sample goes to the ``top_k`` experts with the
+        largest gate logits, with the softmax renormalized over them, in
+        training and in prediction. EM then restricts the responsibilities
+        to those experts, and ``predict`` evaluates only them. None is the
+        dense gate.
+    gate_noise : bool, default=False
+        Noisy top-k gating (``solver="sgd"`` or ``"adam"``): Gaussian noise
+        with a learned scale ``softplus(U x)`` on the gate logits during
+        training, so experts near the top k get samples and gradient.
+    balance_weight : float, default=0.0
+        Strength of the Switch Transformer's load-balancing loss (Fedus et
+        al. 2022), ``balance_weight * K * sum_i f_i P_i`` with ``f_i`` the
+        fraction of the routing slots expert i gets in a batch and ``P_i``
+        its mean gate probability; added to the loss of the gradient
+        solvers (0 turns it off; 1e-2 is the Switch Transformer's value).
+        It keeps routing from collapsing onto a few experts; see
+        ``expert_load_``.
     max_iter : int, default=200
         EM iterations, L-BFGS iterations or epochs at most per
         initialization.
@@ -92,6 +111,12 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         Fitted experts, with ``coef_`` of shape
         (n_experts, n_classes, n_features_in_) and ``intercept_`` of shape
         (n_experts, n_classes).
+    expert_load_ : ndarray of shape (n_experts,)
+        Fraction of the routing slots each expert gets on the training
+        data: each sample is routed to its ``top_k`` experts (to its most
+        probable expert when ``top_k`` is None). Sums to one; uniform is
+        ``1 / n_experts``. After ``partial_fit``, over the batches seen,
+        each routed by the gate of its time.
     n_iter_ : int
         EM iterations of the kept initialization.
     converged_ : bool
@@ -132,6 +157,9 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         expert_alpha=1e-2,
         solver="em",
         loss="likelihood",
+        top_k=None,
+        gate_noise=False,
+        balance_weight=0.0,
         max_iter=200,
         tol=1e-4,
         n_init=1,
@@ -152,6 +180,9 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
             expert_alpha=expert_alpha,
             solver=solver,
             loss=loss,
+            top_k=top_k,
+            gate_noise=gate_noise,
+            balance_weight=balance_weight,
             max_iter=max_iter,
             tol=tol,
             n_init=n_init,
@@ -274,8 +305,9 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
             Columns follow ``classes_``; rows sum to one.
         """
         X = self._validate_X(X)
-        gate = self.gate_.predict_proba(X)
-        return np.einsum("nk,nkc->nc", gate, self.experts_.predict_proba(X))
+        return self._mix(
+            X, lambda X: (self.gate_.predict_proba(X), self.experts_.predict_proba(X))
+        )
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`.

@@ -50,6 +50,94 @@ def responsibilities(log_gate, log_lik, out=None):
     return resp, log_evidence
 
 
+def top_k_threshold(logits, k):
+    """The k-th largest value of each column, counting ties.
+
+    Parameters
+    ----------
+    logits : ndarray of shape (n_experts, n_rows)
+    k : int
+        Between 1 and n_experts.
+
+    Returns
+    -------
+    threshold : ndarray of shape (n_rows,)
+        Entries ``>= threshold`` are the column's k largest, plus any entry
+        tied with the k-th.
+    """
+    n_experts = logits.shape[0]
+    top = np.max(logits, axis=0)
+    if k == 1:
+        return top
+    if k > 2:
+        return np.partition(logits, n_experts - k, axis=0)[n_experts - k]
+    # k = 2 without a partition (twice as fast): the largest value below the
+    # maximum, or the maximum itself when it is attained twice.
+    at_top = logits >= top
+    second = np.max(np.where(at_top, -np.inf, logits), axis=0)
+    return np.where(np.count_nonzero(at_top, axis=0) > 1, top, second)
+
+
+def top_k_mask(logits, k):
+    """Which experts a top-k gate keeps: entries at least the column's k-th
+    largest, shape (n_experts, n_rows); None when ``k`` keeps them all."""
+    if k is None or k >= logits.shape[0]:
+        return None
+    return logits >= top_k_threshold(logits, k)
+
+
+def restrict_to_top_k(log_prob, prob, keep):
+    """Renormalize the gate over the kept experts (Shazeer et al. 2017).
+
+    Renormalizing log-probabilities only subtracts ``log sum_{kept} p``, so
+    no exponential is recomputed.
+
+    Parameters
+    ----------
+    log_prob, prob : ndarray of shape (n_experts, n_rows)
+        Dense log-softmax and softmax of the gate logits.
+    keep : ndarray of bool, shape (n_experts, n_rows), or None
+        ``top_k_mask`` of the logits; None keeps every expert.
+
+    Returns
+    -------
+    log_kept : ndarray of shape (n_experts, n_rows)
+        Renormalized log-probabilities, ``-inf`` for the experts left out.
+    kept : ndarray of shape (n_experts, n_rows)
+        Their exponentials; columns sum to one.
+    """
+    if keep is None:
+        return log_prob, prob
+    kept = np.where(keep, prob, 0.0)
+    total = np.sum(kept, axis=0)
+    kept /= total
+    log_kept = np.where(keep, log_prob - np.log(total), -np.inf)
+    return log_kept, kept
+
+
+def routed(log_gate, k):
+    """Which experts each sample is routed to, shape (n_experts, n_rows):
+    those the top-k gate kept, or the most probable one when ``k`` is None."""
+    if k is None:
+        return log_gate >= np.max(log_gate, axis=0)
+    return np.isfinite(log_gate)
+
+
+def routing_share(counts):
+    """Fractions of the routing slots, from per-expert routed weight."""
+    return counts / max(float(np.sum(counts)), np.finfo(float).tiny)
+
+
+def expected_log(weights, log_values):
+    """``sum(weights * log_values)`` with 0 * log 0 = 0 (the top-k gate's
+    left-out experts have log-probability -inf and zero responsibility)."""
+    with np.errstate(invalid="ignore"):
+        value = float(np.sum(weights * log_values))
+        if np.isnan(value):
+            value = float(np.sum(np.where(weights > 0, weights * log_values, 0.0)))
+    return value
+
+
 class EStep(NamedTuple):
     """What one pass over the data gives the M-steps and the EM driver.
 
@@ -103,7 +191,7 @@ def e_step(gate, experts, data, *, fixed_resp=False, previous=None):
                 experts._log_likelihood(Xt, y, previous[1])[0],
             )[0]
             old *= weight[rows]
-        q["gate_cross"] += float(np.sum(old * log_gate))
+        q["gate_cross"] += expected_log(old, log_gate)
         q["experts_cross"] += float(np.sum(old * log_lik))
         if not fixed_resp:
             _, data.log_evidence[rows] = responsibilities(
@@ -111,7 +199,7 @@ def e_step(gate, experts, data, *, fixed_resp=False, previous=None):
             )
         resp = data.resp[:, rows]
         weighted = weight[rows] * resp
-        q["gate"] += float(np.sum(weighted * log_gate))
+        q["gate"] += expected_log(weighted, log_gate)
         q["experts"] += float(np.sum(weighted * log_lik))
         gate._accumulate(gate_stats, Xt, weight[rows], resp, gate_cache, gate_params)
         experts._accumulate(expert_stats, Xt, weighted, expert_cache, expert_params)

@@ -56,6 +56,25 @@ def cooperative(weight, log_gate, gate, experts, cache):
     )
 
 
+def switch_balance(weight, prob, share, strength):
+    """The Switch Transformer's load-balancing loss (Fedus et al. 2022),
+    ``strength * K * sum_i f_i P_i``, for one chunk.
+
+    ``f_i`` (``share``) is the fraction of the routing slots expert i got in
+    the batch: a count, held constant. ``P_i`` is the mean dense gate
+    probability of expert i over the batch, whose gradient pushes routing
+    away from overloaded experts. The loss is smallest, ``strength``, when
+    both are uniform. The chunk's part is ``sum_x w_x sum_i a_i p_i(x)``
+    with ``a_i = strength * K * f_i``; the solvers divide by the batch
+    weight. Returns the value and dE/dlogits (K, n_rows).
+    """
+    d_prob = (strength * share.shape[0]) * share[:, None] * weight
+    return (
+        float(np.sum(d_prob * prob)),
+        prob * (d_prob - np.sum(prob * d_prob, axis=0)),
+    )
+
+
 LOSSES = {
     "likelihood": likelihood,
     "competitive": competitive,

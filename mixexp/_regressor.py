@@ -61,6 +61,25 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         own error ``sum_k g_k e_k`` (experts compete and specialize), or the
         error of the blended output ``||y - sum_k g_k o_k||^2`` (experts
         cooperate; regression only). EM needs ``"likelihood"``.
+    top_k : int or None, default=None
+        Sparse gating (Shazeer et al. 2017; Mixtral routes each token to 2
+        of 8 experts): each sample goes to the ``top_k`` experts with the
+        largest gate logits, with the softmax renormalized over them, in
+        training and in prediction. EM then restricts the responsibilities
+        to those experts, and ``predict`` evaluates only them. None is the
+        dense gate.
+    gate_noise : bool, default=False
+        Noisy top-k gating (``solver="sgd"`` or ``"adam"``): Gaussian noise
+        with a learned scale ``softplus(U x)`` on the gate logits during
+        training, so experts near the top k get samples and gradient.
+    balance_weight : float, default=0.0
+        Strength of the Switch Transformer's load-balancing loss (Fedus et
+        al. 2022), ``balance_weight * K * sum_i f_i P_i`` with ``f_i`` the
+        fraction of the routing slots expert i gets in a batch and ``P_i``
+        its mean gate probability; added to the loss of the gradient
+        solvers (0 turns it off; 1e-2 is the Switch Transformer's value).
+        It keeps routing from collapsing onto a few experts; see
+        ``expert_load_``.
     max_iter : int, default=200
         EM iterations, L-BFGS iterations or epochs at most per
         initialization.
@@ -108,6 +127,12 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         ``noise_variance_``.
     n_outputs_ : int
         Number of target columns.
+    expert_load_ : ndarray of shape (n_experts,)
+        Fraction of the routing slots each expert gets on the training
+        data: each sample is routed to its ``top_k`` experts (to its most
+        probable expert when ``top_k`` is None). Sums to one; uniform is
+        ``1 / n_experts``. After ``partial_fit``, over the batches seen,
+        each routed by the gate of its time.
     n_iter_ : int
         EM iterations of the kept initialization.
     converged_ : bool
@@ -157,6 +182,9 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         expert_alpha=1e-6,
         solver="em",
         loss="likelihood",
+        top_k=None,
+        gate_noise=False,
+        balance_weight=0.0,
         max_iter=200,
         tol=1e-4,
         n_init=1,
@@ -177,6 +205,9 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
             expert_alpha=expert_alpha,
             solver=solver,
             loss=loss,
+            top_k=top_k,
+            gate_noise=gate_noise,
+            balance_weight=balance_weight,
             max_iter=max_iter,
             tol=tol,
             n_init=n_init,
@@ -272,11 +303,12 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
         X = self._validate_X(X)
-        gate = self.gate_.predict_proba(X)
-        means = self.experts_.predict(X)
-        if means.ndim == 2:
-            return np.einsum("nk,nk->n", gate, means)
-        return np.einsum("nk,nkm->nm", gate, means)
+        mean = self._mix(
+            X, lambda X: (self.gate_.predict_proba(X), self.experts_.predict(X))
+        )
+        if self.experts_._single_output and mean.ndim == 2:  # sparse path
+            return mean[:, 0]
+        return mean
 
     def predict_experts(self, X):
         """Each expert's own prediction, ignoring the gate.

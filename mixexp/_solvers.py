@@ -12,8 +12,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.optimize import minimize
 
-from ._estep import e_step
-from ._losses import LOSSES
+from ._estep import e_step, routed, routing_share
+from ._losses import LOSSES, switch_balance
 
 
 class History(NamedTuple):
@@ -90,17 +90,44 @@ def fit_em(gate, experts, data, estimator):
     expert is re-seeded; convergence is declared when it changes by less
     than ``tol`` per unit of sample weight.
 
+    A top-k gate is trained dense to sparse: EM first converges with the
+    dense gate, then continues with the top-k gate (up to ``max_iter``
+    iterations each). Started sparse, EM locks samples to their first k
+    experts, since an expert outside a sample's top k gets no
+    responsibility for it, hence no reason for the gate to route it there;
+    with k = 1 the posterior is the routing itself and nothing moves.
+
     Returns
     -------
     History
     """
+    top_k = gate.top_k
+    if top_k is None:
+        lower_bounds, converged = _em_phase(gate, experts, data, estimator)
+        return History([-v for v in lower_bounds], lower_bounds, converged)
+    gate.top_k = None
+    try:
+        dense, _ = _em_phase(gate, experts, data, estimator)
+    finally:
+        gate.top_k = top_k
+    sparse, converged = _em_phase(gate, experts, data, estimator)
+    lower_bounds = dense + sparse
+    return History([-v for v in lower_bounds], lower_bounds, converged)
+
+
+def _em_phase(gate, experts, data, estimator):
+    """EM iterations until convergence or ``max_iter``; returns the
+    objective after each iteration and whether it converged."""
     max_iter, tol, verbose = estimator.max_iter, estimator.tol, estimator.verbose
     components = {"gate": gate, "experts": experts}
     state = e_step(gate, experts, data)
     previous = objective(state.log_likelihood, gate, experts, data.total_weight)
     lower_bounds = []
     for n_iter in range(1, max_iter + 1):
-        reseeded = reseed_dead_experts(gate, data).size > 0
+        # A top-k gate may legitimately route no sample to an expert; such an
+        # expert keeps its parameters (expert_load_ shows it) rather than be
+        # re-seeded where a sparse gate would hand it whole regions untrained.
+        reseeded = gate.top_k is None and reseed_dead_experts(gate, data).size > 0
         if reseeded:
             state = e_step(gate, experts, data, fixed_resp=True)
         before = {
@@ -129,22 +156,30 @@ def fit_em(gate, experts, data, estimator):
         if verbose >= 2 or (verbose and n_iter % 10 == 0):
             print(f"  Iteration {n_iter}, log-likelihood = {current:.6f}")
         if not reseeded and abs(current - previous) < tol:
-            return History([-v for v in lower_bounds], lower_bounds, True)
+            return lower_bounds, True
         previous = current
-    return History([-v for v in lower_bounds], lower_bounds, False)
+    return lower_bounds, False
 
 
 # ------------------------------------------------------- gradient descent
-def loss_and_gradient(gate, experts, data, loss, theta, chunks):
-    """A loss of Jacobs et al. (1991) summed over ``chunks`` of rows, with
-    its gradient for the gate's and the experts' trainable arrays.
+def loss_and_gradient(
+    gate, experts, data, loss, theta, chunks, balance_weight=0.0, rng=None
+):
+    """A loss of Jacobs et al. (1991) summed over ``chunks`` of rows, plus the
+    load-balancing loss when ``balance_weight`` > 0, with the gradient for
+    the gate's and the experts' trainable arrays.
 
     Parameters
     ----------
     theta : tuple of two lists
         ``(gate._theta(data), experts._theta(data))``-shaped arrays.
-    chunks : iterable of (rows, Xt)
-        Row indices (a slice or an index array) and their design columns.
+    chunks : callable
+        Returns an iterable of (rows, Xt): row indices (a slice or an index
+        array) and their design columns.
+    balance_weight : float
+        Strength of ``switch_balance`` over the rows of all chunks.
+    rng : numpy.random.RandomState, optional
+        Draws the gate's training noise (``SoftmaxGate(noise=True)``).
 
     Returns
     -------
@@ -156,17 +191,33 @@ def loss_and_gradient(gate, experts, data, loss, theta, chunks):
     gate_grad = [np.zeros_like(a) for a in gate_theta]
     expert_grad = [np.zeros_like(a) for a in expert_theta]
     weight = data.sample_weight
+    forwards = (
+        (rows, Xt, gate._train_forward(Xt, gate_theta, rng)) for rows, Xt in chunks()
+    )
+    share = None
+    if balance_weight > 0:  # the routing shares of the whole batch come first
+        forwards = list(forwards)
+        counts = sum(
+            routed(log_gate, gate.top_k) @ weight[rows]
+            for rows, _, (log_gate, _, _) in forwards
+        )
+        share = routing_share(counts)
     total = 0.0
-    for rows, Xt in chunks:
-        log_gate, gate_cache = gate._log_proba(Xt, gate_theta[0])
-        gate_prob = np.ones_like(log_gate) if gate_cache is None else gate_cache[1][0]
+    for rows, Xt, (log_gate, gate_prob, gate_cache) in forwards:
         cache = experts._forward(Xt, data.y[rows], expert_theta, data)
         value, d_logits, d_experts = loss_fn(
             weight[rows], log_gate, gate_prob, experts, cache
         )
+        if share is not None:
+            extra, d_extra = switch_balance(
+                weight[rows], gate_cache["prob"], share, balance_weight
+            )
+            value += extra
+            d_logits = d_logits + d_extra
         total += value
-        if gate_cache is not None:
-            for acc, part in zip(gate_grad, gate._backward(Xt, d_logits), strict=True):
+        if log_gate.shape[0] > 1:
+            parts = gate._train_backward(Xt, gate_cache, d_logits)
+            for acc, part in zip(gate_grad, parts, strict=True):
                 acc += part
         parts = experts._backward(Xt, cache, expert_theta, **d_experts)
         for acc, part in zip(expert_grad, parts, strict=True):
@@ -175,14 +226,15 @@ def loss_and_gradient(gate, experts, data, loss, theta, chunks):
 
 
 def penalized_objective(
-    gate, experts, data, loss, theta, chunks, scale, penalty_scale=None
+    gate, experts, data, loss, theta, chunks, scale, penalty_scale=None, **options
 ):
     """``loss * scale + penalties * penalty_scale`` (``penalty_scale``
-    defaults to ``scale``) and its gradient, as one flat vector."""
+    defaults to ``scale``) and its gradient, as one flat vector; ``options``
+    go to ``loss_and_gradient``."""
     if penalty_scale is None:
         penalty_scale = scale
     value, (gate_grad, expert_grad) = loss_and_gradient(
-        gate, experts, data, loss, theta, chunks
+        gate, experts, data, loss, theta, chunks, **options
     )
     gate_pen, gate_pen_grad = gate._theta_penalty(theta[0])
     expert_pen, expert_pen_grad = experts._theta_penalty(
@@ -254,7 +306,14 @@ def fit_gd(gate, experts, data, estimator):
     def fun(vector):
         theta = _unpack(vector, like)
         return penalized_objective(
-            gate, experts, data, loss, theta, data.chunks(), scale
+            gate,
+            experts,
+            data,
+            loss,
+            theta,
+            data.chunks,
+            scale,
+            balance_weight=estimator.balance_weight,
         )
 
     def record(intermediate_result):
@@ -375,9 +434,11 @@ def fit_minibatch(gate, experts, data, estimator):
                     data,
                     loss,
                     theta,
-                    [(rows, Xt)],
+                    lambda: [(rows, Xt)],  # noqa: B023 (called right here)
                     1.0 / batch_weight,
                     1.0 / train_weight,
+                    balance_weight=estimator.balance_weight,
+                    rng=rng,
                 )
                 epoch_loss += value * batch_weight
                 vector = vector + optimizer.step(grad)

@@ -40,6 +40,16 @@ ESTIMATORS = [
     MixtureOfExpertsClassifier(solver="gd"),
     MixtureOfExpertsRegressor(solver="adam", max_iter=30),
     MixtureOfExpertsClassifier(solver="sgd", loss="competitive", max_iter=30),
+    MixtureOfExpertsRegressor(n_experts=3, top_k=2),
+    MixtureOfExpertsClassifier(n_experts=3, top_k=2),
+    MixtureOfExpertsRegressor(
+        n_experts=3,
+        top_k=2,
+        solver="adam",
+        gate_noise=True,
+        balance_weight=0.1,
+        max_iter=30,
+    ),
 ]
 
 

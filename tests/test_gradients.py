@@ -41,26 +41,56 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("kind, loss, width", CASES)
-def test_loss_gradient_matches_finite_differences(kind, loss, width):
+# Sparse routing: top-k gate, Switch balance loss, noisy gate (its noise drawn
+# from the same seed at every evaluation, so the objective is deterministic).
+ROUTING_CASES = [
+    ("regression", "likelihood", 1, {"top_k": 2}),
+    ("regression", "likelihood", 1, {"top_k": 2, "balance_weight": 0.7}),
+    ("regression", "competitive", 2, {"top_k": 2, "gate_noise": True}),
+    ("regression", "cooperative", 1, {"balance_weight": 0.7, "gate_noise": True}),
+    (
+        "classification",
+        "likelihood",
+        3,
+        {"top_k": 2, "balance_weight": 0.7, "gate_noise": True},
+    ),
+    ("classification", "competitive", 3, {"top_k": 2, "balance_weight": 0.7}),
+]
+
+
+@pytest.mark.parametrize(
+    "kind, loss, width, routing",
+    [case + ({},) for case in CASES] + ROUTING_CASES,
+)
+def test_loss_gradient_matches_finite_differences(kind, loss, width, routing):
+    n_experts = 4 if "top_k" in routing else 3
+    options = dict(expert_alpha=0.3, gate_alpha=0.2, max_iter=2, **routing)
+    if routing:
+        options["solver"] = "adam"
     if kind == "regression":
         X, y = make_mixture_regression(
             40, n_features=2, n_experts=2, n_outputs=width, random_state=1
         )
-        est = MixtureOfExpertsRegressor(3, expert_alpha=0.3, gate_alpha=0.2, max_iter=2)
+        est = MixtureOfExpertsRegressor(n_experts, **options)
     else:
         rng = np.random.RandomState(2)
         X = rng.standard_normal((40, 2))
         y = rng.randint(width, size=40)
-        est = MixtureOfExpertsClassifier(
-            3, expert_alpha=0.3, gate_alpha=0.2, max_iter=2
-        )
+        est = MixtureOfExpertsClassifier(n_experts, **options)
     gate, experts, data, theta = _prepared(est, X, y)
     like = theta
 
     def f(vector):
         return penalized_objective(
-            gate, experts, data, loss, _unpack(vector, like), data.chunks(), 1.0
+            gate,
+            experts,
+            data,
+            loss,
+            _unpack(vector, like),
+            data.chunks,
+            1.0,
+            balance_weight=est.balance_weight,
+            rng=np.random.RandomState(0) if est.gate_noise else None,
         )
 
     x0 = _pack(theta[0] + theta[1])

@@ -86,6 +86,11 @@ class LinearExpert(BaseEstimator):
         return out[:, :, 0] if self._single_output else out
 
     # ------------------------------------------------- protocol of the driver
+    def _predict_pairs(self, X, samples, experts):
+        """Means of the given (sample, expert) pairs only: (n_pairs, m)."""
+        coef, intercept, _ = self._arrays()
+        return np.einsum("id,imd->im", X[samples], coef[experts]) + intercept[experts]
+
     def _prepare(self, data):
         """Check the parameters; centre and floor the targets of this fit
         (unless partial_fit carries them over from its first batch)."""

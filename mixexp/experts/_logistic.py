@@ -73,6 +73,13 @@ class LogisticExpert(MultinomialComponent):
         return proba.transpose(2, 0, 1)
 
     # ------------------------------------------------- protocol of the driver
+    def _predict_pairs(self, X, samples, experts):
+        """Class probabilities of the given (sample, expert) pairs only:
+        (n_pairs, n_classes)."""
+        logits = np.einsum("id,icd->ic", X[samples], self.coef_[experts])
+        logits += self.intercept_[experts]
+        return softmax(logits.T[None])[1][0].T
+
     def _n_choices(self, data):
         return data.n_classes
 

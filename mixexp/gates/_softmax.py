@@ -1,10 +1,16 @@
 """The softmax gate of Jacobs et al. (1991) and Jordan & Jacobs (1994)."""
 
+from numbers import Integral
+
 import numpy as np
+from scipy.special import expit
+from sklearn.utils._param_validation import Interval
 
 from .._component import MultinomialComponent, check_component_fitted, map_chunks
+from .._data import design_chunks
+from .._estep import restrict_to_top_k, top_k_mask
 from .._linalg import weighted_grams
-from .._multinomial import batch_logits, softmax
+from .._multinomial import batch_logits, penalty, softmax
 
 
 class SoftmaxGate(MultinomialComponent):
@@ -34,6 +40,17 @@ class SoftmaxGate(MultinomialComponent):
         for L-BFGS.
     tol : float, default=1e-12
         Inner steps stop once the relative gain falls below ``tol``.
+    top_k : int or None, default=None
+        Sparse gating (Shazeer et al. 2017): keep only the ``top_k`` largest
+        logits of each sample and renormalize the softmax over them; the
+        other experts get probability zero (ties at the k-th logit are all
+        kept). None is the dense gate.
+    noise : bool, default=False
+        Noisy top-k gating for the gradient solvers ``"sgd"`` and ``"adam"``:
+        during training the logits get Gaussian noise with a learned
+        per-expert scale ``softplus(noise_coef_ @ x + noise_intercept_)``,
+        which lets experts just outside the top k win samples and be
+        trained. Predictions use the noise-free logits.
 
     Attributes
     ----------
@@ -44,6 +61,10 @@ class SoftmaxGate(MultinomialComponent):
         experts (the symmetric parametrization).
     solver_ : str
         The solver actually used.
+    noise_coef_ : ndarray of shape (n_experts, n_features)
+        Weights of the noise scale (only with ``noise=True``).
+    noise_intercept_ : ndarray of shape (n_experts,)
+        Intercepts of the noise scale (only with ``noise=True``).
 
     Examples
     --------
@@ -57,11 +78,27 @@ class SoftmaxGate(MultinomialComponent):
     (300, 2)
     """
 
-    def __init__(self, alpha=1e-6, solver="auto", max_iter=None, tol=1e-12):
+    _parameter_constraints = {
+        **MultinomialComponent._parameter_constraints,
+        "top_k": [Interval(Integral, 1, None, closed="left"), None],
+        "noise": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        alpha=1e-6,
+        solver="auto",
+        max_iter=None,
+        tol=1e-12,
+        top_k=None,
+        noise=False,
+    ):
         self.alpha = alpha
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
+        self.top_k = top_k
+        self.noise = noise
 
     # ----------------------------------------------------------------- public
     def predict_log_proba(self, X):
@@ -75,6 +112,7 @@ class SoftmaxGate(MultinomialComponent):
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_experts)
+            ``-inf`` for the experts a top-k gate leaves out.
         """
         check_component_fitted(self)
         V = self._params()
@@ -91,15 +129,57 @@ class SoftmaxGate(MultinomialComponent):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_experts)
-            Rows sum to one.
+            Rows sum to one; with ``top_k``, each row has at most ``top_k``
+            non-zero entries (more only on ties).
         """
         return np.exp(self.predict_log_proba(X))
+
+    def route(self, X):
+        """The experts each sample is sent to and their gate weights.
+
+        Only the kept (sample, expert) pairs are returned, so a sparse gate
+        lets the caller evaluate ``top_k`` experts per sample instead of all.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            Validated input.
+
+        Returns
+        -------
+        samples : ndarray of shape (n_pairs,)
+            Row of each pair, non-decreasing; every row appears at least once.
+        experts : ndarray of shape (n_pairs,)
+            Expert of each pair.
+        weights : ndarray of shape (n_pairs,)
+            Gate probability of the pair; they sum to one per sample.
+        """
+        check_component_fitted(self)
+        V = self._params()[0]
+        parts = []
+        for rows, Xt in design_chunks(X, 0.0, 8192):
+            logits = V @ Xt  # (K, n_rows)
+            keep = top_k_mask(logits, self.top_k)
+            if keep is None:
+                keep = np.ones(logits.shape, dtype=bool)
+            samples, experts = np.nonzero(keep.T)  # sample-major order
+            kept = logits[experts, samples] - np.max(logits, axis=0)[samples]
+            np.exp(kept, out=kept)
+            kept /= np.bincount(samples, kept, minlength=Xt.shape[1])[samples]
+            parts.append((samples + rows.start, experts, kept))
+        return tuple(np.concatenate(part) for part in zip(*parts, strict=True))
 
     # ------------------------------------------------- protocol of the driver
     _bound_grams_in_pass = False  # the bound's Gram matrix needs the weights only
 
     def _n_choices(self, data):
         return data.n_experts
+
+    def _prepare(self, data):
+        super()._prepare(data)
+        if not self.noise:  # a warm start may have switched the noise off
+            for name in ("noise_coef_", "noise_intercept_"):
+                self.__dict__.pop(name, None)
 
     def _reset(self, data):
         """Start from the uniform gate."""
@@ -136,18 +216,106 @@ class SoftmaxGate(MultinomialComponent):
         self.intercept_ -= self.intercept_.mean()
 
     def _log_proba(self, Xt, V):
-        """log g on design columns, shape (K, n_rows), and a cache for
-        ``_accumulate`` (the softmax outputs)."""
+        """log g on design columns, shape (K, n_rows) (top-k restricted), and
+        a cache for ``_accumulate``: the dense softmax outputs, on which the
+        M-step fits the gate to the responsibilities."""
         if V.shape[1] == 1:
             return np.zeros((1, Xt.shape[1])), None
-        log_prob, prob = softmax(batch_logits(Xt, V))
-        return log_prob[0], (log_prob, prob)
-
-    @staticmethod
-    def _backward(Xt, d_logits):
-        """Gradient of the loss for the gate's parameters from dE/dlogits."""
-        return [(d_logits @ Xt.T)[None]]
+        logits = batch_logits(Xt, V)
+        log_prob, prob = softmax(logits)
+        keep = top_k_mask(logits[0], self.top_k)
+        return restrict_to_top_k(log_prob[0], prob[0], keep)[0], (log_prob, prob)
 
     def _accumulate(self, stats, Xt, weight, resp, cache, V):
         if V.shape[1] > 1:
             self._accumulate_multinomial(stats, Xt, weight[None], resp[None], cache, V)
+
+    def _m_step(self, stats, data):
+        """With ``top_k``, the M-step fits the dense softmax to the top-k
+        responsibilities (zero outside each sample's kept experts, so the
+        other logits are pushed down and the routing settles). That is a
+        surrogate, so every step is left pending: the EM driver checks that
+        it raised EM's Q-function of the top-k gate and halves it if not,
+        which keeps the likelihood from decreasing."""
+        before = self._params(data)
+        super()._m_step(stats, data)
+        if self.top_k is not None and self._pending is None:
+            self._pending = (before, self._params(data) - before)
+
+    def _retreat(self, data):
+        """A rejected top-k step usually moved some sample's kept set off an
+        expert that had its responsibility (Q = -inf); halving rarely helps
+        and costs a pass each time, so the gate goes back to its start."""
+        if self.top_k is None:
+            return super()._retreat(data)
+        self._set_params_design(self._pending[0], data.x_offset)
+        self._pending = None
+
+    # -------------------------------------------- gradient-based training
+    def _noise_params(self, data):
+        """Noise-scale parameters on design rows, shape (K, p)."""
+        coef = getattr(self, "noise_coef_", None)
+        if coef is None:
+            coef = np.zeros_like(self.coef_)
+            intercept = np.zeros_like(self.intercept_)
+        else:
+            intercept = self.noise_intercept_ + coef @ data.x_offset
+        return np.hstack([coef, intercept[:, None]])
+
+    def _theta(self, data):
+        theta = [self._params(data)]
+        if self.noise:
+            theta.append(self._noise_params(data))
+        return theta
+
+    def _set_theta(self, theta, data):
+        self._set_params_design(theta[0], data.x_offset)
+        if self.noise:
+            U = theta[1]
+            self.noise_coef_ = U[:, :-1].copy()
+            self.noise_intercept_ = U[:, -1] - self.noise_coef_ @ data.x_offset
+
+    def _theta_penalty(self, theta, by_variance=False):
+        value, grads = super()._theta_penalty(theta[:1])
+        if self.noise:
+            mask = self._mask()
+            value += penalty(theta[1], self.alpha, mask)
+            grads.append(self.alpha * mask * theta[1])
+        return value, grads
+
+    def _train_forward(self, Xt, theta, rng=None):
+        """The gate of a gradient step: restricted log g and g (K, n_rows)
+        and a cache for ``_train_backward`` and the balance loss (``"prob"``,
+        the dense softmax). With ``noise`` and a ``rng``, the logits get
+        noise ``eps * softplus(U x)``, eps standard normal (Shazeer et al.
+        2017, eq. 4)."""
+        V = theta[0]
+        if V.shape[1] == 1:
+            ones = np.ones((1, Xt.shape[1]))
+            return np.zeros_like(ones), ones, {"prob": ones}
+        logits = batch_logits(Xt, V)[0]
+        cache = {}
+        if self.noise and rng is not None:
+            scale_logits = theta[1] @ Xt
+            eps = rng.standard_normal(logits.shape)
+            logits += eps * np.logaddexp(0.0, scale_logits)
+            cache["d_noise"] = eps * expit(scale_logits)  # dlogits / d(U x)
+        log_prob, prob = softmax(logits[None])
+        log_gate, gate = restrict_to_top_k(
+            log_prob[0], prob[0], top_k_mask(logits, self.top_k)
+        )
+        cache["prob"] = prob[0]
+        return log_gate, gate, cache
+
+    def _train_backward(self, Xt, cache, d_logits):
+        """Gradient of the loss for the gate's trainable arrays from
+        dE/dlogits (K, n_rows)."""
+        grads = [(d_logits @ Xt.T)[None]]
+        if self.noise:
+            d_noise = cache.get("d_noise")
+            grads.append(
+                np.zeros((d_logits.shape[0], Xt.shape[0]))
+                if d_noise is None
+                else (d_logits * d_noise) @ Xt.T
+            )
+        return grads
