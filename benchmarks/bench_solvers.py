@@ -23,10 +23,16 @@ score, and how local its experts are: the mean over test points of the
 largest gate probability (1 = one expert in charge everywhere) and the
 number of experts that are most probable on at least 5% of the test points.
 
+Each problem is run from the k-means initialization (experts fitted to
+clusters of the joint (x, y) space, gate one step towards them) and from
+``init="random"`` (every expert starts near the global fit), closer to the
+small random weights of the 1991 paper.
+
 Run:  python benchmarks/bench_solvers.py [--n 2000] [--seeds 3]
 """
 
 import argparse
+import itertools
 import time
 import warnings
 
@@ -40,13 +46,17 @@ GRID = np.unique(np.round(np.geomspace(1, 2000, 40)).astype(int))
 LEARNING_RATE = 0.01
 
 
-def _methods(kind, n_experts, hidden):
-    """(name, factory(max_iter, seed)) pairs."""
-    moe = (
-        MixtureOfExpertsRegressor
-        if kind == "regression"
-        else MixtureOfExpertsClassifier
-    )
+def _methods(kind, n_experts, hidden, init):
+    """(name, factory(max_iter, seed)) pairs; the MLP only with k-means
+    (it has no such initialization, its row would repeat)."""
+    if kind == "regression":
+        base = MixtureOfExpertsRegressor
+    else:
+        base = MixtureOfExpertsClassifier
+
+    def moe(*args, **kwargs):
+        return base(*args, init=init, **kwargs)
+
     mlp = MLPRegressor if kind == "regression" else MLPClassifier
     methods = [
         ("EM", lambda m, s: moe(n_experts, max_iter=m, random_state=s)),
@@ -74,7 +84,7 @@ def _methods(kind, n_experts, hidden):
                 ),
             )
         )
-    methods += [
+    methods.append(
         (
             "adam likelihood",
             lambda m, s: moe(
@@ -84,17 +94,20 @@ def _methods(kind, n_experts, hidden):
                 max_iter=m,
                 random_state=s,
             ),
-        ),
-        (
-            f"MLP {hidden} hidden",
-            lambda m, s: mlp(
-                (hidden,),
-                learning_rate_init=LEARNING_RATE,
-                max_iter=m,
-                random_state=s,
-            ),
-        ),
-    ]
+        )
+    )
+    if init == "kmeans":
+        methods.append(
+            (
+                f"MLP {hidden} hidden",
+                lambda m, s: mlp(
+                    hidden_layer_sizes=(hidden,),
+                    learning_rate_init=LEARNING_RATE,
+                    max_iter=m,
+                    random_state=s,
+                ),
+            )
+        )
     return methods
 
 
@@ -153,7 +166,9 @@ def main():
         # K=4, d=2, 2 classes: gate 4*3 + experts 4*1*3 = 24; MLP 2-h-1: 4h+1
         ("classification", 4, 6, 0.95),
     ]
-    for kind, n_experts, hidden, target in problems:
+    for (kind, n_experts, hidden, target), init in itertools.product(
+        problems, ("kmeans", "random")
+    ):
         score_name = "R^2" if kind == "regression" else "accuracy"
         print(
             f"\n{kind}: n_train = n_test = {args.n}, {n_experts} experts, target "
@@ -166,7 +181,7 @@ def main():
         )
         print(header)
         print("-" * len(header))
-        for name, make in _methods(kind, n_experts, hidden):
+        for name, make in _methods(kind, n_experts, hidden, init):
             results = []
             for seed in range(args.seeds):
                 data = _problem(kind, args.n, seed)

@@ -196,6 +196,7 @@ def test_routing_options_the_solver_cannot_honour_are_errors(params, message):
     assert not hasattr(est, "gate_")
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_noisy_gate_learns_its_noise_scale_and_predicts_without_noise():
     X, y = make_piecewise_linear(1000, random_state=0)
     est = MixtureOfExpertsRegressor(
