@@ -171,8 +171,9 @@ def main():
     ):
         score_name = "R^2" if kind == "regression" else "accuracy"
         print(
-            f"\n{kind}: n_train = n_test = {args.n}, {n_experts} experts, target "
-            f"test {score_name} >= {target}; medians over {args.seeds} seeds"
+            f"\n{kind}, init={init!r}: n_train = n_test = {args.n}, {n_experts} "
+            f"experts, target test {score_name} >= {target}; medians over "
+            f"{args.seeds} seeds"
         )
         header = (
             f"{'method':<18}{'epochs to target':>17}{'s to target':>12}"
