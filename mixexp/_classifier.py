@@ -51,8 +51,11 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         of 8 experts): each sample goes to the ``top_k`` experts with the
         largest gate logits, with the softmax renormalized over them, in
         training and in prediction. EM then restricts the responsibilities
-        to those experts, and ``predict`` evaluates only them. None is the
-        dense gate.
+        to those experts (EM trains dense first, then sparse), and
+        ``predict`` evaluates only them. None is the dense gate. With
+        ``top_k=1`` a sample's one expert is its whole posterior, so the
+        likelihood gives the gate no gradient: use ``top_k >= 2`` with the
+        gradient solvers.
     gate_noise : bool, default=False
         Noisy top-k gating (``solver="sgd"`` or ``"adam"``): Gaussian noise
         with a learned scale ``softplus(U x)`` on the gate logits during
