@@ -108,6 +108,56 @@ def demo_classification(random_state, out=sys.stdout):
     return moe
 
 
+def draw_demo(moe, pipe, path, random_state=0):
+    """Save the two demo fits as one picture: the pieces each expert took on
+    the 1-D regression, and the formant regions each expert is in charge of."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    X, y = make_piecewise_linear(1500, noise=0.3, random_state=random_state)
+    grid = np.linspace(-3, 3, 600)[:, None]
+    gate = moe.predict_gate_proba(grid)
+    left.scatter(X[:, 0], y, s=4, c="0.7", label="data")
+    for k, line in enumerate(moe.predict_experts(grid).T):
+        in_charge = gate.argmax(axis=1) == k
+        left.plot(grid[in_charge, 0], line[in_charge], lw=3, label=f"expert {k}")
+    left.plot(grid[:, 0], moe.predict(grid), "k--", lw=1, label="mixture")
+    left.set(title="Piecewise regression: each expert takes a piece", xlabel="x")
+    left.legend(fontsize=8)
+    data = load_vowels()
+    train = data.speaker <= 50
+    F = data.data[train]
+    f1, f2 = np.meshgrid(
+        np.linspace(F[:, 0].min(), F[:, 0].max(), 200),
+        np.linspace(F[:, 1].min(), F[:, 1].max(), 200),
+    )
+    points = np.column_stack([f1.ravel(), f2.ravel()])
+    region = pipe[-1].predict_gate_proba(pipe[0].transform(points)).argmax(axis=1)
+    right.contourf(
+        f1,
+        f2,
+        region.reshape(f1.shape),
+        alpha=0.25,
+        cmap="tab10",
+        levels=np.arange(pipe[-1].n_experts + 1) - 0.5,
+    )
+    for label in pipe[-1].classes_:
+        mask = data.target[train] == label
+        right.scatter(F[mask, 0], F[mask, 1], s=6, label=f"[{label}]")
+    right.set(
+        title="Vowels: region of each expert (shaded)",
+        xlabel="F1 (Hz)",
+        ylabel="F2 (Hz)",
+    )
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main(argv=None):
     """Entry point of the ``mixexp`` console script."""
     parser = argparse.ArgumentParser(
@@ -119,10 +169,22 @@ def main(argv=None):
         "demo", help="fit a regressor and a classifier on bundled data and report"
     )
     demo.add_argument("--random-state", type=int, default=0)
+    demo.add_argument(
+        "--output", default="mixexp-demo.png", help="where to save the picture"
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
-        demo_regression(args.random_state)
-        demo_classification(args.random_state)
+        moe = demo_regression(args.random_state)
+        pipe = demo_classification(args.random_state)
+        try:
+            draw_demo(moe, pipe, args.output, args.random_state)
+        except ImportError:
+            print(
+                "\nmatplotlib is not installed, so no picture was drawn: "
+                "pip install 'mixexp[plot]'."
+            )
+        else:
+            print(f"\nPicture of both fits: {args.output}")
     return 0
 
 

@@ -41,6 +41,8 @@ def test_console_entry_point_runs(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "test RMSE" in result.stdout and "test accuracy" in result.stdout
+    picture = tmp_path / "mixexp-demo.png"
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_cli_rejects_unknown_commands(capsys):
