@@ -67,6 +67,47 @@ Examples
 """
 
 
+# Shared paragraphs of the estimators' docstrings, filled in by
+# ``routing_doc`` so the two estimators document routing in one place.
+ROUTING_PARAMS_DOC = """    top_k : int or None, default=None
+        Sparse gating (Shazeer et al. 2017; Mixtral routes each token to 2
+        of 8 experts): each sample goes to the ``top_k`` experts with the
+        largest gate logits, with the softmax renormalized over them, in
+        training and in prediction. EM then restricts the responsibilities
+        to those experts (EM trains dense first, then sparse), and
+        ``predict`` evaluates only them. None is the dense gate. With
+        ``top_k=1`` a sample's one expert is its whole posterior, so the
+        likelihood gives the gate no gradient: use ``top_k >= 2`` with the
+        gradient solvers.
+    gate_noise : bool, default=False
+        Noisy top-k gating (``solver="sgd"`` or ``"adam"``): Gaussian noise
+        with a learned scale ``softplus(U x)`` on the gate logits during
+        training, so experts near the top k get samples and gradient.
+    balance_weight : float, default=0.0
+        Strength of the Switch Transformer's load-balancing loss (Fedus et
+        al. 2022), ``balance_weight * K * sum_i f_i P_i`` with ``f_i`` the
+        fraction of the routing slots expert i gets in a batch and ``P_i``
+        its mean gate probability; added to the loss of the gradient
+        solvers (0 turns it off; 1e-2 is the Switch Transformer's value).
+        It keeps routing from collapsing onto a few experts; see
+        ``expert_load_``."""
+
+EXPERT_LOAD_DOC = """    expert_load_ : ndarray of shape (n_experts,)
+        Fraction of the routing slots each expert gets on the training
+        data: each sample is routed to its ``top_k`` experts (to its most
+        probable expert when ``top_k`` is None). Sums to one; uniform is
+        ``1 / n_experts``. After ``partial_fit``, over the batches seen,
+        each routed by the gate of its time."""
+
+
+def routing_doc(cls):
+    """Fill the routing paragraphs into a class docstring."""
+    cls.__doc__ = cls.__doc__.replace(
+        "    {routing_params}", ROUTING_PARAMS_DOC
+    ).replace("    {expert_load}", EXPERT_LOAD_DOC)
+    return cls
+
+
 class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of the mixture-of-experts estimators.
 

@@ -5,7 +5,7 @@ from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_array
 
-from ._base import PARTIAL_FIT_DOC, BaseMixtureOfExperts
+from ._base import PARTIAL_FIT_DOC, BaseMixtureOfExperts, routing_doc
 from .experts import LinearExpert
 
 
@@ -24,6 +24,7 @@ def _numeric_targets(y, name):
         ) from exc
 
 
+@routing_doc
 class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     """Mixture of linear experts with a softmax gate, fitted by EM.
 
@@ -61,28 +62,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         own error ``sum_k g_k e_k`` (experts compete and specialize), or the
         error of the blended output ``||y - sum_k g_k o_k||^2`` (experts
         cooperate; regression only). EM needs ``"likelihood"``.
-    top_k : int or None, default=None
-        Sparse gating (Shazeer et al. 2017; Mixtral routes each token to 2
-        of 8 experts): each sample goes to the ``top_k`` experts with the
-        largest gate logits, with the softmax renormalized over them, in
-        training and in prediction. EM then restricts the responsibilities
-        to those experts (EM trains dense first, then sparse), and
-        ``predict`` evaluates only them. None is the dense gate. With
-        ``top_k=1`` a sample's one expert is its whole posterior, so the
-        likelihood gives the gate no gradient: use ``top_k >= 2`` with the
-        gradient solvers.
-    gate_noise : bool, default=False
-        Noisy top-k gating (``solver="sgd"`` or ``"adam"``): Gaussian noise
-        with a learned scale ``softplus(U x)`` on the gate logits during
-        training, so experts near the top k get samples and gradient.
-    balance_weight : float, default=0.0
-        Strength of the Switch Transformer's load-balancing loss (Fedus et
-        al. 2022), ``balance_weight * K * sum_i f_i P_i`` with ``f_i`` the
-        fraction of the routing slots expert i gets in a batch and ``P_i``
-        its mean gate probability; added to the loss of the gradient
-        solvers (0 turns it off; 1e-2 is the Switch Transformer's value).
-        It keeps routing from collapsing onto a few experts; see
-        ``expert_load_``.
+    {routing_params}
     max_iter : int, default=200
         EM iterations, L-BFGS iterations or epochs at most per
         initialization.
@@ -130,12 +110,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         ``noise_variance_``.
     n_outputs_ : int
         Number of target columns.
-    expert_load_ : ndarray of shape (n_experts,)
-        Fraction of the routing slots each expert gets on the training
-        data: each sample is routed to its ``top_k`` experts (to its most
-        probable expert when ``top_k`` is None). Sums to one; uniform is
-        ``1 / n_experts``. After ``partial_fit``, over the batches seen,
-        each routed by the gate of its time.
+    {expert_load}
     n_iter_ : int
         EM iterations of the kept initialization.
     converged_ : bool
