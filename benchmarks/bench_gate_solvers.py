@@ -45,15 +45,6 @@ SHAPES = [
 ]
 
 
-class _Regressor(MixtureOfExpertsRegressor):
-    def __init__(self, n_experts=4, *, gate_solver="auto", **kwargs):
-        super().__init__(n_experts, **kwargs)
-        self.gate_solver = gate_solver
-
-    def _make_gate(self):
-        return SoftmaxGate(alpha=self.gate_alpha, solver=self.gate_solver)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=20_000)
@@ -77,8 +68,11 @@ def main():
             y[args.n :],
         )
         for solver in ("newton", "bound", "lbfgs"):
-            model = _Regressor(
-                K, gate_solver=solver, random_state=0, max_iter=args.max_iter
+            model = MixtureOfExpertsRegressor(
+                K,
+                gate=SoftmaxGate(solver=solver),
+                random_state=0,
+                max_iter=args.max_iter,
             )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)

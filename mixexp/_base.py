@@ -10,10 +10,11 @@ from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, _fit_context
+from scipy.special import logsumexp
+from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -25,7 +26,18 @@ from ._estep import e_step, responsibilities, routed, routing_share
 from ._init import initialize_responsibilities, standardize_
 from ._online import new_state, online_step
 from ._solvers import SOLVERS, objective
+from .experts import EstimatorExpert
 from .gates import SoftmaxGate
+
+
+def _take(X, columns):
+    """The given columns of X (X itself when they are all, in order)."""
+    if columns.shape[0] == X.shape[1] and np.array_equal(
+        columns, np.arange(X.shape[1])
+    ):
+        return X
+    return X[:, columns]
+
 
 PARTIAL_FIT_DOC = """Update the model with one batch of a stream (online EM).
 
@@ -100,11 +112,35 @@ EXPERT_LOAD_DOC = """    expert_load_ : ndarray of shape (n_experts,)
         each routed by the gate of its time."""
 
 
+COMPONENT_PARAMS_DOC = """    gate : SoftmaxGate, GaussianGate or None, default=None
+        The gating model, cloned at fit: :class:`~mixexp.gates.SoftmaxGate`
+        (the default; ``g(x) = softmax(V^T [x, 1])``) or
+        :class:`~mixexp.gates.GaussianGate` (``g_k(x)`` proportional to
+        ``a_k N(x; m_k, S_k)``, Xu, Jordan & Hinton 1995). Tune its settings
+        as ``gate__alpha`` and so on.
+    expert : estimator or None, default=None
+        The experts, cloned at fit: a mixexp expert component ({experts}),
+        or any scikit-learn {kind} whose ``fit`` accepts ``sample_weight``,
+        of which K clones are fitted with the responsibilities as weights
+        (:class:`~mixexp.experts.EstimatorExpert`, generalized EM). None is
+        ``{default}()``. Tune its settings as ``expert__alpha`` and so on.
+    gate_features : array-like of int or str, default=None
+        Columns of X the gate sees (indices, or names when X is a pandas
+        DataFrame): the concomitant variables of flexmix. None is all.
+    expert_features : array-like of int or str, default=None
+        Columns of X the experts see. None is all."""
+
+
 def routing_doc(cls):
-    """Fill the routing paragraphs into a class docstring."""
-    cls.__doc__ = cls.__doc__.replace(
-        "    {routing_params}", ROUTING_PARAMS_DOC
-    ).replace("    {expert_load}", EXPERT_LOAD_DOC)
+    """Fill the shared parameter paragraphs into a class docstring."""
+    cls.__doc__ = (
+        cls.__doc__.replace("    {routing_params}", ROUTING_PARAMS_DOC)
+        .replace("    {expert_load}", EXPERT_LOAD_DOC)
+        .replace(
+            "    {component_params}",
+            COMPONENT_PARAMS_DOC.format(**cls._COMPONENT_DOC),
+        )
+    )
     return cls
 
 
@@ -117,8 +153,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     _parameter_constraints = {
         "n_experts": [Interval(Integral, 1, None, closed="left")],
-        "gate_alpha": [Interval(Real, 0, None, closed="left")],
-        "expert_alpha": [Interval(Real, 0, None, closed="left")],
+        "gate": [HasMethods(["get_params", "set_params"]), None],
+        "expert": [HasMethods(["get_params", "set_params"]), None],
+        "gate_features": ["array-like", None],
+        "expert_features": ["array-like", None],
         "solver": [StrOptions(set(SOLVERS))],
         "loss": [StrOptions({"likelihood", "competitive", "cooperative"})],
         "top_k": [Interval(Integral, 1, None, closed="left"), None],
@@ -147,8 +185,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self,
         n_experts,
         *,
-        gate_alpha,
-        expert_alpha,
+        gate,
+        expert,
+        gate_features,
+        expert_features,
         solver,
         loss,
         top_k,
@@ -169,8 +209,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         verbose,
     ):
         self.n_experts = n_experts
-        self.gate_alpha = gate_alpha
-        self.expert_alpha = expert_alpha
+        self.gate = gate
+        self.expert = expert
+        self.gate_features = gate_features
+        self.expert_features = expert_features
         self.solver = solver
         self.loss = loss
         self.top_k = top_k
@@ -192,8 +234,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     # ------------------------------------------------------ subclass hooks
     @abstractmethod
-    def _make_experts(self):
-        """A new, unfitted expert component."""
+    def _default_expert(self):
+        """The expert component used when ``expert`` is None."""
 
     @abstractmethod
     def _encode_fit_targets(self, y, data_kwargs):
@@ -236,6 +278,16 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _check_training_options(self):
         """Refuse option combinations the chosen solver cannot honour."""
+        for name, component in (
+            ("gate", self._make_gate()),
+            ("expert", self._make_experts()),
+        ):
+            if self.solver not in component._allowed_solvers():
+                raise ValueError(
+                    f"{name}={type(component).__name__}(...) is fitted by "
+                    f"{' or '.join(sorted(component._allowed_solvers()))}, not "
+                    f"solver={self.solver!r}; use solver='em'."
+                )
         if self.top_k is not None and self.top_k > self.n_experts:
             raise ValueError(
                 f"top_k={self.top_k} is larger than n_experts={self.n_experts}; "
@@ -262,7 +314,6 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._check_loss()
 
     def _fit(self, X, y, sample_weight):
-        self._check_training_options()
         warm = self.warm_start and hasattr(self, "gate_")
         if warm:
             try:
@@ -273,7 +324,23 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                     "Set warm_start=False to fit from scratch."
                 ) from exc
         X, y, sample_weight = self._validate_training_input(X, y, sample_weight)
+        self._check_training_options()
         self._check_n_experts(sample_weight)
+        previous = [
+            getattr(self, "gate_features_", None),
+            self.__dict__.get("expert_features_"),
+        ]
+        self._resolve_features()
+        if warm and not all(
+            np.array_equal(old, new)
+            for old, new in zip(
+                previous, (self.gate_features_, self.expert_features_), strict=True
+            )
+        ):
+            raise ValueError(
+                "warm_start=True but gate_features or expert_features changed "
+                "since the last fit; set warm_start=False to fit from scratch."
+            )
         data_kwargs = {}
         y_encoded = self._encode_fit_targets(y, data_kwargs)
         data = self._training_data(X, y_encoded, sample_weight, data_kwargs)
@@ -373,14 +440,63 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 "experts or provide more data."
             )
 
+    def _resolve_features(self):
+        """Column indices of the gate's and the experts' inputs
+        (``gate_features_``, ``expert_features_``)."""
+        for role in ("gate", "expert"):
+            spec = getattr(self, role + "_features")
+            columns = np.arange(self.n_features_in_)
+            if spec is not None:
+                columns = self._feature_indices(np.asarray(spec), role + "_features")
+            setattr(self, role + "_features_", columns)
+
+    def _feature_indices(self, spec, name):
+        if spec.ndim != 1 or spec.shape[0] == 0:
+            raise ValueError(
+                f"{name} must be a non-empty list of column indices or names, "
+                f"got {spec.tolist()!r}."
+            )
+        if spec.dtype.kind in "OUS":
+            names = getattr(self, "feature_names_in_", None)
+            if names is None:
+                raise ValueError(
+                    f"{name} names columns ({spec.tolist()}) but X has no column "
+                    "names; pass a pandas DataFrame or give column indices."
+                )
+            missing = [c for c in spec.tolist() if c not in set(names.tolist())]
+            if missing:
+                raise ValueError(
+                    f"{name} has names not among the columns of X: {missing}; "
+                    f"the columns are {names.tolist()}."
+                )
+            lookup = {c: i for i, c in enumerate(names.tolist())}
+            return np.array([lookup[c] for c in spec.tolist()], dtype=np.intp)
+        if spec.dtype.kind not in "iu" or np.any(
+            (spec < 0) | (spec >= self.n_features_in_)
+        ):
+            raise ValueError(
+                f"{name}={spec.tolist()} must hold column indices in "
+                f"[0, {self.n_features_in_}) or column names."
+            )
+        return spec.astype(np.intp)
+
+    def _split(self, X):
+        """The gate's and the experts' inputs of validated X (the experts'
+        before their own feature map, e.g. a polynomial expansion)."""
+        return _take(X, self.gate_features_), _take(X, self.expert_features_)
+
     def _training_data(self, X, y_encoded, sample_weight, data_kwargs):
         n_targets = data_kwargs.get("n_classes", y_encoded.shape[-1])
+        gate_X, expert_X = self._split(X)
+        expert_X = self._make_experts()._features(expert_X)
+        width = max(gate_X.shape[1], expert_X.shape[1])
         data = TrainingData(
             X,
             y_encoded,
             sample_weight,
             self.n_experts,
-            row_width=self.n_experts * (X.shape[1] + 2 + n_targets),
+            row_width=self.n_experts * (width + 2 + n_targets),
+            inputs={"gate": gate_X, "experts": expert_X},
         )
         for key, value in data_kwargs.items():
             setattr(data, key, value)
@@ -407,14 +523,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         first = not hasattr(self, "gate_")
         if first:
             self._check_loss()
-            if self.top_k is not None and self.top_k > self.n_experts:
-                self._check_training_options()  # raises the top_k error
+            self._check_online()
         X, y, sample_weight = self._validate_training_input(
             X, y, sample_weight, reset=first
         )
         data_kwargs = {}
         if first:
             self._check_n_experts(sample_weight)
+            self._resolve_features()
             y_encoded = self._encode_first_batch(y, classes, data_kwargs)
         else:
             y_encoded = self._encode_targets(y)
@@ -423,10 +539,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         state = getattr(self, "_online_state", None)
         if state is None:
             state = new_state()
-            state["x_offset"] = data.x_offset
+            state["offset"] = dict(data.offset)
         else:
             state = copy.deepcopy(state)
-            data.x_offset = state["x_offset"]
+            data.offset.update(state["offset"])
             data.cache.update(state["cache"])
         data.random_state = check_random_state(self.random_state)
         if first:
@@ -455,6 +571,21 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._online_state = state
         return self
 
+    def _check_online(self):
+        """Refuse partial_fit for options or components it cannot honour."""
+        if self.top_k is not None and self.top_k > self.n_experts:
+            self._check_training_options()  # raises the top_k error
+        for name, component in (
+            ("gate", self._make_gate()),
+            ("expert", self._make_experts()),
+        ):
+            if not hasattr(component, "_online_update") or (
+                getattr(component, "covariance_type", None) == "full"
+            ):
+                raise ValueError(
+                    f"partial_fit cannot update {name}={component!r} online; use fit."
+                )
+
     @staticmethod
     def _routed_weight(gate, data):
         """Sample weight routed to each expert (see ``expert_load_``)."""
@@ -463,17 +594,61 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             lambda rows, Xt: {
                 "load": routed(gate._log_proba(Xt, params)[0], gate.top_k)
                 @ weight[rows]
-            }
+            },
+            "gate",
         )["load"]
 
     def _target_check(self):
         return {}
 
     def _make_gate(self):
+        """A new gate: a clone of ``gate`` (SoftmaxGate by default) with the
+        estimator's routing options."""
+        gate = SoftmaxGate() if self.gate is None else clone(self.gate)
+        if not hasattr(gate, "_m_step"):
+            raise TypeError(
+                f"gate={self.gate!r} is not a mixexp gate; use "
+                "mixexp.gates.SoftmaxGate or mixexp.gates.GaussianGate."
+            )
         top_k = self.top_k
         if top_k is not None and top_k >= self.n_experts:
             top_k = None  # keeping every expert is the dense gate
-        return SoftmaxGate(alpha=self.gate_alpha, top_k=top_k, noise=self.gate_noise)
+        if isinstance(gate, SoftmaxGate):
+            if self.gate is not None and (gate.top_k is not None or gate.noise):
+                raise ValueError(
+                    "Set top_k and gate_noise on the estimator, not on its gate: "
+                    f"gate={self.gate!r} has top_k={gate.top_k}, noise={gate.noise}."
+                )
+            return gate.set_params(top_k=top_k, noise=self.gate_noise)
+        if self.top_k is not None or self.gate_noise:
+            raise ValueError(
+                f"top_k and gate_noise need gate=SoftmaxGate(), not "
+                f"{type(gate).__name__}; leave them at None and False."
+            )
+        return gate
+
+    def _make_experts(self):
+        """A new expert component: a clone of ``expert`` (the estimator's
+        default component when None), wrapping a scikit-learn estimator in
+        :class:`~mixexp.experts.EstimatorExpert`."""
+        expert = self.expert
+        if expert is None:
+            return self._default_expert()
+        if hasattr(expert, "_m_step"):
+            component = clone(expert)
+        elif hasattr(expert, "fit"):
+            component = EstimatorExpert(clone(expert))
+        else:
+            raise TypeError(
+                f"expert={expert!r} is neither a mixexp expert nor a "
+                "scikit-learn estimator with fit."
+            )
+        if component._task != self._task:
+            raise ValueError(
+                f"expert={expert!r} is not a {self._task} expert, which "
+                f"{type(self).__name__} needs."
+            )
+        return component
 
     def _initialize(self, data, features, random_state):
         """New components fitted to k-means (or random) responsibilities."""
@@ -510,11 +685,22 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         return gate, experts
 
     def _check_warm_components(self, gate, experts, data):
-        if gate.coef_.shape[0] != self.n_experts:
+        previous = self.expert_load_.shape[0]
+        if previous != self.n_experts:
             raise ValueError(
-                f"warm_start=True but n_experts changed from {gate.coef_.shape[0]} "
+                f"warm_start=True but n_experts changed from {previous} "
                 f"to {self.n_experts}; set warm_start=False to fit from scratch."
             )
+        for name, old, new in (
+            ("gate", gate, self._make_gate()),
+            ("expert", experts, self._make_experts()),
+        ):
+            if type(old) is not type(new):
+                raise ValueError(
+                    f"warm_start=True but the {name} changed from "
+                    f"{type(old).__name__} to {type(new).__name__}; set "
+                    "warm_start=False to fit from scratch."
+                )
 
     # -------------------------------------------------------- fitted model
     def _validate_X(self, X):
@@ -534,20 +720,22 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         gate_proba : ndarray of shape (n_samples, n_experts)
             g_k(x); each row sums to one.
         """
-        return self.gate_.predict_proba(self._validate_X(X))
+        return self.gate_.predict_proba(self._split(self._validate_X(X))[0])
 
     def _mix(self, X, dense):
         """sum_k g_k(x) v_k(x) on validated X, for expert outputs v (the means
         or class probabilities). A sparse gate evaluates only each sample's
-        ``top_k`` experts; ``dense(X)`` gives (gate, values) otherwise."""
+        ``top_k`` experts; ``dense(gate_X, expert_X)`` gives (gate, values)
+        otherwise."""
+        gate_X, expert_X = self._split(X)
         if self.gate_.top_k is None:
-            gate, values = dense(X)
+            gate, values = dense(gate_X, expert_X)
             return np.einsum("nk,nk...->n...", gate, values)
         parts = []
         for start in range(0, X.shape[0], 8192):
-            block = X[start : start + 8192]
-            samples, experts, weights = self.gate_.route(block)
-            values = self.experts_._predict_pairs(block, samples, experts)
+            block = slice(start, start + 8192)
+            samples, experts, weights = self.gate_.route(gate_X[block])
+            values = self.experts_._predict_pairs(expert_X[block], samples, experts)
             starts = np.flatnonzero(np.diff(samples, prepend=-1))
             parts.append(np.add.reduceat(values * weights[:, None], starts, axis=0))
         return np.concatenate(parts)
@@ -557,13 +745,21 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         on validated, encoded inputs."""
         gate_params = self.gate_._params()
         expert_params = self.experts_._params()
+        gate_X, expert_X = self._split(X)
+        expert_X = self.experts_._features(expert_X)
         log_gate = np.empty((self.n_experts, X.shape[0]))
         log_lik = np.empty_like(log_gate)
-        for rows, Xt in design_chunks(X, 0.0, 8192):
-            log_gate[:, rows] = self.gate_._log_proba(Xt, gate_params)[0]
+        for (rows, Xg), (_, Xe) in zip(
+            design_chunks(gate_X, 0.0, 8192),
+            design_chunks(expert_X, 0.0, 8192),
+            strict=True,
+        ):
+            log_gate[:, rows] = self.gate_._log_proba(Xg, gate_params)[0]
             log_lik[:, rows] = self.experts_._log_likelihood(
-                Xt, y[rows], expert_params
+                Xe, y[rows], expert_params
             )[0]
+        # A generative gate's log weights carry log p(x): normalize them.
+        log_gate -= logsumexp(log_gate, axis=0)
         return log_gate, log_lik
 
     def _validate_Xy(self, X, y):

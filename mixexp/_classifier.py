@@ -27,13 +27,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
     ----------
     n_experts : int, default=4
         Number of experts K.
-    gate_alpha : float, default=1e-6
-        L2 penalty on the gate weights (not the intercepts).
-    expert_alpha : float, default=1e-2
-        L2 penalty on each expert's weights. With one expert the model is
-        ``LogisticRegression(C=1/expert_alpha)`` (``C=2/expert_alpha`` for two
-        classes). It must be positive when an expert's region is linearly
-        separable.
+    {component_params}
     solver : {"em", "gd", "sgd", "adam"}, default="em"
         Training algorithm: expectation-maximization (``"em"``), or gradient
         descent on ``loss`` as in Jacobs et al. (1991): full batch
@@ -131,8 +125,10 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         self,
         n_experts=4,
         *,
-        gate_alpha=1e-6,
-        expert_alpha=1e-2,
+        gate=None,
+        expert=None,
+        gate_features=None,
+        expert_features=None,
         solver="em",
         loss="likelihood",
         top_k=None,
@@ -154,8 +150,10 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
     ):
         super().__init__(
             n_experts,
-            gate_alpha=gate_alpha,
-            expert_alpha=expert_alpha,
+            gate=gate,
+            expert=expert,
+            gate_features=gate_features,
+            expert_features=expert_features,
             solver=solver,
             loss=loss,
             top_k=top_k,
@@ -184,8 +182,15 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
                 '(the log-likelihood of sum_k g_k P_k) or "competitive".'
             )
 
-    def _make_experts(self):
-        return LogisticExpert(alpha=self.expert_alpha)
+    _task = "classification"
+    _COMPONENT_DOC = {
+        "experts": ":class:`~mixexp.experts.LogisticExpert`",
+        "kind": "classifier",
+        "default": "LogisticExpert",
+    }
+
+    def _default_expert(self):
+        return LogisticExpert()
 
     def _encode_fit_targets(self, y, data_kwargs):
         y = column_or_1d(y, warn=True)
@@ -263,7 +268,10 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         return codes.astype(np.intp)
 
     def _score_components(self, gate, experts, X, y):
-        proba = np.einsum("nk,nkc->nc", gate.predict_proba(X), experts.predict_proba(X))
+        gate_X, expert_X = self._split(X)
+        proba = np.einsum(
+            "nk,nkc->nc", gate.predict_proba(gate_X), experts.predict_proba(expert_X)
+        )
         return float(np.mean(proba.argmax(axis=1) == y))
 
     def _init_features(self, X, y):
@@ -284,7 +292,11 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         """
         X = self._validate_X(X)
         return self._mix(
-            X, lambda X: (self.gate_.predict_proba(X), self.experts_.predict_proba(X))
+            X,
+            lambda Xg, Xe: (
+                self.gate_.predict_proba(Xg),
+                self.experts_.predict_proba(Xe),
+            ),
         )
 
     def predict_log_proba(self, X):
@@ -329,4 +341,4 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         -------
         expert_proba : ndarray of shape (n_samples, n_experts, n_classes)
         """
-        return self.experts_.predict_proba(self._validate_X(X))
+        return self.experts_.predict_proba(self._split(self._validate_X(X))[1])

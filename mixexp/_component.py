@@ -93,6 +93,11 @@ class MultinomialComponent(BaseEstimator):
     }
 
     _pending = None
+
+    def _allowed_solvers(self):
+        """The estimator solvers that can train this component."""
+        return {"em", "gd", "sgd", "adam"}
+
     # Whether the Böhning bound's Gram matrices change with the
     # responsibilities (then the E-step pass sums them) or not (the gate).
     _bound_grams_in_pass = True
@@ -100,13 +105,15 @@ class MultinomialComponent(BaseEstimator):
     def _prepare(self, data):
         """Check the parameters and choose the solver for this fit."""
         self._validate_params()
-        n_choices, p = self._n_choices(data), data.X.shape[1] + 1
+        n_choices, p = self._n_choices(data), data.inputs[self._role].shape[1] + 1
         self.solver_ = self.solver
         if self.solver == "auto":
             self.solver_ = "newton" if n_choices * p <= _NEWTON_MAX_PARAMS else "lbfgs"
         self._curvature_sample = None
         if self.solver_ == "newton":
-            self._curvature_sample = data.curvature_sample(curvature_rows(n_choices, p))
+            self._curvature_sample = data.curvature_sample(
+                curvature_rows(n_choices, p), self._role
+            )
 
     def _end_fit(self):
         """Drop fit-time scratch (the curvature sample holds training rows)."""
@@ -124,7 +131,7 @@ class MultinomialComponent(BaseEstimator):
         outside a fit): shape (B, C, p)."""
         coef, intercept = self._stacked()
         if data is not None:
-            intercept = intercept + coef @ data.x_offset
+            intercept = intercept + coef @ data.offset[self._role]
         return np.concatenate([coef, intercept[:, :, None]], axis=2)
 
     def _set_params_design(self, V, offset):
@@ -145,10 +152,10 @@ class MultinomialComponent(BaseEstimator):
         step = 0.5 * step
         if np.max(np.abs(step)) <= 1e-12 * (1.0 + np.max(np.abs(before))):
             self._pending = None  # back to the start, which is always safe
-            self._set_params_design(before, data.x_offset)
+            self._set_params_design(before, data.offset[self._role])
             return
         self._pending = (before, step)
-        self._set_params_design(before + step, data.x_offset)
+        self._set_params_design(before + step, data.offset[self._role])
 
     # ------------------------------------------------------- online EM
     def _prepare_online(self):
@@ -178,7 +185,7 @@ class MultinomialComponent(BaseEstimator):
         # linear system as a Newton direction, with b in place of the gradient.
         rhs = store["target"].reshape(V.shape)
         V_new = newton_direction(store["hess"], rhs, self.alpha / seen, self._mask())
-        self._set_params_design(V_new, data.x_offset)
+        self._set_params_design(V_new, data.offset[self._role])
 
     # -------------------------------------------- gradient-based training
     def _theta(self, data):
@@ -186,7 +193,7 @@ class MultinomialComponent(BaseEstimator):
         return [self._params(data)]
 
     def _set_theta(self, theta, data):
-        self._set_params_design(theta[0], data.x_offset)
+        self._set_params_design(theta[0], data.offset[self._role])
 
     def _theta_penalty(self, theta, by_variance=False):
         """L2 penalty on the weights (not the intercepts) and its gradient."""
@@ -223,7 +230,8 @@ class MultinomialComponent(BaseEstimator):
                     self._problem_weights(weight[rows], data, rows),
                     self._targets(data, rows),
                     hessian=hessian,
-                )
+                ),
+                self._role,
             )
 
         sample_curvature = None
@@ -251,4 +259,4 @@ class MultinomialComponent(BaseEstimator):
             curvature=sample_curvature,
             optimistic=True,
         )
-        self._set_params_design(V, data.x_offset)
+        self._set_params_design(V, data.offset[self._role])

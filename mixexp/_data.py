@@ -75,27 +75,44 @@ def add_stats(total, part):
 class TrainingData:
     """Validated training arrays plus what every component needs to know.
 
+    The gate and the experts may see different inputs (``gate_features`` and
+    ``expert_features``, polynomial experts): each has its own input matrix
+    and design offset, looked up by the component's role, ``"gate"`` or
+    ``"experts"``.
+
     Attributes
     ----------
     X : ndarray of shape (n_samples, n_features)
+        The estimator's validated input.
+    inputs : dict
+        The input matrix of each role, (n_samples, n_role_features).
+    offset : dict
+        The design offset of each role: the weighted mean of its inputs, or
+        zeros for a component that works on uncentred inputs.
     y : ndarray
         Encoded targets: float (n_samples, n_outputs) for regression, int codes
         (n_samples,) for classification.
     sample_weight : ndarray of shape (n_samples,)
-    x_offset : ndarray of shape (n_features,)
-        Weighted mean of X; the design rows are centred by it.
     resp : ndarray of shape (n_experts, n_samples)
         Current responsibilities (filled by the E-step), expert-major.
     log_evidence : ndarray of shape (n_samples,)
         log p(y_i | x_i) under the parameters of the last E-step.
     """
 
-    def __init__(self, X, y, sample_weight, n_experts, row_width):
+    def __init__(self, X, y, sample_weight, n_experts, row_width, inputs=None):
         self.X = X
         self.y = y
         self.sample_weight = sample_weight
         self.total_weight = float(sample_weight.sum())
-        self.x_offset = (sample_weight @ X) / self.total_weight
+        self.inputs = dict(inputs or {"gate": X, "experts": X})
+        self.offset = {}
+        for role, Z in self.inputs.items():
+            same = [r for r in self.offset if self.inputs[r] is Z]
+            self.offset[role] = (
+                self.offset[same[0]]
+                if same
+                else (sample_weight @ Z) / self.total_weight
+            )
         self.n_samples = X.shape[0]
         self.n_experts = n_experts
         self.rows = chunk_rows(self.n_samples, row_width)
@@ -104,40 +121,65 @@ class TrainingData:
         # Fit-time scratch that components may share across iterations.
         self.cache = {}
 
-    def curvature_sample(self, size):
+    def curvature_sample(self, size, role):
         """A weighted row sample for Hessian estimates, or None if n is small.
 
         ``size`` rows are drawn with replacement in proportion to the sample
         weights (in the canonical row order, so the draw is invariant to row
         order and to integer weights versus repeated rows) with a fixed seed,
         and returned as ``(rows, Xt, weight)``: the distinct row indices,
-        their centred design (p, n_rows) and weights that make every sum over
-        the sample an unbiased estimate of the sum over all rows. Cached for
-        the fit.
+        their centred design (p, n_rows) of ``role`` and weights that make
+        every sum over the sample an unbiased estimate of the sum over all
+        rows. Cached for the fit.
         """
         if self.n_samples <= 4 * size:
             return None
-        key = ("curvature_sample", size)
+        key = ("curvature_sample", size, role)
         if key not in self.cache:
             order = canonical_order(self.X)
             drawn = draw_rows(self.sample_weight, order, np.random.RandomState(0), size)
             rows, counts = np.unique(drawn, return_counts=True)
-            Xt = next(self.design_rows(rows))[1]
+            Xt = self.design(rows, role)
             self.cache[key] = (rows, Xt, counts * (self.total_weight / size))
         return self.cache[key]
 
-    def design_rows(self, rows):
-        """Yield the one ``(rows, Xt)`` chunk of the given row indices."""
-        Xt = next(design_chunks(self.X[rows], self.x_offset, len(rows)))[1]
-        yield rows, Xt
+    def design(self, rows, role):
+        """The centred design (p, n_rows) of ``role`` on the given rows."""
+        Z = self.inputs[role][rows]
+        return next(design_chunks(Z, self.offset[role], Z.shape[0]))[1]
 
-    def chunks(self):
-        """Yield ``(slice, Xt)`` design chunks centred by ``x_offset``."""
-        return design_chunks(self.X, self.x_offset, self.rows)
+    def _shared(self):
+        """Whether the gate and the experts see the same design."""
+        return self.inputs["gate"] is self.inputs["experts"] and np.array_equal(
+            self.offset["gate"], self.offset["experts"]
+        )
 
-    def reduce(self, fn):
-        """Sum the dicts ``fn(slice, Xt)`` over all chunks."""
+    def joint_rows(self, rows):
+        """Yield the one ``(rows, Xt_gate, Xt_experts)`` chunk of these rows."""
+        Xg = self.design(rows, "gate")
+        yield rows, Xg, Xg if self._shared() else self.design(rows, "experts")
+
+    def chunks(self, role):
+        """Yield ``(slice, Xt)`` centred design chunks of ``role``."""
+        return design_chunks(self.inputs[role], self.offset[role], self.rows)
+
+    def joint_chunks(self):
+        """Yield ``(slice, Xt_gate, Xt_experts)``: the same rows in the
+        gate's and the experts' designs (one array when they coincide)."""
+        if self._shared():
+            for rows, Xt in self.chunks("gate"):
+                yield rows, Xt, Xt
+            return
+        yield from (
+            (rows, Xg, Xe)
+            for (rows, Xg), (_, Xe) in zip(
+                self.chunks("gate"), self.chunks("experts"), strict=True
+            )
+        )
+
+    def reduce(self, fn, role):
+        """Sum the dicts ``fn(slice, Xt)`` over the chunks of ``role``."""
         total = {}
-        for rows, Xt in self.chunks():
+        for rows, Xt in self.chunks(role):
             add_stats(total, fn(rows, Xt))
         return total

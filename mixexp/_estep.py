@@ -179,16 +179,16 @@ def e_step(gate, experts, data, *, fixed_resp=False, previous=None):
     gate_stats, expert_stats = {}, {}
     q = dict.fromkeys(("gate", "experts", "gate_cross", "experts_cross"), 0.0)
     weight = data.sample_weight
-    for rows, Xt in data.chunks():
+    for rows, Xg, Xe in data.joint_chunks():
         y = data.y[rows]
-        log_gate, gate_cache = gate._log_proba(Xt, gate_params)
-        log_lik, expert_cache = experts._log_likelihood(Xt, y, expert_params)
+        log_gate, gate_cache = gate._log_proba(Xg, gate_params)
+        log_lik, expert_cache = experts._log_likelihood(Xe, y, expert_params)
         if previous is None:
             old = weight[rows] * data.resp[:, rows]
         else:
             old = responsibilities(
-                gate._log_proba(Xt, previous[0])[0],
-                experts._log_likelihood(Xt, y, previous[1])[0],
+                gate._log_proba(Xg, previous[0])[0],
+                experts._log_likelihood(Xe, y, previous[1])[0],
             )[0]
             old *= weight[rows]
         q["gate_cross"] += expected_log(old, log_gate)
@@ -201,7 +201,7 @@ def e_step(gate, experts, data, *, fixed_resp=False, previous=None):
         weighted = weight[rows] * resp
         q["gate"] += expected_log(weighted, log_gate)
         q["experts"] += float(np.sum(weighted * log_lik))
-        gate._accumulate(gate_stats, Xt, weight[rows], resp, gate_cache, gate_params)
-        experts._accumulate(expert_stats, Xt, weighted, expert_cache, expert_params)
+        gate._accumulate(gate_stats, Xg, weight[rows], resp, gate_cache, gate_params)
+        experts._accumulate(expert_stats, Xe, weighted, expert_cache, expert_params)
     log_likelihood = None if fixed_resp else float(weight @ data.log_evidence)
     return EStep(log_likelihood, gate_stats, expert_stats, q)

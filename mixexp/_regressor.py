@@ -43,13 +43,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     ----------
     n_experts : int, default=4
         Number of experts K.
-    gate_alpha : float, default=1e-6
-        L2 penalty on the gate weights (not the intercepts). Small values let
-        the gate switch sharply between experts.
-    expert_alpha : float, default=1e-6
-        Ridge penalty on each expert's coefficients, as in
-        :class:`~sklearn.linear_model.Ridge` with the responsibilities as
-        sample weights.
+    {component_params}
     solver : {"em", "gd", "sgd", "adam"}, default="em"
         Training algorithm: expectation-maximization (``"em"``), or gradient
         descent on ``loss`` as in Jacobs et al. (1991): full batch
@@ -156,8 +150,10 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         self,
         n_experts=4,
         *,
-        gate_alpha=1e-6,
-        expert_alpha=1e-6,
+        gate=None,
+        expert=None,
+        gate_features=None,
+        expert_features=None,
         solver="em",
         loss="likelihood",
         top_k=None,
@@ -179,8 +175,10 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     ):
         super().__init__(
             n_experts,
-            gate_alpha=gate_alpha,
-            expert_alpha=expert_alpha,
+            gate=gate,
+            expert=expert,
+            gate_features=gate_features,
+            expert_features=expert_features,
             solver=solver,
             loss=loss,
             top_k=top_k,
@@ -209,8 +207,16 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     def _target_check(self):
         return {"multi_output": True, "y_numeric": True}
 
-    def _make_experts(self):
-        return LinearExpert(alpha=self.expert_alpha)
+    _task = "regression"
+    _COMPONENT_DOC = {
+        "experts": ":class:`~mixexp.experts.LinearExpert`, "
+        ":class:`~mixexp.experts.StudentTExpert`",
+        "kind": "regressor",
+        "default": "LinearExpert",
+    }
+
+    def _default_expert(self):
+        return LinearExpert()
 
     def _encode_fit_targets(self, y, data_kwargs):
         y = _numeric_targets(y, type(self).__name__)
@@ -222,7 +228,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     def _check_warm_components(self, gate, experts, data):
         super()._check_warm_components(gate, experts, data)
         if experts._single_output != data.single_output or (
-            experts._arrays()[0].shape[1] != data.y.shape[1]
+            self.n_outputs_ != data.y.shape[1]
         ):
             raise ValueError(
                 "warm_start=True but the shape of y changed since the last fit; "
@@ -261,8 +267,9 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         return y
 
     def _score_components(self, gate, experts, X, y):
-        means = experts.predict(X).reshape(X.shape[0], self.n_experts, -1)
-        pred = np.einsum("nk,nkm->nm", gate.predict_proba(X), means)
+        gate_X, expert_X = self._split(X)
+        means = experts.predict(expert_X).reshape(X.shape[0], self.n_experts, -1)
+        pred = np.einsum("nk,nkm->nm", gate.predict_proba(gate_X), means)
         return r2_score(y, pred)
 
     def _init_features(self, X, y):
@@ -282,7 +289,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         """
         X = self._validate_X(X)
         mean = self._mix(
-            X, lambda X: (self.gate_.predict_proba(X), self.experts_.predict(X))
+            X, lambda Xg, Xe: (self.gate_.predict_proba(Xg), self.experts_.predict(Xe))
         )
         if self.experts_._single_output and mean.ndim == 2:  # sparse path
             return mean[:, 0]
@@ -301,4 +308,4 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         expert_predictions : ndarray of shape (n_samples, n_experts) or \
                 (n_samples, n_experts, n_outputs)
         """
-        return self.experts_.predict(self._validate_X(X))
+        return self.experts_.predict(self._split(self._validate_X(X))[1])

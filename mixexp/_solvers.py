@@ -174,8 +174,8 @@ def loss_and_gradient(
     theta : tuple of two lists
         ``(gate._theta(data), experts._theta(data))``-shaped arrays.
     chunks : callable
-        Returns an iterable of (rows, Xt): row indices (a slice or an index
-        array) and their design columns.
+        Returns an iterable of (rows, Xt_gate, Xt_experts): row indices (a
+        slice or an index array) and their gate and expert design columns.
     balance_weight : float
         Strength of ``switch_balance`` over the rows of all chunks.
     rng : numpy.random.RandomState, optional
@@ -192,19 +192,20 @@ def loss_and_gradient(
     expert_grad = [np.zeros_like(a) for a in expert_theta]
     weight = data.sample_weight
     forwards = (
-        (rows, Xt, gate._train_forward(Xt, gate_theta, rng)) for rows, Xt in chunks()
+        (rows, Xg, Xe, gate._train_forward(Xg, gate_theta, rng))
+        for rows, Xg, Xe in chunks()
     )
     share = None
     if balance_weight > 0:  # the routing shares of the whole batch come first
         forwards = list(forwards)
         counts = sum(
             routed(log_gate, gate.top_k) @ weight[rows]
-            for rows, _, (log_gate, _, _) in forwards
+            for rows, _, _, (log_gate, _, _) in forwards
         )
         share = routing_share(counts)
     total = 0.0
-    for rows, Xt, (log_gate, gate_prob, gate_cache) in forwards:
-        cache = experts._forward(Xt, data.y[rows], expert_theta, data)
+    for rows, Xg, Xe, (log_gate, gate_prob, gate_cache) in forwards:
+        cache = experts._forward(Xe, data.y[rows], expert_theta, data)
         value, d_logits, d_experts = loss_fn(
             weight[rows], log_gate, gate_prob, experts, cache
         )
@@ -216,10 +217,10 @@ def loss_and_gradient(
             d_logits = d_logits + d_extra
         total += value
         if log_gate.shape[0] > 1:
-            parts = gate._train_backward(Xt, gate_cache, d_logits)
+            parts = gate._train_backward(Xg, gate_cache, d_logits)
             for acc, part in zip(gate_grad, parts, strict=True):
                 acc += part
-        parts = experts._backward(Xt, cache, expert_theta, **d_experts)
+        parts = experts._backward(Xe, cache, expert_theta, **d_experts)
         for acc, part in zip(expert_grad, parts, strict=True):
             acc += part
     return total, (gate_grad, expert_grad)
@@ -311,7 +312,7 @@ def fit_gd(gate, experts, data, estimator):
             data,
             loss,
             theta,
-            data.chunks,
+            data.joint_chunks,
             scale,
             balance_weight=estimator.balance_weight,
         )
@@ -422,7 +423,7 @@ def fit_minibatch(gate, experts, data, estimator):
         epoch_loss = 0.0
         for start in range(0, order.size, batch):
             rows = order[start : start + batch]
-            _, Xt = next(data.design_rows(rows))
+            chunk = next(data.joint_rows(rows))
             theta = _unpack(vector, like)
             batch_weight = float(weight[rows].sum())
             if batch_weight <= 0:
@@ -434,7 +435,7 @@ def fit_minibatch(gate, experts, data, estimator):
                     data,
                     loss,
                     theta,
-                    lambda: [(rows, Xt)],  # noqa: B023 (called right here)
+                    lambda: [chunk],  # noqa: B023 (called right here)
                     1.0 / batch_weight,
                     1.0 / train_weight,
                     balance_weight=estimator.balance_weight,

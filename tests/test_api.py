@@ -17,6 +17,7 @@ from mixexp.datasets import (
     make_mixture_regression,
     make_piecewise_linear,
 )
+from mixexp.gates import SoftmaxGate
 
 
 @pytest.fixture(scope="module")
@@ -144,12 +145,15 @@ def test_multi_output_mixture_fits():
 
 def test_pipeline_grid_search_and_cross_validate():
     X, y = make_piecewise_linear(600, random_state=0)
-    pipe = make_pipeline(StandardScaler(), MixtureOfExpertsRegressor(random_state=0))
+    pipe = make_pipeline(
+        StandardScaler(),
+        MixtureOfExpertsRegressor(gate=SoftmaxGate(), random_state=0),
+    )
     grid = GridSearchCV(
         pipe,
         {
             "mixtureofexpertsregressor__n_experts": [1, 3],
-            "mixtureofexpertsregressor__gate_alpha": [1e-6, 1e-2],
+            "mixtureofexpertsregressor__gate__alpha": [1e-6, 1e-2],
         },
         cv=3,
     ).fit(X, y)

@@ -15,18 +15,8 @@ from mixexp.datasets import (
     make_mixture_regression,
     make_piecewise_linear,
 )
+from mixexp.experts import LinearExpert, LogisticExpert
 from mixexp.gates import SoftmaxGate
-
-
-class _GateSolverRegressor(MixtureOfExpertsRegressor):
-    """The regressor with a chosen gate solver, to cover every M-step."""
-
-    def __init__(self, n_experts=4, *, gate_solver="auto", **kwargs):
-        super().__init__(n_experts, **kwargs)
-        self.gate_solver = gate_solver
-
-    def _make_gate(self):
-        return SoftmaxGate(alpha=self.gate_alpha, solver=self.gate_solver)
 
 
 def _random_problem(seed):
@@ -49,9 +39,9 @@ def _random_problem(seed):
             random_state=seed,
         )
         solver = ["auto", "newton", "bound", "lbfgs"][seed % 4]
-        est = _GateSolverRegressor(
+        est = MixtureOfExpertsRegressor(
             K,
-            gate_solver=solver,
+            gate=SoftmaxGate(solver=solver),
             random_state=seed,
             max_iter=60,
             tol=0,
@@ -154,7 +144,7 @@ def test_single_expert_is_ridge_regression():
     X, y = make_mixture_regression(300, n_features=4, n_experts=1, random_state=3)
     w = np.random.RandomState(0).uniform(0.5, 2, size=300)
     for alpha in (1e-6, 3.0):
-        est = MixtureOfExpertsRegressor(1, expert_alpha=alpha).fit(
+        est = MixtureOfExpertsRegressor(1, expert=LinearExpert(alpha=alpha)).fit(
             X, y, sample_weight=w
         )
         ridge = Ridge(alpha=alpha).fit(X, y, sample_weight=w)
@@ -176,7 +166,9 @@ def test_single_expert_is_logistic_regression(n_classes):
         X @ rng.standard_normal((3, n_classes)) + rng.gumbel(size=(300, n_classes)), 1
     )
     alpha = 0.5
-    est = MixtureOfExpertsClassifier(1, expert_alpha=alpha, tol=1e-12).fit(X, y)
+    est = MixtureOfExpertsClassifier(
+        1, expert=LogisticExpert(alpha=alpha), tol=1e-12
+    ).fit(X, y)
     # One symmetric softmax expert with penalty alpha/2 sum_c ||u_c||^2 is
     # sklearn's multinomial model with C = 1/alpha; for two classes sklearn
     # uses one weight vector w = u_1 - u_0, whose penalty is then alpha/4 ||w||^2.

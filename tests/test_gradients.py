@@ -7,6 +7,8 @@ from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
 from mixexp._data import TrainingData
 from mixexp._solvers import _pack, _unpack, penalized_objective
 from mixexp.datasets import make_local_classification, make_mixture_regression
+from mixexp.experts import LinearExpert, LogisticExpert
+from mixexp.gates import SoftmaxGate
 
 
 def _prepared(est, X, y):
@@ -64,19 +66,23 @@ ROUTING_CASES = [
 )
 def test_loss_gradient_matches_finite_differences(kind, loss, width, routing):
     n_experts = 4 if "top_k" in routing else 3
-    options = dict(expert_alpha=0.3, gate_alpha=0.2, max_iter=2, **routing)
+    options = dict(gate=SoftmaxGate(alpha=0.2), max_iter=2, **routing)
     if routing:
         options["solver"] = "adam"
     if kind == "regression":
         X, y = make_mixture_regression(
             40, n_features=2, n_experts=2, n_outputs=width, random_state=1
         )
-        est = MixtureOfExpertsRegressor(n_experts, **options)
+        est = MixtureOfExpertsRegressor(
+            n_experts, expert=LinearExpert(alpha=0.3), **options
+        )
     else:
         rng = np.random.RandomState(2)
         X = rng.standard_normal((40, 2))
         y = rng.randint(width, size=40)
-        est = MixtureOfExpertsClassifier(n_experts, **options)
+        est = MixtureOfExpertsClassifier(
+            n_experts, expert=LogisticExpert(alpha=0.3), **options
+        )
     gate, experts, data, theta = _prepared(est, X, y)
     like = theta
 
@@ -87,7 +93,7 @@ def test_loss_gradient_matches_finite_differences(kind, loss, width, routing):
             data,
             loss,
             _unpack(vector, like),
-            data.chunks,
+            data.joint_chunks,
             1.0,
             balance_weight=est.balance_weight,
             rng=np.random.RandomState(0) if est.gate_noise else None,

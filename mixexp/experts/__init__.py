@@ -1,6 +1,7 @@
 """Local experts: each a conditional density P_k(y | x), all K fitted at once."""
 
+from ._estimator import EstimatorExpert
 from ._linear import LinearExpert
 from ._logistic import LogisticExpert
 
-__all__ = ["LinearExpert", "LogisticExpert"]
+__all__ = ["EstimatorExpert", "LinearExpert", "LogisticExpert"]

@@ -1,10 +1,11 @@
 """Linear-Gaussian experts: all K ridge regressions solved together."""
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
+from sklearn.preprocessing import PolynomialFeatures
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._component import check_component_fitted, map_chunks
 from .._data import add_stats
@@ -14,55 +15,102 @@ from .._online import running_average
 _LOG_2PI = np.log(2.0 * np.pi)
 
 
+def _precision_cholesky(covariance):
+    """Factors P (K, m, m) with ``inv(S_k) = P_k P_k^T``, as GaussianMixture
+    keeps them: the inverse transpose of the Cholesky factor of S_k."""
+    chol = np.linalg.cholesky(covariance)
+    eye = np.broadcast_to(np.eye(covariance.shape[-1]), covariance.shape)
+    return np.swapaxes(np.linalg.solve(chol, eye), 1, 2)
+
+
 class LinearExpert(BaseEstimator):
-    """K linear-Gaussian experts ``y | x, k ~ N(W_k^T [x, 1], diag(s_k^2))``.
+    """K linear-Gaussian experts ``y | x, k ~ N(W_k^T [phi(x), 1], S_k)``.
 
     The M-step is one weighted ridge regression per expert, all solved
     together from stacked weighted Gram matrices, followed by the noise
-    variances from the weighted residuals. It maximizes
+    covariances from the weighted residuals. It maximizes
 
-        sum_i w_i h_ik log N(y_i; W_k^T x_i, s_k^2) - alpha ||coef_k||^2 / (2 s_k^2)
+        sum_i w_i h_ik log N(y_i; W_k^T phi(x_i), S_k) - alpha tr(S_k^-1 C_k C_k^T) / 2
 
-    exactly (the ridge penalty scaled by the noise, a conjugate prior), so
-    ``coef_`` equals :class:`~sklearn.linear_model.Ridge` fitted with sample
-    weights ``w_i h_ik``; the intercept is not penalized.
+    exactly (the ridge penalty on the coefficients ``C_k`` scaled by the
+    noise, a conjugate prior), so ``coef_`` equals
+    :class:`~sklearn.linear_model.Ridge` fitted with sample weights
+    ``w_i h_ik``; the intercept is not penalized.
 
     Parameters
     ----------
     alpha : float, default=1e-6
         Ridge penalty on the expert coefficients (as in ``Ridge(alpha)``).
+    degree : int, default=1
+        Polynomial experts: ``phi(x)`` holds the monomials of the expert's
+        inputs up to this degree, in the order of
+        :class:`~sklearn.preprocessing.PolynomialFeatures` without the bias
+        column (the "p" of the meteorits package's MoE models).
+    fit_intercept : bool, default=True
+        Whether each expert has an intercept. Without one the inputs and
+        targets are not centred.
+    covariance_type : {"diag", "full"}, default="diag"
+        Noise covariance of each expert for 2-D targets: independent
+        outputs, or a full covariance matrix (``solver="em"`` and
+        ``partial_fit`` only). The same for 1-D targets.
     min_variance : float, default=1e-6
         Floor on each noise variance, relative to the weighted variance of
         the target; it stops an expert from collapsing onto a few points.
+        A full covariance gets it added to its diagonal.
 
     Attributes
     ----------
-    coef_ : ndarray of shape (n_experts, n_features) or \
-            (n_experts, n_outputs, n_features)
-        Expert coefficients (the second form for 2-D targets).
+    coef_ : ndarray of shape (n_experts, n_expert_features) or \
+            (n_experts, n_outputs, n_expert_features)
+        Expert coefficients (the second form for 2-D targets), one column
+        per feature of ``phi(x)``.
     intercept_ : ndarray of shape (n_experts,) or (n_experts, n_outputs)
     noise_variance_ : ndarray of shape (n_experts,) or (n_experts, n_outputs)
-        Noise variance of each expert (and output).
+        Noise variance of each expert (and output): the diagonal of
+        ``noise_covariance_`` when it is full.
+    noise_covariance_ : ndarray of shape (n_experts, n_outputs, n_outputs)
+        Noise covariance of each expert (only with ``covariance_type="full"``).
 
     Examples
     --------
     >>> import numpy as np
     >>> from mixexp import MixtureOfExpertsRegressor
+    >>> from mixexp.experts import LinearExpert
     >>> rng = np.random.RandomState(0)
     >>> X = rng.uniform(-3, 3, size=(300, 1))
     >>> y = np.where(X[:, 0] < 0, -X[:, 0], 2 * X[:, 0]) + 0.1 * rng.randn(300)
     >>> moe = MixtureOfExpertsRegressor(n_experts=2, random_state=0).fit(X, y)
     >>> np.sort(moe.experts_.coef_[:, 0]).round(1)
     array([-1.,  2.])
+    >>> quadratic = MixtureOfExpertsRegressor(
+    ...     n_experts=2, expert=LinearExpert(degree=2), random_state=0
+    ... ).fit(X, y)
+    >>> quadratic.experts_.coef_.shape
+    (2, 2)
     """
 
     _parameter_constraints = {
         "alpha": [Interval(Real, 0, None, closed="left")],
+        "degree": [Interval(Integral, 1, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "covariance_type": [StrOptions({"diag", "full"})],
         "min_variance": [Interval(Real, 0, None, closed="neither")],
     }
+    _role = "experts"
+    _task = "regression"
 
-    def __init__(self, alpha=1e-6, min_variance=1e-6):
+    def __init__(
+        self,
+        alpha=1e-6,
+        degree=1,
+        fit_intercept=True,
+        covariance_type="diag",
+        min_variance=1e-6,
+    ):
         self.alpha = alpha
+        self.degree = degree
+        self.fit_intercept = fit_intercept
+        self.covariance_type = covariance_type
         self.min_variance = min_variance
 
     # ----------------------------------------------------------------- public
@@ -72,7 +120,7 @@ class LinearExpert(BaseEstimator):
         Parameters
         ----------
         X : ndarray of shape (n_samples, n_features)
-            Validated input.
+            Validated expert inputs (before the polynomial expansion).
 
         Returns
         -------
@@ -81,28 +129,65 @@ class LinearExpert(BaseEstimator):
         """
         check_component_fitted(self)
         W = self._params()[0]
-        out = map_chunks(X, lambda Xt: self._mean(Xt, W), W.shape[:2])
+        out = map_chunks(self._features(X), lambda Xt: self._mean(Xt, W), W.shape[:2])
         out = out.transpose(2, 0, 1)
         return out[:, :, 0] if self._single_output else out
 
     # ------------------------------------------------- protocol of the driver
+    def _features(self, X):
+        """phi(x): the design features of the inputs."""
+        if self.degree == 1:
+            return X
+        return PolynomialFeatures(self.degree, include_bias=False).fit_transform(X)
+
+    def _allowed_solvers(self):
+        """The estimator solvers that can train this component."""
+        if self.covariance_type == "full":
+            return {"em"}
+        return {"em", "gd", "sgd", "adam"}
+
     def _predict_pairs(self, X, samples, experts):
         """Means of the given (sample, expert) pairs only: (n_pairs, m)."""
-        coef, intercept, _ = self._arrays()
-        return np.einsum("id,imd->im", X[samples], coef[experts]) + intercept[experts]
+        coef, intercept = self._arrays()[:2]
+        Z = self._features(X[samples])
+        return np.einsum("id,imd->im", Z, coef[experts]) + intercept[experts]
+
+    def _marginals(self, X):
+        """Per-output predictive marginals of every expert: means
+        (n, K, m), scales (K, m) and degrees of freedom (K,) (inf: normal)."""
+        means = self.predict(X).reshape(X.shape[0], self._arrays()[2].shape[0], -1)
+        variance = self._arrays()[2]
+        return means, np.sqrt(variance), np.full(variance.shape[0], np.inf)
+
+    def _noise_draw(self, experts, rng):
+        """Noise draws (n, m) of the given experts."""
+        noise = rng.standard_normal((experts.shape[0], self._arrays()[2].shape[1]))
+        return np.einsum("nij,nj->ni", self._cholesky()[experts], noise)
+
+    def _cholesky(self):
+        """Cholesky factors (K, m, m) of the noise covariances."""
+        if self.covariance_type == "full":
+            return np.linalg.cholesky(self._covariance())
+        variance = self._arrays()[2]
+        return np.sqrt(variance)[:, :, None] * np.eye(variance.shape[1])
 
     def _prepare(self, data):
         """Check the parameters; centre and floor the targets of this fit
         (unless partial_fit carries them over from its first batch)."""
         self._validate_params()
         self._single_output = data.single_output
+        if not self.fit_intercept:  # no intercept, no centring
+            data.offset["experts"] = np.zeros(data.inputs["experts"].shape[1])
         if "expert_y_offset" not in data.cache:
             y, w = data.y, data.sample_weight
             y_mean = (w @ y) / data.total_weight
             y_var = (w @ (y - y_mean) ** 2) / data.total_weight
+            floor = self.min_variance * np.where(y_var > 0, y_var, 1.0)
+            if not self.fit_intercept:
+                y_var = (w @ y**2) / data.total_weight
+                y_mean = np.zeros_like(y_mean)
             data.cache["expert_y_offset"] = y_mean
             data.cache["expert_y_var"] = y_var
-            floor = self.min_variance * np.where(y_var > 0, y_var, 1.0)
             data.cache["expert_floor"] = floor
         self._floor = data.cache["expert_floor"]
 
@@ -111,19 +196,29 @@ class LinearExpert(BaseEstimator):
         y_mean, y_var = data.cache["expert_y_offset"], data.cache["expert_y_var"]
         floor = data.cache["expert_floor"]
         n_experts = data.n_experts
+        variance = np.tile(np.maximum(y_var, floor), (n_experts, 1))
+        if self.covariance_type == "full":
+            variance = variance[:, :, None] * np.eye(y_mean.shape[0])
         self._set_arrays(
-            np.zeros((n_experts, y_mean.shape[0], data.X.shape[1])),
+            np.zeros((n_experts, y_mean.shape[0], data.inputs["experts"].shape[1])),
             np.tile(y_mean, (n_experts, 1)),
-            np.tile(np.maximum(y_var, floor), (n_experts, 1)),
+            variance,
         )
 
-    def _set_arrays(self, coef, intercept, variance):
-        """Store (K, m, d), (K, m), (K, m) arrays in the public shapes."""
+    def _set_arrays(self, coef, intercept, noise):
+        """Store (K, m, d), (K, m) and (K, m) variances or (K, m, m)
+        covariances in the public shapes."""
+        if self.covariance_type == "full":
+            self.noise_covariance_ = noise
+            noise = np.diagonal(noise, axis1=1, axis2=2).copy()
+        else:
+            self.__dict__.pop("noise_covariance_", None)
         if self._single_output:
-            coef, intercept, variance = coef[:, 0], intercept[:, 0], variance[:, 0]
-        self.coef_, self.intercept_, self.noise_variance_ = coef, intercept, variance
+            coef, intercept, noise = coef[:, 0], intercept[:, 0], noise[:, 0]
+        self.coef_, self.intercept_, self.noise_variance_ = coef, intercept, noise
 
     def _arrays(self):
+        """(K, m, d) coefficients, (K, m) intercepts and (K, m) variances."""
         coef, intercept, variance = self.coef_, self.intercept_, self.noise_variance_
         if self._single_output:
             coef, intercept, variance = (
@@ -133,26 +228,47 @@ class LinearExpert(BaseEstimator):
             )
         return coef, intercept, variance
 
+    def _covariance(self):
+        """(K, m, m) noise covariances, diagonal or full."""
+        if self.covariance_type == "full":
+            return self.noise_covariance_
+        variance = self._arrays()[2]
+        return variance[:, :, None] * np.eye(variance.shape[1])
+
     def _n_parameters(self):
-        coef, _, variance = self._arrays()
+        coef = self._arrays()[0]
         n_experts, n_outputs, n_features = coef.shape
-        return n_experts * n_outputs * (n_features + 2)
+        weights = n_outputs * (n_features + int(self.fit_intercept))
+        if self.covariance_type == "full":
+            return n_experts * (weights + n_outputs * (n_outputs + 1) // 2)
+        return n_experts * (weights + n_outputs)
 
     def _params(self, data=None):
         """Parameters on design rows: during a fit the rows are ``[x - x_offset, 1]``
         and the targets ``y - y_offset``; at prediction both offsets are zero.
 
-        Returns ``(W, y_offset, variance)`` with W of shape (K, m, p).
+        Returns ``(W, y_offset, variance, precision_cholesky)`` with W of
+        shape (K, m, p), the variances (K, m) and, for a full covariance,
+        the (K, m, m) factors P with ``S_k^-1 = P_k P_k^T`` (else None).
         """
         coef, intercept, variance = self._arrays()
         y_offset = np.zeros(coef.shape[1])
         if data is not None:
             y_offset = data.cache["expert_y_offset"]
-            intercept = intercept + coef @ data.x_offset - y_offset
-        return np.concatenate([coef, intercept[:, :, None]], axis=2), y_offset, variance
+            intercept = intercept + coef @ data.offset["experts"] - y_offset
+        W = np.concatenate([coef, intercept[:, :, None]], axis=2)
+        precision = None
+        if self.covariance_type == "full":
+            precision = _precision_cholesky(self.noise_covariance_)
+        return W, y_offset, variance, precision
 
     def _penalty(self):
-        coef, _, variance = self._arrays()
+        coef = self._arrays()[0]
+        if self.covariance_type == "full":
+            precision = _precision_cholesky(self.noise_covariance_)
+            scaled = np.swapaxes(precision, 1, 2) @ coef  # P^T C
+            return 0.5 * self.alpha * float(np.sum(scaled * scaled))
+        variance = self._arrays()[2]
         return 0.5 * self.alpha * float(np.sum(np.sum(coef**2, axis=2) / variance))
 
     @staticmethod
@@ -163,30 +279,51 @@ class LinearExpert(BaseEstimator):
             n_experts, n_outputs, Xt.shape[1]
         )
 
-    def _log_likelihood(self, Xt, y, params):
-        """log N(y_i; mean_ik, s_k^2) of shape (K, n_rows), and a cache for
-        ``_accumulate`` (the centred targets, (m, n_rows))."""
-        W, y_offset, variance = params
+    def _mahalanobis(self, Xt, y, params):
+        """Squared Mahalanobis distances of the residuals (K, n_rows), half
+        the log-determinants of the noise covariances (K,), and the centred
+        targets (m, n_rows)."""
+        W, y_offset, variance, precision = params
         y = y.T - y_offset[:, None]
         resid = y[None] - self._mean(Xt, W)
-        resid *= resid
-        resid *= (-0.5 / variance)[:, :, None]
-        log_lik = resid.sum(axis=1)
-        log_lik -= 0.5 * np.sum(np.log(variance) + _LOG_2PI, axis=1)[:, None]
+        if precision is None:
+            resid *= resid
+            resid /= variance[:, :, None]
+            half_logdet = 0.5 * np.sum(np.log(variance), axis=1)
+        else:
+            resid = np.swapaxes(precision, 1, 2) @ resid
+            resid *= resid
+            half_logdet = -np.sum(np.log(np.diagonal(precision, 0, 1, 2)), axis=1)
+        return resid.sum(axis=1), half_logdet, y
+
+    def _log_likelihood(self, Xt, y, params):
+        """log N(y_i; mean_ik, S_k) of shape (K, n_rows), and a cache for
+        ``_accumulate`` (the centred targets, (m, n_rows))."""
+        maha, half_logdet, y = self._mahalanobis(Xt, y, params)
+        log_lik = -0.5 * maha
+        log_lik -= (half_logdet + 0.5 * y.shape[0] * _LOG_2PI)[:, None]
         return log_lik, y
 
     def _accumulate(self, stats, Xt, weights, cache, params):
-        """Stacked Gram matrices, cross products and target moments."""
-        y = cache
+        self._add_moments(stats, Xt, weights, weights, cache)
+
+    def _add_moments(self, stats, Xt, weights, count_weights, y):
+        """Stacked Gram matrices, cross products and target moments under
+        ``weights`` (K, n_rows), and the responsibility mass under
+        ``count_weights``."""
         products = weighted_grams(Xt, weights, np.vstack([Xt, y]))
         p = Xt.shape[0]
+        if self.covariance_type == "full":
+            yty = (weights[:, None, :] * y[None]) @ y.T
+        else:
+            yty = weights @ (y * y).T
         add_stats(
             stats,
             {
                 "gram": products[:, :, :p],
                 "xty": products[:, :, p:],
-                "yty": weights @ (y * y).T,
-                "count": weights.sum(axis=1),
+                "yty": yty,
+                "count": count_weights.sum(axis=1),
             },
         )
 
@@ -206,7 +343,7 @@ class LinearExpert(BaseEstimator):
     # Gradient solvers train W (design space) and eta with variance
     # floor + exp(eta), which keeps every variance above its floor.
     def _theta(self, data):
-        W, _, variance = self._params(data)
+        W, _, variance, _ = self._params(data)
         floor = data.cache["expert_floor"]
         excess = np.maximum(variance - floor, 1e-300)
         return [W, np.log(excess)]
@@ -214,7 +351,9 @@ class LinearExpert(BaseEstimator):
     def _set_theta(self, theta, data):
         W, eta = theta
         coef = W[:, :, :-1].copy()
-        intercept = W[:, :, -1] - coef @ data.x_offset + data.cache["expert_y_offset"]
+        intercept = (
+            W[:, :, -1] - coef @ data.offset["experts"] + data.cache["expert_y_offset"]
+        )
         self._set_arrays(coef, intercept, data.cache["expert_floor"] + np.exp(eta))
 
     def _forward(self, Xt, y, theta, data):
@@ -270,24 +409,25 @@ class LinearExpert(BaseEstimator):
         d_W = (d_mean.reshape(n_experts * n_outputs, n_rows) @ Xt.T).reshape(
             n_experts, n_outputs, Xt.shape[0]
         )
+        if not self.fit_intercept:
+            d_W[:, :, -1] = 0.0
         return [d_W, d_eta]
 
     def _refit_noise(self, gate, data):
         """Noise variances from the gate-weighted residuals (after training on
         a loss without a noise model), floored as in the M-step."""
-        W, y_offset, old = self._params(data)
+        W, y_offset, old, _ = self._params(data)
         gate_params = gate._params(data)
         weight = data.sample_weight
-
-        def part(rows, Xt):
-            share = np.exp(gate._log_proba(Xt, gate_params)[0]) * weight[rows]
-            resid = (data.y[rows].T - y_offset[:, None])[None] - self._mean(Xt, W)
-            return {
+        stats = {}
+        for rows, Xg, Xe in data.joint_chunks():
+            share = np.exp(gate._log_proba(Xg, gate_params)[0]) * weight[rows]
+            resid = (data.y[rows].T - y_offset[:, None])[None] - self._mean(Xe, W)
+            part = {
                 "sq": np.einsum("kn,kmn->km", share, resid * resid),
                 "count": share.sum(axis=1),
             }
-
-        stats = data.reduce(part)
+            add_stats(stats, part)
         count = stats["count"][:, None]
         variance = np.where(
             count > 0, stats["sq"] / np.where(count > 0, count, 1.0), old
@@ -321,22 +461,35 @@ class LinearExpert(BaseEstimator):
         self.__dict__.pop("_floor", None)
 
     def _m_step(self, stats, data):
-        offset, y_offset = data.x_offset, data.cache["expert_y_offset"]
+        offset, y_offset = data.offset["experts"], data.cache["expert_y_offset"]
         floor = data.cache["expert_floor"]
         gram, xty, count = stats["gram"], stats["xty"], stats["count"]
         p = gram.shape[-1]
         ridge = np.full(p, self.alpha)
         ridge[-1] = 0.0
-        W = psd_solve(gram + np.diag(ridge)[None], xty)
-        # RSS + alpha ||coef||^2 = y'Hy - W'X'Hy at the ridge solution.
-        scatter = np.maximum(stats["yty"] - np.sum(W * xty, axis=1), 0.0)
+        if self.fit_intercept:
+            W = psd_solve(gram + np.diag(ridge)[None], xty)
+        else:  # the intercept row of the design stays at zero
+            W = np.zeros_like(xty)
+            W[:, :-1] = psd_solve(gram[:, :-1, :-1] + np.diag(ridge[:-1]), xty[:, :-1])
+        # RSS + alpha C C^T = Y'HY - W'X'HY at the ridge solution.
         alive = count > 0
-        variance = np.empty_like(scatter)
-        variance[alive] = np.maximum(scatter[alive] / count[alive, None], floor)
-        coef, intercept, old_variance = self._arrays()
-        variance[~alive] = old_variance[~alive]
+        mass = np.where(alive, count, 1.0)
+        if self.covariance_type == "full":
+            scatter = stats["yty"] - np.swapaxes(xty, 1, 2) @ W
+            scatter = 0.5 * (scatter + np.swapaxes(scatter, 1, 2))
+            noise = scatter / mass[:, None, None] + np.diag(floor)[None]
+        else:
+            scatter = np.maximum(stats["yty"] - np.sum(W * xty, axis=1), 0.0)
+            noise = np.maximum(scatter / mass[:, None], floor)
+        coef, intercept = self._arrays()[:2]
+        noise[~alive] = (
+            self._covariance()[~alive]
+            if noise.ndim == 3
+            else (self._arrays()[2][~alive])
+        )
         new_coef = W[:, :-1, :].transpose(0, 2, 1).copy()
         new_intercept = W[:, -1, :] - new_coef @ offset + y_offset
         new_coef[~alive] = coef[~alive]
         new_intercept[~alive] = intercept[~alive]
-        self._set_arrays(new_coef, new_intercept, variance)
+        self._set_arrays(new_coef, new_intercept, noise)

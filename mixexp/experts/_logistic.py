@@ -73,6 +73,14 @@ class LogisticExpert(MultinomialComponent):
         return proba.transpose(2, 0, 1)
 
     # ------------------------------------------------- protocol of the driver
+    _role = "experts"
+    _task = "classification"
+
+    @staticmethod
+    def _features(X):
+        """The design features of the inputs: the inputs themselves."""
+        return X
+
     def _predict_pairs(self, X, samples, experts):
         """Class probabilities of the given (sample, expert) pairs only:
         (n_pairs, n_classes)."""
@@ -86,7 +94,7 @@ class LogisticExpert(MultinomialComponent):
     def _reset(self, data):
         """Experts start uniform over the classes."""
         shape = (data.n_experts, data.n_classes)
-        self.coef_ = np.zeros(shape + (data.X.shape[1],))
+        self.coef_ = np.zeros(shape + (data.inputs["experts"].shape[1],))
         self.intercept_ = np.zeros(shape)
 
     def _stacked(self):

@@ -170,6 +170,7 @@ class SoftmaxGate(MultinomialComponent):
         return tuple(np.concatenate(part) for part in zip(*parts, strict=True))
 
     # ------------------------------------------------- protocol of the driver
+    _role = "gate"
     _bound_grams_in_pass = False  # the bound's Gram matrix needs the weights only
 
     def _n_choices(self, data):
@@ -183,7 +184,7 @@ class SoftmaxGate(MultinomialComponent):
 
     def _reset(self, data):
         """Start from the uniform gate."""
-        self.coef_ = np.zeros((data.n_experts, data.X.shape[1]))
+        self.coef_ = np.zeros((data.n_experts, data.inputs["gate"].shape[1]))
         self.intercept_ = np.zeros(data.n_experts)
 
     def _stacked(self):
@@ -203,7 +204,8 @@ class SoftmaxGate(MultinomialComponent):
         if grams is None:  # depends on the sample weights only: once per fit
             weight = data.sample_weight
             grams = data.reduce(
-                lambda rows, Xt: {"A": weighted_grams(Xt, weight[None, rows])}
+                lambda rows, Xt: {"A": weighted_grams(Xt, weight[None, rows])},
+                "gate",
             )["A"]
             data.cache["gate_bound_grams"] = grams
         return grams
@@ -248,7 +250,7 @@ class SoftmaxGate(MultinomialComponent):
         and costs a pass each time, so the gate goes back to its start."""
         if self.top_k is None:
             return super()._retreat(data)
-        self._set_params_design(self._pending[0], data.x_offset)
+        self._set_params_design(self._pending[0], data.offset["gate"])
         self._pending = None
 
     # -------------------------------------------- gradient-based training
@@ -259,7 +261,7 @@ class SoftmaxGate(MultinomialComponent):
             coef = np.zeros_like(self.coef_)
             intercept = np.zeros_like(self.intercept_)
         else:
-            intercept = self.noise_intercept_ + coef @ data.x_offset
+            intercept = self.noise_intercept_ + coef @ data.offset["gate"]
         return np.hstack([coef, intercept[:, None]])
 
     def _theta(self, data):
@@ -269,11 +271,11 @@ class SoftmaxGate(MultinomialComponent):
         return theta
 
     def _set_theta(self, theta, data):
-        self._set_params_design(theta[0], data.x_offset)
+        self._set_params_design(theta[0], data.offset["gate"])
         if self.noise:
             U = theta[1]
             self.noise_coef_ = U[:, :-1].copy()
-            self.noise_intercept_ = U[:, -1] - self.noise_coef_ @ data.x_offset
+            self.noise_intercept_ = U[:, -1] - self.noise_coef_ @ data.offset["gate"]
 
     def _theta_penalty(self, theta, by_variance=False):
         value, grads = super()._theta_penalty(theta[:1])
