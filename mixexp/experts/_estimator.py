@@ -47,9 +47,7 @@ class EstimatorExpert(BaseEstimator):
 
     Examples
     --------
-    >>> from numbers import Real
-
-import numpy as np
+    >>> import numpy as np
     >>> from sklearn.tree import DecisionTreeRegressor
     >>> from mixexp import MixtureOfExpertsRegressor
     >>> rng = np.random.RandomState(0)
