@@ -579,9 +579,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             ("gate", self._make_gate()),
             ("expert", self._make_experts()),
         ):
-            if not hasattr(component, "_online_update") or (
-                getattr(component, "covariance_type", None) == "full"
-            ):
+            # A component without online statistics sets _online_update to None.
+            if getattr(component, "_online_update", None) is None:
                 raise ValueError(
                     f"partial_fit cannot update {name}={component!r} online; use fit."
                 )
@@ -605,7 +604,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """A new gate: a clone of ``gate`` (SoftmaxGate by default) with the
         estimator's routing options."""
         gate = SoftmaxGate() if self.gate is None else clone(self.gate)
-        if not hasattr(gate, "_m_step"):
+        if getattr(gate, "_role", None) != "gate":
             raise TypeError(
                 f"gate={self.gate!r} is not a mixexp gate; use "
                 "mixexp.gates.SoftmaxGate or mixexp.gates.GaussianGate."
@@ -634,9 +633,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         expert = self.expert
         if expert is None:
             return self._default_expert()
-        if hasattr(expert, "_m_step"):
+        if getattr(expert, "_role", None) == "experts":
             component = clone(expert)
-        elif hasattr(expert, "fit"):
+        elif hasattr(expert, "fit") and not hasattr(expert, "_m_step"):
             component = EstimatorExpert(clone(expert))
         else:
             raise TypeError(

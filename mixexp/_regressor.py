@@ -1,12 +1,32 @@
 """Mixture of linear-Gaussian experts for regression."""
 
+from numbers import Integral
+
 import numpy as np
+from scipy.special import ndtr, ndtri, stdtr, stdtrit
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
+from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.validation import check_array
 
 from ._base import PARTIAL_FIT_DOC, BaseMixtureOfExperts, routing_doc
 from .experts import LinearExpert
+
+# Bisection halves the bracket of a quantile each step: 60 steps take the
+# spread of the experts' own quantiles down to rounding.
+_BISECTIONS = 60
+
+
+def _standard_cdf(z, df):
+    """CDF of the standard t (normal where df is infinite), elementwise."""
+    normal = np.isinf(df)
+    return np.where(normal, ndtr(z), stdtr(np.where(normal, 1.0, df), z))
+
+
+def _standard_quantile(q, df):
+    """q-quantile of the standard t (normal where df is infinite), (K,)."""
+    normal = np.isinf(df)
+    return np.where(normal, ndtri(q), stdtrit(np.where(normal, 1.0, df), q))
 
 
 def _numeric_targets(y, name):
@@ -275,25 +295,162 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     def _init_features(self, X, y):
         return np.hstack([X, y])
 
-    def predict(self, X):
+    def predict(self, X, return_std=False):
         """Mixture mean: sum_k g_k(x) times expert k's prediction.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Inputs.
+        return_std : bool, default=False
+            Also return the standard deviation of the predictive mixture
+            distribution, as GaussianProcessRegressor does: the square root
+            of ``sum_k g_k (v_k + mu_k^2) - mu^2`` with ``v_k`` expert k's
+            noise variance (``s_k^2 nu_k / (nu_k - 2)`` for a t expert,
+            infinite when ``nu_k <= 2``).
 
         Returns
         -------
-        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        y_mean : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        y_std : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Only with ``return_std=True``; per output for 2-D targets.
+
+        Examples
+        --------
+        >>> from mixexp import MixtureOfExpertsRegressor
+        >>> from mixexp.datasets import make_piecewise_linear
+        >>> X, y = make_piecewise_linear(500, noise=0.2, random_state=0)
+        >>> moe = MixtureOfExpertsRegressor(3, random_state=0).fit(X, y)
+        >>> mean, std = moe.predict(X[:2], return_std=True)
+        >>> std.shape
+        (2,)
         """
         X = self._validate_X(X)
+        if return_std:
+            gate, means, scales, df = self._predictive(X)
+            mean = np.einsum("nk,nkm->nm", gate, means)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                factor = np.where(df > 2, df / (df - 2), np.inf)
+            factor[np.isinf(df)] = 1.0
+            # Terms with zero gate weight must not turn an infinite variance
+            # into NaN (0 * inf).
+            noise = np.where(gate[:, :, None] > 0, (scales**2 * factor[:, None]), 0.0)
+            second = np.einsum("nk,nkm->nm", gate, noise + means**2)
+            std = np.sqrt(np.maximum(second - mean**2, 0.0))
+            return self._shape_output(mean), self._shape_output(std)
         mean = self._mix(
             X, lambda Xg, Xe: (self.gate_.predict_proba(Xg), self.experts_.predict(Xe))
         )
-        if self.experts_._single_output and mean.ndim == 2:  # sparse path
-            return mean[:, 0]
-        return mean
+        return self._shape_output(mean.reshape(X.shape[0], -1))
+
+    def _shape_output(self, values):
+        """(n, m) arrays as (n,) for a 1-D target."""
+        return values[:, 0] if self.experts_._single_output else values
+
+    def _predictive(self, X):
+        """Gate (n, K) and the experts' per-output predictive marginals:
+        means (n, K, m), scales (K, m) and degrees of freedom (K,)."""
+        gate_X, expert_X = self._split(X)
+        means, scales, df = self.experts_._marginals(expert_X)
+        return self.gate_.predict_proba(gate_X), means, scales, df
+
+    def sample_y(self, X, n_samples=1, random_state=0):
+        """Draw targets from the predictive mixture distribution.
+
+        Each draw picks an expert with the gate's probabilities, then adds
+        that expert's noise (Gaussian, or t) to its prediction.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples_X, n_features)
+            Inputs.
+        n_samples : int, default=1
+            Draws per input.
+        random_state : int, RandomState instance or None, default=0
+            Seeds the draws, as in GaussianProcessRegressor.sample_y.
+
+        Returns
+        -------
+        y_samples : ndarray of shape (n_samples_X, n_samples) or \
+                (n_samples_X, n_outputs, n_samples)
+
+        Examples
+        --------
+        >>> from mixexp import MixtureOfExpertsRegressor
+        >>> from mixexp.datasets import make_piecewise_linear
+        >>> X, y = make_piecewise_linear(500, noise=0.2, random_state=0)
+        >>> moe = MixtureOfExpertsRegressor(3, random_state=0).fit(X, y)
+        >>> moe.sample_y(X[:4], n_samples=10).shape
+        (4, 10)
+        """
+        check_scalar(n_samples, "n_samples", Integral, min_val=1)
+        X = self._validate_X(X)
+        rng = check_random_state(random_state)
+        gate, means, _, _ = self._predictive(X)
+        n = X.shape[0]
+        # Expert of every draw: one uniform per draw against the gate's CDF.
+        cumulative = np.cumsum(gate, axis=1)
+        draws = rng.uniform(size=(n, n_samples)) * cumulative[:, -1:]
+        experts = np.minimum(
+            (draws[:, :, None] >= cumulative[:, None, :]).sum(axis=2),
+            gate.shape[1] - 1,
+        )
+        rows = np.repeat(np.arange(n), n_samples)
+        experts = experts.ravel()
+        values = means[rows, experts] + self.experts_._noise_draw(experts, rng)
+        values = values.reshape(n, n_samples, -1).transpose(0, 2, 1)
+        return values[:, 0] if self.experts_._single_output else values
+
+    def predict_quantiles(self, X, quantiles=(0.05, 0.5, 0.95)):
+        """Quantiles of the predictive mixture distribution.
+
+        The q-quantile solves ``sum_k g_k(x) F_k(t | x) = q`` (per output for
+        2-D targets), found by bisection between the smallest and the
+        largest of the experts' own q-quantiles, which bracket it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        quantiles : array-like of shape (n_quantiles,), default=(0.05, 0.5, 0.95)
+            Probabilities in (0, 1).
+
+        Returns
+        -------
+        y_quantiles : ndarray of shape (n_samples, n_quantiles) or \
+                (n_samples, n_outputs, n_quantiles)
+
+        Examples
+        --------
+        >>> from mixexp import MixtureOfExpertsRegressor
+        >>> from mixexp.datasets import make_piecewise_linear
+        >>> X, y = make_piecewise_linear(500, noise=0.2, random_state=0)
+        >>> moe = MixtureOfExpertsRegressor(3, random_state=0).fit(X, y)
+        >>> low, high = moe.predict_quantiles(X, [0.05, 0.95]).T
+        >>> bool(0.85 < ((low <= y) & (y <= high)).mean() < 0.95)
+        True
+        """
+        quantiles = np.asarray(quantiles, dtype=float).reshape(-1)
+        if quantiles.size == 0 or not np.all((quantiles > 0) & (quantiles < 1)):
+            raise ValueError(
+                f"quantiles must be probabilities strictly between 0 and 1, got "
+                f"{quantiles.tolist()}."
+            )
+        X = self._validate_X(X)
+        gate, means, scales, df = self._predictive(X)
+        out = np.empty(means.shape[:1] + means.shape[2:] + quantiles.shape)
+        for j, q in enumerate(quantiles):  # a loop over the requested levels
+            # Each expert's own q-quantile; the mixture's lies between them.
+            own = means + scales * _standard_quantile(q, df)[:, None]
+            low, high = own.min(axis=1), own.max(axis=1)
+            for _ in range(_BISECTIONS):
+                mid = 0.5 * (low + high)
+                cdf = _standard_cdf((mid[:, None] - means) / scales, df[:, None])
+                below = np.einsum("nk,nkm->nm", gate, cdf) < q
+                low = np.where(below, mid, low)
+                high = np.where(below, high, mid)
+            out[..., j] = 0.5 * (low + high)
+        return out[:, 0] if self.experts_._single_output else out
 
     def predict_experts(self, X):
         """Each expert's own prediction, ignoring the gate.

@@ -1,0 +1,418 @@
+"""Component options: separate gate/expert inputs, polynomial experts, no
+intercept, full noise covariances, any scikit-learn estimator as expert, and
+the parameter counts behind bic/aic."""
+
+import pickle
+
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import GridSearchCV
+from sklearn.neighbors import KNeighborsRegressor
+from sklearn.preprocessing import PolynomialFeatures
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
+from mixexp.datasets import (
+    make_local_classification,
+    make_mixture_regression,
+    make_piecewise_linear,
+)
+from mixexp.experts import EstimatorExpert, LinearExpert, LogisticExpert
+from mixexp.gates import SoftmaxGate
+
+
+def _concomitant_problem(n=1500, seed=0):
+    """The regime is set by x0 (the gate's input); within a regime y is
+    linear in x1 (the experts' input); x2 is noise for both."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(n, 3))
+    slope = np.where(X[:, 0] < 0, -1.5, 2.0)
+    y = slope * X[:, 1] + np.where(X[:, 0] < 0, 1.0, -1.0) + 0.1 * rng.randn(n)
+    return X, y
+
+
+# ------------------------------------------------- gate and expert features
+def test_gate_and_expert_features_use_only_their_columns():
+    X, y = _concomitant_problem()
+    est = MixtureOfExpertsRegressor(
+        2, gate_features=[0], expert_features=[1], random_state=0
+    ).fit(X, y)
+    assert est.gate_.coef_.shape == (2, 1)
+    assert est.experts_.coef_.shape == (2, 1)
+    np.testing.assert_allclose(
+        np.sort(est.experts_.coef_[:, 0]), [-1.5, 2.0], atol=0.02
+    )
+    assert est.score(X, y) > 0.99
+    # Changing the columns a component does not see changes nothing of it.
+    other = X.copy()
+    other[:, 1:] = np.random.RandomState(1).uniform(-2, 2, size=(X.shape[0], 2))
+    np.testing.assert_array_equal(
+        est.predict_gate_proba(X), est.predict_gate_proba(other)
+    )
+    shuffled = X.copy()
+    shuffled[:, [0, 2]] = other[:, [1, 2]]
+    np.testing.assert_array_equal(est.predict_experts(X), est.predict_experts(shuffled))
+    assert np.all(np.diff(est.lower_bounds_) >= -1e-10 * np.abs(est.lower_bounds_[1:]))
+
+
+def test_all_features_in_order_is_the_default():
+    X, y = _concomitant_problem(400)
+    default = MixtureOfExpertsRegressor(2, random_state=0).fit(X, y)
+    explicit = MixtureOfExpertsRegressor(
+        2, gate_features=[0, 1, 2], expert_features=[0, 1, 2], random_state=0
+    ).fit(X, y)
+    np.testing.assert_array_equal(default.predict(X), explicit.predict(X))
+
+
+def test_feature_names_with_pandas_equal_indices():
+    pd = pytest.importorskip("pandas")
+    X, y = _concomitant_problem(600)
+    frame = pd.DataFrame(X, columns=["regime", "dose", "noise"])
+    by_name = MixtureOfExpertsRegressor(
+        2, gate_features=["regime"], expert_features=["dose"], random_state=0
+    ).fit(frame, y)
+    by_index = MixtureOfExpertsRegressor(
+        2, gate_features=[0], expert_features=[1], random_state=0
+    ).fit(X, y)
+    np.testing.assert_allclose(by_name.predict(frame), by_index.predict(X), rtol=1e-12)
+    np.testing.assert_array_equal(by_name.gate_features_, [0])
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"gate_features": ["a"]}, "no column names"),
+        ({"expert_features": [3]}, r"column indices in \[0, 3\)"),
+        ({"gate_features": []}, "non-empty"),
+    ],
+)
+def test_bad_features_are_refused(options, message):
+    X, y = _concomitant_problem(100)
+    with pytest.raises(ValueError, match=message):
+        MixtureOfExpertsRegressor(2, **options).fit(X, y)
+
+
+def test_unknown_feature_name_is_refused():
+    pd = pytest.importorskip("pandas")
+    X, y = _concomitant_problem(100)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"not among the columns.*\['z'\]"):
+        MixtureOfExpertsRegressor(2, gate_features=["z"]).fit(frame, y)
+
+
+def test_classifier_with_separate_features():
+    X, y = make_local_classification(800, random_state=0)
+    X = np.hstack([X, np.random.RandomState(0).randn(X.shape[0], 1)])
+    est = MixtureOfExpertsClassifier(
+        4, gate_features=[0, 1], expert_features=[0, 1], random_state=0
+    ).fit(X, y)
+    assert est.experts_.coef_.shape[-1] == 2
+    assert est.score(X, y) > 0.9
+
+
+# ------------------------------------------------------- linear expert options
+def test_polynomial_expert_is_weighted_ridge_on_monomials():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(300, 2))
+    y = 1 + X[:, 0] - 2 * X[:, 1] ** 2 + X[:, 0] * X[:, 1] + 0.1 * rng.randn(300)
+    w = rng.uniform(0.5, 2, size=300)
+    est = MixtureOfExpertsRegressor(1, expert=LinearExpert(alpha=0.1, degree=2)).fit(
+        X, y, sample_weight=w
+    )
+    Z = PolynomialFeatures(2, include_bias=False).fit_transform(X)
+    ridge = Ridge(alpha=0.1).fit(Z, y, sample_weight=w)
+    np.testing.assert_allclose(est.experts_.coef_[0], ridge.coef_, rtol=1e-7)
+    assert est.experts_.intercept_[0] == pytest.approx(ridge.intercept_, rel=1e-7)
+    np.testing.assert_allclose(est.predict(X), ridge.predict(Z), rtol=1e-7)
+
+
+def test_no_intercept_expert_is_ridge_without_intercept():
+    rng = np.random.RandomState(1)
+    X = rng.standard_normal((200, 3)) + 2.0
+    y = X @ [1.0, -1.0, 0.5] + 0.2 * rng.randn(200)
+    w = rng.uniform(0.5, 2, size=200)
+    est = MixtureOfExpertsRegressor(
+        1, expert=LinearExpert(alpha=0.5, fit_intercept=False)
+    ).fit(X, y, sample_weight=w)
+    ridge = Ridge(alpha=0.5, fit_intercept=False).fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(est.experts_.coef_[0], ridge.coef_, rtol=1e-8)
+    assert est.experts_.intercept_[0] == 0.0
+    resid = y - ridge.predict(X)
+    expected = (w @ resid**2 + 0.5 * ridge.coef_ @ ridge.coef_) / w.sum()
+    assert est.experts_.noise_variance_[0] == pytest.approx(expected, rel=1e-8)
+
+
+def test_no_intercept_with_gradient_solver_keeps_intercept_zero():
+    X, y = make_piecewise_linear(300, random_state=0)
+    est = MixtureOfExpertsRegressor(
+        2, expert=LinearExpert(fit_intercept=False), solver="gd", max_iter=30
+    )
+    with pytest.warns(Warning):
+        est.fit(X, y)
+    np.testing.assert_array_equal(est.experts_.intercept_, 0.0)
+
+
+def _correlated_outputs(n=3000, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(n, 2))
+    noise = rng.multivariate_normal([0, 0], [[0.04, 0.036], [0.036, 0.09]], size=n)
+    left = X[:, 0] < 0
+    Y = np.column_stack([np.where(left, X[:, 1], -X[:, 1]), np.where(left, 1, -1.0)])
+    return X, Y + noise
+
+
+def test_full_covariance_single_expert_matches_ridge_and_residual_covariance():
+    X, Y = _correlated_outputs(500)
+    w = np.random.RandomState(0).uniform(0.5, 2, size=500)
+    est = MixtureOfExpertsRegressor(
+        1, expert=LinearExpert(alpha=0.3, covariance_type="full")
+    ).fit(X, Y, sample_weight=w)
+    ridge = Ridge(alpha=0.3).fit(X, Y, sample_weight=w)
+    np.testing.assert_allclose(est.experts_.coef_[0], ridge.coef_, rtol=1e-8)
+    resid = Y - ridge.predict(X)
+    scatter = (w[:, None] * resid).T @ resid + 0.3 * ridge.coef_ @ ridge.coef_.T
+    floor = 1e-6 * np.diag(np.cov(Y.T, aweights=w, bias=True))
+    expected = scatter / w.sum() + np.diag(floor)
+    np.testing.assert_allclose(est.experts_.noise_covariance_[0], expected, rtol=1e-8)
+    np.testing.assert_allclose(
+        est.experts_.noise_variance_,
+        np.diagonal(est.experts_.noise_covariance_, 0, 1, 2),
+    )
+
+
+def test_full_covariance_score_samples_matches_scipy():
+    X, Y = _correlated_outputs(400)
+    est = MixtureOfExpertsRegressor(
+        2, expert=LinearExpert(covariance_type="full"), random_state=0
+    ).fit(X, Y)
+    gate = est.predict_gate_proba(X)
+    means = est.predict_experts(X)
+    density = sum(
+        gate[:, k]
+        * np.array(
+            [
+                multivariate_normal.pdf(
+                    Y[i], means[i, k], est.experts_.noise_covariance_[k]
+                )
+                for i in range(X.shape[0])
+            ]
+        )
+        for k in range(2)
+    )
+    np.testing.assert_allclose(est.score_samples(X, Y), np.log(density), rtol=1e-9)
+
+
+def test_full_covariance_captures_correlated_noise():
+    X, Y = _correlated_outputs()
+    diag = MixtureOfExpertsRegressor(2, random_state=0).fit(X, Y)
+    full = MixtureOfExpertsRegressor(
+        2, expert=LinearExpert(covariance_type="full"), random_state=0
+    ).fit(X, Y)
+    assert np.all(
+        np.diff(full.lower_bounds_) >= -1e-10 * np.abs(full.lower_bounds_[1:])
+    )
+    # The noise correlation is 0.036 / sqrt(0.04 * 0.09) = 0.6 in both regimes.
+    cov = full.experts_.noise_covariance_
+    corr = cov[:, 0, 1] / np.sqrt(cov[:, 0, 0] * cov[:, 1, 1])
+    np.testing.assert_allclose(corr, 0.6, atol=0.05)
+    assert full.score_samples(X, Y).mean() > diag.score_samples(X, Y).mean() + 0.1
+    np.testing.assert_allclose(
+        np.sort(full.experts_.coef_[:, 0, 1]), [-1.0, 1.0], atol=0.02
+    )
+
+
+def test_full_covariance_needs_em():
+    X, Y = _correlated_outputs(200)
+    est = MixtureOfExpertsRegressor(
+        2, expert=LinearExpert(covariance_type="full"), solver="gd"
+    )
+    with pytest.raises(ValueError, match="solver='em'"):
+        est.fit(X, Y)
+
+
+# ------------------------------------------------------ scikit-learn experts
+def test_tree_experts_fit_piecewise_data_and_never_lower_the_likelihood():
+    X, y = make_piecewise_linear(1000, noise=0.1, random_state=0)
+    est = MixtureOfExpertsRegressor(
+        3, expert=DecisionTreeRegressor(max_depth=4, random_state=0), random_state=0
+    ).fit(X, y)
+    assert isinstance(est.experts_, EstimatorExpert)
+    assert len(est.experts_.estimators_) == 3
+    assert est.score(X, y) > 0.97
+    bounds = est.lower_bounds_
+    assert np.all(np.diff(bounds) >= -1e-10 * np.abs(bounds[1:]))
+
+
+def test_ridge_estimator_expert_equals_linear_expert():
+    X, y = make_mixture_regression(400, n_features=3, n_experts=1, random_state=0)
+    w = np.random.RandomState(0).uniform(0.5, 2, size=400)
+    wrapped = MixtureOfExpertsRegressor(1, expert=Ridge(alpha=1e-10)).fit(
+        X, y, sample_weight=w
+    )
+    native = MixtureOfExpertsRegressor(1, expert=LinearExpert(alpha=1e-10)).fit(
+        X, y, sample_weight=w
+    )
+    np.testing.assert_allclose(
+        wrapped.predict(X), native.predict(X), rtol=1e-7, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        wrapped.experts_.noise_variance_, native.experts_.noise_variance_, rtol=1e-8
+    )
+    np.testing.assert_allclose(
+        wrapped.score_samples(X, y), native.score_samples(X, y), atol=1e-8
+    )
+
+
+def test_estimator_experts_with_sample_weight_equal_repeated_rows():
+    X, y = make_piecewise_linear(200, random_state=1)
+    w = np.random.RandomState(0).randint(0, 3, size=200)
+    est = MixtureOfExpertsRegressor(2, expert=Ridge(alpha=1e-3), random_state=0)
+    weighted = clone(est).fit(X, y, sample_weight=w)
+    repeated = clone(est).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-7)
+
+
+def test_logistic_estimator_expert_equals_logistic_regression():
+    rng = np.random.RandomState(4)
+    X = rng.standard_normal((300, 3))
+    y = (X @ [1.0, -1.0, 0.5] + rng.logistic(size=300) > 0).astype(int)
+    est = MixtureOfExpertsClassifier(
+        1, expert=LogisticRegression(C=1.0, tol=1e-10)
+    ).fit(X, y)
+    ref = LogisticRegression(C=1.0, tol=1e-10).fit(X, y)
+    np.testing.assert_allclose(est.predict_proba(X), ref.predict_proba(X), atol=1e-8)
+
+
+def test_tree_classifier_experts():
+    X, y = make_local_classification(800, random_state=0)
+    est = MixtureOfExpertsClassifier(
+        3, expert=DecisionTreeClassifier(max_depth=3, random_state=0), random_state=0
+    ).fit(X, y)
+    assert est.score(X, y) > 0.9
+    assert est.predict_experts(X).shape == (800, 3, 2)
+    assert np.all(np.diff(est.lower_bounds_) >= -1e-10 * np.abs(est.lower_bounds_[1:]))
+
+
+def test_sparse_routing_with_estimator_experts_equals_masked_dense():
+    X, y = make_piecewise_linear(600, random_state=0)
+    est = MixtureOfExpertsRegressor(
+        4, top_k=2, expert=DecisionTreeRegressor(max_depth=3), random_state=0
+    ).fit(X, y)
+    dense = np.einsum("nk,nk->n", est.predict_gate_proba(X), est.predict_experts(X))
+    np.testing.assert_allclose(est.predict(X), dense, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "estimator, options, error, message",
+    [
+        (KNeighborsRegressor(), {}, ValueError, "sample_weight"),
+        (DecisionTreeClassifier(), {}, ValueError, "not a regression expert"),
+        (DecisionTreeRegressor(), {"solver": "gd"}, ValueError, "solver='em'"),
+        (LogisticExpert(), {}, ValueError, "not a regression expert"),
+        (SoftmaxGate(), {}, TypeError, "neither a mixexp expert"),
+    ],
+)
+def test_unusable_experts_are_refused(estimator, options, error, message):
+    X, y = make_piecewise_linear(100, random_state=0)
+    with pytest.raises(error, match=message):
+        MixtureOfExpertsRegressor(2, expert=estimator, **options).fit(X, y)
+
+
+def test_estimator_experts_are_not_shared_between_fits():
+    X, y = make_piecewise_linear(300, random_state=0)
+    tree = DecisionTreeRegressor(max_depth=2)
+    est = MixtureOfExpertsRegressor(2, expert=tree, random_state=0).fit(X, y)
+    assert not hasattr(tree, "tree_")  # the user's estimator stays unfitted
+    first = est.experts_.estimators_
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(again.predict(X), est.predict(X))
+    est.fit(X[:150], y[:150])
+    assert all(a is not b for a, b in zip(first, est.experts_.estimators_, strict=True))
+
+
+def test_grid_search_over_nested_component_parameters():
+    X, y = make_piecewise_linear(400, random_state=0)
+    grid = GridSearchCV(
+        MixtureOfExpertsRegressor(3, expert=DecisionTreeRegressor(), random_state=0),
+        {"expert__max_depth": [1, 4]},
+        cv=3,
+    ).fit(X, y)
+    assert grid.best_params_ == {"expert__max_depth": 4}
+
+
+def test_a_gate_is_not_an_expert_and_an_expert_not_a_gate():
+    X, y = make_piecewise_linear(100, random_state=0)
+    with pytest.raises(TypeError, match="not a mixexp gate"):
+        MixtureOfExpertsRegressor(2, gate=LinearExpert()).fit(X, y)
+
+
+def test_bic_needs_a_parameter_count():
+    X, y = make_piecewise_linear(200, random_state=0)
+    est = MixtureOfExpertsRegressor(2, expert=DecisionTreeRegressor(max_depth=2))
+    with pytest.raises(ValueError, match="no parameter count"):
+        est.fit(X, y).bic(X, y)
+
+
+# --------------------------------------------------------- parameter counts
+@pytest.mark.parametrize(
+    "expert, n_outputs, expected",
+    [
+        # gate (K - 1)(d + 1) = 2 * 4; experts K (d + 1 + 1) = 3 * 5
+        (LinearExpert(), 1, 8 + 15),
+        # experts K m (d + 1 + 1) = 3 * 2 * 5
+        (LinearExpert(), 2, 8 + 30),
+        # experts K (m (d + 1) + m (m + 1) / 2) = 3 * (8 + 3)
+        (LinearExpert(covariance_type="full"), 2, 8 + 33),
+        # degree 2 in 3 inputs: 9 monomials; experts K (9 + 1 + 1)
+        (LinearExpert(degree=2), 1, 8 + 33),
+        # no intercept: experts K (d + 1)
+        (LinearExpert(fit_intercept=False), 1, 8 + 12),
+    ],
+)
+def test_regressor_parameter_count_by_hand(expert, n_outputs, expected):
+    X, y = make_mixture_regression(
+        300, n_features=3, n_experts=2, n_outputs=n_outputs, random_state=0
+    )
+    est = MixtureOfExpertsRegressor(3, expert=expert, random_state=0).fit(X, y)
+    assert est._n_parameters() == expected
+    log_lik = est.score_samples(X, y).sum()
+    assert est.bic(X, y) == pytest.approx(-2 * log_lik + expected * np.log(300))
+    assert est.aic(X, y) == pytest.approx(-2 * log_lik + 2 * expected)
+
+
+def test_classifier_and_feature_subset_parameter_counts_by_hand():
+    X, y = make_local_classification(400, random_state=0)
+    X = np.hstack([X, X[:, :1] ** 2])  # 3 features
+    y3 = np.where(X[:, 2] > 1, 2, y)  # 3 classes
+    est = MixtureOfExpertsClassifier(2, random_state=0).fit(X, y3)
+    # gate (K - 1)(d + 1) = 4; experts K (C - 1)(d + 1) = 2 * 2 * 4
+    assert est._n_parameters() == 4 + 16
+    sub = MixtureOfExpertsRegressor(
+        3, gate_features=[0], expert_features=[1, 2], random_state=0
+    ).fit(X, X[:, 0] * X[:, 1])
+    # gate (K - 1)(1 + 1) = 4; experts K (2 + 2) = 12
+    assert sub._n_parameters() == 4 + 12
+
+
+def test_full_covariance_online_matches_batch():
+    X, Y = make_mixture_regression(3000, n_outputs=2, random_state=0)
+    expert = LinearExpert(covariance_type="full")
+    online = MixtureOfExpertsRegressor(2, expert=expert, random_state=0)
+    for _ in range(3):
+        for batch in np.array_split(np.arange(3000), 20):
+            online.partial_fit(X[batch], Y[batch])
+    batch_fit = MixtureOfExpertsRegressor(2, expert=expert, random_state=0).fit(X, Y)
+    assert online.score_samples(X, Y).mean() == pytest.approx(
+        batch_fit.score_samples(X, Y).mean(), abs=0.01
+    )
+
+
+def test_partial_fit_refuses_estimator_experts():
+    X, y = make_piecewise_linear(100, random_state=0)
+    est = MixtureOfExpertsRegressor(2, expert=DecisionTreeRegressor())
+    with pytest.raises(ValueError, match="partial_fit cannot update expert"):
+        est.partial_fit(X, y)
+    assert not hasattr(est, "gate_")
