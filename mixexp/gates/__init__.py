@@ -1,5 +1,6 @@
 """Gating models: which expert is in charge of an input."""
 
+from ._gaussian import GaussianGate
 from ._softmax import SoftmaxGate
 
-__all__ = ["SoftmaxGate"]
+__all__ = ["GaussianGate", "SoftmaxGate"]
