@@ -94,7 +94,9 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
     converged_ : bool
         Whether it converged within ``max_iter``.
     lower_bound_ : float
-        Final mean penalized log-likelihood per sample.
+        Final mean penalized log-likelihood per sample: of y given x, or of
+        (x, y) jointly with a :class:`~mixexp.gates.GaussianGate` (whose EM
+        maximizes the joint likelihood; ``score_samples`` stays log p(y | x)).
     lower_bounds_ : ndarray of shape (n_iter_,)
         Its value after each iteration (non-decreasing).
     n_features_in_ : int

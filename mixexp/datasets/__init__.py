@@ -5,9 +5,12 @@ from ._generators import (
     make_mixture_regression,
     make_piecewise_linear,
 )
-from ._loaders import load_vowels
+from ._loaders import load_ethanol, load_mcycle, load_tone, load_vowels
 
 __all__ = [
+    "load_ethanol",
+    "load_mcycle",
+    "load_tone",
     "load_vowels",
     "make_local_classification",
     "make_mixture_regression",

