@@ -16,10 +16,14 @@ PUBLIC = [
     experts.LinearExpert,
     experts.LogisticExpert,
     experts.EstimatorExpert,
+    experts.StudentTExpert,
     datasets.make_piecewise_linear,
     datasets.make_mixture_regression,
     datasets.make_local_classification,
     datasets.load_vowels,
+    datasets.load_mcycle,
+    datasets.load_tone,
+    datasets.load_ethanol,
 ]
 
 
