@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 from scipy.special import log_softmax, logsumexp
+from sklearn.model_selection import KFold
 
 from mixexp import MixtureOfExpertsRegressor
 from mixexp.datasets import load_ethanol, load_mcycle, load_tone
@@ -181,3 +182,21 @@ def test_ethanol_gate_beats_mixture_of_regressions():
     np.testing.assert_allclose(
         [gated_loglik, ungated_loglik], [-31.17, -82.60], atol=0.01
     )
+
+
+@pytest.mark.parametrize("expert", [LinearExpert(degree=2), StudentTExpert(degree=2)])
+def test_motorcycle_predictive_interval_covers_held_out_points(expert):
+    """The 90% predictive interval of predict_quantiles, 10-fold
+    cross-validated, covers 85-95% of the held-out points (the binomial
+    standard error of a coverage over 133 points is 0.026). K=3 quadratic
+    experts has the best held-out log-likelihood among K=2..5 (-4.29 per
+    point, measured); the published K=4 model covers 0.80-0.85 here, its
+    variances fitted on ~30 points per expert being too small."""
+    X, y = load_mcycle(return_X_y=True)
+    covered = np.zeros(y.shape[0], dtype=bool)
+    for train, test in KFold(10, shuffle=True, random_state=0).split(X):
+        moe = MixtureOfExpertsRegressor(3, expert=expert, n_init=3, random_state=0)
+        moe.fit(X[train], y[train])
+        low, high = moe.predict_quantiles(X[test], [0.05, 0.95]).T
+        covered[test] = (low <= y[test]) & (y[test] <= high)
+    assert 0.85 <= covered.mean() <= 0.95
