@@ -572,18 +572,24 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         return self
 
     def _check_online(self):
-        """Refuse partial_fit for options or components it cannot honour."""
+        """Refuse partial_fit for options it cannot honour."""
         if self.top_k is not None and self.top_k > self.n_experts:
             self._check_training_options()  # raises the top_k error
-        for name, component in (
-            ("gate", self._make_gate()),
-            ("expert", self._make_experts()),
-        ):
-            # A component without online statistics sets _online_update to None.
+
+    def _online_possible(self):
+        """Whether partial_fit is available (``available_if``): the gate and
+        the experts must have online updates."""
+        for name, make in (("gate", self._make_gate), ("expert", self._make_experts)):
+            try:
+                component = make()
+            except (TypeError, ValueError):
+                return True  # partial_fit reports the bad setting itself
             if getattr(component, "_online_update", None) is None:
-                raise ValueError(
-                    f"partial_fit cannot update {name}={component!r} online; use fit."
+                raise AttributeError(
+                    f"partial_fit is not available with {name}={component!r}, "
+                    "which has no online update; use fit."
                 )
+        return True
 
     @staticmethod
     def _routed_weight(gate, data):

@@ -2,6 +2,7 @@
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
@@ -236,6 +237,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         k=4,
         extra=", classes=[0, 1]",
     )
+    partial_fit = available_if(BaseMixtureOfExperts._online_possible)(partial_fit)
 
     def _encode_first_batch(self, y, classes, data_kwargs):
         if classes is None:

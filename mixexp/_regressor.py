@@ -7,6 +7,7 @@ from scipy.special import ndtr, ndtri, stdtr, stdtrit
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state, check_scalar
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array
 
 from ._base import PARTIAL_FIT_DOC, BaseMixtureOfExperts, routing_doc
@@ -269,6 +270,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         k=3,
         extra="",
     )
+    partial_fit = available_if(BaseMixtureOfExperts._online_possible)(partial_fit)
 
     def _encode_first_batch(self, y, classes, data_kwargs):
         return self._encode_fit_targets(y, data_kwargs)
