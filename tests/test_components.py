@@ -3,11 +3,13 @@ intercept, full noise covariances, any scikit-learn estimator as expert, and
 the parameter counts behind bic/aic."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsRegressor
@@ -417,3 +419,47 @@ def test_partial_fit_refuses_estimator_experts():
     with pytest.raises(AttributeError, match="no attribute 'partial_fit'") as info:
         est.partial_fit(X, y)
     assert "has no online update; use fit" in str(info.value.__cause__)
+
+
+def test_full_covariance_with_one_output_is_the_diagonal_model():
+    X, y = make_piecewise_linear(500, random_state=0)
+    diag = MixtureOfExpertsRegressor(3, random_state=0).fit(X, y[:, None])
+    full = MixtureOfExpertsRegressor(
+        3, expert=LinearExpert(covariance_type="full"), random_state=0
+    ).fit(X, y[:, None])
+    # The two differ only by how the 1e-6 relative variance floor applies
+    # (added to a full covariance, a lower bound of a diagonal one).
+    np.testing.assert_allclose(full.predict(X), diag.predict(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        full.experts_.noise_covariance_[:, 0, 0],
+        diag.experts_.noise_variance_[:, 0] + 1e-6 * np.var(y),
+        rtol=1e-6,
+    )
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        pytest.param("SVR", id="SVR"),
+        pytest.param("KernelRidge", id="KernelRidge"),
+        pytest.param("HistGradientBoostingRegressor", id="HistGradientBoosting"),
+    ],
+)
+def test_common_sklearn_regressors_as_experts(estimator):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.kernel_ridge import KernelRidge
+    from sklearn.svm import SVR
+
+    expert = {
+        "SVR": SVR(C=10.0),
+        "KernelRidge": KernelRidge(alpha=0.1, kernel="rbf"),
+        "HistGradientBoostingRegressor": HistGradientBoostingRegressor(max_iter=30),
+    }[estimator]
+    X, y = make_piecewise_linear(400, noise=0.2, random_state=0)
+    est = MixtureOfExpertsRegressor(2, expert=expert, max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    assert est.score(X, y) > 0.9
+    bounds = est.lower_bounds_
+    assert np.all(np.diff(bounds) >= -1e-10 * np.abs(bounds[1:]))
