@@ -1,5 +1,6 @@
 """Promises about the repository itself."""
 
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,3 +24,13 @@ def test_ci_runs_exactly_the_readme_test_command():
         line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
     ]
     assert tests in ci_lines
+
+
+def test_readme_python_blocks_run():
+    """The API tour in the README is code that works."""
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102
