@@ -682,20 +682,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _warm_components(self):
         """Copies of the fitted components with the estimator's current
-        settings (``gate_alpha``, ``top_k``, ... may have changed since)."""
+        settings (``gate__alpha``, ``top_k``, ... may have changed since)."""
         gate = copy.deepcopy(self.gate_)
         experts = copy.deepcopy(self.experts_)
-        gate.set_params(**self._make_gate().get_params())
-        experts.set_params(**self._make_experts().get_params())
-        return gate, experts
-
-    def _check_warm_components(self, gate, experts, data):
-        previous = self.expert_load_.shape[0]
-        if previous != self.n_experts:
-            raise ValueError(
-                f"warm_start=True but n_experts changed from {previous} "
-                f"to {self.n_experts}; set warm_start=False to fit from scratch."
-            )
         for name, old, new in (
             ("gate", gate, self._make_gate()),
             ("expert", experts, self._make_experts()),
@@ -706,6 +695,16 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                     f"{type(old).__name__} to {type(new).__name__}; set "
                     "warm_start=False to fit from scratch."
                 )
+            old.set_params(**new.get_params())
+        return gate, experts
+
+    def _check_warm_components(self, gate, experts, data):
+        previous = self.expert_load_.shape[0]
+        if previous != self.n_experts:
+            raise ValueError(
+                f"warm_start=True but n_experts changed from {previous} "
+                f"to {self.n_experts}; set warm_start=False to fit from scratch."
+            )
 
     # -------------------------------------------------------- fitted model
     def _validate_X(self, X):

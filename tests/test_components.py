@@ -463,3 +463,24 @@ def test_common_sklearn_regressors_as_experts(estimator):
     assert est.score(X, y) > 0.9
     bounds = est.lower_bounds_
     assert np.all(np.diff(bounds) >= -1e-10 * np.abs(bounds[1:]))
+
+
+def test_warm_start_refuses_a_changed_component_type_and_features():
+    X, y = make_piecewise_linear(300, random_state=0)
+    est = MixtureOfExpertsRegressor(2, warm_start=True, random_state=0).fit(X, y)
+    before = est.predict(X)
+    est.set_params(expert=DecisionTreeRegressor())
+    with pytest.raises(ValueError, match="expert changed from LinearExpert"):
+        est.fit(X, y)
+    np.testing.assert_array_equal(est.predict(X), before)
+    X2 = np.hstack([X, X])
+    est = MixtureOfExpertsRegressor(2, warm_start=True, random_state=0).fit(X2, y)
+    est.set_params(gate_features=[0])
+    with pytest.raises(ValueError, match="gate_features or expert_features changed"):
+        est.fit(X2, y)
+    # A changed setting of the same component is applied.
+    est = MixtureOfExpertsRegressor(
+        2, expert=LinearExpert(), warm_start=True, random_state=0
+    ).fit(X, y)
+    est.set_params(expert__alpha=5.0).fit(X, y)
+    assert est.experts_.alpha == 5.0
