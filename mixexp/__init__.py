@@ -5,8 +5,18 @@ and its EM-trained successor (Jordan & Jacobs 1994).
 """
 
 from ._classifier import MixtureOfExpertsClassifier
+from ._hierarchical import (
+    HierarchicalMixtureOfExpertsClassifier,
+    HierarchicalMixtureOfExpertsRegressor,
+)
 from ._regressor import MixtureOfExpertsRegressor
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["MixtureOfExpertsClassifier", "MixtureOfExpertsRegressor", "__version__"]
+__all__ = [
+    "HierarchicalMixtureOfExpertsClassifier",
+    "HierarchicalMixtureOfExpertsRegressor",
+    "MixtureOfExpertsClassifier",
+    "MixtureOfExpertsRegressor",
+    "__version__",
+]

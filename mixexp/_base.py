@@ -664,6 +664,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         initialize_responsibilities(
             data.resp, features, data.sample_weight, self.init, random_state
         )
+        self._arrange_leaves(data.resp, features, data.sample_weight)
         # For EM only the experts learn from the clusters; the gate stays
         # uniform so the first E-step assigns samples by how well each expert
         # fits them (a gate fitted to hard cluster labels is so sharp that EM
@@ -679,6 +680,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             gate._m_step(state.gate_stats, data)
             gate._pending = None
         return gate, experts
+
+    def _arrange_leaves(self, resp, features, weight):
+        """Reorder the initial clusters among the experts (a hierarchy puts
+        near clusters on sibling leaves); the flat gate does not care."""
 
     def _warm_components(self):
         """Copies of the fitted components with the estimator's current

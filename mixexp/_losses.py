@@ -3,12 +3,11 @@
 Each loss takes one chunk of rows, expert-major as everywhere in mixexp:
 the sample weights ``weight`` (n_rows,), the gate's ``log_gate`` and
 ``gate`` probabilities (K, n_rows), the expert component and its forward
-``cache``. It returns the chunk's weighted loss, ``dE/d(gate logits)``
-(K, n_rows), and the keyword arguments of ``experts._backward`` that carry
-the loss's derivative with respect to what the experts produce.
-
-With ``a_k = dE/dg_k``, the softmax gate's logit gradient is
-``g_j (a_j - sum_k g_k a_k)``.
+``cache``. It returns the chunk's weighted loss, ``dE/dlog g`` (K, n_rows),
+and the keyword arguments of ``experts._backward`` that carry the loss's
+derivative with respect to what the experts produce. The gate turns
+``dE/dlog g`` into the gradient of its own parameters (a flat softmax and a
+tree of softmaxes differ there).
 """
 
 import numpy as np
@@ -19,15 +18,11 @@ from ._estep import responsibilities
 def likelihood(weight, log_gate, gate, experts, cache):
     """Eq. 1.3: E = -log sum_k g_k P_k(y | x), with the experts' own noise.
 
-    dE/dlog P_k = -h_k and dE/dz = g - h, with h the posterior; the same
+    dE/dlog P_k = dE/dlog g_k = -h_k, with h the posterior; the same
     optimum as EM.
     """
     resp, log_evidence = responsibilities(log_gate, experts._log_lik_from(cache))
-    return (
-        -float(weight @ log_evidence),
-        weight * (gate - resp),
-        {"d_logp": -weight * resp},
-    )
+    return -float(weight @ log_evidence), -weight * resp, {"d_logp": -weight * resp}
 
 
 def competitive(weight, log_gate, gate, experts, cache):
@@ -37,7 +32,7 @@ def competitive(weight, log_gate, gate, experts, cache):
     expected = np.sum(gate * error, axis=0)
     return (
         float(weight @ expected),
-        weight * gate * (error - expected),
+        weight * gate * error,
         {"d_error": weight * gate},
     )
 
@@ -51,7 +46,7 @@ def cooperative(weight, log_gate, gate, experts, cache):
     d_gate = -2.0 * np.einsum("mn,kmn->kn", resid, outputs)  # dE/dg_k
     return (
         float(weight @ np.sum(resid * resid, axis=0)),
-        weight * gate * (d_gate - np.sum(gate * d_gate, axis=0)),
+        weight * gate * d_gate,
         {"d_output": -2.0 * (weight * gate)[:, None, :] * resid[None]},
     )
 
@@ -66,13 +61,10 @@ def switch_balance(weight, prob, share, strength):
     away from overloaded experts. The loss is smallest, ``strength``, when
     both are uniform. The chunk's part is ``sum_x w_x sum_i a_i p_i(x)``
     with ``a_i = strength * K * f_i``; the solvers divide by the batch
-    weight. Returns the value and dE/dlogits (K, n_rows).
+    weight. Returns the value and dE/dlog p (K, n_rows) for the dense p.
     """
     d_prob = (strength * share.shape[0]) * share[:, None] * weight
-    return (
-        float(np.sum(d_prob * prob)),
-        prob * (d_prob - np.sum(prob * d_prob, axis=0)),
-    )
+    return float(np.sum(d_prob * prob)), prob * d_prob
 
 
 LOSSES = {

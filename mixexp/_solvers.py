@@ -206,18 +206,18 @@ def loss_and_gradient(
     total = 0.0
     for rows, Xg, Xe, (log_gate, gate_prob, gate_cache) in forwards:
         cache = experts._forward(Xe, data.y[rows], expert_theta, data)
-        value, d_logits, d_experts = loss_fn(
+        value, d_log_gate, d_experts = loss_fn(
             weight[rows], log_gate, gate_prob, experts, cache
         )
+        d_log_dense = None
         if share is not None:
-            extra, d_extra = switch_balance(
+            extra, d_log_dense = switch_balance(
                 weight[rows], gate_cache["prob"], share, balance_weight
             )
             value += extra
-            d_logits = d_logits + d_extra
         total += value
         if log_gate.shape[0] > 1:
-            parts = gate._train_backward(Xg, gate_cache, d_logits)
+            parts = gate._train_backward(Xg, gate_cache, d_log_gate, d_log_dense)
             for acc, part in zip(gate_grad, parts, strict=True):
                 acc += part
         parts = experts._backward(Xe, cache, expert_theta, **d_experts)

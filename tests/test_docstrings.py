@@ -11,8 +11,11 @@ from mixexp import datasets, experts, gates
 PUBLIC = [
     mixexp.MixtureOfExpertsRegressor,
     mixexp.MixtureOfExpertsClassifier,
+    mixexp.HierarchicalMixtureOfExpertsRegressor,
+    mixexp.HierarchicalMixtureOfExpertsClassifier,
     gates.SoftmaxGate,
     gates.GaussianGate,
+    gates.TreeGate,
     experts.LinearExpert,
     experts.LogisticExpert,
     experts.EstimatorExpert,
@@ -24,6 +27,7 @@ PUBLIC = [
     datasets.load_mcycle,
     datasets.load_tone,
     datasets.load_ethanol,
+    datasets.make_robot_arm_dynamics,
 ]
 
 

@@ -6,6 +6,7 @@ from ._generators import (
     make_piecewise_linear,
 )
 from ._loaders import load_ethanol, load_mcycle, load_tone, load_vowels
+from ._robot import make_robot_arm_dynamics
 
 __all__ = [
     "load_ethanol",
@@ -15,4 +16,5 @@ __all__ = [
     "make_local_classification",
     "make_mixture_regression",
     "make_piecewise_linear",
+    "make_robot_arm_dynamics",
 ]

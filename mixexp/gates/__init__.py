@@ -2,5 +2,6 @@
 
 from ._gaussian import GaussianGate
 from ._softmax import SoftmaxGate
+from ._tree import TreeGate
 
-__all__ = ["GaussianGate", "SoftmaxGate"]
+__all__ = ["GaussianGate", "SoftmaxGate", "TreeGate"]

@@ -13,6 +13,12 @@ from .._linalg import weighted_grams
 from .._multinomial import batch_logits, penalty, softmax
 
 
+def _through_softmax(d_log_prob, prob):
+    """dE/dlogits from dE/dlog p for p = softmax(logits) (renormalized over
+    the kept experts for a top-k gate, whose other entries are zero in both)."""
+    return d_log_prob - prob * np.sum(d_log_prob, axis=0)
+
+
 class SoftmaxGate(MultinomialComponent):
     """Softmax gate: ``g(x) = softmax(coef_ @ x + intercept_)``.
 
@@ -116,7 +122,8 @@ class SoftmaxGate(MultinomialComponent):
         """
         check_component_fitted(self)
         V = self._params()
-        return map_chunks(X, lambda Xt: self._log_proba(Xt, V)[0], V.shape[1:2]).T
+        n_experts = self._leaf_scores(np.zeros((V.shape[2], 1)), V).shape[0]
+        return map_chunks(X, lambda Xt: self._log_proba(Xt, V)[0], (n_experts,)).T
 
     def predict_proba(self, X):
         """Gate probabilities g_k(x).
@@ -155,10 +162,10 @@ class SoftmaxGate(MultinomialComponent):
             Gate probability of the pair; they sum to one per sample.
         """
         check_component_fitted(self)
-        V = self._params()[0]
+        V = self._params()
         parts = []
         for rows, Xt in design_chunks(X, 0.0, 8192):
-            logits = V @ Xt  # (K, n_rows)
+            logits = self._leaf_scores(Xt, V)  # (K, n_rows)
             keep = top_k_mask(logits, self.top_k)
             if keep is None:
                 keep = np.ones(logits.shape, dtype=bool)
@@ -168,6 +175,11 @@ class SoftmaxGate(MultinomialComponent):
             kept /= np.bincount(samples, kept, minlength=Xt.shape[1])[samples]
             parts.append((samples + rows.start, experts, kept))
         return tuple(np.concatenate(part) for part in zip(*parts, strict=True))
+
+    @staticmethod
+    def _leaf_scores(Xt, V):
+        """Scores whose softmax is the dense gate, (K, n_rows): the logits."""
+        return V[0] @ Xt
 
     # ------------------------------------------------- protocol of the driver
     _role = "gate"
@@ -306,12 +318,16 @@ class SoftmaxGate(MultinomialComponent):
         log_gate, gate = restrict_to_top_k(
             log_prob[0], prob[0], top_k_mask(logits, self.top_k)
         )
-        cache["prob"] = prob[0]
+        cache["prob"], cache["gate"] = prob[0], gate
         return log_gate, gate, cache
 
-    def _train_backward(self, Xt, cache, d_logits):
+    def _train_backward(self, Xt, cache, d_log_gate, d_log_dense=None):
         """Gradient of the loss for the gate's trainable arrays from
-        dE/dlogits (K, n_rows)."""
+        dE/dlog g (K, n_rows) of the (top-k restricted) gate and, for the
+        balance loss, dE/dlog p of the dense softmax p."""
+        d_logits = _through_softmax(d_log_gate, cache["gate"])
+        if d_log_dense is not None:
+            d_logits += _through_softmax(d_log_dense, cache["prob"])
         grads = [(d_logits @ Xt.T)[None]]
         if self.noise:
             d_noise = cache.get("d_noise")

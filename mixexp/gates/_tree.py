@@ -1,0 +1,234 @@
+"""The tree of softmax gates of a hierarchical mixture of experts (JJ94)."""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils._param_validation import Interval
+
+from .._estep import restrict_to_top_k, top_k_mask
+from .._multinomial import batch_logits, softmax
+from ._softmax import SoftmaxGate
+
+
+class TreeGate(SoftmaxGate):
+    """A balanced tree of softmax gates (Jordan & Jacobs 1994).
+
+    Every internal node splits its input among its ``branching`` children
+    with a softmax of its own; the experts are the leaves, and a leaf's gate
+    probability is the product of the node probabilities on its path (its
+    log, their sum). In the M-step each node is a multinomial logistic
+    regression on soft targets, its children's posteriors divided by its
+    own, weighted by the posterior of reaching it (JJ94 Algorithm 1), all
+    nodes solved together by the softmax gate's solvers.
+
+    Nodes are numbered breadth first: the root is 0, the children of node j
+    are ``j * branching + 1 ... j * branching + branching``, and the
+    ``branching ** depth`` leaves follow the internal nodes, leaf k being
+    node ``n_internal + k``.
+
+    Parameters
+    ----------
+    depth : int, default=2
+        Levels of gates; ``branching ** depth`` experts. Depth 1 is the flat
+        softmax gate.
+    branching : int, default=2
+        Children per node.
+    alpha : float, default=1e-6
+        L2 penalty on every node's weights (not the intercepts).
+    solver : {"auto", "newton", "bound", "lbfgs"}, default="auto"
+        M-step solver, as for :class:`SoftmaxGate`; "auto" applies its rule
+        to one node's parameters times the number of nodes.
+    max_iter : int, default=None
+        Solver steps per M-step (None: 1 for Newton and the bound, 10 for
+        L-BFGS).
+    tol : float, default=1e-12
+        Inner steps stop once the relative gain falls below ``tol``.
+    top_k : int or None, default=None
+        Sparse gating over the leaves, as for :class:`SoftmaxGate`.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_internal, branching, n_features)
+        Weights of every internal node's softmax.
+    intercept_ : ndarray of shape (n_internal, branching)
+        Intercepts; each node's rows sum to zero over its children.
+    solver_ : str
+        The solver actually used.
+
+    Examples
+    --------
+    >>> from mixexp import HierarchicalMixtureOfExpertsRegressor
+    >>> from mixexp.datasets import make_piecewise_linear
+    >>> X, y = make_piecewise_linear(600, random_state=0)
+    >>> hme = HierarchicalMixtureOfExpertsRegressor(depth=2, random_state=0)
+    >>> hme.fit(X, y).gate_.coef_.shape
+    (3, 2, 1)
+    """
+
+    _parameter_constraints = {
+        **SoftmaxGate._parameter_constraints,
+        "depth": [Interval(Integral, 1, None, closed="left")],
+        "branching": [Interval(Integral, 2, None, closed="left")],
+    }
+    _parameter_constraints.pop("noise")
+    noise = False  # noisy gating is for the flat gate
+    _bound_grams_in_pass = True  # the nodes' weights follow the posteriors
+
+    def __init__(
+        self,
+        depth=2,
+        branching=2,
+        alpha=1e-6,
+        solver="auto",
+        max_iter=None,
+        tol=1e-12,
+        top_k=None,
+    ):
+        self.depth = depth
+        self.branching = branching
+        self.alpha = alpha
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.top_k = top_k
+
+    # ------------------------------------------------------------ the tree
+    @property
+    def n_internal(self):
+        """Number of internal (gating) nodes."""
+        return (self.branching**self.depth - 1) // (self.branching - 1)
+
+    @property
+    def n_leaves(self):
+        """Number of leaves (experts)."""
+        return self.branching**self.depth
+
+    def _edges(self):
+        """(K, depth) indices ``node * branching + child`` of the edges on
+        every leaf's path, root first."""
+        b, depth = self.branching, self.depth
+        leaves = np.arange(self.n_leaves)
+        edges = np.empty((self.n_leaves, depth), dtype=np.intp)
+        node = np.zeros_like(leaves)
+        for level in range(depth):  # a loop over levels
+            child = (leaves // b ** (depth - 1 - level)) % b
+            edges[:, level] = node * b + child
+            node = node * b + child + 1
+        return edges
+
+    def _edge_matrix(self):
+        """(n_internal * branching, K): 1 where the edge is on the leaf's path."""
+        matrix = np.zeros((self.n_internal * self.branching, self.n_leaves))
+        edges = self._edges()
+        matrix[edges, np.arange(self.n_leaves)[:, None]] = 1.0
+        return matrix
+
+    def _leaf_log_proba(self, log_node):
+        """Leaf log-probabilities (K, n) from the nodes' (B, C, n)."""
+        flat = log_node.reshape(-1, log_node.shape[-1])
+        return flat[self._edges()].sum(axis=1)
+
+    def _leaf_scores(self, Xt, V):
+        return self._leaf_log_proba(softmax(batch_logits(Xt, V))[0])
+
+    def _posteriors(self, resp):
+        """Posteriors of the edges (B, C, n) and of reaching each internal
+        node (B, n) from the leaves' (K, n)."""
+        edges = (self._edge_matrix() @ resp).reshape(
+            self.n_internal, self.branching, resp.shape[1]
+        )
+        nodes = edges.sum(axis=1)
+        nodes[0] = 1.0  # the root is always reached
+        return edges, nodes
+
+    # ------------------------------------------------- protocol of the driver
+    def _n_choices(self, data):
+        return self.branching
+
+    def _prepare(self, data):
+        if self.n_leaves != data.n_experts:
+            raise ValueError(
+                f"TreeGate(depth={self.depth}, branching={self.branching}) has "
+                f"{self.n_leaves} leaves but the mixture has {data.n_experts} experts."
+            )
+        super()._prepare(data)
+
+    def _reset(self, data):
+        """Start from the uniform gate."""
+        shape = (self.n_internal, self.branching)
+        self.coef_ = np.zeros(shape + (data.inputs["gate"].shape[1],))
+        self.intercept_ = np.zeros(shape)
+
+    def _stacked(self):
+        return self.coef_, self.intercept_
+
+    def _store(self, coef, intercept):
+        self.coef_, self.intercept_ = coef, intercept
+
+    def _problem_weights(self, weight, data, rows):
+        return weight * self._posteriors(data.resp[:, rows])[1]
+
+    def _targets(self, data, rows):
+        return _node_targets(*self._posteriors(data.resp[:, rows]))
+
+    def _bound_grams(self, stats, data):
+        return stats.pop("grams")
+
+    def _revive(self, experts):
+        """Open the paths to re-seeded experts: their edges' logits go to
+        zero (before each node is re-centred)."""
+        edges = self._edges()[experts].ravel()
+        coef = self.coef_.reshape(-1, self.coef_.shape[-1])
+        coef[edges] = 0.0
+        self.intercept_.reshape(-1)[edges] = 0.0
+        self.coef_ -= self.coef_.mean(axis=1, keepdims=True)
+        self.intercept_ -= self.intercept_.mean(axis=1, keepdims=True)
+
+    def _log_proba(self, Xt, V):
+        """log g of the leaves (K, n_rows) (top-k restricted), and the nodes'
+        dense softmax outputs (B, C, n_rows) for ``_accumulate``."""
+        log_node, node = softmax(batch_logits(Xt, V))
+        log_leaf = self._leaf_log_proba(log_node)
+        keep = top_k_mask(log_leaf, self.top_k)
+        return restrict_to_top_k(log_leaf, np.exp(log_leaf), keep)[0], (log_node, node)
+
+    def _accumulate(self, stats, Xt, weight, resp, cache, V):
+        edges, nodes = self._posteriors(resp)
+        self._accumulate_multinomial(
+            stats, Xt, weight * nodes, _node_targets(edges, nodes), cache, V
+        )
+
+    # -------------------------------------------- gradient-based training
+    def _train_forward(self, Xt, theta, rng=None):
+        log_node, node = softmax(batch_logits(Xt, theta[0]))
+        log_leaf = self._leaf_log_proba(log_node)
+        dense = np.exp(log_leaf)
+        log_gate, gate = restrict_to_top_k(
+            log_leaf, dense, top_k_mask(log_leaf, self.top_k)
+        )
+        return log_gate, gate, {"prob": dense, "gate": gate, "node": node}
+
+    def _train_backward(self, Xt, cache, d_log_gate, d_log_dense=None):
+        """Gradient for the node parameters from dE/dlog g of the leaves:
+        ``dlog g_l / dz_(j, c) = [edge (j, c) on l's path] - [j on l's path]
+        p_(j, c)``."""
+        # Renormalizing over a top-k set first; a no-op for the dense gate.
+        d_leaf = d_log_gate - cache["gate"] * np.sum(d_log_gate, axis=0)
+        if d_log_dense is not None:
+            d_leaf = d_leaf + d_log_dense
+        node = cache["node"]
+        on_edge = (self._edge_matrix() @ d_leaf).reshape(node.shape)
+        d_logits = on_edge - node * on_edge.sum(axis=1, keepdims=True)
+        n_nodes, n_children, n_rows = node.shape
+        grad = d_logits.reshape(n_nodes * n_children, n_rows) @ Xt.T
+        return [grad.reshape(n_nodes, n_children, Xt.shape[0])]
+
+
+def _node_targets(edges, nodes):
+    """Each node's soft targets: its children's posteriors over its own
+    (uniform where the node is never reached, which has weight zero)."""
+    unreached = nodes <= 0
+    targets = edges / np.where(unreached, 1.0, nodes)[:, None, :]
+    if np.any(unreached):
+        targets = np.where(unreached[:, None, :], 1.0 / edges.shape[1], targets)
+    return targets
