@@ -1,10 +1,14 @@
 """The ``mixexp`` command line."""
 
 import argparse
+import csv
 import sys
 
+import joblib
 import numpy as np
+from sklearn.base import clone
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -158,6 +162,151 @@ def draw_demo(moe, pipe, path, random_state=0):
     plt.close(fig)
 
 
+def read_table(path, target):
+    """Numeric feature matrix, target column and feature names from a CSV
+    file with a header row; a ValueError says what is wrong."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+    except OSError as exc:
+        raise ValueError(f"cannot read {path!r}: {exc.strerror}.") from exc
+    if len(rows) < 3:
+        raise ValueError(
+            f"{path!r} needs a header row and at least two data rows; it has "
+            f"{len(rows)} row(s)."
+        )
+    header, body = rows[0], [row for row in rows[1:] if row]
+    if target not in header:
+        raise ValueError(f"no column {target!r} in {path!r}; its columns are {header}.")
+    if any(len(row) != len(header) for row in body):
+        raise ValueError(f"{path!r} has rows with a different number of fields.")
+    columns = list(zip(*body, strict=True))
+    y = np.array(columns[header.index(target)])
+    names = [name for name in header if name != target]
+    X, bad = [], []
+    for name in names:
+        try:
+            X.append(np.array(columns[header.index(name)], dtype=float))
+        except ValueError:
+            bad.append(name)
+    if bad:
+        raise ValueError(
+            f"feature column(s) {bad} of {path!r} are not numeric; encode them as "
+            "numbers or remove them."
+        )
+    if not names:
+        raise ValueError(f"{path!r} has no feature column besides {target!r}.")
+    return np.column_stack(X), y, names
+
+
+def _select_experts(model, X, y, select, max_experts, random_state, out):
+    """The number of experts by BIC (fits on all rows) or by 5-fold CV."""
+    candidates = list(range(1, max_experts + 1))
+    if select == "cv":
+        search = GridSearchCV(
+            model,
+            {model.steps[-1][0] + "__n_experts": candidates},
+            cv=KFold(5, shuffle=True, random_state=random_state),
+        ).fit(X, y)
+        scores = search.cv_results_["mean_test_score"]
+        for k, score in zip(candidates, scores, strict=True):
+            print(f"  K = {k}: cross-validated score {score:.4f}", file=out)
+        return int(search.best_params_[model.steps[-1][0] + "__n_experts"])
+    criteria = []
+    for k in candidates:
+        fitted = clone(model).set_params(**{model.steps[-1][0] + "__n_experts": k})
+        fitted.fit(X, y)
+        criteria.append(fitted[-1].bic(fitted[:-1].transform(X), y))
+        print(f"  K = {k}: BIC {criteria[-1]:.1f}", file=out)
+    return candidates[int(np.argmin(criteria))]
+
+
+def fit_command(args, out=None):
+    """``mixexp fit``: cross-validated score, chosen K, saved model, picture."""
+    out = sys.stdout if out is None else out
+    X, y, names = read_table(args.data, args.target)
+    kind = MixtureOfExpertsClassifier if args.classifier else MixtureOfExpertsRegressor
+    if not args.classifier:
+        try:
+            y = y.astype(float)
+        except ValueError as exc:
+            raise ValueError(
+                f"target {args.target!r} is not numeric; pass --classifier to "
+                "predict class labels."
+            ) from exc
+    model = make_pipeline(
+        StandardScaler(), kind(args.n_experts, n_init=3, random_state=args.random_state)
+    )
+    print(f"{args.data}: {X.shape[0]} rows, features {names}", file=out)
+    if args.select:
+        print(f"Choosing the number of experts by {args.select}:", file=out)
+        k = _select_experts(
+            model, X, y, args.select, args.max_experts, args.random_state, out
+        )
+        model.set_params(**{model.steps[-1][0] + "__n_experts": k})
+    k = model[-1].n_experts
+    scores = cross_val_score(
+        model, X, y, cv=KFold(5, shuffle=True, random_state=args.random_state)
+    )
+    metric = "accuracy" if args.classifier else "R^2"
+    print(
+        f"{kind.__name__} with {k} experts: 5-fold cross-validated {metric} "
+        f"{scores.mean():.4f} +/- {scores.std() / np.sqrt(scores.size):.4f} (s.e.)",
+        file=out,
+    )
+    model.fit(X, y)
+    print(f"gate share of each expert: {np.round(model[-1].expert_load_, 3)}", file=out)
+    if args.save:
+        joblib.dump(model, args.save)
+        print(f"model saved to {args.save} (joblib.load reads it back)", file=out)
+    if args.plot:
+        draw_fit(model, X, y, names, args.target, args.plot)
+        print(f"picture: {args.plot}", file=out)
+    return model
+
+
+def draw_fit(model, X, y, names, target, path):
+    """A picture of who is in charge: the experts over one feature, the
+    gate's regions over two, or fitted against observed values."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def gate(Z):
+        return model[-1].predict_gate_proba(model[:-1].transform(Z))
+
+    in_charge = gate(X).argmax(axis=1)
+    colours = plt.cm.tab10(np.arange(model[-1].n_experts) % 10)
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    if X.shape[1] == 2:
+        f0, f1 = np.meshgrid(
+            np.linspace(X[:, 0].min(), X[:, 0].max(), 200),
+            np.linspace(X[:, 1].min(), X[:, 1].max(), 200),
+        )
+        grid = np.column_stack([f0.ravel(), f1.ravel()])
+        regions = gate(grid).argmax(axis=1).reshape(f0.shape)
+        levels = np.arange(model[-1].n_experts + 1) - 0.5
+        ax.contourf(f0, f1, regions, levels=levels, colors=colours, alpha=0.3)
+        ax.scatter(X[:, 0], X[:, 1], c=colours[in_charge], s=8)
+        ax.set(xlabel=names[0], ylabel=names[1], title="Region of each expert")
+    elif X.shape[1] == 1 and not hasattr(model, "classes_"):
+        order = np.argsort(X[:, 0])
+        ax.scatter(X[:, 0], y, c=colours[in_charge], s=8)
+        ax.plot(X[order, 0], model.predict(X[order]), "k-", label="mixture mean")
+        ax.set(xlabel=names[0], ylabel=target, title="Data coloured by expert")
+        ax.legend()
+    elif not hasattr(model, "classes_"):
+        ax.scatter(y, model.predict(X), c=colours[in_charge], s=8)
+        ax.set(xlabel=f"observed {target}", ylabel="predicted", title="By expert")
+    else:
+        ax.bar(np.arange(model[-1].n_experts), model[-1].expert_load_)
+        ax.set(xlabel="expert", ylabel="share of the samples", title="Expert usage")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main(argv=None):
     """Entry point of the ``mixexp`` console script."""
     parser = argparse.ArgumentParser(
@@ -170,9 +319,39 @@ def main(argv=None):
     )
     demo.add_argument("--random-state", type=int, default=0)
     demo.add_argument(
-        "--output", default="mixexp-demo.png", help="where to save the picture"
+        "--out",
+        "--output",
+        dest="output",
+        default="mixexp-demo.png",
+        help="where to save the picture",
     )
+    fit = commands.add_parser(
+        "fit", help="fit a mixture to a CSV file, cross-validate, save, draw"
+    )
+    fit.add_argument("data", help="CSV file with a header row")
+    fit.add_argument("--target", required=True, help="name of the target column")
+    fit.add_argument(
+        "--classifier", action="store_true", help="the target holds class labels"
+    )
+    size = fit.add_mutually_exclusive_group()
+    size.add_argument("--n-experts", type=int, default=4, help="number of experts")
+    size.add_argument(
+        "--select",
+        choices=["bic", "cv"],
+        help="choose the number of experts by BIC or by 5-fold cross-validation",
+    )
+    fit.add_argument("--max-experts", type=int, default=6)
+    fit.add_argument("--save", help="save the fitted pipeline here (joblib)")
+    fit.add_argument("--plot", help="draw who is in charge where (PNG)")
+    fit.add_argument("--random-state", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.command == "fit":
+        try:
+            fit_command(args)
+        except ValueError as exc:
+            print(f"mixexp fit: error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if args.command == "demo":
         moe = demo_regression(args.random_state)
         pipe = demo_classification(args.random_state)
