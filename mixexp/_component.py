@@ -81,7 +81,8 @@ class MultinomialComponent(BaseEstimator):
 
     Subclasses store ``coef_`` and ``intercept_`` in their public shapes and
     say, through ``_stacked``, ``_store``, ``_n_choices``,
-    ``_problem_weights``, ``_targets`` and ``_bound_grams``, how their data
+    ``_problem`` (weights and targets of the rows) and ``_bound_grams``, how
+    their data
     enter the shared M-step.
     """
 
@@ -225,11 +226,7 @@ class MultinomialComponent(BaseEstimator):
         def pass_stats(W, hessian):
             return data.reduce(
                 lambda rows, Xt: chunk_stats(
-                    Xt,
-                    W,
-                    self._problem_weights(weight[rows], data, rows),
-                    self._targets(data, rows),
-                    hessian=hessian,
+                    Xt, W, *self._problem(weight[rows], data, rows), hessian=hessian
                 ),
                 self._role,
             )
@@ -239,7 +236,7 @@ class MultinomialComponent(BaseEstimator):
             rows, Xt_sample, weight_sample = self._curvature_sample
 
             def sample_curvature(W):
-                weights = self._problem_weights(weight_sample, data, rows)
+                weights = self._problem(weight_sample, data, rows)[0]
                 return curvature(Xt_sample, W, weights)
 
         bound = None

@@ -103,11 +103,8 @@ class LogisticExpert(MultinomialComponent):
     def _store(self, coef, intercept):
         self.coef_, self.intercept_ = coef, intercept
 
-    def _problem_weights(self, weight, data, rows):
-        return weight * data.resp[:, rows]
-
-    def _targets(self, data, rows):
-        return self._one_hot(data.y[rows], data.n_classes)
+    def _problem(self, weight, data, rows):
+        return weight * data.resp[:, rows], self._one_hot(data.y[rows], data.n_classes)
 
     def _bound_grams(self, stats, data):
         return stats.pop("grams")

@@ -205,11 +205,8 @@ class SoftmaxGate(MultinomialComponent):
     def _store(self, coef, intercept):
         self.coef_, self.intercept_ = coef[0], intercept[0]
 
-    def _problem_weights(self, weight, data, rows):
-        return weight[None]
-
-    def _targets(self, data, rows):
-        return data.resp[None, :, rows]
+    def _problem(self, weight, data, rows):
+        return weight[None], data.resp[None, :, rows]
 
     def _bound_grams(self, stats, data):
         grams = data.cache.get("gate_bound_grams")

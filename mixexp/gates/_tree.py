@@ -165,11 +165,11 @@ class TreeGate(SoftmaxGate):
     def _store(self, coef, intercept):
         self.coef_, self.intercept_ = coef, intercept
 
-    def _problem_weights(self, weight, data, rows):
-        return weight * self._posteriors(data.resp[:, rows])[1]
-
-    def _targets(self, data, rows):
-        return _node_targets(*self._posteriors(data.resp[:, rows]))
+    def _problem(self, weight, data, rows):
+        """Each node's weights (reach posterior times sample weight) and soft
+        targets, from one pass over the leaves' responsibilities."""
+        edges, nodes = self._posteriors(data.resp[:, rows])
+        return weight * nodes, _node_targets(edges, nodes)
 
     def _bound_grams(self, stats, data):
         return stats.pop("grams")
