@@ -10,6 +10,7 @@ from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
+from joblib import Parallel, delayed
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
@@ -21,7 +22,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._data import TrainingData, design_chunks
+from ._dask import dask_rows
+from ._data import FLOAT_DTYPES, TrainingData, design_chunks, is_dask_collection
 from ._estep import e_step, responsibilities, routed, routing_share
 from ._init import initialize_responsibilities, standardize_
 from ._online import new_state, online_step
@@ -166,6 +168,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "init": [StrOptions({"kmeans", "random"})],
+        "n_jobs": [Integral, None],
         "batch_size": [
             Interval(Integral, 1, None, closed="left"),
             StrOptions({"auto"}),
@@ -198,6 +201,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         tol,
         n_init,
         init,
+        n_jobs,
         batch_size,
         learning_rate_init,
         shuffle,
@@ -222,6 +226,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.tol = tol
         self.n_init = n_init
         self.init = init
+        self.n_jobs = n_jobs
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
         self.shuffle = shuffle
@@ -315,68 +320,30 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _fit(self, X, y, sample_weight):
         warm = self.warm_start and hasattr(self, "gate_")
-        if warm:
-            try:
-                validate_data(self, X, reset=False, ensure_2d=True, dtype=None)
-            except ValueError as exc:
-                raise ValueError(
-                    f"warm_start=True but X does not match the previous fit: {exc} "
-                    "Set warm_start=False to fit from scratch."
-                ) from exc
-        X, y, sample_weight = self._validate_training_input(X, y, sample_weight)
-        self._check_training_options()
-        self._check_n_experts(sample_weight)
-        previous = [
-            getattr(self, "gate_features_", None),
-            self.__dict__.get("expert_features_"),
-        ]
-        self._resolve_features()
-        if warm and not all(
-            np.array_equal(old, new)
-            for old, new in zip(
-                previous, (self.gate_features_, self.expert_features_), strict=True
-            )
-        ):
-            raise ValueError(
-                "warm_start=True but gate_features or expert_features changed "
-                "since the last fit; set warm_start=False to fit from scratch."
-            )
-        data_kwargs = {}
-        y_encoded = self._encode_fit_targets(y, data_kwargs)
-        data = self._training_data(X, y_encoded, sample_weight, data_kwargs)
+        if is_dask_collection(X):
+            from ._dask import sharded_training_data
 
-        random_state = check_random_state(self.random_state)
-        data.random_state = random_state
-        solver = SOLVERS[self.solver]
-        features = None
-        best = None
+            data = sharded_training_data(self, X, y, sample_weight, warm)
+        else:
+            data = self._in_memory_training_data(X, y, sample_weight, warm)
         n_init = 1 if warm else self.n_init
-        for init in range(n_init):
-            if warm:
-                gate, experts = self._warm_components()
-                self._check_warm_components(gate, experts, data)
-                gate._prepare(data)
-                experts._prepare(data)
-            else:
-                if features is None:
-                    features = standardize_(
-                        self._init_features(X, y_encoded), sample_weight
-                    )
-                gate, experts = self._initialize(data, features, random_state)
-            if self.verbose:
-                print(f"Initialization {init}")
-            history = solver(gate, experts, data, self)
-            if self.verbose:
-                status = "converged" if history.converged else "did not converge"
-                print(
-                    f"Initialization {init} {status} after "
-                    f"{len(history.loss_curve)} iterations, "
-                    f"loss = {history.loss_curve[-1]:.6f}"
-                )
-            if best is None or history.loss_curve[-1] < best[2].loss_curve[-1]:
-                best = (gate, experts, history)
-
-        gate, experts, history = best
+        random_state = check_random_state(self.random_state)
+        if n_init == 1:
+            states = [random_state]
+        else:  # a seed per restart, so they may run in any order
+            seeds = random_state.randint(np.iinfo(np.int32).max, size=n_init)
+            states = [np.random.RandomState(seed) for seed in seeds]
+        # Threads: the restarts share the training arrays, and numpy releases
+        # the GIL in the products that dominate a pass.
+        runs = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")(
+            delayed(self._fit_once)(i, data.restart(state), warm)
+            for i, state in enumerate(states)
+        )
+        best = None
+        for run in runs:  # keep the first of the best, as a sequential loop
+            if best is None or run[2].loss_curve[-1] < best[2].loss_curve[-1]:
+                best = run
+        gate, experts, history, data = best
         if not history.converged:
             warnings.warn(
                 f"solver={self.solver!r} did not converge in {self.max_iter} "
@@ -403,6 +370,70 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.__dict__.pop("_online_state", None)  # partial_fit starts afresh
         return self
 
+    def _in_memory_training_data(self, X, y, sample_weight, warm):
+        """Validate the arrays of ``fit`` and make its TrainingData."""
+        if warm:
+            try:
+                validate_data(self, X, reset=False, ensure_2d=True, dtype=None)
+            except ValueError as exc:
+                raise ValueError(
+                    f"warm_start=True but X does not match the previous fit: {exc} "
+                    "Set warm_start=False to fit from scratch."
+                ) from exc
+        X, y, sample_weight = self._validate_training_input(X, y, sample_weight)
+        self._check_fit_setup(int(np.count_nonzero(sample_weight)), warm)
+        data_kwargs = {}
+        y_encoded = self._encode_fit_targets(y, data_kwargs)
+        data = self._training_data(X, y_encoded, sample_weight, data_kwargs)
+        if not warm:
+            data.features = standardize_(
+                self._init_features(X, y_encoded), sample_weight
+            )
+        return data
+
+    def _check_fit_setup(self, n_weighted, warm):
+        """Checks of ``fit`` once the input is validated: the options, the
+        number of experts against the ``n_weighted`` rows of positive weight,
+        and the gate's and experts' features."""
+        self._check_training_options()
+        self._check_n_experts(n_weighted)
+        previous = [
+            getattr(self, "gate_features_", None),
+            self.__dict__.get("expert_features_"),
+        ]
+        self._resolve_features()
+        if warm and not all(
+            np.array_equal(old, new)
+            for old, new in zip(
+                previous, (self.gate_features_, self.expert_features_), strict=True
+            )
+        ):
+            raise ValueError(
+                "warm_start=True but gate_features or expert_features changed "
+                "since the last fit; set warm_start=False to fit from scratch."
+            )
+
+    def _fit_once(self, index, data, warm):
+        """One initialization and its solver run, on its own ``data``."""
+        if warm:
+            gate, experts = self._warm_components()
+            self._check_warm_components(gate, experts, data)
+            gate._prepare(data)
+            experts._prepare(data)
+        else:
+            gate, experts = self._initialize(data, data.random_state)
+        if self.verbose:
+            print(f"Initialization {index}")
+        history = SOLVERS[self.solver](gate, experts, data, self)
+        if self.verbose:
+            status = "converged" if history.converged else "did not converge"
+            print(
+                f"Initialization {index} {status} after "
+                f"{len(history.loss_curve)} iterations, "
+                f"loss = {history.loss_curve[-1]:.6f}"
+            )
+        return gate, experts, history, data
+
     def _check_loss(self):
         """Refuse a loss the experts cannot be trained on."""
 
@@ -412,7 +443,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             X,
             y,
             reset=reset,
-            dtype=np.float64,
+            dtype=FLOAT_DTYPES,
             ensure_min_samples=2 if reset else 1,
             **self._target_check(),
         )
@@ -431,8 +462,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
         return X, y, sample_weight
 
-    def _check_n_experts(self, sample_weight):
-        n_weighted = int(np.count_nonzero(sample_weight))
+    def _check_n_experts(self, n_weighted):
         if self.n_experts > n_weighted:
             raise ValueError(
                 f"n_experts={self.n_experts} is larger than the number of samples "
@@ -519,7 +549,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             raise
 
     def _partial_fit(self, X, y, sample_weight, classes=None):
-        """One batch of online EM (see ``partial_fit``)."""
+        """One batch of online EM (see ``partial_fit``); a dask array is a
+        stream of batches, its row blocks."""
+        if is_dask_collection(X):
+            from ._dask import stream_blocks
+
+            return stream_blocks(self, X, y, sample_weight, classes)
         first = not hasattr(self, "gate_")
         if first:
             self._check_loss()
@@ -529,13 +564,15 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         )
         data_kwargs = {}
         if first:
-            self._check_n_experts(sample_weight)
+            self._check_n_experts(int(np.count_nonzero(sample_weight)))
             self._resolve_features()
             y_encoded = self._encode_first_batch(y, classes, data_kwargs)
         else:
             y_encoded = self._encode_targets(y)
             self._target_kwargs(data_kwargs)
-        data = self._training_data(X, y_encoded, sample_weight, data_kwargs)
+        data = self._training_data(X, y_encoded, sample_weight, data_kwargs).restart(
+            check_random_state(self.random_state)
+        )
         state = getattr(self, "_online_state", None)
         if state is None:
             state = new_state()
@@ -544,10 +581,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             state = copy.deepcopy(state)
             data.offset.update(state["offset"])
             data.cache.update(state["cache"])
-        data.random_state = check_random_state(self.random_state)
         if first:
-            features = standardize_(self._init_features(X, y_encoded), sample_weight)
-            gate, experts = self._initialize(data, features, data.random_state)
+            data.features = standardize_(
+                self._init_features(X, y_encoded), sample_weight
+            )
+            gate, experts = self._initialize(data, data.random_state)
         else:
             gate, experts = self._warm_components()
             self._check_warm_components(gate, experts, data)
@@ -594,11 +632,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     @staticmethod
     def _routed_weight(gate, data):
         """Sample weight routed to each expert (see ``expert_load_``)."""
-        params, weight = gate._params(data), data.sample_weight
+        params = gate._params(data)
         return data.reduce(
-            lambda rows, Xt: {
+            lambda part, rows, Xt: {
                 "load": routed(gate._log_proba(Xt, params)[0], gate.top_k)
-                @ weight[rows]
+                @ part.sample_weight[rows]
             },
             "gate",
         )["load"]
@@ -655,16 +693,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
         return component
 
-    def _initialize(self, data, features, random_state):
+    def _initialize(self, data, random_state):
         """New components fitted to k-means (or random) responsibilities."""
         gate, experts = self._make_gate(), self._make_experts()
         for component in (gate, experts):
             component._prepare(data)
             component._reset(data)
-        initialize_responsibilities(
-            data.resp, features, data.sample_weight, self.init, random_state
-        )
-        self._arrange_leaves(data.resp, features, data.sample_weight)
+        initialize_responsibilities(data, self.init, random_state, self._arrange_leaves)
         # For EM only the experts learn from the clusters; the gate stays
         # uniform so the first E-step assigns samples by how well each expert
         # fits them (a gate fitted to hard cluster labels is so sharp that EM
@@ -681,9 +716,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             gate._pending = None
         return gate, experts
 
-    def _arrange_leaves(self, resp, features, weight):
-        """Reorder the initial clusters among the experts (a hierarchy puts
-        near clusters on sibling leaves); the flat gate does not care."""
+    def _arrange_leaves(self, centres):
+        """Reorder the initial cluster centres among the experts (a hierarchy
+        puts near clusters on sibling leaves); the flat gate does not care."""
+        return centres
 
     def _warm_components(self):
         """Copies of the fitted components with the estimator's current
@@ -714,8 +750,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     # -------------------------------------------------------- fitted model
     def _validate_X(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=np.float64)
+        return validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
 
+    @dask_rows
     def predict_gate_proba(self, X):
         """Gate probabilities: which expert is in charge of each input.
 
@@ -781,6 +818,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
         return X, y
 
+    @dask_rows
     def predict_responsibilities(self, X, y):
         """Posterior probability of each expert given input and target.
 
@@ -798,6 +836,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """
         return responsibilities(*self._log_joint(*self._validate_Xy(X, y)))[0].T
 
+    @dask_rows
     def score_samples(self, X, y):
         """Log-likelihood of each sample under the mixture.
 

@@ -7,6 +7,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from ._base import PARTIAL_FIT_DOC, BaseMixtureOfExperts, routing_doc
+from ._dask import dask_rows
 from .experts import LogisticExpert
 
 
@@ -54,6 +55,11 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
     init : {"kmeans", "random"}, default="kmeans"
         Initial responsibilities: k-means clusters of the standardized inputs,
         or the nearest of ``n_experts`` randomly drawn samples.
+    n_jobs : int, default=None
+        Initializations to run in parallel (joblib; ``None`` means 1 unless
+        in a ``joblib.parallel_config`` context, -1 means all processors).
+        Each initialization has its own random seed drawn from
+        ``random_state``, so the result is the same for every ``n_jobs``.
     batch_size : int or "auto", default="auto"
         Minibatch size of ``solver="sgd"`` and ``"adam"``; "auto" is
         ``min(200, n_samples)``, as in MLPRegressor.
@@ -141,6 +147,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         tol=1e-4,
         n_init=1,
         init="kmeans",
+        n_jobs=None,
         batch_size="auto",
         learning_rate_init=1e-3,
         shuffle=True,
@@ -166,6 +173,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
             tol=tol,
             n_init=n_init,
             init=init,
+            n_jobs=n_jobs,
             batch_size=batch_size,
             learning_rate_init=learning_rate_init,
             shuffle=shuffle,
@@ -281,6 +289,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
     def _init_features(self, X, y):
         return X.copy()
 
+    @dask_rows
     def predict_proba(self, X):
         """Class probabilities of the mixture: sum_k g_k(x) P_k(c | x).
 
@@ -303,6 +312,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
             ),
         )
 
+    @dask_rows
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`.
 
@@ -318,6 +328,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
+    @dask_rows
     def predict(self, X):
         """Most probable class under the mixture.
 
@@ -333,6 +344,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
+    @dask_rows
     def predict_experts(self, X):
         """Each expert's own class probabilities, ignoring the gate.
 

@@ -106,7 +106,7 @@ class MultinomialComponent(BaseEstimator):
     def _prepare(self, data):
         """Check the parameters and choose the solver for this fit."""
         self._validate_params()
-        n_choices, p = self._n_choices(data), data.inputs[self._role].shape[1] + 1
+        n_choices, p = self._n_choices(data), data.width(self._role) + 1
         self.solver_ = self.solver
         if self.solver == "auto":
             self.solver_ = "newton" if n_choices * p <= _NEWTON_MAX_PARAMS else "lbfgs"
@@ -221,12 +221,14 @@ class MultinomialComponent(BaseEstimator):
         self._pending = None
         if self._n_choices(data) == 1:
             return
-        weight = data.sample_weight
 
         def pass_stats(W, hessian):
             return data.reduce(
-                lambda rows, Xt: chunk_stats(
-                    Xt, W, *self._problem(weight[rows], data, rows), hessian=hessian
+                lambda part, rows, Xt: chunk_stats(
+                    Xt,
+                    W,
+                    *self._problem(part.sample_weight[rows], part, rows),
+                    hessian=hessian,
                 ),
                 self._role,
             )

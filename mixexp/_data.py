@@ -7,15 +7,36 @@ responsibilities, and the same M-step code can later run over chunks that live
 elsewhere (on disk, on dask workers).
 """
 
-import numpy as np
+import copy
 
-# Bytes of the widest per-chunk temporary (rows x n_experts x p float64).
+import numpy as np
+from sklearn import get_config
+
+# Input dtypes kept as they are: float32 data is never copied to float64 as a
+# whole (see ``design_chunks`` for where the arithmetic happens).
+FLOAT_DTYPES = (np.float64, np.float32)
+
+# Bytes of the widest per-chunk temporary (rows x n_experts x p float64): small
+# enough to stay in cache, which is faster than bigger chunks.
 _CHUNK_BYTES = 4 * 2**20
 
 
-def chunk_rows(n_rows, row_width, budget=_CHUNK_BYTES):
-    """How many rows to process at once so a (rows, row_width) float64 fits."""
-    rows = budget // (8 * max(int(row_width), 1))
+def is_dask_collection(X):
+    """Whether X is a dask array (or other dask collection), without
+    importing dask."""
+    return hasattr(X, "__dask_graph__") and callable(X.__dask_graph__)
+
+
+def chunk_rows(n_rows, row_width, budget=None):
+    """How many rows to process at once so a (rows, row_width) float64 fits.
+
+    The budget is 4 MiB, or scikit-learn's ``working_memory`` (in MiB, set
+    with ``sklearn.set_config`` or ``sklearn.config_context``) when that is
+    smaller; never fewer than 256 rows.
+    """
+    if budget is None:
+        budget = min(_CHUNK_BYTES, get_config()["working_memory"] * 2**20)
+    rows = int(budget) // (8 * max(int(row_width), 1))
     return int(min(max(rows, 256), max(n_rows, 1)))
 
 
@@ -32,10 +53,36 @@ def design_chunks(X, offset, rows):
     n_rows, n_features = X.shape
     for start in range(0, n_rows, rows):
         stop = min(start + rows, n_rows)
+        # float64 even for float32 X: the copy is made here anyway, and EM's
+        # Q-value checks and the Newton steps' Hessians need float64 sums.
         Xt = np.empty((n_features + 1, stop - start))
         np.subtract(X[start:stop].T, np.reshape(offset, (-1, 1)), out=Xt[:n_features])
         Xt[n_features] = 1.0
         yield slice(start, stop), Xt
+
+
+def row_blocks(Z):
+    """Slices of rows of ``Z`` whose float64 copy takes about 4 MiB."""
+    step = max(1024, _CHUNK_BYTES // (8 * max(Z.shape[1], 1)))
+    return (slice(start, start + step) for start in range(0, Z.shape[0], step))
+
+
+def project(Z, vector, out=None):
+    """``Z @ vector`` in float64, in row blocks: a float32 ``Z`` is cast one
+    block at a time (numpy would cast all of it for a mixed-dtype product)."""
+    if out is None:
+        out = np.empty(Z.shape[0])
+    for rows in row_blocks(Z):
+        np.matmul(Z[rows], vector, out=out[rows])
+    return out
+
+
+def weighted_sum(weight, Z):
+    """``weight @ Z`` in float64, in row blocks (see ``project``)."""
+    total = np.zeros(Z.shape[1])
+    for rows in row_blocks(Z):
+        total += weight[rows] @ Z[rows]
+    return total
 
 
 def canonical_order(Z):
@@ -49,7 +96,7 @@ def canonical_order(Z):
     drawn alike. (``np.lexsort`` would do too, but copies the whole array.)
     """
     direction = np.random.RandomState(20260101).standard_normal(Z.shape[1])
-    return np.argsort(Z @ direction, kind="stable")
+    return np.argsort(project(Z, direction), kind="stable")
 
 
 def draw_rows(mass, order, rng, size=None):
@@ -63,9 +110,12 @@ def draw_rows(mass, order, rng, size=None):
 
 
 def add_stats(total, part):
-    """Add a dict of arrays/floats into an accumulator dict (in place)."""
+    """Add a dict of arrays/floats (or of such dicts) into an accumulator
+    dict (in place)."""
     for key, value in part.items():
-        if key in total:
+        if isinstance(value, dict):
+            add_stats(total.setdefault(key, {}), value)
+        elif key in total:
             total[key] = total[key] + value
         else:
             total[key] = value
@@ -99,27 +149,103 @@ class TrainingData:
         log p(y_i | x_i) under the parameters of the last E-step.
     """
 
-    def __init__(self, X, y, sample_weight, n_experts, row_width, inputs=None):
+    def __init__(
+        self, X, y, sample_weight, n_experts, row_width, inputs=None, offset=None
+    ):
         self.X = X
         self.y = y
         self.sample_weight = sample_weight
         self.total_weight = float(sample_weight.sum())
         self.inputs = dict(inputs or {"gate": X, "experts": X})
-        self.offset = {}
+        self.offset = dict(offset or {})
         for role, Z in self.inputs.items():
+            if role in self.offset:
+                continue
             same = [r for r in self.offset if self.inputs[r] is Z]
             self.offset[role] = (
                 self.offset[same[0]]
                 if same
-                else (sample_weight @ Z) / self.total_weight
+                else weighted_sum(sample_weight, Z) / self.total_weight
             )
         self.n_samples = X.shape[0]
+        self.start = 0  # of these rows among all the rows of a fit (see parts)
         self.n_experts = n_experts
         self.rows = chunk_rows(self.n_samples, row_width)
-        self.resp = np.zeros((n_experts, self.n_samples))
-        self.log_evidence = np.empty(self.n_samples)
+        # Per initialization (see ``restart``).
+        self.resp = self.log_evidence = self.random_state = None
         # Fit-time scratch that components may share across iterations.
         self.cache = {}
+
+    def restart(self, random_state):
+        """This data for one initialization: the same arrays, offsets and
+        cache, with its own responsibilities and random state, so restarts
+        can run side by side."""
+        data = copy.copy(self)
+        data.offset = dict(self.offset)
+        # The one (n_experts, n_samples) array of a fit, in the input's dtype.
+        data.resp = np.zeros((self.n_experts, self.n_samples), dtype=self.X.dtype)
+        data.log_evidence = np.empty(self.n_samples)
+        data.random_state = random_state
+        return data
+
+    # ------------------------------------------------------------- parts
+    # The driver and the components compute every sum over the rows through
+    # ``map_parts``/``sum_parts``/``reduce``, as functions of a *part*: a
+    # TrainingData holding some of the rows (``start`` is the first one's
+    # index). In memory the data is its own one part; ``mixexp._dask`` holds
+    # the parts on dask workers and runs the functions there.
+    def map_parts(self, fn):
+        """``[fn(part) for part in parts]``."""
+        return [fn(self)]
+
+    def sum_parts(self, fn):
+        """The sum (``add_stats``) of the dicts ``fn(part)`` over the parts."""
+        total = {}
+        for result in self.map_parts(fn):
+            add_stats(total, result)
+        return total
+
+    def set_offset(self, role, offset):
+        """Change the design offset of ``role`` (in every part)."""
+        self.offset[role] = offset
+
+    def width(self, role):
+        """Number of input columns of ``role``."""
+        return self.inputs[role].shape[1]
+
+    def init_centres(self, init, rng):
+        """Centres of the initial clusters, (n_experts, n_dims): k-means(++)
+        (``init="kmeans"``) or weighted random rows (``"random"``) of the
+        standardized ``features``."""
+        from ._init import kmeans_centres
+
+        return kmeans_centres(
+            self.features,
+            self.sample_weight,
+            self.n_experts,
+            rng,
+            plus_plus=init == "kmeans",
+        )
+
+    def target_moments(self):
+        """Weighted mean, variance and mean square of the (float) targets
+        over all the parts, each of shape (n_outputs,); two passes, so the
+        variance is not a difference of large numbers."""
+        mean = (
+            self.sum_parts(lambda part: {"s": part.sample_weight @ part.y})["s"]
+            / self.total_weight
+        )
+        moments = self.sum_parts(
+            lambda part: {
+                "var": part.sample_weight @ (part.y - mean) ** 2,
+                "square": part.sample_weight @ part.y**2,
+            }
+        )
+        return (
+            mean,
+            moments["var"] / self.total_weight,
+            moments["square"] / self.total_weight,
+        )
 
     def curvature_sample(self, size, role):
         """A weighted row sample for Hessian estimates, or None if n is small.
@@ -178,8 +304,12 @@ class TrainingData:
         )
 
     def reduce(self, fn, role):
-        """Sum the dicts ``fn(slice, Xt)`` over the chunks of ``role``."""
+        """Sum the dicts ``fn(part, rows, Xt)`` over the chunks ``(rows, Xt)``
+        of ``role`` in every part."""
+        return self.sum_parts(lambda part: part._reduce_chunks(fn, role))
+
+    def _reduce_chunks(self, fn, role):
         total = {}
         for rows, Xt in self.chunks(role):
-            add_stats(total, fn(rows, Xt))
+            add_stats(total, fn(self, rows, Xt))
         return total

@@ -8,6 +8,7 @@ computed from ``log g + log P`` by subtracting the row maximum before the one
 exponential, so nothing overflows or underflows before it is normalized.
 """
 
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -158,8 +159,8 @@ class EStep(NamedTuple):
 def e_step(gate, experts, data, *, fixed_resp=False, previous=None):
     """One pass over the data: responsibilities, M-step statistics, Q-values.
 
-    Fills ``data.resp`` and ``data.log_evidence`` (unless ``fixed_resp``, when
-    the responsibilities already in ``data.resp`` are used, as at
+    Fills ``resp`` and ``log_evidence`` of every part of the data (unless
+    ``fixed_resp``, when the responsibilities already there are used, as at
     initialization and after re-seeding an expert) and accumulates the
     sufficient statistics of the gate and the experts from the same chunks.
 
@@ -167,24 +168,37 @@ def e_step(gate, experts, data, *, fixed_resp=False, previous=None):
     ----------
     previous : tuple, optional
         ``(gate_params, expert_params)`` of the previous E-step, to recompute
-        its responsibilities for the cross Q-values when ``data.resp`` no
-        longer holds them (a repeated pass after a rejected M-step).
+        its responsibilities for the cross Q-values when ``resp`` no longer
+        holds them (a repeated pass after a rejected M-step).
 
     Returns
     -------
     EStep
     """
-    gate_params = gate._params(data)
-    expert_params = experts._params(data)
+    params = (gate._params(data), experts._params(data))
+    total = data.sum_parts(
+        partial(_e_step_part, gate, experts, params, previous, fixed_resp)
+    )
+    return EStep(
+        None if fixed_resp else float(total["log_likelihood"]),
+        total.get("gate", {}),
+        total.get("experts", {}),
+        total["q"],
+    )
+
+
+def _e_step_part(gate, experts, params, previous, fixed_resp, part):
+    """``e_step`` on the rows of one part; returns its sums."""
+    gate_params, expert_params = params
     gate_stats, expert_stats = {}, {}
     q = dict.fromkeys(("gate", "experts", "gate_cross", "experts_cross"), 0.0)
-    weight = data.sample_weight
-    for rows, Xg, Xe in data.joint_chunks():
-        y = data.y[rows]
+    weight = part.sample_weight
+    for rows, Xg, Xe in part.joint_chunks():
+        y = part.y[rows]
         log_gate, gate_cache = gate._log_proba(Xg, gate_params)
         log_lik, expert_cache = experts._log_likelihood(Xe, y, expert_params)
         if previous is None:
-            old = weight[rows] * data.resp[:, rows]
+            old = weight[rows] * part.resp[:, rows]
         else:
             old = responsibilities(
                 gate._log_proba(Xg, previous[0])[0],
@@ -194,14 +208,16 @@ def e_step(gate, experts, data, *, fixed_resp=False, previous=None):
         q["gate_cross"] += expected_log(old, log_gate)
         q["experts_cross"] += float(np.sum(old * log_lik))
         if not fixed_resp:
-            _, data.log_evidence[rows] = responsibilities(
-                log_gate, log_lik, out=data.resp[:, rows]
+            _, part.log_evidence[rows] = responsibilities(
+                log_gate, log_lik, out=part.resp[:, rows]
             )
-        resp = data.resp[:, rows]
+        resp = part.resp[:, rows]
         weighted = weight[rows] * resp
         q["gate"] += expected_log(weighted, log_gate)
         q["experts"] += float(np.sum(weighted * log_lik))
         gate._accumulate(gate_stats, Xg, weight[rows], resp, gate_cache, gate_params)
         experts._accumulate(expert_stats, Xe, weighted, expert_cache, expert_params)
-    log_likelihood = None if fixed_resp else float(weight @ data.log_evidence)
-    return EStep(log_likelihood, gate_stats, expert_stats, q)
+    result = {"gate": gate_stats, "experts": expert_stats, "q": q}
+    if not fixed_resp:
+        result["log_likelihood"] = float(weight @ part.log_evidence)
+    return result

@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import Interval
 
 from ._base import BaseMixtureOfExperts
 from ._classifier import MixtureOfExpertsClassifier
+from ._dask import dask_rows
 from ._regressor import MixtureOfExpertsRegressor
 from .gates import SoftmaxGate, TreeGate
 
@@ -108,15 +109,14 @@ class _Hierarchy:
         params["top_k"] = None if top_k is None or top_k >= self.n_experts else top_k
         return TreeGate(depth=self.depth, branching=self.branching, **params)
 
-    def _arrange_leaves(self, resp, features, weight):
+    def _arrange_leaves(self, centres):
         """Put the k-means clusters on the leaves so that siblings are near
         each other, which a tree of gates can separate level by level."""
         if self.depth == 1:
-            return
-        mass = np.maximum(resp @ weight, np.finfo(float).tiny)
-        centres = ((resp * weight) @ features) / mass[:, None]
-        resp[:] = resp[_order_leaves(centres, self.branching, self.depth)]
+            return centres
+        return centres[_order_leaves(centres, self.branching, self.depth)]
 
+    @dask_rows
     def predict_node_proba(self, X, y=None):
         """Probability of reaching every node of the tree.
 
@@ -178,6 +178,7 @@ def _hierarchical_init(cls):
         tol=1e-4,
         n_init=1,
         init="kmeans",
+        n_jobs=None,
         batch_size="auto",
         learning_rate_init=1e-3,
         shuffle=True,

@@ -10,24 +10,24 @@ Memory stays at a few vectors of length n_samples besides the features:
 distances to all centres are computed in row chunks.
 """
 
+from functools import partial
+
 import numpy as np
 
-from ._data import canonical_order, draw_rows
-
-_ROWS = 65536
+from ._data import canonical_order, draw_rows, project, row_blocks, weighted_sum
 
 
 def standardize_(Z, weight):
     """Standardize the columns of ``Z`` in place (weighted mean and std)."""
     total = weight.sum()
-    mean = weight @ Z / total
-    Z -= mean
+    mean = weighted_sum(weight, Z) / total
     second = np.zeros(Z.shape[1])
-    for start in range(0, Z.shape[0], _ROWS):
-        part = Z[start : start + _ROWS]
-        second += weight[start : start + _ROWS] @ (part * part)
-    std = np.sqrt(second / total)
-    Z /= np.where(std > 0, std, 1.0)
+    for rows in row_blocks(Z):
+        Z[rows] -= mean
+        second += weight[rows] @ (Z[rows] * Z[rows])
+    scale = 1.0 / np.where(second > 0, np.sqrt(second / total), 1.0)
+    for rows in row_blocks(Z):
+        Z[rows] *= scale
     return Z
 
 
@@ -40,8 +40,7 @@ def _nearest(Z, sq_norms, centers):
     labels = np.empty(Z.shape[0], dtype=np.intp)
     closest = np.empty(Z.shape[0])
     center_norms = np.sum(centers * centers, axis=1)[:, None]
-    for start in range(0, Z.shape[0], _ROWS):
-        rows = slice(start, start + _ROWS)
+    for rows in row_blocks(Z):
         dist = centers @ Z[rows].T
         dist *= -2.0
         dist += center_norms
@@ -54,8 +53,7 @@ def _cluster_sums(Z, weight, labels, n_clusters):
     """Weighted count and coordinate sum of every cluster."""
     mass = np.bincount(labels, weights=weight, minlength=n_clusters)
     sums = np.zeros((n_clusters, Z.shape[1]))
-    for start in range(0, Z.shape[0], _ROWS):
-        rows = slice(start, start + _ROWS)
+    for rows in row_blocks(Z):
         one_hot = np.zeros((n_clusters, Z[rows].shape[0]))
         one_hot[labels[rows], np.arange(one_hot.shape[1])] = weight[rows]
         sums += one_hot @ Z[rows]
@@ -64,7 +62,7 @@ def _cluster_sums(Z, weight, labels, n_clusters):
 
 def _sq_distance_to(Z, sq_norms, center, out):
     """Squared distances of all rows to one centre, written into ``out``."""
-    np.matmul(Z, center, out=out)
+    project(Z, center, out=out)
     out *= -2.0
     out += sq_norms
     out += center @ center
@@ -106,7 +104,7 @@ def _lloyd(Z, sq_norms, weight, centers, max_iter, tol=1e-4):
     return float(weight @ closest)
 
 
-def kmeans_labels(
+def kmeans_centres(
     Z,
     weight,
     n_clusters,
@@ -117,7 +115,7 @@ def kmeans_labels(
     max_iter=20,
     max_rows=20000,
 ):
-    """Weighted k-means(++) labels of the rows of ``Z``.
+    """Weighted k-means(++) centres of the rows of ``Z``.
 
     Parameters
     ----------
@@ -128,9 +126,9 @@ def kmeans_labels(
     rng : numpy.random.RandomState
     plus_plus : bool, default=True
         k-means++ seeding (D^2 weighting) followed by Lloyd iterations, best
-        of ``n_seeds`` runs by inertia. If False, seeds are ``n_clusters`` rows
-        drawn in proportion to their weight and each sample takes the nearest
-        (the "random" initialization).
+        of ``n_seeds`` runs by inertia. If False, the centres are
+        ``n_clusters`` rows drawn in proportion to their weight (the
+        "random" initialization).
     n_seeds : int, default=5
         k-means++ runs; the one with the lowest inertia is kept.
     max_iter : int, default=20
@@ -139,39 +137,54 @@ def kmeans_labels(
     max_rows : int, default=20000
         Above ``4 * max_rows`` samples the centres are found on ``max_rows``
         rows drawn in proportion to their weight (in the canonical order, so
-        still invariant to row order and repeats); every sample then takes
-        the nearest centre.
+        still invariant to row order and repeats).
 
     Returns
     -------
-    labels : ndarray of shape (n_samples,)
+    centres : ndarray of shape (n_clusters, n_dims)
     """
     order = canonical_order(Z)
     sq_norms = np.einsum("ij,ij->i", Z, Z)
     if not plus_plus:
-        centers = _seed(Z, sq_norms, weight, order, n_clusters, rng, plus_plus=False)
-        return _nearest(Z, sq_norms, centers)[0]
-    fit_Z, fit_norms, fit_weight, fit_order = Z, sq_norms, weight, order
+        return _seed(Z, sq_norms, weight, order, n_clusters, rng, plus_plus=False)
     if Z.shape[0] > 4 * max_rows:
         drawn = draw_rows(weight, order, rng, max_rows)
         rows, counts = np.unique(drawn, return_counts=True)
-        fit_Z, fit_norms, fit_weight = Z[rows], sq_norms[rows], counts.astype(float)
-        fit_order = canonical_order(fit_Z)
+        Z, sq_norms, weight = Z[rows], sq_norms[rows], counts.astype(float)
+        order = canonical_order(Z)
     best_centers, best_inertia = None, np.inf
     for _ in range(n_seeds):
-        centers = _seed(fit_Z, fit_norms, fit_weight, fit_order, n_clusters, rng, True)
-        inertia = _lloyd(fit_Z, fit_norms, fit_weight, centers, max_iter)
+        centers = _seed(Z, sq_norms, weight, order, n_clusters, rng, True)
+        inertia = _lloyd(Z, sq_norms, weight, centers, max_iter)
         if inertia < best_inertia * (1 - 1e-9):
             best_centers, best_inertia = centers, inertia
-    return _nearest(Z, sq_norms, best_centers)[0]
+    return best_centers
 
 
-def initialize_responsibilities(resp, features, weight, init, rng):
-    """Fill ``resp`` (n_experts, n_samples) with one-hot k-means (``init=
-    "kmeans"``) or nearest-random-row (``init="random"``) assignments of the
-    rows of ``features`` (already standardized)."""
-    labels = kmeans_labels(
-        features, weight, resp.shape[0], rng, plus_plus=init == "kmeans"
-    )
-    resp[:] = 0.0
-    resp[labels, np.arange(labels.shape[0])] = 1.0
+def nearest_centre(Z, centres):
+    """Label of the nearest of ``centres`` for every row of ``Z``."""
+    return _nearest(Z, np.einsum("ij,ij->i", Z, Z), centres)[0]
+
+
+def kmeans_labels(Z, weight, n_clusters, rng, **kwargs):
+    """Labels of the nearest ``kmeans_centres`` for every row of ``Z``."""
+    return nearest_centre(Z, kmeans_centres(Z, weight, n_clusters, rng, **kwargs))
+
+
+def assign_to_centres(centres, part):
+    """One-hot responsibilities of a part: each row to the nearest centre of
+    its (standardized) ``features``."""
+    labels = nearest_centre(part.features, centres)
+    part.resp[:] = 0.0
+    part.resp[labels, np.arange(labels.shape[0])] = 1.0
+
+
+def initialize_responsibilities(data, init, rng, arrange=None):
+    """Fill the responsibilities of every part of ``data`` with one-hot
+    k-means (``init="kmeans"``) or nearest-random-row (``init="random"``)
+    assignments of the rows of its standardized ``features``; ``arrange``
+    may reorder the centres among the experts first."""
+    centres = data.init_centres(init, rng)
+    if arrange is not None:
+        centres = arrange(centres)
+    data.map_parts(partial(assign_to_centres, centres))

@@ -11,6 +11,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array
 
 from ._base import PARTIAL_FIT_DOC, BaseMixtureOfExperts, routing_doc
+from ._dask import dask_rows
 from .experts import LinearExpert
 
 # Bisection halves the bracket of a quantile each step: 60 steps take the
@@ -89,6 +90,11 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     init : {"kmeans", "random"}, default="kmeans"
         Initial responsibilities: k-means clusters of the standardized joint
         (x, y) space, or the nearest of ``n_experts`` randomly drawn samples.
+    n_jobs : int, default=None
+        Initializations to run in parallel (joblib; ``None`` means 1 unless
+        in a ``joblib.parallel_config`` context, -1 means all processors).
+        Each initialization has its own random seed drawn from
+        ``random_state``, so the result is the same for every ``n_jobs``.
     batch_size : int or "auto", default="auto"
         Minibatch size of ``solver="sgd"`` and ``"adam"``; "auto" is
         ``min(200, n_samples)``, as in MLPRegressor.
@@ -186,6 +192,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         tol=1e-4,
         n_init=1,
         init="kmeans",
+        n_jobs=None,
         batch_size="auto",
         learning_rate_init=1e-3,
         shuffle=True,
@@ -211,6 +218,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
             tol=tol,
             n_init=n_init,
             init=init,
+            n_jobs=n_jobs,
             batch_size=batch_size,
             learning_rate_init=learning_rate_init,
             shuffle=shuffle,
@@ -297,8 +305,9 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         return r2_score(y, pred)
 
     def _init_features(self, X, y):
-        return np.hstack([X, y])
+        return np.hstack([X, y.astype(X.dtype, copy=False)])
 
+    @dask_rows
     def predict(self, X, return_std=False):
         """Mixture mean: sum_k g_k(x) times expert k's prediction.
 
@@ -456,6 +465,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
             out[..., j] = 0.5 * (low + high)
         return out[:, 0] if self.experts_._single_output else out
 
+    @dask_rows
     def predict_experts(self, X):
         """Each expert's own prediction, ignoring the gate.
 

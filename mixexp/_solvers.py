@@ -7,6 +7,7 @@ up in ``SOLVERS``, as scipy's ``minimize`` looks up ``method``.
 """
 
 import warnings
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -49,19 +50,20 @@ def reseed_dead_experts(gate, data):
     mixture is worst, and its gate row is reset to neutral so the gate can
     route to it again. Returns the indices of the re-seeded experts.
     """
-    count = data.resp @ data.sample_weight
+    count = data.sum_parts(lambda part: {"c": part.resp @ part.sample_weight})["c"]
     dead = np.flatnonzero(count < _DEAD_FRACTION * data.total_weight)
     if dead.size == 0:
         return dead
-    candidates = np.flatnonzero(data.sample_weight > 0)
-    order = candidates[np.argsort(data.log_evidence[candidates], kind="stable")]
-    block = max(1, order.size // (2 * data.n_experts))
-    for i, k in enumerate(dead):
-        rows = order[i * block : (i + 1) * block]
-        if rows.size == 0:
-            break
-        data.resp[:, rows] = 0.0
-        data.resp[k, rows] = 1.0
+    n_candidates = sum(
+        data.map_parts(lambda part: int(np.count_nonzero(part.sample_weight > 0)))
+    )
+    block = max(1, n_candidates // (2 * data.n_experts))
+    need = min(block * dead.size, n_candidates)
+    worst = data.map_parts(partial(_worst_rows, need))
+    values = np.concatenate([part[0] for part in worst])
+    index = np.concatenate([part[1] for part in worst])
+    chosen = index[np.lexsort((index, values))[:need]]
+    data.map_parts(partial(_hand_rows, chosen, dead[np.arange(need) // block]))
     gate._revive(dead)
     warnings.warn(
         f"Expert(s) {dead.tolist()} lost all responsibility and were re-seeded "
@@ -71,6 +73,24 @@ def reseed_dead_experts(gate, data):
         stacklevel=4,
     )
     return dead
+
+
+def _worst_rows(count, part):
+    """Log-evidence and (global) index of the part's ``count`` weighted rows
+    with the lowest log-evidence, ties in row order."""
+    candidates = np.flatnonzero(part.sample_weight > 0)
+    values = part.log_evidence[candidates]
+    order = np.lexsort((candidates, values))[:count]
+    return values[order], candidates[order] + part.start
+
+
+def _hand_rows(rows, experts, part):
+    """Give each of the (global) ``rows`` that lie in the part to its expert."""
+    local = rows - part.start
+    inside = (local >= 0) & (local < part.n_samples)
+    local = local[inside]
+    part.resp[:, local] = 0.0
+    part.resp[experts[inside], local] = 1.0
 
 
 def _q_slack(value):

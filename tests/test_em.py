@@ -2,6 +2,7 @@
 
 import warnings
 
+import joblib
 import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
@@ -228,16 +229,42 @@ def test_dead_expert_is_reseeded_not_nan():
 
 def test_n_init_keeps_the_best_run():
     X, y = make_piecewise_linear(600, random_state=0)
-    best = MixtureOfExpertsRegressor(
-        3, init="random", n_init=4, random_state=np.random.RandomState(7)
-    ).fit(X, y)
-    # The same RandomState stream, run one restart at a time.
-    rng = np.random.RandomState(7)
-    bounds = []
-    for _ in range(4):
-        run = MixtureOfExpertsRegressor(3, init="random", random_state=rng).fit(X, y)
-        bounds.append(run.lower_bound_)
-    assert best.lower_bound_ == pytest.approx(max(bounds), rel=1e-12)
+    best = MixtureOfExpertsRegressor(3, init="random", n_init=4, random_state=7).fit(
+        X, y
+    )
+    # Restart i runs with the i-th seed drawn from random_state.
+    seeds = np.random.RandomState(7).randint(np.iinfo(np.int32).max, size=4)
+    bounds = [
+        MixtureOfExpertsRegressor(3, init="random", random_state=seed)
+        .fit(X, y)
+        .lower_bound_
+        for seed in seeds
+    ]
+    assert len(set(bounds)) > 1  # the restarts did differ
+    assert best.lower_bound_ == max(bounds)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **kw: MixtureOfExpertsRegressor(3, init="random", **kw),
+        lambda **kw: MixtureOfExpertsClassifier(3, init="random", **kw),
+        lambda **kw: MixtureOfExpertsRegressor(3, solver="adam", max_iter=20, **kw),
+    ],
+)
+def test_parallel_restarts_equal_sequential(make):
+    X, y = make_piecewise_linear(600, random_state=0)
+    if "Classifier" in type(make()).__name__:
+        y = y > np.median(y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one = make(n_init=4, random_state=3).fit(X, y)
+        two = make(n_init=4, random_state=3, n_jobs=2).fit(X, y)
+        with joblib.parallel_config(backend="loky", n_jobs=2):
+            processes = make(n_init=4, random_state=3, n_jobs=2).fit(X, y)
+    for other in (two, processes):
+        assert other.lower_bounds_.tolist() == one.lower_bounds_.tolist()
+        assert np.array_equal(other.predict(X), one.predict(X))
 
 
 def test_warm_start_continues_from_the_previous_fit():

@@ -47,6 +47,7 @@ def _random_gaussians(rng, n_experts, d, covariance_type):
 def _training_data(X, sample_weight, n_experts, rows=None):
     """Training data for the gate alone (y is not used by it)."""
     data = TrainingData(X, np.zeros((X.shape[0], 1)), sample_weight, n_experts, 1)
+    data = data.restart(np.random.RandomState(0))
     if rows is not None:
         data.rows = rows  # small chunks: the statistics must add up across them
     return data

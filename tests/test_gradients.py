@@ -18,6 +18,7 @@ def _prepared(est, X, y):
     y_enc = est._encode_targets(y)
     n_targets = getattr(est, "n_outputs_", None) or len(est.classes_)
     data = TrainingData(X, y_enc, rng.uniform(0.5, 2.0, len(X)), est.n_experts, 8)
+    data = data.restart(rng)
     if hasattr(est, "classes_"):
         data.n_classes = len(est.classes_)
     else:

@@ -184,16 +184,20 @@ def test_ethanol_gate_beats_mixture_of_regressions():
 @pytest.mark.parametrize("expert", [LinearExpert(degree=2), StudentTExpert(degree=2)])
 def test_motorcycle_predictive_interval_covers_held_out_points(expert):
     """The 90% predictive interval of predict_quantiles, 10-fold
-    cross-validated, covers 85-95% of the held-out points (the binomial
-    standard error of a coverage over 133 points is 0.026). K=3 quadratic
-    experts has the best held-out log-likelihood among K=2..5 (-4.29 per
-    point, measured); the published K=4 model covers 0.80-0.85 here, its
-    variances fitted on ~30 points per expert being too small."""
+    cross-validated, covers 85-95% of the held-out points, on average over
+    three shuffles of the folds (one coverage over 133 points has a binomial
+    standard error of 0.026; measured: 0.85-0.88 per shuffle, mean 0.86).
+    K=3 quadratic experts has the best held-out log-likelihood among K=2..5
+    (-4.29 per point, measured); the published K=4 model covers 0.80-0.85
+    here, its variances fitted on ~30 points per expert being too small."""
     X, y = load_mcycle(return_X_y=True)
-    covered = np.zeros(y.shape[0], dtype=bool)
-    for train, test in KFold(10, shuffle=True, random_state=0).split(X):
-        moe = MixtureOfExpertsRegressor(3, expert=expert, n_init=3, random_state=0)
-        moe.fit(X[train], y[train])
-        low, high = moe.predict_quantiles(X[test], [0.05, 0.95]).T
-        covered[test] = (low <= y[test]) & (y[test] <= high)
-    assert 0.85 <= covered.mean() <= 0.95
+    coverage = []
+    for shuffle in range(3):
+        covered = np.zeros(y.shape[0], dtype=bool)
+        for train, test in KFold(10, shuffle=True, random_state=shuffle).split(X):
+            moe = MixtureOfExpertsRegressor(3, expert=expert, n_init=3, random_state=0)
+            moe.fit(X[train], y[train])
+            low, high = moe.predict_quantiles(X[test], [0.05, 0.95]).T
+            covered[test] = (low <= y[test]) & (y[test] <= high)
+        coverage.append(covered.mean())
+    assert 0.85 <= np.mean(coverage) <= 0.95

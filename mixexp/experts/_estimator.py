@@ -161,6 +161,8 @@ class EstimatorExpert(BaseEstimator):
         variance = self.noise_variance_
         return variance[:, None] if self._single_output else variance
 
+    _blockwise = False  # the M-step refits on all rows, in memory
+
     def _prepare(self, data):
         """Check the estimator; the experts see uncentred inputs."""
         self._validate_params()
@@ -170,12 +172,10 @@ class EstimatorExpert(BaseEstimator):
                 "sample_weight, through which EM passes the responsibilities. "
                 "Use an estimator whose fit accepts sample_weight."
             )
-        data.offset["experts"] = np.zeros(data.inputs["experts"].shape[1])
+        data.set_offset("experts", np.zeros(data.width("experts")))
         if self._task == "regression":
             self._single_output = data.single_output
-            y, w = data.y, data.sample_weight
-            mean = (w @ y) / data.total_weight
-            var = (w @ (y - mean) ** 2) / data.total_weight
+            mean, var, _ = data.target_moments()
             self._floor = self.min_variance * np.where(var > 0, var, 1.0)
             self._start = (mean, np.maximum(var, self._floor))
         else:

@@ -177,14 +177,12 @@ class LinearExpert(BaseEstimator):
         self._validate_params()
         self._single_output = data.single_output
         if not self.fit_intercept:  # no intercept, no centring
-            data.offset["experts"] = np.zeros(data.inputs["experts"].shape[1])
+            data.set_offset("experts", np.zeros(data.width("experts")))
         if "expert_y_offset" not in data.cache:
-            y, w = data.y, data.sample_weight
-            y_mean = (w @ y) / data.total_weight
-            y_var = (w @ (y - y_mean) ** 2) / data.total_weight
+            y_mean, y_var, y_square = data.target_moments()
             floor = self.min_variance * np.where(y_var > 0, y_var, 1.0)
             if not self.fit_intercept:
-                y_var = (w @ y**2) / data.total_weight
+                y_var = y_square
                 y_mean = np.zeros_like(y_mean)
             data.cache["expert_y_offset"] = y_mean
             data.cache["expert_y_var"] = y_var
@@ -200,7 +198,7 @@ class LinearExpert(BaseEstimator):
         if self.covariance_type == "full":
             variance = variance[:, :, None] * np.eye(y_mean.shape[0])
         self._set_arrays(
-            np.zeros((n_experts, y_mean.shape[0], data.inputs["experts"].shape[1])),
+            np.zeros((n_experts, y_mean.shape[0], data.width("experts"))),
             np.tile(y_mean, (n_experts, 1)),
             variance,
         )

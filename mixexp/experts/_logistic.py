@@ -94,7 +94,7 @@ class LogisticExpert(MultinomialComponent):
     def _reset(self, data):
         """Experts start uniform over the classes."""
         shape = (data.n_experts, data.n_classes)
-        self.coef_ = np.zeros(shape + (data.inputs["experts"].shape[1],))
+        self.coef_ = np.zeros(shape + (data.width("experts"),))
         self.intercept_ = np.zeros(shape)
 
     def _stacked(self):

@@ -306,9 +306,10 @@ class GaussianGate(BaseEstimator):
         """Start from a gate that is uniform in x: every component is the
         weighted Gaussian fit of all the inputs, with equal weights, so EM's
         first E-step assigns the samples by how well the experts fit them."""
-        weight = data.sample_weight
         stats = data.reduce(
-            lambda rows, Xt: _moments(Xt, weight[None, rows], self.covariance_type),
+            lambda part, rows, Xt: _moments(
+                Xt, part.sample_weight[None, rows], self.covariance_type
+            ),
             "gate",
         )
         mean, cov = _gaussians_from_moments(stats, self.covariance_type, self.reg_covar)

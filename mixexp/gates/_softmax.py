@@ -196,7 +196,7 @@ class SoftmaxGate(MultinomialComponent):
 
     def _reset(self, data):
         """Start from the uniform gate."""
-        self.coef_ = np.zeros((data.n_experts, data.inputs["gate"].shape[1]))
+        self.coef_ = np.zeros((data.n_experts, data.width("gate")))
         self.intercept_ = np.zeros(data.n_experts)
 
     def _stacked(self):
@@ -211,9 +211,10 @@ class SoftmaxGate(MultinomialComponent):
     def _bound_grams(self, stats, data):
         grams = data.cache.get("gate_bound_grams")
         if grams is None:  # depends on the sample weights only: once per fit
-            weight = data.sample_weight
             grams = data.reduce(
-                lambda rows, Xt: {"A": weighted_grams(Xt, weight[None, rows])},
+                lambda part, rows, Xt: {
+                    "A": weighted_grams(Xt, part.sample_weight[None, rows])
+                },
                 "gate",
             )["A"]
             data.cache["gate_bound_grams"] = grams

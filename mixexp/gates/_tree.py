@@ -156,7 +156,7 @@ class TreeGate(SoftmaxGate):
     def _reset(self, data):
         """Start from the uniform gate."""
         shape = (self.n_internal, self.branching)
-        self.coef_ = np.zeros(shape + (data.inputs["gate"].shape[1],))
+        self.coef_ = np.zeros(shape + (data.width("gate"),))
         self.intercept_ = np.zeros(shape)
 
     def _stacked(self):

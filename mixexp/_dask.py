@@ -1,0 +1,388 @@
+"""Fitting on dask arrays: the training data as parts that stay where they are.
+
+``fit`` given a dask array builds a :class:`ShardedData`: one part (a
+``TrainingData`` of the block's rows) per row block of X, built and kept on
+the dask workers when a ``dask.distributed`` client is active, else in this
+process. The EM driver and the components are the in-memory ones: everything
+they compute over rows goes through ``map_parts``/``sum_parts``/``reduce``,
+which here run the function on every part (as a task on the worker holding
+it) and send back only its sums (statistics of size K x p x p, never rows).
+The M-steps, including the softmax gate's Newton and L-BFGS steps whose
+gradients and Hessians are such sums, run on the client.
+
+What differs from an in-memory fit:
+
+- the gate's Newton Hessian is the exact sum over all rows (in memory, above
+  32k rows, it is estimated on a row sample);
+- with more than 80,000 rows, the k-means initialization clusters a weighted
+  sample of 20,000 rows drawn block by block (in memory: drawn in a canonical
+  row order), so the starting point differs;
+- only ``solver="em"``, and components whose statistics are sums over rows
+  (not ``EstimatorExpert``).
+
+Up to these, the fit is the in-memory fit: the same sums, added in another
+order.
+"""
+
+import copy
+import functools
+
+import numpy as np
+from sklearn.utils.validation import _check_sample_weight, check_array
+
+from ._data import FLOAT_DTYPES, TrainingData, is_dask_collection, weighted_sum
+from ._init import kmeans_centres
+
+# Above 4 * _SAMPLE_ROWS rows the initial clusters come from a sample.
+_SAMPLE_ROWS = 20000
+
+
+def _client():
+    """The active dask.distributed client, or None."""
+    try:
+        from distributed import default_client
+
+        return default_client()
+    except (ImportError, ValueError):
+        return None
+
+
+def _rows_like(array, chunks):
+    """A dask array (or None) re-chunked to the given row chunks, one column
+    block."""
+    import dask.array as da
+
+    if array is None:
+        return None
+    array = da.asarray(array)
+    return array.rechunk((chunks,) + (-1,) * (array.ndim - 1))
+
+
+def _blocks(array):
+    """The row blocks of a dask array as a list of delayed objects."""
+    return list(array.to_delayed().ravel()) if array is not None else None
+
+
+class ShardedData(TrainingData):
+    """Training data whose rows live in parts, on dask workers or locally.
+
+    Holds what the driver needs on the client (totals, offsets, the fit's
+    cache) and runs functions of a part where the parts are. Parts are
+    updated in place by the E-step (their ``resp``), so a task on a part is
+    pinned to the worker that holds it.
+    """
+
+    def __init__(self, parts, client, workers, n_samples, n_experts, total_weight):
+        self.parts = parts
+        self.client = client
+        self.workers = workers
+        self.n_samples = n_samples
+        self.n_experts = n_experts
+        self.total_weight = total_weight
+        self.offset = {}
+        self.widths = {}
+        self.cache = {}
+        self.random_state = None
+
+    def _submit(self, fn, part, worker):
+        return self.client.submit(
+            fn, part, workers=[worker], allow_other_workers=False, pure=False
+        )
+
+    def map_parts(self, fn):
+        if self.client is None:
+            return [fn(part) for part in self.parts]
+        return self.client.gather(
+            [
+                self._submit(fn, part, worker)
+                for part, worker in zip(self.parts, self.workers, strict=True)
+            ]
+        )
+
+    def _new_parts(self, fn):
+        """Parts replaced by ``fn(part)``, left where they are."""
+        data = copy.copy(self)
+        if self.client is None:
+            data.parts = [fn(part) for part in self.parts]
+        else:
+            data.parts = [
+                self._submit(fn, part, worker)
+                for part, worker in zip(self.parts, self.workers, strict=True)
+            ]
+        return data
+
+    def set_offset(self, role, offset):
+        self.offset[role] = offset
+
+        def update(part):
+            part.offset[role] = offset
+
+        self.map_parts(update)
+
+    def width(self, role):
+        return self.widths[role]
+
+    def restart(self, random_state):
+        data = self._new_parts(_restart_part)
+        data.offset = dict(self.offset)
+        data.random_state = random_state
+        return data
+
+    def curvature_sample(self, size, role):
+        return None  # Newton's Hessian is summed over all the parts exactly
+
+    def init_centres(self, init, rng):
+        plus_plus = init == "kmeans"
+        if self.n_samples <= 4 * _SAMPLE_ROWS:  # what fit does in memory
+            pieces = self.map_parts(lambda part: (part.features, part.sample_weight))
+            features = np.concatenate([f for f, _ in pieces])
+            weight = np.concatenate([w for _, w in pieces])
+        else:
+            masses = np.array(self.map_parts(lambda part: part.total_weight))
+            counts = rng.multinomial(_SAMPLE_ROWS, masses / masses.sum())
+            seeds = rng.randint(np.iinfo(np.int32).max, size=len(self.parts))
+            drawn = self.map_parts(functools.partial(_draw, counts, seeds))
+            features = np.concatenate([f for f, _ in drawn])
+            weight = np.concatenate([w for _, w in drawn])
+        return kmeans_centres(
+            features, weight, self.n_experts, rng, plus_plus=plus_plus
+        )
+
+
+def _draw(counts, seeds, part):
+    """``counts[i]`` rows of part i drawn in proportion to their weight, with
+    ``seeds[i]``: their features and multiplicities."""
+    rng = np.random.RandomState(seeds[part.index])
+    drawn = rng.choice(
+        part.n_samples,
+        size=counts[part.index],
+        p=part.sample_weight / part.total_weight,
+    )
+    rows, counts = np.unique(drawn, return_counts=True)
+    return part.features[rows], counts.astype(float)
+
+
+def _restart_part(part):
+    return part.restart(None)
+
+
+def _make_part(estimator, X, y, sample_weight, start, index, data_kwargs):
+    """Validate and encode one row block and make its TrainingData."""
+    X = check_array(X, dtype=FLOAT_DTYPES)
+    if X.shape[1] != estimator.n_features_in_:
+        raise ValueError(
+            f"A block of X has {X.shape[1]} columns, not {estimator.n_features_in_}."
+        )
+    y = estimator._encode_targets(y)
+    sample_weight = _check_sample_weight(
+        sample_weight, X, dtype=np.float64, ensure_non_negative=True
+    )
+    part = estimator._training_data(X, y, sample_weight, data_kwargs)
+    part.start, part.index = start, index
+    part.features = estimator._init_features(X, y)
+    return part
+
+
+def _standardize_features(data):
+    """Standardize every part's features with the weighted mean and standard
+    deviation over all parts (as ``standardize_`` does in memory)."""
+    mean = (
+        data.sum_parts(
+            lambda part: {"s": weighted_sum(part.sample_weight, part.features)}
+        )["s"]
+        / data.total_weight
+    )
+
+    def centre(part):
+        part.features -= mean
+        return {"ss": weighted_sum(part.sample_weight, part.features**2)}
+
+    second = data.sum_parts(centre)["ss"]
+    scale = 1.0 / np.where(second > 0, np.sqrt(second / data.total_weight), 1.0)
+
+    def rescale(part):
+        part.features *= scale
+
+    data.map_parts(rescale)
+
+
+def sharded_training_data(estimator, X, y, sample_weight, warm):
+    """Validate dask arrays for ``fit`` and make their ShardedData.
+
+    Only metadata, label sets and per-block sums come to the client.
+    """
+    import dask
+    import dask.array as da
+
+    if estimator.solver != "em":
+        raise ValueError(
+            f"solver={estimator.solver!r} is not available on dask arrays; use "
+            "solver='em' (or compute the arrays into memory first)."
+        )
+    for component in (estimator._make_gate(), estimator._make_experts()):
+        if not getattr(component, "_blockwise", True):
+            raise ValueError(
+                f"{type(component).__name__} cannot be fitted on dask arrays: "
+                "its M-step needs all the rows in memory. Use LinearExpert or "
+                "LogisticExpert, or compute the arrays into memory first."
+            )
+    X = da.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2-D dask array for X, got {X.ndim} dimension(s); "
+            "reshape it to (n_samples, n_features)."
+        )
+    if not np.issubdtype(X.dtype, np.number) and X.dtype != bool:
+        raise ValueError(f"X has dtype {X.dtype}; give numeric data.")
+    if y is None or (sample_weight is not None and np.ndim(sample_weight) != 1):
+        raise ValueError("fit needs y, and sample_weight must be 1-D or None.")
+    y = da.asarray(y)
+    if y.shape[0] != X.shape[0] or (
+        sample_weight is not None and np.shape(sample_weight)[0] != X.shape[0]
+    ):
+        raise ValueError(
+            f"X has {X.shape[0]} rows but y or sample_weight has a different "
+            "number; pass one target and one weight per row."
+        )
+    if warm and X.shape[1] != estimator.n_features_in_:
+        raise ValueError(
+            f"warm_start=True but X has {X.shape[1]} features, not "
+            f"{estimator.n_features_in_}. Set warm_start=False to fit from scratch."
+        )
+    X = X.rechunk({1: -1})
+    chunks = X.chunks[0]
+    y = _rows_like(y, chunks)
+    sample_weight = _rows_like(sample_weight, chunks)
+    estimator.n_features_in_ = X.shape[1]
+    estimator.__dict__.pop("feature_names_in_", None)
+    # The row count stands in for the positive weights until the parts tell.
+    estimator._check_fit_setup(X.shape[0], warm)
+
+    # The targets' encoding is set from what fit would see: the class labels
+    # (computed, few) or the shape of y.
+    data_kwargs = {}
+    if estimator._task == "classification":
+        labels = da.unique(y).compute()
+    else:
+        labels = y[:1].compute()
+    estimator._encode_fit_targets(labels, data_kwargs)
+
+    starts = np.concatenate([[0], np.cumsum(chunks)[:-1]])
+    weights = _blocks(sample_weight) or [None] * len(chunks)
+    tasks = [
+        dask.delayed(_make_part)(estimator, xb, yb, wb, int(start), i, data_kwargs)
+        for i, (xb, yb, wb, start) in enumerate(
+            zip(_blocks(X), _blocks(y), weights, starts, strict=True)
+        )
+    ]
+    client = _client()
+    if client is None:
+        parts, workers = list(dask.compute(*tasks)), None
+    else:
+        parts = client.compute(tasks)
+        client.gather(parts)  # raises here if a block fails validation
+        located = client.who_has(parts)
+        workers = [located[part.key][0] for part in parts]
+    # A throwaway summary to get the totals: (weight, positive rows, widths).
+    data = ShardedData(parts, client, workers, X.shape[0], estimator.n_experts, 0.0)
+    summary = data.map_parts(
+        lambda part: (
+            part.total_weight,
+            int(np.count_nonzero(part.sample_weight)),
+            {role: Z.shape[1] for role, Z in part.inputs.items()},
+        )
+    )
+    data.total_weight = float(sum(s[0] for s in summary))
+    if not data.total_weight > 0:
+        raise ValueError(
+            "sample_weight is zero for every sample; give some samples a "
+            "positive weight."
+        )
+    data.widths = summary[0][2]
+    for key, value in data_kwargs.items():
+        setattr(data, key, value)
+    estimator._check_n_experts(sum(s[1] for s in summary))
+    # Global design offsets (the weighted means), as in memory.
+    sums = data.sum_parts(
+        lambda part: {
+            role: weighted_sum(part.sample_weight, Z) for role, Z in part.inputs.items()
+        }
+    )
+    for role, total in sums.items():
+        data.set_offset(role, total / data.total_weight)
+    if not warm:
+        _standardize_features(data)
+    return data
+
+
+def stream_blocks(estimator, X, y, sample_weight=None, classes=None):
+    """``partial_fit`` on the row blocks of dask arrays, one after another:
+    one block is in memory at a time, each is one step of online EM."""
+    import dask
+    import dask.array as da
+
+    X = da.asarray(X).rechunk({1: -1})
+    chunks = X.chunks[0]
+    ys = _blocks(_rows_like(y, chunks))
+    weights = _blocks(_rows_like(sample_weight, chunks)) or [None] * len(chunks)
+    for block in zip(_blocks(X), ys, weights, strict=True):
+        X_block, y_block, w_block = dask.compute(*block)
+        estimator._partial_fit(X_block, y_block, w_block, classes)
+    return estimator
+
+
+def dask_rows(method):
+    """Let a method of (X[, y]) accept dask arrays: it then runs on every row
+    block of X (and the matching rows of y) and returns dask arrays."""
+
+    @functools.wraps(method)
+    def wrapper(self, X, *args, **kwargs):
+        if not is_dask_collection(X):
+            return method(self, X, *args, **kwargs)
+        return _map_row_blocks(self, method, X, args, kwargs)
+
+    return wrapper
+
+
+def _map_row_blocks(estimator, method, X, args, kwargs):
+    import dask
+    import dask.array as da
+
+    X = da.asarray(X).rechunk({1: -1})
+    chunks = X.chunks[0]
+    # Positional arrays (y) are split like X; None and scalars pass through.
+    rows = [a is not None and np.ndim(a) > 0 for a in args]
+    blocks = [
+        _blocks(_rows_like(a, chunks)) if is_rows else [a] * len(chunks)
+        for a, is_rows in zip(args, rows, strict=True)
+    ]
+    # The output's trailing shape and dtype, from one row.
+    first = method(
+        estimator,
+        X[:1].compute(),
+        *(
+            da.asarray(a)[:1].compute() if is_rows else a
+            for a, is_rows in zip(args, rows, strict=True)
+        ),
+        **kwargs,
+    )
+    outputs = first if isinstance(first, tuple) else (first,)
+    call = dask.delayed(method, nout=len(outputs) if len(outputs) > 1 else None)
+    model = dask.delayed(estimator)
+    results = [
+        call(model, block, *(b[i] for b in blocks), **kwargs)
+        for i, block in enumerate(_blocks(X))
+    ]
+    arrays = []
+    for position, sample in enumerate(outputs):
+        sample = np.asarray(sample)
+        pieces = [
+            da.from_delayed(
+                result[position] if len(outputs) > 1 else result,
+                shape=(n_rows,) + sample.shape[1:],
+                dtype=sample.dtype,
+            )
+            for result, n_rows in zip(results, chunks, strict=True)
+        ]
+        arrays.append(da.concatenate(pieces))
+    return tuple(arrays) if isinstance(first, tuple) else arrays[0]

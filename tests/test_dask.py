@@ -1,0 +1,214 @@
+"""Fitting and predicting on dask arrays, locally and on a dask.distributed cluster."""
+
+import warnings
+
+import dask
+import dask.array as da
+import joblib
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV
+
+from mixexp import (
+    HierarchicalMixtureOfExpertsRegressor,
+    MixtureOfExpertsClassifier,
+    MixtureOfExpertsRegressor,
+)
+from mixexp._dask import ShardedData
+from mixexp.datasets import make_local_classification, make_mixture_regression
+from mixexp.gates import GaussianGate
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def _regression(n=6000, chunks=1000):
+    X, y = make_mixture_regression(n, 4, 3, random_state=0)
+    w = np.random.RandomState(0).uniform(0.5, 2.0, n)
+    dask_arrays = [da.from_array(a, chunks=chunks) for a in (X, y, w)]
+    return (X, y, w), dask_arrays
+
+
+def _coefficients(model):
+    gate = model.gate_
+    gate_arrays = [gate.means_] if hasattr(gate, "means_") else [gate.coef_]
+    return gate_arrays + [model.experts_.coef_, model.experts_.intercept_]
+
+
+def _assert_same_fit(in_memory, distributed):
+    assert distributed.n_iter_ == in_memory.n_iter_
+    np.testing.assert_allclose(
+        distributed.lower_bounds_, in_memory.lower_bounds_, rtol=0, atol=1e-6
+    )
+    for a, b in zip(_coefficients(distributed), _coefficients(in_memory), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+MODELS = {
+    "flat": lambda: MixtureOfExpertsRegressor(3, tol=1e-8, random_state=0),
+    "hierarchical": lambda: HierarchicalMixtureOfExpertsRegressor(
+        depth=2, tol=1e-8, max_iter=60, random_state=0
+    ),
+    "gaussian gate": lambda: MixtureOfExpertsRegressor(
+        3, gate=GaussianGate(), tol=1e-8, random_state=0
+    ),
+    "restarts": lambda: MixtureOfExpertsRegressor(
+        3, init="random", n_init=3, tol=1e-8, random_state=0
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_distributed_fit_equals_in_memory_fit(client, name):
+    (X, y, w), (Xd, yd, wd) = _regression()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        in_memory = MODELS[name]().fit(X, y, sample_weight=w)
+        distributed = MODELS[name]().fit(Xd, yd, sample_weight=wd)
+    _assert_same_fit(in_memory, distributed)
+    assert isinstance(distributed.gate_, type(in_memory.gate_))
+
+
+def test_distributed_classifier_equals_in_memory(client):
+    X, y = make_local_classification(4000, random_state=0)
+    labels = np.array(["a", "b", "c", "d"])[y]
+    make = lambda: MixtureOfExpertsClassifier(3, tol=1e-8, random_state=0)  # noqa: E731
+    in_memory = make().fit(X, labels)
+    distributed = make().fit(da.from_array(X, 700), da.from_array(labels, 700))
+    _assert_same_fit(in_memory, distributed)
+    assert np.array_equal(distributed.classes_, in_memory.classes_)
+
+
+def test_local_dask_fit_without_a_client_equals_in_memory():
+    (X, y, w), (Xd, yd, wd) = _regression(chunks=1500)
+    in_memory = MixtureOfExpertsRegressor(3, tol=1e-8, random_state=0).fit(X, y, w)
+    with dask.config.set(scheduler="synchronous"):
+        local = MixtureOfExpertsRegressor(3, tol=1e-8, random_state=0).fit(Xd, yd, wd)
+    _assert_same_fit(in_memory, local)
+
+
+def test_no_rows_come_to_the_client(client, monkeypatch):
+    """Above 80,000 rows only sums and a bounded initialization sample of
+    20,000 rows leave the workers; parts hold 25,000 rows each."""
+    X, y = make_mixture_regression(100_000, 3, 2, random_state=1)
+    Xd, yd = da.from_array(X, chunks=25_000), da.from_array(y, chunks=25_000)
+    longest = []
+
+    def largest_rows(value):
+        if isinstance(value, np.ndarray):
+            return value.shape[0] if value.ndim else 0
+        if isinstance(value, dict | list | tuple):
+            items = value.values() if isinstance(value, dict) else value
+            return max([largest_rows(v) for v in items] + [0])
+        return 0
+
+    original = ShardedData.map_parts
+
+    def recording(self, fn):
+        results = original(self, fn)
+        # the sample drawn for the k-means initialization is 20,000 rows at
+        # most in total; everything else is sums.
+        longest.append(sum(largest_rows(r) for r in results))
+        return results
+
+    monkeypatch.setattr(ShardedData, "map_parts", recording)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MixtureOfExpertsRegressor(2, max_iter=3, random_state=0).fit(Xd, yd)
+    assert len(longest) > 10
+    assert max(longest) <= 20_000
+    assert np.isfinite(model.lower_bound_)
+
+
+def test_predictions_on_dask_arrays(client):
+    (X, y, _), (Xd, yd, _) = _regression()
+    model = MixtureOfExpertsRegressor(3, random_state=0).fit(X, y)
+    for method, args in [
+        ("predict", (X,)),
+        ("predict_gate_proba", (X,)),
+        ("predict_experts", (X,)),
+        ("score_samples", (X, y)),
+        ("predict_responsibilities", (X, y)),
+    ]:
+        lazy = getattr(model, method)(*[da.from_array(a, 1000) for a in args])
+        assert isinstance(lazy, da.Array)
+        np.testing.assert_allclose(
+            lazy.compute(), getattr(model, method)(*args), rtol=1e-12, atol=1e-12
+        )
+    mean, std = model.predict(Xd, return_std=True)
+    np.testing.assert_allclose(std.compute(), model.predict(X, return_std=True)[1])
+    Xc, yc = make_local_classification(2000, random_state=0)
+    clf = MixtureOfExpertsClassifier(2, random_state=0).fit(Xc, yc)
+    proba = clf.predict_proba(da.from_array(Xc, 300))
+    np.testing.assert_allclose(proba.compute(), clf.predict_proba(Xc), atol=1e-14)
+    assert np.array_equal(
+        clf.predict(da.from_array(Xc, 300)).compute(), clf.predict(Xc)
+    )
+
+
+def test_partial_fit_streams_the_blocks(client):
+    (X, y, w), (Xd, yd, wd) = _regression(chunks=1000)
+    streamed = MixtureOfExpertsRegressor(3, random_state=0).partial_fit(Xd, yd, wd)
+    by_hand = MixtureOfExpertsRegressor(3, random_state=0)
+    for start in range(0, X.shape[0], 1000):
+        rows = slice(start, start + 1000)
+        by_hand.partial_fit(X[rows], y[rows], w[rows])
+    assert streamed.n_iter_ == by_hand.n_iter_ == 6
+    np.testing.assert_array_equal(streamed.predict(X), by_hand.predict(X))
+
+
+def test_grid_search_on_the_dask_joblib_backend(client):
+    (X, y, _), _ = _regression(n=1500)
+    grid = {"n_experts": [1, 3], "expert__alpha": [1e-6, 10.0]}
+    make = lambda: GridSearchCV(  # noqa: E731
+        MixtureOfExpertsRegressor(
+            3, expert=MixtureOfExpertsRegressor(1)._default_expert(), random_state=0
+        ),
+        grid,
+        cv=3,
+    )
+    sequential = make().fit(X, y)
+    with joblib.parallel_config(backend="dask"):
+        distributed = make().set_params(n_jobs=2).fit(X, y)
+    assert distributed.best_params_ == sequential.best_params_
+    np.testing.assert_allclose(
+        distributed.cv_results_["mean_test_score"],
+        sequential.cv_results_["mean_test_score"],
+    )
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(solver="adam"), "solver='adam' is not available on dask"),
+        (dict(expert=Ridge()), "EstimatorExpert cannot be fitted on dask"),
+    ],
+)
+def test_unsupported_options_are_refused(client, change, message):
+    _, (Xd, yd, _) = _regression(n=600, chunks=200)
+    with pytest.raises(ValueError, match=message):
+        MixtureOfExpertsRegressor(2, **change).fit(Xd, yd)
+
+
+def test_bad_blocks_are_refused_and_the_model_is_untouched(client):
+    (X, y, _), _ = _regression(n=600)
+    model = MixtureOfExpertsRegressor(2, random_state=0).fit(X, y)
+    before = model.predict(X)
+    bad = X.copy()
+    bad[450, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.fit(da.from_array(bad, 200), da.from_array(y, 200))
+    with pytest.raises(ValueError, match="rows"):
+        model.fit(da.from_array(X, 200), da.from_array(y[:-1], 200))
+    np.testing.assert_array_equal(model.predict(X), before)

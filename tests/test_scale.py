@@ -1,0 +1,91 @@
+"""One machine at scale: float32 kept, bounded chunks, restarts in parallel."""
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+from sklearn import config_context
+from sklearn.exceptions import ConvergenceWarning
+
+from mixexp import (
+    HierarchicalMixtureOfExpertsRegressor,
+    MixtureOfExpertsClassifier,
+    MixtureOfExpertsRegressor,
+)
+from mixexp._data import chunk_rows
+from mixexp.datasets import make_local_classification, make_mixture_regression
+
+
+def _fit(model, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MixtureOfExpertsRegressor(4, tol=1e-8, max_iter=500, random_state=0),
+        lambda: HierarchicalMixtureOfExpertsRegressor(
+            depth=2, tol=1e-8, max_iter=500, random_state=0
+        ),
+    ],
+)
+def test_float32_predictions_match_float64(make):
+    X, y = make_mixture_regression(5000, 6, 4, random_state=0)
+    X32, y32 = X.astype(np.float32), y.astype(np.float32)
+    # Both fit the same (float32-representable) data, so only the arithmetic
+    # differs.
+    fit64 = _fit(make(), X32.astype(np.float64), y32.astype(np.float64))
+    fit32 = _fit(make(), X32, y32)
+    pred64, pred32 = fit64.predict(X32), fit32.predict(X32)
+    scale = np.abs(pred64).max()
+    np.testing.assert_allclose(pred32, pred64, rtol=1e-4, atol=1e-4 * scale)
+    np.testing.assert_allclose(
+        fit32.score_samples(X32, y32), fit64.score_samples(X32, y32), atol=1e-4
+    )
+
+
+def test_float32_classifier_matches_float64():
+    X, y = make_local_classification(3000, random_state=0)
+    X32 = X.astype(np.float32)
+    make = lambda: MixtureOfExpertsClassifier(3, tol=1e-8, max_iter=500, random_state=0)  # noqa: E731
+    proba64 = _fit(make(), X32.astype(np.float64), y).predict_proba(X32)
+    proba32 = _fit(make(), X32, y).predict_proba(X32)
+    np.testing.assert_allclose(proba32, proba64, atol=1e-4)
+
+
+def test_float32_input_is_not_copied_to_float64():
+    """The fit of float32 data allocates less than a float64 copy of X."""
+    X, y = make_mixture_regression(50_000, 100, 4, random_state=0)
+    X32, y32 = X.astype(np.float32), y.astype(np.float32)
+    model = MixtureOfExpertsRegressor(4, max_iter=2, random_state=0)
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    _fit(model, X32, y32)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # What a fit allocates: the float32 k-means features (X and y, about
+    # X32.nbytes), the (4, n) float32 responsibilities and some vectors of
+    # length n; a float64 copy of X would add 2 * X32.nbytes on top.
+    assert peak < 2 * X32.nbytes, peak / X32.nbytes
+
+
+def test_working_memory_bounds_the_chunks():
+    with config_context(working_memory=1):
+        assert chunk_rows(10**6, 100) == 2**20 // 800
+    assert chunk_rows(10**6, 100) == 4 * 2**20 // 800
+    with config_context(working_memory=0.001):
+        assert chunk_rows(10**6, 100) == 256  # the floor
+    assert chunk_rows(100, 100) == 100
+
+
+def test_chunk_size_does_not_change_the_fit():
+    X, y = make_mixture_regression(3000, 4, 3, random_state=1)
+    one = _fit(MixtureOfExpertsRegressor(3, random_state=0), X, y)
+    with config_context(working_memory=0.001):  # 256-row chunks, 12 of them
+        many = _fit(MixtureOfExpertsRegressor(3, random_state=0), X, y)
+    assert one.n_iter_ == many.n_iter_
+    np.testing.assert_allclose(many.lower_bounds_, one.lower_bounds_, rtol=1e-10)
+    np.testing.assert_allclose(many.predict(X), one.predict(X), rtol=1e-8, atol=1e-10)
