@@ -12,10 +12,12 @@ subprocess, which:
 3. reads its peak resident memory (``VmHWM``; data included) right after the
    fits, before anything else allocates;
 4. times the reference measured in the same process on the same data: the K
-   weighted Gram products ``X^T diag(h_k) X`` (in the data's dtype, on the
-   fitted responsibilities) that any EM M-step for linear experts computes.
+   weighted Gram products ``X^T diag(h_k) X`` (on the fitted
+   responsibilities) that any EM M-step for linear experts computes, in
+   float64 (the arithmetic of mixexp's row chunks) and in float32 (the
+   cheapest possible on float32 data).
 
-It prints a table (s/iter, the Gram reference, their ratio, peak RSS, the
+It prints a table (s/iter, both references, the ratios, peak RSS, the
 data's size) and the exponent b of a least-squares fit
 ``s/iter ~ a * n^b`` over the sizes of at least 10^5 rows (b = 1 is linear).
 Targets (issue 7): ratio <= 3; n = 10^7 within 8 GB peak RSS; b close to 1.
@@ -67,14 +69,20 @@ def peak_rss_mb():
     return float("nan")
 
 
-def gram_reference(X, resp, repeats=2):
-    """Best time of the K weighted Gram products, in X's dtype."""
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for k in range(resp.shape[1]):
-            (X * resp[:, k, None]).T @ X
-        best = min(best, time.perf_counter() - start)
+def gram_reference(X, resp, dtype, repeats=2, block=1_000_000):
+    """Best time of the K weighted Gram products in ``dtype`` (X converted
+    block by block, untimed)."""
+    best = 0.0
+    for start in range(0, X.shape[0], block):
+        Z = X[start : start + block].astype(dtype)
+        h = resp[start : start + block].astype(dtype)
+        times = []
+        for _ in range(repeats):
+            begin = time.perf_counter()
+            for k in range(h.shape[1]):
+                (Z * h[:, k, None]).T @ Z
+            times.append(time.perf_counter() - begin)
+        best += min(times)
     return best
 
 
@@ -97,15 +105,17 @@ def child(n, iters, dtype):
         model.fit(X, y)
         per_iter = (time.perf_counter() - start) / model.n_iter_
     peak = peak_rss_mb()
-    resp = model.predict_responsibilities(X, y).astype(X.dtype)
-    reference = gram_reference(X, resp)
+    resp = model.predict_responsibilities(X, y).astype(np.float32)
+    reference64 = gram_reference(X, resp, np.float64)
+    reference32 = gram_reference(X, resp, np.float32)
     print(
         json.dumps(
             {
                 "n": n,
                 "per_iter": per_iter,
                 "init_s": init_s,
-                "reference": reference,
+                "ref64": reference64,
+                "ref32": reference32,
                 "peak_mb": peak,
                 "data_mb": data_mb,
             }
@@ -134,8 +144,8 @@ def main():
         "iterations timed after one from k-means; one process per size"
     )
     header = (
-        f"{'n':>9} {'s/iter':>9} {'init s':>8} {'gram ref s':>11} {'ratio':>6} "
-        f"{'peak RSS MB':>12} {'data MB':>8}"
+        f"{'n':>9} {'s/iter':>9} {'init s':>8} {'gram64 s':>9} {'ratio64':>8} "
+        f"{'gram32 s':>9} {'ratio32':>8} {'peak RSS MB':>12} {'data MB':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -148,7 +158,8 @@ def main():
         rows.append(row)
         print(
             f"{n:>9} {row['per_iter']:>9.4f} {row['init_s']:>8.2f} "
-            f"{row['reference']:>11.4f} {row['per_iter'] / row['reference']:>6.2f} "
+            f"{row['ref64']:>9.4f} {row['per_iter'] / row['ref64']:>8.2f} "
+            f"{row['ref32']:>9.4f} {row['per_iter'] / row['ref32']:>8.2f} "
             f"{row['peak_mb']:>12.0f} {row['data_mb']:>8.0f}",
             flush=True,
         )

@@ -22,7 +22,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._dask import dask_rows
+from ._dask import dask_rows, sharded_training_data, stream_blocks
 from ._data import FLOAT_DTYPES, TrainingData, design_chunks, is_dask_collection
 from ._estep import e_step, responsibilities, routed, routing_share
 from ._init import initialize_responsibilities, standardize_
@@ -321,8 +321,6 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _fit(self, X, y, sample_weight):
         warm = self.warm_start and hasattr(self, "gate_")
         if is_dask_collection(X):
-            from ._dask import sharded_training_data
-
             data = sharded_training_data(self, X, y, sample_weight, warm)
         else:
             data = self._in_memory_training_data(X, y, sample_weight, warm)
@@ -552,8 +550,6 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """One batch of online EM (see ``partial_fit``); a dask array is a
         stream of batches, its row blocks."""
         if is_dask_collection(X):
-            from ._dask import stream_blocks
-
             return stream_blocks(self, X, y, sample_weight, classes)
         first = not hasattr(self, "gate_")
         if first:
