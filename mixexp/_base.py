@@ -4,6 +4,7 @@ Subclasses only say how targets are encoded and scored, which expert
 component to use, and what the mixture predicts.
 """
 
+import contextlib
 import copy
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -23,13 +24,35 @@ from sklearn.utils.validation import (
 )
 
 from ._dask import dask_rows, sharded_training_data, stream_blocks
-from ._data import FLOAT_DTYPES, TrainingData, design_chunks, is_dask_collection
+from ._data import (
+    FLOAT_DTYPES,
+    TrainingData,
+    check_magnitude,
+    design_chunks,
+    is_dask_collection,
+)
 from ._estep import e_step, responsibilities, routed, routing_share
 from ._init import initialize_responsibilities, standardize_
 from ._online import new_state, online_step
 from ._solvers import SOLVERS, objective
 from .experts import EstimatorExpert
 from .gates import SoftmaxGate
+
+
+@contextlib.contextmanager
+def _numeric_input():
+    """Say what to do when X holds text (scikit-learn only says it cannot
+    convert it)."""
+    try:
+        yield
+    except ValueError as exc:
+        if "could not convert" not in str(exc):
+            raise
+        raise ValueError(
+            f"X must be numeric, but {exc}. Encode text and categorical columns "
+            "as numbers first, e.g. with OneHotEncoder or OrdinalEncoder in a "
+            "Pipeline (sklearn.compose.ColumnTransformer for some columns)."
+        ) from exc
 
 
 def _take(X, columns):
@@ -436,20 +459,29 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """Refuse a loss the experts cannot be trained on."""
 
     def _validate_training_input(self, X, y, sample_weight, reset=True):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            reset=reset,
-            dtype=FLOAT_DTYPES,
-            ensure_min_samples=2 if reset else 1,
-            **self._target_check(),
-        )
-        if sample_weight is not None and np.any(np.asarray(sample_weight) < 0):
-            raise ValueError(
-                "sample_weight has negative values; weights must be >= 0 "
-                "(a weight of 0 leaves the row out)."
+        with _numeric_input():
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                reset=reset,
+                dtype=FLOAT_DTYPES,
+                ensure_min_samples=2 if reset else 1,
+                **self._target_check(),
             )
+        check_magnitude(X, "X")
+        weights = None if sample_weight is None else np.asarray(sample_weight)
+        if weights is not None and weights.dtype.kind in "biuf":
+            if np.any(weights < 0):
+                raise ValueError(
+                    "sample_weight has negative values; weights must be >= 0 "
+                    "(a weight of 0 leaves the row out)."
+                )
+            if weights.size and not np.any(weights):
+                raise ValueError(
+                    "sample_weight is zero for every sample; give some samples a "
+                    "positive weight."
+                )
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
@@ -746,7 +778,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     # -------------------------------------------------------- fitted model
     def _validate_X(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        with _numeric_input():
+            X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        return check_magnitude(X, "X")
 
     @dask_rows
     def predict_gate_proba(self, X):

@@ -30,7 +30,13 @@ import functools
 import numpy as np
 from sklearn.utils.validation import _check_sample_weight, check_array
 
-from ._data import FLOAT_DTYPES, TrainingData, is_dask_collection, weighted_sum
+from ._data import (
+    FLOAT_DTYPES,
+    TrainingData,
+    check_magnitude,
+    is_dask_collection,
+    weighted_sum,
+)
 from ._init import kmeans_centres
 
 # Above 4 * _SAMPLE_ROWS rows the initial clusters come from a sample.
@@ -168,7 +174,7 @@ def _restart_part(part):
 
 def _make_part(estimator, X, y, sample_weight, start, index, data_kwargs):
     """Validate and encode one row block and make its TrainingData."""
-    X = check_array(X, dtype=FLOAT_DTYPES)
+    X = check_magnitude(check_array(X, dtype=FLOAT_DTYPES), "X")
     if X.shape[1] != estimator.n_features_in_:
         raise ValueError(
             f"A block of X has {X.shape[1]} columns, not {estimator.n_features_in_}."

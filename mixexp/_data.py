@@ -27,6 +27,24 @@ def is_dask_collection(X):
     return hasattr(X, "__dask_graph__") and callable(X.__dask_graph__)
 
 
+def check_magnitude(A, name):
+    """Refuse values whose squares overflow in the Gram products and
+    variances of a fit (about 1e150 in float64, 1e15 in float32)."""
+    A = np.asarray(A)
+    if A.size == 0 or A.dtype.kind != "f":
+        return A
+    limit = np.sqrt(np.finfo(A.dtype).max) * 1e-4
+    flat = A.reshape(A.shape[0], -1)
+    largest = max(float(np.max(np.abs(flat[rows]))) for rows in row_blocks(flat))
+    if np.isfinite(largest) and largest > limit:  # NaN, inf: validation says
+        raise ValueError(
+            f"{name} has values as large as {largest:.3g} in {A.dtype}; their "
+            "squares overflow. Rescale it (e.g. with StandardScaler, or divide "
+            "by a power of ten) before fitting or predicting."
+        )
+    return A
+
+
 def chunk_rows(n_rows, row_width, budget=None):
     """How many rows to process at once so a (rows, row_width) float64 fits.
 

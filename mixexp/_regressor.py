@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_array
 
 from ._base import PARTIAL_FIT_DOC, BaseMixtureOfExperts, routing_doc
 from ._dask import dask_rows
+from ._data import check_magnitude
 from .experts import LinearExpert
 
 # Bisection halves the bracket of a quantile each step: 60 steps take the
@@ -34,16 +35,16 @@ def _standard_quantile(q, df):
 def _numeric_targets(y, name):
     """y as float64, or a ValueError that says what to do instead."""
     y = np.asarray(y)
-    if y.dtype.kind in "biuf":
-        return y.astype(np.float64, copy=False)
-    try:
-        return y.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"{name} needs numeric targets, got values of dtype {y.dtype} such as "
-            f"{y.ravel()[:3].tolist()}. Encode them as numbers, or use "
-            "MixtureOfExpertsClassifier for class labels."
-        ) from exc
+    if y.dtype.kind not in "biuf":
+        try:
+            y = y.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{name} needs numeric targets, got values of dtype {y.dtype} such "
+                f"as {y.ravel()[:3].tolist()}. Encode them as numbers, or use "
+                "MixtureOfExpertsClassifier for class labels."
+            ) from exc
+    return check_magnitude(y.astype(np.float64, copy=False), "y")
 
 
 @routing_doc

@@ -6,9 +6,9 @@ import re
 import pytest
 
 import mixexp
-from mixexp import datasets, experts, gates
+from mixexp import datasets, experts, gates, io
 
-MODULES = [mixexp, gates, experts, datasets]
+MODULES = [mixexp, gates, experts, datasets, io]
 try:  # the displays need no matplotlib to import
     from mixexp import inspection
 

@@ -1,0 +1,312 @@
+"""Properties over random shapes, seeds and data (hypothesis), degenerate
+training constructed on purpose, and a bounded fuzz of fit/predict."""
+
+import contextlib
+import copy
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.exceptions import ConvergenceWarning
+
+from mixexp import (
+    HierarchicalMixtureOfExpertsRegressor,
+    MixtureOfExpertsClassifier,
+    MixtureOfExpertsRegressor,
+)
+from mixexp.experts import LinearExpert, StudentTExpert
+from mixexp.gates import GaussianGate
+
+SETTINGS = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,  # the same examples every run: CI is reproducible
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+@st.composite
+def problems(draw, classification=False):
+    """Random data from a random mixture: shapes, seed, weights."""
+    n = draw(st.integers(30, 120))
+    d = draw(st.integers(1, 4))
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.RandomState(seed)
+    X = rng.standard_normal((n, d)) * draw(st.sampled_from([0.1, 1.0, 10.0]))
+    regime = X[:, 0] > np.median(X[:, 0])
+    if classification:
+        y = (X @ rng.standard_normal(d) * np.where(regime, 1, -1) > 0).astype(int)
+        if np.unique(y).size < 2:
+            y[: n // 2] = 1 - y[: n // 2]
+    else:
+        y = X @ rng.standard_normal(d) + np.where(regime, 2.0, -2.0)
+        y += rng.standard_normal(n) * draw(st.sampled_from([0.01, 0.3]))
+    return X, y, seed
+
+
+@contextlib.contextmanager
+def _quiet():
+    """No RuntimeWarning allowed; convergence and re-seeding notices muted."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", "Expert.*re-seeded", UserWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        yield
+
+
+MONOTONE = [
+    lambda seed: MixtureOfExpertsRegressor(3, random_state=seed, tol=0, max_iter=15),
+    lambda seed: MixtureOfExpertsRegressor(
+        2, gate=GaussianGate(), random_state=seed, tol=0, max_iter=15
+    ),
+    lambda seed: MixtureOfExpertsRegressor(
+        2, expert=StudentTExpert(), random_state=seed, tol=0, max_iter=15
+    ),
+    lambda seed: HierarchicalMixtureOfExpertsRegressor(
+        depth=2, random_state=seed, tol=0, max_iter=15
+    ),
+]
+
+
+@pytest.mark.parametrize("make", MONOTONE)
+@SETTINGS
+@given(problem=problems())
+def test_em_never_lowers_the_likelihood(make, problem):
+    X, y, seed = problem
+    with _quiet():
+        model = make(seed).fit(X, y)
+    bounds = model.lower_bounds_
+    assert np.all(np.diff(bounds) >= -1e-9 * (1 + np.abs(bounds[:-1])))
+
+
+@SETTINGS
+@given(problem=problems(classification=True))
+def test_classifier_em_never_lowers_the_likelihood(problem):
+    X, y, seed = problem
+    with _quiet():
+        model = MixtureOfExpertsClassifier(2, random_state=seed, tol=0, max_iter=15)
+        model.fit(X, y)
+    bounds = model.lower_bounds_
+    assert np.all(np.diff(bounds) >= -1e-9 * (1 + np.abs(bounds[:-1])))
+
+
+def _permuted(model, order):
+    """The fitted model with its experts relabelled: every fitted array of
+    the gate and the experts whose first axis is the experts'."""
+    model = copy.deepcopy(model)
+    n_experts = order.shape[0]
+    for component in (model.gate_, model.experts_):
+        for name, value in vars(component).items():
+            if (
+                name.endswith("_")
+                and isinstance(value, np.ndarray)
+                and value.ndim
+                and value.shape[0] == n_experts
+            ):
+                setattr(component, name, value[order])
+    return model
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MixtureOfExpertsRegressor(3, random_state=0),
+        lambda: MixtureOfExpertsRegressor(3, top_k=2, random_state=0),
+        lambda: MixtureOfExpertsRegressor(3, gate=GaussianGate(), random_state=0),
+        lambda: MixtureOfExpertsRegressor(3, expert=StudentTExpert(), random_state=0),
+    ],
+)
+@SETTINGS
+@given(problem=problems(), permutation_seed=st.integers(0, 1000))
+def test_permuting_the_experts_changes_no_prediction(make, problem, permutation_seed):
+    X, y, _ = problem
+    with _quiet():
+        model = make().fit(X, y)
+    order = np.random.RandomState(permutation_seed).permutation(3)
+    permuted = _permuted(model, order)
+    np.testing.assert_allclose(permuted.predict(X), model.predict(X), atol=1e-10)
+    np.testing.assert_allclose(
+        permuted.score_samples(X, y), model.score_samples(X, y), atol=1e-10
+    )
+    np.testing.assert_allclose(
+        permuted.predict_gate_proba(X), model.predict_gate_proba(X)[:, order]
+    )
+
+
+@SETTINGS
+@given(problem=problems(), weights_seed=st.integers(0, 1000))
+def test_integer_weights_equal_repeated_rows(problem, weights_seed):
+    X, y, seed = problem
+    counts = np.random.RandomState(weights_seed).randint(0, 4, X.shape[0])
+    counts[0] = max(counts[0], 1)
+    with _quiet():
+        weighted = MixtureOfExpertsRegressor(2, random_state=seed).fit(X, y, counts)
+        repeated = MixtureOfExpertsRegressor(2, random_state=seed).fit(
+            np.repeat(X, counts, axis=0), np.repeat(y, counts)
+        )
+    assert weighted.n_iter_ == repeated.n_iter_
+    np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), atol=1e-7)
+
+
+@SETTINGS
+@given(
+    problem=problems(),
+    scale=st.sampled_from([-3.0, -1.0, 0.01, 2.5, 1000.0]),
+    shift=st.sampled_from([0.0, -7.0, 1e4]),
+)
+def test_affine_targets_give_affine_predictions(problem, scale, shift):
+    X, y, seed = problem
+    with _quiet():
+        base = MixtureOfExpertsRegressor(2, random_state=seed).fit(X, y)
+        moved = MixtureOfExpertsRegressor(2, random_state=seed).fit(
+            X, scale * y + shift
+        )
+    expected = scale * base.predict(X) + shift
+    tolerance = 1e-6 * (abs(scale) * np.abs(y).max() + abs(shift) + 1)
+    np.testing.assert_allclose(moved.predict(X), expected, atol=tolerance)
+    np.testing.assert_allclose(
+        moved.predict(X, return_std=True)[1],
+        abs(scale) * base.predict(X, return_std=True)[1],
+        atol=tolerance,
+    )
+
+
+@SETTINGS
+@given(problem=problems(), rows_seed=st.integers(0, 1000))
+def test_predictions_are_finite_and_row_wise(problem, rows_seed):
+    X, y, seed = problem
+    with _quiet():
+        model = MixtureOfExpertsRegressor(3, random_state=seed).fit(X, y)
+    rows = np.random.RandomState(rows_seed).choice(X.shape[0], 7, replace=False)
+    for method in ("predict", "predict_gate_proba", "predict_experts"):
+        full = getattr(model, method)(X)
+        assert np.all(np.isfinite(full))
+        np.testing.assert_allclose(getattr(model, method)(X[rows]), full[rows])
+
+
+# ------------------------------------------------------ degenerate training
+def test_an_expert_with_no_data_is_reseeded_with_a_warning():
+    """Three experts, data from one line: with random init two experts
+    start on the same rows and one loses them all."""
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((200, 1))
+    y = 2 * X[:, 0] + 0.01 * rng.standard_normal(200)
+    model = MixtureOfExpertsRegressor(3, random_state=0, max_iter=50)
+    # A gate that routes nothing to expert 2: after one EM iteration its
+    # responsibility is zero and it must be re-seeded, not left NaN.
+    model.set_params(max_iter=1).fit(X, y)
+    model.gate_.intercept_[:] = [0.0, 0.0, -1000.0]
+    model.set_params(warm_start=True, max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(UserWarning, match=r"Expert\(s\) \[2\].*re-seeded"):
+            model.fit(X, y)
+    assert np.all(np.isfinite(model.experts_.coef_))
+    assert model.predict_gate_proba(X)[:, 2].max() > 1e-6
+
+
+def test_singular_gram_matrices_are_solved_by_the_ridge_floor():
+    rng = np.random.RandomState(0)
+    x = rng.standard_normal((100, 1))
+    X = np.hstack([x, x, 2 * x, np.zeros((100, 1))])  # rank 1 plus a zero column
+    y = 3 * x[:, 0] + 0.1 * rng.standard_normal(100)
+    model = MixtureOfExpertsRegressor(
+        2, expert=LinearExpert(alpha=0.0), random_state=0
+    ).fit(X, y)
+    assert np.all(np.isfinite(model.experts_.coef_))
+    np.testing.assert_allclose(model.predict(X), 3 * x[:, 0], atol=0.1)
+
+
+def test_variances_never_collapse_on_duplicated_points():
+    """Each expert can fit its few distinct points exactly; the variance
+    stays at the documented floor (min_variance times the variance of y)."""
+    X = np.repeat([[0.0], [1.0], [2.0], [3.0]], 25, axis=0)
+    y = np.repeat([0.0, 1.0, 5.0, 2.0], 25)
+    expert = LinearExpert(min_variance=1e-4)
+    model = MixtureOfExpertsRegressor(4, expert=expert, random_state=0).fit(X, y)
+    floor = 1e-4 * y.var()
+    assert np.all(model.experts_.noise_variance_ >= floor * (1 - 1e-12))
+    assert np.all(np.isfinite(model.score_samples(X, y)))
+
+
+def test_separable_gate_stays_finite():
+    """Regimes split by a clean threshold: the best gate is a step, whose
+    logits would grow without bound; the ridge penalty keeps them finite."""
+    X = np.linspace(-1, 1, 400)[:, None]
+    y = np.where(X[:, 0] > 0, 5.0, -5.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MixtureOfExpertsRegressor(2, random_state=0, max_iter=500).fit(X, y)
+        gate = model.predict_gate_proba(X)
+    assert np.all(np.isfinite(model.gate_.coef_))
+    assert np.all(np.isfinite(model.lower_bounds_))
+    away = np.abs(X[:, 0]) > 0.05  # the gate's slope at 0 is finite
+    assert np.abs(model.predict(X) - y)[away].max() < 0.1
+    assert gate.max(axis=1)[away].min() > 0.9
+
+
+def test_softmax_gate_does_not_overflow_on_huge_logits():
+    X = np.linspace(-1, 1, 200)[:, None]
+    y = np.where(X[:, 0] > 0, 1.0, -1.0)
+    model = MixtureOfExpertsRegressor(2, random_state=0).fit(X, y)
+    model.gate_.coef_ *= 1e6  # logits of order 1e6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        proba = model.predict_gate_proba(X * 1e3)
+        scores = model.score_samples(X, y)
+    assert np.all(np.isfinite(proba)) and np.all(np.isfinite(scores))
+
+
+# ------------------------------------------------------------------ fuzz
+DOCUMENTED = (ValueError, TypeError)
+SPECIAL = [0.0, -0.0, 1.0, -1.0, 1e-300, 1e300, np.nan, np.inf, -np.inf, 1e150]
+
+
+@st.composite
+def fuzz_inputs(draw):
+    n = draw(st.integers(0, 12))
+    d = draw(st.integers(0, 3))
+    dtype = draw(st.sampled_from([np.float64, np.float32, np.int64, bool, object]))
+    rng = np.random.RandomState(draw(st.integers(0, 2**16)))
+    X = rng.standard_normal((n, d))
+    y = rng.standard_normal(n)
+    for array in (X, y):
+        if array.size and draw(st.booleans()):
+            flat = array.reshape(-1)
+            flat[draw(st.integers(0, flat.size - 1))] = draw(st.sampled_from(SPECIAL))
+    with np.errstate(all="ignore"):
+        X = X.astype(dtype) if dtype is not object else X.astype(object)
+    weight = None
+    if draw(st.booleans()):
+        weight = np.abs(rng.standard_normal(n))
+        if n and draw(st.booleans()):
+            weight[0] = draw(st.sampled_from([0.0, -1.0, np.nan, np.inf]))
+    k = draw(st.integers(1, 4))
+    classify = draw(st.booleans())
+    return X, y, weight, k, classify
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(case=fuzz_inputs())
+def test_fuzz_fit_predict(case):
+    X, y, weight, k, classify = case
+    if classify:
+        with np.errstate(invalid="ignore"):
+            y = np.where(np.isfinite(y), y > 0, y)
+        model = MixtureOfExpertsClassifier(k, max_iter=5, random_state=0)
+    else:
+        model = MixtureOfExpertsRegressor(k, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", "Expert.*re-seeded", UserWarning)
+        try:
+            model.fit(X, y, sample_weight=weight)
+        except DOCUMENTED as exc:
+            assert str(exc)  # says what is wrong
+            return
+        output = model.predict_proba(X) if classify else model.predict(X)
+    assert np.all(np.isfinite(output))
