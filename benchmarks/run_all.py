@@ -7,6 +7,9 @@ the date, the machine and the versions. A script that fails leaves its error
 in the file instead of a table. Peers that are not installed print "not
 installed" in their rows (see ``benchmarks/install_peers.sh``).
 
+With ``--only``, only those scripts run and only their sections of an
+existing BENCHMARKS.md are replaced.
+
 Run:  python benchmarks/run_all.py [--only bench_scaling ...] [--out BENCHMARKS.md]
 """
 
@@ -80,7 +83,8 @@ def main():
         for entry in SCRIPTS
         if not args.only or entry[0].removesuffix(".py") in args.only
     ]
-    sections = []
+    out = Path(args.out)
+    sections = _existing_sections(out) if args.only and out.exists() else {}
     for script, extra, question in chosen:
         command = ["python", f"benchmarks/{script}", *extra]
         print("$", " ".join(command), flush=True)
@@ -96,9 +100,9 @@ def main():
         if run.returncode != 0:
             output += f"\n\nFAILED (exit {run.returncode}):\n{run.stderr[-3000:]}"
         print(output, flush=True)
-        sections.append(
-            f"## `{' '.join(command)}`\n\n{question} ({seconds:.0f} s)\n\n"
-            f"```\n{output}\n```\n"
+        sections[script] = (
+            f"## `{' '.join(command)}`\n\n{question} ({seconds:.0f} s, "
+            f"{datetime.date.today().isoformat()})\n\n```\n{output}\n```\n"
         )
     header = (
         "# Benchmarks\n\n"
@@ -108,8 +112,18 @@ def main():
         "output of the command above it; ratios are measured side by side in "
         "the same run. Timings on a shared machine vary by 10-30%.\n\n"
     )
-    Path(args.out).write_text(header + "\n".join(sections))
-    print(f"wrote {args.out}")
+    ordered = [sections[s] for s, _, _ in SCRIPTS if s in sections]
+    out.write_text(header + "\n".join(ordered))
+    print(f"wrote {out}")
+
+
+def _existing_sections(path):
+    """The sections of a BENCHMARKS.md by script name."""
+    sections = {}
+    for part in path.read_text().split("\n## ")[1:]:
+        script = part.split("benchmarks/", 1)[1].split()[0].rstrip("`")
+        sections[script] = "## " + part.rstrip("\n") + "\n"
+    return sections
 
 
 if __name__ == "__main__":
