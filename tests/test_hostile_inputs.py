@@ -24,7 +24,7 @@ from mixexp import (
     MixtureOfExpertsClassifier,
     MixtureOfExpertsRegressor,
 )
-from mixexp.experts import StudentTExpert
+from mixexp.experts import LinearExpert, StudentTExpert
 from mixexp.gates import GaussianGate
 
 FAST = dict(max_iter=10, random_state=0)
@@ -38,12 +38,19 @@ ESTIMATORS = {
     "top-2 em": MixtureOfExpertsRegressor(3, top_k=2, **FAST),
     "gaussian gate": MixtureOfExpertsRegressor(2, gate=GaussianGate(), **FAST),
     "t experts": MixtureOfExpertsRegressor(2, expert=StudentTExpert(), **FAST),
+    "quadratic experts": MixtureOfExpertsRegressor(
+        2, expert=LinearExpert(degree=2, alpha=1e-3), **FAST
+    ),
     "tree experts": MixtureOfExpertsRegressor(
         2, expert=DecisionTreeRegressor(max_depth=2), **FAST
     ),
     "hierarchical": HierarchicalMixtureOfExpertsRegressor(depth=2, **FAST),
     "classifier em": MixtureOfExpertsClassifier(2, **FAST),
     "classifier adam": MixtureOfExpertsClassifier(2, solver="adam", **FAST),
+    "classifier gd": MixtureOfExpertsClassifier(2, solver="gd", **FAST),
+    "classifier gaussian gate": MixtureOfExpertsClassifier(
+        2, gate=GaussianGate(), **FAST
+    ),
     "classifier tree experts": MixtureOfExpertsClassifier(
         2, expert=DecisionTreeClassifier(max_depth=2), **FAST
     ),
