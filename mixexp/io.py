@@ -3,24 +3,11 @@
 A pickle runs whatever code its file names when it is loaded. These
 functions store a model with skops (``pip install "mixexp[io]"``), whose
 files hold arrays, builtins and the names of the classes to rebuild; ``load``
-rebuilds only mixexp's own public classes and scikit-learn and NumPy types,
-and refuses a file that names any other type, before constructing anything.
-The file also records the mixexp version and the format of the fitted state,
-so a model saved by an incompatible version is refused instead of being
-loaded wrong.
-
-Examples
---------
->>> import tempfile, pathlib
->>> from mixexp import MixtureOfExpertsRegressor
->>> from mixexp.datasets import make_piecewise_linear
->>> from mixexp.io import dump, load
->>> X, y = make_piecewise_linear(300, random_state=0)
->>> moe = MixtureOfExpertsRegressor(3, random_state=0).fit(X, y)
->>> path = pathlib.Path(tempfile.mkdtemp()) / "moe.skops"
->>> dump(moe, path)
->>> bool((load(path).predict(X) == moe.predict(X)).all())
-True
+rebuilds only mixexp's own public classes and scikit-learn, SciPy and NumPy
+types, and refuses a file that names any other type, before constructing
+anything. The file also records the mixexp version and the format of the
+fitted state, so a model saved by an incompatible version is refused instead
+of being loaded wrong.
 """
 
 import importlib
