@@ -1,10 +1,10 @@
 """Row chunks of the training data, and sums of per-chunk statistics.
 
 Everything the EM driver and the components compute is a sum over rows, so
-they see the data only as a sequence of row chunks. The extra memory of a fit
-is then a few chunk-sized temporaries plus the (n_experts, n_samples)
-responsibilities, and the same M-step code can later run over chunks that live
-elsewhere (on disk, on dask workers).
+they see the data only as parts (``map_parts``) made of row chunks. The extra
+memory of a fit is then a few chunk-sized temporaries plus the (n_experts,
+n_samples) responsibilities and the k-means features, and the same code runs
+over parts that live elsewhere (``mixexp._dask``: on dask workers).
 """
 
 import copy
@@ -165,20 +165,21 @@ class TrainingData:
         Current responsibilities (filled by the E-step), expert-major.
     log_evidence : ndarray of shape (n_samples,)
         log p(y_i | x_i) under the parameters of the last E-step.
+    features : ndarray of shape (n_samples, n_dims)
+        The standardized rows the k-means initialization clusters.
+    start : int
+        Index of the first row among all the rows of the fit (non-zero for
+        the parts of ``mixexp._dask.ShardedData``).
     """
 
-    def __init__(
-        self, X, y, sample_weight, n_experts, row_width, inputs=None, offset=None
-    ):
+    def __init__(self, X, y, sample_weight, n_experts, row_width, inputs=None):
         self.X = X
         self.y = y
         self.sample_weight = sample_weight
         self.total_weight = float(sample_weight.sum())
         self.inputs = dict(inputs or {"gate": X, "experts": X})
-        self.offset = dict(offset or {})
+        self.offset = {}
         for role, Z in self.inputs.items():
-            if role in self.offset:
-                continue
             same = [r for r in self.offset if self.inputs[r] is Z]
             self.offset[role] = (
                 self.offset[same[0]]
