@@ -253,6 +253,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     def _encode_fit_targets(self, y, data_kwargs):
         y = _numeric_targets(y, type(self).__name__)
         data_kwargs["single_output"] = y.ndim == 1
+        data_kwargs["fitted_outputs"] = getattr(self, "n_outputs_", None)
         y = y.reshape(y.shape[0], -1)
         self.n_outputs_ = y.shape[1]
         return y
@@ -260,7 +261,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     def _check_warm_components(self, gate, experts, data):
         super()._check_warm_components(gate, experts, data)
         if experts._single_output != data.single_output or (
-            self.n_outputs_ != data.y.shape[1]
+            getattr(data, "fitted_outputs", None) not in (None, self.n_outputs_)
         ):
             raise ValueError(
                 "warm_start=True but the shape of y changed since the last fit; "

@@ -212,3 +212,14 @@ def test_bad_blocks_are_refused_and_the_model_is_untouched(client):
     with pytest.raises(ValueError, match="rows"):
         model.fit(da.from_array(X, 200), da.from_array(y[:-1], 200))
     np.testing.assert_array_equal(model.predict(X), before)
+
+
+def test_warm_start_on_dask_arrays_continues_the_in_memory_fit(client):
+    (X, y, _), (Xd, yd, _) = _regression()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        in_memory = MixtureOfExpertsRegressor(3, max_iter=3, random_state=0)
+        in_memory.fit(X, y).set_params(warm_start=True, max_iter=4).fit(X, y)
+        distributed = MixtureOfExpertsRegressor(3, max_iter=3, random_state=0)
+        distributed.fit(X, y).set_params(warm_start=True, max_iter=4).fit(Xd, yd)
+    _assert_same_fit(in_memory, distributed)

@@ -5,7 +5,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
-from mixexp.datasets import make_piecewise_linear
+from mixexp.datasets import make_mixture_regression, make_piecewise_linear
 
 X, Y = make_piecewise_linear(50, random_state=0)
 LABELS = (X[:, 0] > 0).astype(int)
@@ -113,3 +113,13 @@ def test_fit_that_fails_late_restores_the_fitted_attributes():
         est.set_params(n_experts=4).fit(wide, Y[:3])  # fails after validation
     assert est.n_features_in_ == 1
     np.testing.assert_array_equal(est.predict(X), before)
+
+
+def test_warm_start_with_a_different_number_of_outputs_is_refused():
+    X, y = make_mixture_regression(300, 3, 2, n_outputs=2, random_state=0)
+    model = MixtureOfExpertsRegressor(2, warm_start=True, random_state=0).fit(X, y)
+    before = model.predict(X)
+    with pytest.raises(ValueError, match="shape of y changed"):
+        model.fit(X, np.c_[y, y[:, 0]])
+    np.testing.assert_array_equal(model.predict(X), before)
+    assert model.n_outputs_ == 2
