@@ -132,6 +132,7 @@ FIT_CASES = {
     "duplicated rows": (lambda X, y: (np.r_[X, X], np.r_[y, y], None), None, BOTH),
     # plain SGD's steps scale with 1 / (the variance floor) on constant targets
     "all rows identical": (lambda X, y: (np.tile(X[:1], (N, 1)), np.tile(y[:1], N), None), {"sgd": (ValueError, "diverged.*lower learning_rate_init")}, REG),
+    "one distinct input, two classes": (lambda X, y: (np.tile(X[:1], (N, 1)), np.arange(N) % 2, None), None, CLF),
     "two distinct points": (lambda X, y: (np.repeat(X[:2], N // 2, axis=0), np.repeat([y[0], 1 - y[0]] if y.dtype.kind == "i" else y[:2], N // 2), None), None, BOTH),
     "all X zero": (lambda X, y: (np.zeros_like(X), y, None), None, BOTH),
     "constant y": (lambda X, y: (X, np.full(N, 7.0), None), None, REG),
@@ -160,6 +161,20 @@ PREDICT_CASES = {
     ),
     "empty at predict": (lambda X: X[:0], (ValueError, "0 sample")),
 }
+
+
+@pytest.mark.parametrize("est_name", list(ESTIMATORS))
+def test_a_dataframe_missing_a_column_at_predict(est_name):
+    estimator = clone(ESTIMATORS[est_name])
+    X, y, _ = _clean(is_classifier(estimator))
+    frame = _frame(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(frame, y)
+    before = estimator.predict(frame)
+    with pytest.raises(ValueError, match="x1"):
+        estimator.predict(frame.drop(columns="x1"))
+    np.testing.assert_array_equal(estimator.predict(frame), before)
 
 
 def _task(estimator):
