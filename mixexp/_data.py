@@ -79,9 +79,11 @@ def design_chunks(X, offset, rows):
         yield slice(start, stop), Xt
 
 
-def row_blocks(Z):
-    """Slices of rows of ``Z`` whose float64 copy takes about 4 MiB."""
-    step = max(1024, _CHUNK_BYTES // (8 * max(Z.shape[1], 1)))
+def row_blocks(Z, width=None):
+    """Slices of rows of ``Z`` whose float64 copy takes about 4 MiB (or, with
+    ``width``, whose float64 (rows, width) array would)."""
+    width = Z.shape[1] if width is None else width
+    step = max(1024, _CHUNK_BYTES // (8 * max(width, 1)))
     return (slice(start, start + step) for start in range(0, Z.shape[0], step))
 
 

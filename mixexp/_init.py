@@ -34,30 +34,49 @@ def standardize_(Z, weight):
 def _nearest(Z, sq_norms, centers):
     """Label of the nearest centre and the squared distance to it, per row.
 
-    Distances are (K, rows) blocks so the minimum over centres is a
-    vectorized reduction across rows.
+    ``centers`` is (K, d), or (S, K, d) for S independent k-means runs done
+    together; the results are (n,) or (S, n). Distances are (S * K, rows)
+    blocks, and the running minimum over the K centres is K comparisons
+    across rows (faster than ``argmin`` over the short, strided centre axis).
     """
-    labels = np.empty(Z.shape[0], dtype=np.intp)
-    closest = np.empty(Z.shape[0])
-    center_norms = np.sum(centers * centers, axis=1)[:, None]
-    for rows in row_blocks(Z):
-        dist = centers @ Z[rows].T
+    runs = centers.reshape((-1,) + centers.shape[-2:])
+    n_runs, n_clusters = runs.shape[:2]
+    flat = runs.reshape(n_runs * n_clusters, -1)
+    center_norms = np.sum(flat * flat, axis=1)[:, None]
+    labels = np.empty((n_runs, Z.shape[0]), dtype=np.intp)
+    closest = np.empty((n_runs, Z.shape[0]))
+    for rows in row_blocks(Z, width=max(Z.shape[1], flat.shape[0])):
+        dist = flat @ Z[rows].T
         dist *= -2.0
         dist += center_norms
-        labels[rows] = np.argmin(dist, axis=0)
-        closest[rows] = np.min(dist, axis=0) + sq_norms[rows]
-    return labels, np.maximum(closest, 0.0)
+        dist = dist.reshape(n_runs, n_clusters, -1)
+        best, label = closest[:, rows], labels[:, rows]
+        best[:] = dist[:, 0]
+        label[:] = 0
+        for k in range(1, n_clusters):
+            nearer = dist[:, k] < best
+            label[nearer] = k
+            np.minimum(best, dist[:, k], out=best)
+        best += sq_norms[rows]
+    np.maximum(closest, 0.0, out=closest)
+    shape = centers.shape[:-2] + (Z.shape[0],)
+    return labels.reshape(shape), closest.reshape(shape)
 
 
 def _cluster_sums(Z, weight, labels, n_clusters):
-    """Weighted count and coordinate sum of every cluster."""
-    mass = np.bincount(labels, weights=weight, minlength=n_clusters)
-    sums = np.zeros((n_clusters, Z.shape[1]))
-    for rows in row_blocks(Z):
-        one_hot = np.zeros((n_clusters, Z[rows].shape[0]))
-        one_hot[labels[rows], np.arange(one_hot.shape[1])] = weight[rows]
+    """Weighted count (S, K) and coordinate sum (S, K, d) of every cluster of
+    every run, for ``labels`` of shape (S, n)."""
+    n_runs = labels.shape[0]
+    index = labels + (np.arange(n_runs) * n_clusters)[:, None]
+    mass = np.bincount(
+        index.ravel(), weights=np.tile(weight, n_runs), minlength=n_runs * n_clusters
+    )
+    sums = np.zeros((n_runs * n_clusters, Z.shape[1]))
+    for rows in row_blocks(Z, width=max(Z.shape[1], n_runs * n_clusters)):
+        one_hot = np.zeros((n_runs * n_clusters, Z[rows].shape[0]))
+        one_hot[index[:, rows], np.arange(one_hot.shape[1])] = weight[rows]
         sums += one_hot @ Z[rows]
-    return mass, sums
+    return mass.reshape(n_runs, n_clusters), sums.reshape(n_runs, n_clusters, -1)
 
 
 def _sq_distance_to(Z, sq_norms, center, out):
@@ -85,23 +104,29 @@ def _seed(Z, sq_norms, weight, order, n_clusters, rng, plus_plus):
 
 
 def _lloyd(Z, sq_norms, weight, centers, max_iter, tol=1e-4):
-    """Weighted Lloyd iterations (updating ``centers`` in place) until the
-    labels stop changing or the centres move by less than ``tol`` in squared
-    distance (the standardized features have unit variance); returns the
-    weighted inertia."""
-    n_clusters = centers.shape[0]
+    """Weighted Lloyd iterations of S runs at once, ``centers`` of shape
+    (S, K, d) updated in place. A run stops when its labels stop changing or
+    its centres move by less than ``tol`` in squared distance (the
+    standardized features have unit variance); the others go on. Returns
+    the weighted inertia of every run, shape (S,)."""
+    n_clusters = centers.shape[1]
     labels, closest = _nearest(Z, sq_norms, centers)
+    active = np.arange(centers.shape[0])
     for _ in range(max_iter):
-        mass, sums = _cluster_sums(Z, weight, labels, n_clusters)
+        mass, sums = _cluster_sums(Z, weight, labels[active], n_clusters)
+        previous = centers[active]
+        updated = previous.copy()
         filled = mass > 0
-        previous = centers.copy()
-        centers[filled] = sums[filled] / mass[filled, None]
-        new_labels, closest = _nearest(Z, sq_norms, centers)
-        shift = np.sum((centers - previous) ** 2)
-        if np.array_equal(new_labels, labels) or shift < tol:
+        updated[filled] = sums[filled] / mass[filled][:, None]
+        centers[active] = updated
+        new_labels, closest[active] = _nearest(Z, sq_norms, updated)
+        shift = np.sum((updated - previous) ** 2, axis=(1, 2))
+        done = np.all(new_labels == labels[active], axis=1) | (shift < tol)
+        labels[active] = new_labels
+        active = active[~done]
+        if active.size == 0:
             break
-        labels = new_labels
-    return float(weight @ closest)
+    return closest @ weight
 
 
 def kmeans_centres(
@@ -130,7 +155,8 @@ def kmeans_centres(
         ``n_clusters`` rows drawn in proportion to their weight (the
         "random" initialization).
     n_seeds : int, default=5
-        k-means++ runs; the one with the lowest inertia is kept.
+        k-means++ runs, iterated together; the one with the lowest inertia
+        is kept.
     max_iter : int, default=20
         Lloyd iterations at most per run (an initialization for EM needs no
         more precision than that).
@@ -152,13 +178,18 @@ def kmeans_centres(
         rows, counts = np.unique(drawn, return_counts=True)
         Z, sq_norms, weight = Z[rows], sq_norms[rows], counts.astype(float)
         order = canonical_order(Z)
-    best_centers, best_inertia = None, np.inf
-    for _ in range(n_seeds):
-        centers = _seed(Z, sq_norms, weight, order, n_clusters, rng, True)
-        inertia = _lloyd(Z, sq_norms, weight, centers, max_iter)
-        if inertia < best_inertia * (1 - 1e-9):
-            best_centers, best_inertia = centers, inertia
-    return best_centers
+    runs = np.stack(
+        [
+            _seed(Z, sq_norms, weight, order, n_clusters, rng, True)
+            for _ in range(n_seeds)
+        ]
+    )
+    inertia = _lloyd(Z, sq_norms, weight, runs, max_iter)
+    best = 0  # the first run, unless a later one is clearly better
+    for run in range(1, n_seeds):
+        if inertia[run] < inertia[best] * (1 - 1e-9):
+            best = run
+    return runs[best]
 
 
 def nearest_centre(Z, centres):
