@@ -26,6 +26,8 @@ Each accepts only steps that do not decrease f, so an EM M-step built on them
 is a generalized M-step and EM's monotonicity holds.
 """
 
+import functools
+
 import numpy as np
 from scipy.optimize import minimize
 
@@ -137,6 +139,16 @@ def penalty(V, alpha, mask):
     return 0.5 * alpha * float(np.sum(mask * V * V))
 
 
+@functools.cache
+def _same_feature(n_classes, p):
+    """(C p, C p) indicator of equal feature indices: C times the projector
+    (11^T / C) (x) I_p on the "shift every class" directions."""
+    index = np.arange(n_classes * p) % p
+    indicator = (index[:, None] == index[None, :]).astype(float)
+    indicator.setflags(write=False)  # cached, hence shared
+    return indicator
+
+
 def newton_direction(hess, grad, alpha, mask):
     """Newton ascent direction for the penalized objective.
 
@@ -147,10 +159,11 @@ def newton_direction(hess, grad, alpha, mask):
     """
     n_problems, n_classes, p = grad.shape
     size = n_classes * p
-    system = hess + alpha * np.kron(np.eye(n_classes), np.diag(mask))[None]
-    scale = np.trace(system, axis1=1, axis2=2)[:, None, None] / size + 1e-300
-    shift_proj = np.kron(np.full((n_classes, n_classes), 1.0 / n_classes), np.eye(p))
-    system = system + scale * shift_proj[None]
+    system = hess.copy()
+    diagonal = system.reshape(n_problems, size * size)[:, :: size + 1]
+    diagonal += alpha * np.tile(mask, n_classes)
+    scale = np.sum(diagonal, axis=1) / size + 1e-300
+    system += (scale / n_classes)[:, None, None] * _same_feature(n_classes, p)
     step = psd_solve(system, grad.reshape(n_problems, size, 1))
     return step.reshape(n_problems, n_classes, p)
 
