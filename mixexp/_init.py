@@ -6,8 +6,9 @@ row with ``sample_weight=2`` and two copies of that row give the same seeds,
 and shuffling the rows changes nothing. That is what makes the whole fit
 invariant to row order and equivalent under integer weights.
 
-Memory stays at a few vectors of length n_samples besides the features:
-distances to all centres are computed in row chunks.
+Memory stays at a few vectors of length n_samples per k-means run besides
+the features (at most 80,000 rows; larger data are subsampled): distances to
+all centres are computed in row chunks.
 """
 
 from functools import partial
