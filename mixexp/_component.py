@@ -13,6 +13,7 @@ A component is a scikit-learn estimator for its parameters (``clone``,
   fit-time scratch so a fitted model holds parameters only.
 """
 
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -117,7 +118,7 @@ class MultinomialComponent(BaseEstimator):
             )
 
     def _end_fit(self):
-        """Drop fit-time scratch (the curvature sample holds training rows)."""
+        """Drop fit-time scratch."""
         for name in ("_curvature_sample", "_pending"):
             self.__dict__.pop(name, None)
 
@@ -235,11 +236,15 @@ class MultinomialComponent(BaseEstimator):
 
         sample_curvature = None
         if self._curvature_sample is not None:
-            rows, Xt_sample, weight_sample = self._curvature_sample
+            key = self._curvature_sample
+
+            def on_sample(W, part):
+                rows, Xt_sample, weight_sample = part.cache[key]
+                weights = self._problem(weight_sample, part, rows)[0]
+                return {"hess": curvature(Xt_sample, W, weights)}
 
             def sample_curvature(W):
-                weights = self._problem(weight_sample, data, rows)[0]
-                return curvature(Xt_sample, W, weights)
+                return data.sum_parts(partial(on_sample, W))["hess"]
 
         bound = None
         if self.solver_ == "bound":

@@ -12,8 +12,9 @@ gradients and Hessians are such sums, run on the client.
 
 What differs from an in-memory fit:
 
-- the gate's Newton Hessian is the exact sum over all rows (in memory, above
-  32k rows, it is estimated on a row sample);
+- above 32,768 rows the gate's Newton Hessian is estimated on a weighted
+  sample of 8,192 rows drawn part by part (in memory: in a canonical row
+  order), so the steps differ, though not the optimum they converge to;
 - with more than 80,000 rows, the k-means initialization clusters a weighted
   sample of 20,000 rows drawn block by block (in memory: drawn in a canonical
   row order), so the starting point differs;
@@ -135,7 +136,26 @@ class ShardedData(TrainingData):
         return data
 
     def curvature_sample(self, size, role):
-        return None  # Newton's Hessian is summed over all the parts exactly
+        """Each part draws its share of ``size`` rows (a multinomial split by
+        the parts' weights, then rows in proportion to their weight), so the
+        parts' samples together are one weighted draw of ``size`` rows, as
+        in memory; each part caches its share, and Newton's Hessian is the
+        sum of the parts' sample Hessians."""
+        if self.n_samples <= 4 * size:
+            return None
+        key = ("curvature_sample", size, role)
+        if key not in self.cache:
+            rng = np.random.RandomState(0)
+            masses = np.array(self.map_parts(lambda part: part.total_weight))
+            counts = rng.multinomial(size, masses / masses.sum())
+            seeds = rng.randint(np.iinfo(np.int32).max, size=len(self.parts))
+            self.map_parts(
+                functools.partial(
+                    _cache_sample, key, counts, seeds, self.total_weight / size
+                )
+            )
+            self.cache[key] = True
+        return key
 
     def init_centres(self, init, rng):
         plus_plus = init == "kmeans"
@@ -166,6 +186,18 @@ def _draw(counts, seeds, part):
     )
     rows, counts = np.unique(drawn, return_counts=True)
     return part.features[rows], counts.astype(float)
+
+
+def _cache_sample(key, counts, seeds, weight_per_draw, part):
+    """Draw ``counts[i]`` rows of part i in proportion to their weight (with
+    ``seeds[i]``) and cache their design under ``key``."""
+    rng = np.random.RandomState(seeds[part.index])
+    drawn = rng.choice(
+        part.n_samples,
+        size=counts[part.index],
+        p=part.sample_weight / part.total_weight,
+    )
+    part.cache[key] = part.sample_design(drawn, weight_per_draw, key[2])
 
 
 def _restart_part(part):

@@ -269,12 +269,13 @@ class TrainingData:
         )
 
     def curvature_sample(self, size, role):
-        """A weighted row sample for Hessian estimates, or None if n is small.
+        """Draw a weighted row sample for Hessian estimates; returns the key
+        under which every part caches its share, or None if n is small.
 
         ``size`` rows are drawn with replacement in proportion to the sample
         weights (in the canonical row order, so the draw is invariant to row
-        order and to integer weights versus repeated rows) with a fixed seed,
-        and returned as ``(rows, Xt, weight)``: the distinct row indices,
+        order and to integer weights versus repeated rows) with a fixed seed.
+        ``cache[key]`` is ``(rows, Xt, weight)``: the distinct row indices,
         their centred design (p, n_rows) of ``role`` and weights that make
         every sum over the sample an unbiased estimate of the sum over all
         rows. Cached for the fit.
@@ -285,10 +286,15 @@ class TrainingData:
         if key not in self.cache:
             order = canonical_order(self.X)
             drawn = draw_rows(self.sample_weight, order, np.random.RandomState(0), size)
-            rows, counts = np.unique(drawn, return_counts=True)
-            Xt = self.design(rows, role)
-            self.cache[key] = (rows, Xt, counts * (self.total_weight / size))
-        return self.cache[key]
+            self.cache[key] = self.sample_design(drawn, self.total_weight / size, role)
+        return key
+
+    def sample_design(self, drawn, weight_per_draw, role):
+        """``(rows, Xt, weight)`` of drawn row indices (with repeats): the
+        distinct rows, their design of ``role`` and their weights, each draw
+        standing for ``weight_per_draw``."""
+        rows, counts = np.unique(drawn, return_counts=True)
+        return rows, self.design(rows, role), counts * weight_per_draw
 
     def design(self, rows, role):
         """The centred design (p, n_rows) of ``role`` on the given rows."""

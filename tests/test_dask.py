@@ -12,6 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV
 
+import mixexp._multinomial
 from mixexp import (
     HierarchicalMixtureOfExpertsRegressor,
     MixtureOfExpertsClassifier,
@@ -129,6 +130,42 @@ def test_no_rows_come_to_the_client(client, monkeypatch):
     assert len(longest) > 10
     assert max(longest) <= 20_000
     assert np.isfinite(model.lower_bound_)
+
+
+def test_large_fits_sample_newtons_hessian_and_reach_the_in_memory_optimum(
+    client, monkeypatch
+):
+    """Above 4 x 8,192 rows the gate's Newton Hessian is estimated on a
+    weighted sample of 8,192 rows, in memory and, drawn part by part, on
+    dask. The Hessian only shapes the steps, so both fits converge to the
+    same optimum."""
+    (X, y, w), (Xd, yd, wd) = _regression(n=40_000, chunks=10_000)
+    hessian_rows = []
+    original = mixexp._multinomial._curvature
+
+    def recording(Xt, weights, prob):
+        hessian_rows.append(Xt.shape[1])
+        return original(Xt, weights, prob)
+
+    monkeypatch.setattr(mixexp._multinomial, "_curvature", recording)
+
+    def fit(X, y, w):
+        return MixtureOfExpertsRegressor(
+            3, tol=1e-12, max_iter=500, random_state=0
+        ).fit(X, y, w)
+
+    in_memory = fit(X, y, w)
+    hessian_rows.clear()
+    distributed = fit(Xd, yd, wd)
+    assert distributed.converged_ and in_memory.converged_
+    # every Hessian the dask fit computed was on a part's share of the sample
+    assert hessian_rows and max(hessian_rows) <= 8192
+    assert sum(hessian_rows[:4]) <= 8192  # one M-step: the four parts' shares
+    np.testing.assert_allclose(
+        distributed.lower_bound_, in_memory.lower_bound_, rtol=0, atol=1e-8
+    )
+    for a, b in zip(_coefficients(distributed), _coefficients(in_memory), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
 
 
 def test_predictions_on_dask_arrays(client):
