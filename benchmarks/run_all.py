@@ -39,6 +39,12 @@ SCRIPTS = [
         "same data and model.",
     ),
     (
+        "bench_dask.py",
+        [],
+        "Seconds per EM iteration on dask arrays (no client, and a 2-worker "
+        "LocalCluster) against the same fit in memory.",
+    ),
+    (
         "bench_uci.py",
         [],
         "Against the scikit-learn models a user would pick instead, on the "
