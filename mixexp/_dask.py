@@ -27,6 +27,7 @@ order.
 
 import copy
 import functools
+import inspect
 
 import numpy as np
 from sklearn.utils.validation import _check_sample_weight, check_array
@@ -183,33 +184,42 @@ class ShardedData(TrainingData):
         )
 
 
-def _draw(counts, seeds, part):
-    """``counts[i]`` rows of part i drawn in proportion to their weight, with
-    ``seeds[i]``: their features and multiplicities."""
+def _draw_rows(counts, seeds, part):
+    """``counts[i]`` row indices of part i drawn with replacement in
+    proportion to their weight, with ``seeds[i]`` (none from a part of zero
+    weight, whose count is zero)."""
+    count = counts[part.index]
+    if count == 0:
+        return np.empty(0, dtype=np.intp)
     rng = np.random.RandomState(seeds[part.index])
-    drawn = rng.choice(
-        part.n_samples,
-        size=counts[part.index],
-        p=part.sample_weight / part.total_weight,
+    return rng.choice(
+        part.n_samples, size=count, p=part.sample_weight / part.total_weight
     )
-    rows, counts = np.unique(drawn, return_counts=True)
+
+
+def _draw(counts, seeds, part):
+    """The features and multiplicities of ``_draw_rows``."""
+    rows, counts = np.unique(_draw_rows(counts, seeds, part), return_counts=True)
     return part.features[rows], counts.astype(float)
 
 
 def _cache_sample(key, counts, seeds, weight_per_draw, part):
-    """Draw ``counts[i]`` rows of part i in proportion to their weight (with
-    ``seeds[i]``) and cache their design under ``key``."""
-    rng = np.random.RandomState(seeds[part.index])
-    drawn = rng.choice(
-        part.n_samples,
-        size=counts[part.index],
-        p=part.sample_weight / part.total_weight,
-    )
+    """Cache the design of part i's ``_draw_rows`` under ``key``."""
+    drawn = _draw_rows(counts, seeds, part)
     part.cache[key] = part.sample_design(drawn, weight_per_draw, key[2])
 
 
 def _restart_part(part):
     return part.restart(None)
+
+
+# A block may have zero weight everywhere (the fit checks the total);
+# scikit-learn >= 1.7 refuses that unless told.
+_ZERO_BLOCK_OK = (
+    {"allow_all_zero_weights": True}
+    if "allow_all_zero_weights" in inspect.signature(_check_sample_weight).parameters
+    else {}
+)
 
 
 def _make_part(estimator, X, y, sample_weight, start, index, data_kwargs):
@@ -221,7 +231,7 @@ def _make_part(estimator, X, y, sample_weight, start, index, data_kwargs):
         )
     y = estimator._encode_targets(y)
     sample_weight = _check_sample_weight(
-        sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        sample_weight, X, dtype=np.float64, ensure_non_negative=True, **_ZERO_BLOCK_OK
     )
     part = estimator._training_data(X, y, sample_weight, data_kwargs)
     part.start, part.index = start, index

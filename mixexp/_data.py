@@ -181,12 +181,13 @@ class TrainingData:
         self.total_weight = float(sample_weight.sum())
         self.inputs = dict(inputs or {"gate": X, "experts": X})
         self.offset = {}
+        # A dask part may hold only zero weights (its sums are zero); the fit
+        # then sets the offsets of all the rows (``set_offset``).
+        total = self.total_weight if self.total_weight > 0 else 1.0
         for role, Z in self.inputs.items():
             same = [r for r in self.offset if self.inputs[r] is Z]
             self.offset[role] = (
-                self.offset[same[0]]
-                if same
-                else weighted_sum(sample_weight, Z) / self.total_weight
+                self.offset[same[0]] if same else weighted_sum(sample_weight, Z) / total
             )
         self.n_samples = X.shape[0]
         self.start = 0  # of these rows among all the rows of a fit (see parts)
@@ -299,6 +300,8 @@ class TrainingData:
     def design(self, rows, role):
         """The centred design (p, n_rows) of ``role`` on the given rows."""
         Z = self.inputs[role][rows]
+        if Z.shape[0] == 0:  # a dask part's share of a sample may be empty
+            return np.empty((Z.shape[1] + 1, 0))
         return next(design_chunks(Z, self.offset[role], Z.shape[0]))[1]
 
     def _shared(self):

@@ -132,14 +132,19 @@ def test_no_rows_come_to_the_client(client, monkeypatch):
     assert np.isfinite(model.lower_bound_)
 
 
+@pytest.mark.parametrize("zero_block", [False, True])
 def test_large_fits_sample_newtons_hessian_and_reach_the_in_memory_optimum(
-    client, monkeypatch
+    client, monkeypatch, zero_block
 ):
     """Above 4 x 8,192 rows the gate's Newton Hessian is estimated on a
     weighted sample of 8,192 rows, in memory and, drawn part by part, on
     dask. The Hessian only shapes the steps, so both fits converge to the
-    same optimum."""
+    same optimum; also when a whole block has zero weight (it gets no share
+    of the sample)."""
     (X, y, w), (Xd, yd, wd) = _regression(n=40_000, chunks=10_000)
+    if zero_block:
+        w[10_000:20_000] = 0.0
+        wd = da.from_array(w, chunks=10_000)
     hessian_rows = []
     original = mixexp._multinomial._curvature
 
@@ -161,11 +166,28 @@ def test_large_fits_sample_newtons_hessian_and_reach_the_in_memory_optimum(
     # every Hessian the dask fit computed was on a part's share of the sample
     assert hessian_rows and max(hessian_rows) <= 8192
     assert sum(hessian_rows[:4]) <= 8192  # one M-step: the four parts' shares
+    if zero_block:
+        assert 0 in hessian_rows[:4]
     np.testing.assert_allclose(
         distributed.lower_bound_, in_memory.lower_bound_, rtol=0, atol=1e-8
     )
     for a, b in zip(_coefficients(distributed), _coefficients(in_memory), strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
+
+
+def test_a_zero_weight_block_above_the_sampling_sizes(client):
+    """A block whose weights are all zero is valid data (those rows are left
+    out): it gets no share of the k-means sample nor of the Hessian sample."""
+    X, y = make_mixture_regression(100_000, 3, 2, random_state=1)
+    w = np.ones(len(X))
+    w[:25_000] = 0.0
+    Xd, yd, wd = (da.from_array(a, chunks=25_000) for a in (X, y, w))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MixtureOfExpertsRegressor(2, max_iter=3, random_state=0)
+        model.fit(Xd, yd, wd)
+    assert np.isfinite(model.lower_bound_)
+    assert np.all(np.isfinite(model.predict(X[:100])))
 
 
 def test_predictions_on_dask_arrays(client):
