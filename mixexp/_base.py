@@ -32,7 +32,7 @@ from ._data import (
     is_dask_collection,
 )
 from ._estep import e_step, responsibilities, routed, routing_share
-from ._init import initialize_responsibilities, standardize_
+from ._init import initialize_responsibilities, standardize_features
 from ._online import new_state, online_step
 from ._solvers import SOLVERS, objective
 from .experts import EstimatorExpert
@@ -407,9 +407,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         y_encoded = self._encode_fit_targets(y, data_kwargs)
         data = self._training_data(X, y_encoded, sample_weight, data_kwargs)
         if not warm:
-            data.features = standardize_(
-                self._init_features(X, y_encoded), sample_weight
-            )
+            standardize_features(data, self._init_features)
         return data
 
     def _check_fit_setup(self, n_weighted, warm):
@@ -610,9 +608,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             data.offset.update(state["offset"])
             data.cache.update(state["cache"])
         if first:
-            data.features = standardize_(
-                self._init_features(X, y_encoded), sample_weight
-            )
+            standardize_features(data, self._init_features)
             gate, experts = self._initialize(data, data.random_state)
         else:
             gate, experts = self._warm_components()

@@ -39,7 +39,7 @@ from ._data import (
     is_dask_collection,
     weighted_sum,
 )
-from ._init import kmeans_centres
+from ._init import kmeans_centres, standardize_features
 
 # Above 4 * _SAMPLE_ROWS rows the initial clusters come from a sample.
 _SAMPLE_ROWS = 20000
@@ -169,7 +169,7 @@ class ShardedData(TrainingData):
     def init_centres(self, init, rng):
         plus_plus = init == "kmeans"
         if self.n_samples <= 4 * _SAMPLE_ROWS:  # what fit does in memory
-            pieces = self.map_parts(lambda part: (part.features, part.sample_weight))
+            pieces = self.map_parts(lambda part: (part.features[:], part.sample_weight))
             features = np.concatenate([f for f, _ in pieces])
             weight = np.concatenate([w for _, w in pieces])
         else:
@@ -235,31 +235,7 @@ def _make_part(estimator, X, y, sample_weight, start, index, data_kwargs):
     )
     part = estimator._training_data(X, y, sample_weight, data_kwargs)
     part.start, part.index = start, index
-    part.features = estimator._init_features(X, y)
     return part
-
-
-def _standardize_features(data):
-    """Standardize every part's features with the weighted mean and standard
-    deviation over all parts (as ``standardize_`` does in memory)."""
-    mean = (
-        data.sum_parts(
-            lambda part: {"s": weighted_sum(part.sample_weight, part.features)}
-        )["s"]
-        / data.total_weight
-    )
-
-    def centre(part):
-        part.features -= mean
-        return {"ss": weighted_sum(part.sample_weight, part.features**2)}
-
-    second = data.sum_parts(centre)["ss"]
-    scale = 1.0 / np.where(second > 0, np.sqrt(second / data.total_weight), 1.0)
-
-    def rescale(part):
-        part.features *= scale
-
-    data.map_parts(rescale)
 
 
 def sharded_training_data(estimator, X, y, sample_weight, warm):
@@ -367,7 +343,7 @@ def sharded_training_data(estimator, X, y, sample_weight, warm):
     for role, total in sums.items():
         data.set_offset(role, total / data.total_weight)
     if not warm:
-        _standardize_features(data)
+        standardize_features(data, estimator._init_features)
     return data
 
 

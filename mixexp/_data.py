@@ -3,8 +3,9 @@
 Everything the EM driver and the components compute is a sum over rows, so
 they see the data only as parts (``map_parts``) made of row chunks. The extra
 memory of a fit is then a few chunk-sized temporaries plus the (n_experts,
-n_samples) responsibilities and the k-means features, and the same code runs
-over parts that live elsewhere (``mixexp._dask``: on dask workers).
+n_samples) responsibilities (the k-means features are made block by block
+from X and y), and the same code runs over parts that live elsewhere
+(``mixexp._dask``: on dask workers).
 """
 
 import copy
@@ -167,8 +168,9 @@ class TrainingData:
         Current responsibilities (filled by the E-step), expert-major.
     log_evidence : ndarray of shape (n_samples,)
         log p(y_i | x_i) under the parameters of the last E-step.
-    features : ndarray of shape (n_samples, n_dims)
-        The standardized rows the k-means initialization clusters.
+    features : StandardizedFeatures
+        The standardized rows the k-means initialization clusters, made
+        from X and y when indexed (``mixexp._init.standardize_features``).
     start : int
         Index of the first row among all the rows of the fit (non-zero for
         the parts of ``mixexp._dask.ShardedData``).

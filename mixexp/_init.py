@@ -6,30 +6,93 @@ row with ``sample_weight=2`` and two copies of that row give the same seeds,
 and shuffling the rows changes nothing. That is what makes the whole fit
 invariant to row order and equivalent under integer weights.
 
-Memory stays at a few vectors of length n_samples per k-means run besides
-the features (at most 80,000 rows; larger data are subsampled): distances to
-all centres are computed in row chunks.
+The clustered rows are never copied whole: ``StandardizedFeatures`` makes
+them block by block from X and y when indexed. k-means holds them for at
+most 80,000 rows (larger data are subsampled), with a few vectors of length
+n_samples per run; distances to all centres are computed in row chunks.
 """
 
 from functools import partial
+from numbers import Integral
 
 import numpy as np
 
-from ._data import canonical_order, draw_rows, project, row_blocks, weighted_sum
+from ._data import canonical_order, draw_rows, project, row_blocks
 
 
-def standardize_(Z, weight):
-    """Standardize the columns of ``Z`` in place (weighted mean and std)."""
-    total = weight.sum()
-    mean = weighted_sum(weight, Z) / total
-    second = np.zeros(Z.shape[1])
+class StandardizedFeatures:
+    """The rows the initialization clusters, made when indexed.
+
+    ``Z[rows]`` is ``(make(X[rows], y[rows]) - mean) * scale``, a new array
+    in ``make``'s dtype, for a slice, an index array or one integer; no
+    (n_samples, n_dims) copy is kept.
+
+    Parameters
+    ----------
+    make : callable
+        ``make(X_rows, y_rows)`` returns a new (n_rows, n_dims) array: the
+        joint (x, y) columns for regression, x for classification.
+    X, y : ndarrays with n_samples rows
+    mean, scale : ndarrays of shape (n_dims,)
+    """
+
+    def __init__(self, make, X, y, mean, scale):
+        self.make, self.X, self.y = make, X, y
+        self.mean, self.scale = mean, scale
+        self.shape = (X.shape[0], mean.shape[0])
+
+    def __getitem__(self, rows):
+        if isinstance(rows, Integral):
+            return self[rows : rows + 1][0]
+        Z = self.make(self.X[rows], self.y[rows])
+        Z -= self.mean
+        Z *= self.scale
+        return Z
+
+
+def _raw_blocks(make, part):
+    """``(rows, make(X[rows], y[rows]))`` over row blocks of a part."""
+    width = make(part.X[:0], part.y[:0]).shape[1]
+    for rows in row_blocks(part.X, width=width):
+        yield rows, make(part.X[rows], part.y[rows])
+
+
+def standardize_features(data, make):
+    """Give every part of ``data`` its ``features``: the rows of ``make``
+    standardized by their weighted mean and standard deviation over all the
+    parts (two passes of sums, block by block)."""
+
+    def first(part):
+        total = 0.0
+        for rows, Z in _raw_blocks(make, part):
+            total = total + part.sample_weight[rows] @ Z
+        return {"sum": total}
+
+    mean = data.sum_parts(first)["sum"] / data.total_weight
+
+    def second(part):
+        total = 0.0
+        for rows, Z in _raw_blocks(make, part):
+            Z -= mean
+            total = total + part.sample_weight[rows] @ (Z * Z)
+        return {"sum": total}
+
+    moment = data.sum_parts(second)["sum"]
+    scale = 1.0 / np.where(moment > 0, np.sqrt(moment / data.total_weight), 1.0)
+
+    def attach(part):
+        part.features = StandardizedFeatures(make, part.X, part.y, mean, scale)
+
+    data.map_parts(attach)
+
+
+def _row_norms(Z):
+    """Squared norms of the rows of ``Z``, block by block."""
+    out = np.empty(Z.shape[0])
     for rows in row_blocks(Z):
-        Z[rows] -= mean
-        second += weight[rows] @ (Z[rows] * Z[rows])
-    scale = 1.0 / np.where(second > 0, np.sqrt(second / total), 1.0)
-    for rows in row_blocks(Z):
-        Z[rows] *= scale
-    return Z
+        block = Z[rows]
+        out[rows] = np.einsum("ij,ij->i", block, block)
+    return out
 
 
 def _nearest(Z, sq_norms, centers):
@@ -171,14 +234,17 @@ def kmeans_centres(
     centres : ndarray of shape (n_clusters, n_dims)
     """
     order = canonical_order(Z)
-    sq_norms = np.einsum("ij,ij->i", Z, Z)
     if not plus_plus:
+        sq_norms = _row_norms(Z)
         return _seed(Z, sq_norms, weight, order, n_clusters, rng, plus_plus=False)
     if Z.shape[0] > 4 * max_rows:
         drawn = draw_rows(weight, order, rng, max_rows)
         rows, counts = np.unique(drawn, return_counts=True)
-        Z, sq_norms, weight = Z[rows], sq_norms[rows], counts.astype(float)
+        Z, weight = Z[rows], counts.astype(float)
         order = canonical_order(Z)
+    else:
+        Z = Z[:]  # StandardizedFeatures: made once for the Lloyd iterations
+    sq_norms = np.einsum("ij,ij->i", Z, Z)
     runs = np.stack(
         [
             _seed(Z, sq_norms, weight, order, n_clusters, rng, True)
@@ -194,8 +260,13 @@ def kmeans_centres(
 
 
 def nearest_centre(Z, centres):
-    """Label of the nearest of ``centres`` for every row of ``Z``."""
-    return _nearest(Z, np.einsum("ij,ij->i", Z, Z), centres)[0]
+    """Label of the nearest of ``centres`` for every row of ``Z`` (an array
+    or ``StandardizedFeatures``), block by block."""
+    labels = np.empty(Z.shape[0], dtype=np.intp)
+    for rows in row_blocks(Z):
+        block = Z[rows]
+        labels[rows] = _nearest(block, np.einsum("ij,ij->i", block, block), centres)[0]
+    return labels
 
 
 def kmeans_labels(Z, weight, n_clusters, rng, **kwargs):
