@@ -208,7 +208,9 @@ def kmeans_centres(
 
     Parameters
     ----------
-    Z : ndarray of shape (n_samples, n_dims)
+    Z : ndarray or StandardizedFeatures of shape (n_samples, n_dims)
+        The rows to cluster; a ``StandardizedFeatures`` is made once for the
+        rows k-means uses (all of them, or the ``max_rows`` sample).
     weight : ndarray of shape (n_samples,)
         Non-negative; rows of weight zero never become seeds.
     n_clusters : int
