@@ -131,7 +131,7 @@ class ShardedData(TrainingData):
         self.offset[role] = offset
 
         def update(part):
-            part.offset[role] = offset
+            part.set_offset(role, offset)
 
         self.map_parts(update)
 

@@ -199,6 +199,7 @@ class TrainingData:
         self.resp = self.log_evidence = self.random_state = None
         # Fit-time scratch that components may share across iterations.
         self.cache = {}
+        self._designs = {}  # see ``chunks``
 
     def restart(self, random_state):
         """This data for one initialization: the same arrays, offsets and
@@ -232,6 +233,7 @@ class TrainingData:
     def set_offset(self, role, offset):
         """Change the design offset of ``role`` (in every part)."""
         self.offset[role] = offset
+        self._designs.clear()
 
     def width(self, role):
         """Number of input columns of ``role``."""
@@ -318,8 +320,23 @@ class TrainingData:
         yield rows, Xg, Xg if self._shared() else self.design(rows, "experts")
 
     def chunks(self, role):
-        """Yield ``(slice, Xt)`` centred design chunks of ``role``."""
-        return design_chunks(self.inputs[role], self.offset[role], self.rows)
+        """Yield ``(slice, Xt)`` centred design chunks of ``role``.
+
+        When all the rows fit in one chunk, that chunk's design is made once
+        (per input and offset) and reused by every pass of the fit: it takes
+        no more memory than one chunk, and small fits are dominated by such
+        per-pass copies.
+        """
+        Z, offset = self.inputs[role], self.offset[role]
+        if not 0 < self.n_samples <= self.rows:
+            return design_chunks(Z, offset, self.rows)
+        key = (id(Z), np.asarray(offset, dtype=float).tobytes())
+        Xt = self._designs.get(key)
+        if Xt is None:
+            Xt = next(design_chunks(Z, offset, self.n_samples))[1]
+            Xt.setflags(write=False)  # shared by all the passes
+            self._designs[key] = Xt
+        return iter([(slice(0, self.n_samples), Xt)])
 
     def joint_chunks(self):
         """Yield ``(slice, Xt_gate, Xt_experts)``: the same rows in the

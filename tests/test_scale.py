@@ -13,7 +13,7 @@ from mixexp import (
     MixtureOfExpertsClassifier,
     MixtureOfExpertsRegressor,
 )
-from mixexp._data import chunk_rows
+from mixexp._data import TrainingData, chunk_rows, design_chunks
 from mixexp.datasets import make_local_classification, make_mixture_regression
 
 
@@ -89,3 +89,31 @@ def test_chunk_size_does_not_change_the_fit():
     assert one.n_iter_ == many.n_iter_
     np.testing.assert_allclose(many.lower_bounds_, one.lower_bounds_, rtol=1e-10)
     np.testing.assert_allclose(many.predict(X), one.predict(X), rtol=1e-8, atol=1e-10)
+
+
+def test_one_chunk_design_is_made_once_and_follows_the_offset():
+    """Data that fit one chunk reuse its design across passes; a new offset
+    gives a new design, and the shared one cannot be written to."""
+    rng = np.random.default_rng(0)
+    X, y, w = rng.normal(size=(300, 3)), rng.normal(size=300), rng.random(300)
+    data = TrainingData(X, y, w, 2, 8)
+    ((rows, first),) = data.chunks("gate")
+    ((_, again),) = data.chunks("experts")  # same X and offset: the same array
+    assert rows == slice(0, 300) and again is first
+    np.testing.assert_array_equal(
+        first, next(design_chunks(X, data.offset["gate"], 300))[1]
+    )
+    with pytest.raises(ValueError, match="read-only"):
+        first[0, 0] = 1.0
+    data.set_offset("experts", np.zeros(3))
+    ((_, moved),) = data.chunks("experts")
+    np.testing.assert_array_equal(moved[:3], X.T)
+    ((_, gate),) = data.chunks("gate")
+    np.testing.assert_array_equal(gate, first)  # the gate's offset is unchanged
+    with config_context(working_memory=0.001):  # 256-row chunks: nothing cached
+        chunked = TrainingData(X, y, w, 2, 8)
+        assert [c[0] for c in chunked.chunks("gate")] == [
+            slice(0, 256),
+            slice(256, 300),
+        ]
+        assert not chunked._designs
