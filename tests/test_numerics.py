@@ -10,7 +10,7 @@ from scipy.stats import norm
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
 from mixexp._data import design_chunks
 from mixexp._estep import responsibilities
-from mixexp._init import kmeans_labels
+from mixexp._init import _cluster_sums, _nearest, kmeans_labels
 from mixexp._linalg import psd_solve, weighted_grams
 from mixexp._multinomial import (
     batch_logits,
@@ -248,6 +248,30 @@ def test_design_chunks_cover_rows_with_intercept():
 
 
 # ----------------------------------------------------------------- k-means
+def test_nearest_centres_and_cluster_sums_match_brute_force():
+    """The batched k-means kernels against per-run loops over all pairs, on
+    more rows than one block and with float32 rows."""
+    rng = np.random.default_rng(3)
+    Z = rng.standard_normal((70_000, 3)).astype(np.float32)
+    weight = rng.random(Z.shape[0])
+    centers = rng.standard_normal((4, 5, 3))  # 4 runs of 5 centres
+    Z64 = Z.astype(float)
+    labels, closest = _nearest(Z, np.einsum("ij,ij->i", Z64, Z64), centers)
+    sums, mass = _cluster_sums(Z, weight, labels, 5)
+    for run in range(4):
+        dist = ((Z64[:, None, :] - centers[run][None]) ** 2).sum(axis=2)
+        expected = np.argmin(dist, axis=1)
+        # exact ties aside, the nearest centre; distances to rounding
+        decided = np.sort(dist, axis=1)[:, 1] - dist.min(axis=1) > 1e-9
+        assert decided.mean() > 0.999
+        np.testing.assert_array_equal(labels[run][decided], expected[decided])
+        np.testing.assert_allclose(closest[run], dist.min(axis=1), atol=1e-9)
+        for k in range(5):
+            members = labels[run] == k
+            np.testing.assert_allclose(mass[run, k], weight[members].sum())
+            np.testing.assert_allclose(sums[run, k], weight[members] @ Z64[members])
+
+
 def test_kmeans_is_invariant_to_row_order_and_integer_weights():
     rng = np.random.RandomState(10)
     Z = np.vstack(
