@@ -117,6 +117,12 @@ def _curvature(Xt, weights, prob):
     """Negative Hessian sum_i w_bi (diag(pi_i) - pi_i pi_i^T) (x) x_i x_i^T.
 
     Layout (B, C * p, C * p) with index ``c * p + j``.
+
+    The diagonal blocks could be had from the row sums of the one product
+    below (the pi_i sum to one), saving a third of the time at 10^4 rows; on
+    scikit-learn's sample-weight check data that made the fits with weights
+    and with repeated rows part ways on twice as many seeds, so the weighted
+    Grams stay.
     """
     p, n_rows = Xt.shape
     n_problems, n_classes = prob.shape[:2]
