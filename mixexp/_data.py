@@ -333,7 +333,7 @@ class TrainingData:
         key = (id(Z), np.asarray(offset, dtype=float).tobytes())
         Xt = self._designs.get(key)
         if Xt is None:
-            Xt = next(design_chunks(Z, offset, self.n_samples))[1]
+            Xt = self.design(slice(None), role)
             Xt.setflags(write=False)  # shared by all the passes
             self._designs[key] = Xt
         return iter([(slice(0, self.n_samples), Xt)])
