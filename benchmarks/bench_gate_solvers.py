@@ -5,8 +5,10 @@ responsibilities. Three ways to improve it are compared inside full EM fits of
 ``MixtureOfExpertsRegressor`` on planted mixtures of linear experts:
 
 - ``newton``: Newton with backtracking, one step per M-step; the Hessian
-  needs K(K+1)/2 weighted Gram products, estimated on a weighted sample of
-  max(8192, 40 K (d+1)) rows once n exceeds four times that;
+  needs K(K+1)/2 weighted Gram products, estimated on a weighted row sample
+  once n is twice its size (``curvature_rows`` in mixexp/_multinomial.py:
+  at least max(2048, 20 K (d+1)) rows, growing as n / 4 up to
+  max(8192, 40 K (d+1)));
 - ``bound``: Böhning's fixed Hessian bound, factorized once per fit; one step
   per M-step, whose gradient comes free with the E-step;
 - ``lbfgs``: scipy's L-BFGS-B warm-started at the current gate, up to 10
@@ -14,19 +16,26 @@ responsibilities. Three ways to improve it are compared inside full EM fits of
 
 For each (n, d, K) the table gives the whole fit's seconds, EM iterations,
 seconds per iteration, the final mean log-likelihood and the test RMSE. The
-``auto`` rule in mixexp/gates/_softmax.py (Newton while K * (d + 1) <= 64)
+``auto`` rule in mixexp/gates/_softmax.py (Newton while K * (d + 1) <= 256)
 is read off this table.
 
-Run:  python benchmarks/bench_gate_solvers.py [--n 20000]
+A second table compares Newton's Hessian on that row sample with the exact
+Hessian on all rows, over three seeds at tol 1e-7: the sample's size is read
+off it.
+
+Run:  python benchmarks/bench_gate_solvers.py [--n 20000] [--tables solvers hessian]
 """
 
 import argparse
+import contextlib
 import time
 import warnings
+from unittest import mock
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+import mixexp._component
 from mixexp import MixtureOfExpertsRegressor
 from mixexp.datasets import make_mixture_regression
 from mixexp.gates import SoftmaxGate
@@ -49,7 +58,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--max-iter", type=int, default=300)
+    parser.add_argument(
+        "--tables", nargs="+", choices=["solvers", "hessian"], default=None
+    )
     args = parser.parse_args()
+    tables = args.tables or ["solvers", "hessian"]
+    if "solvers" in tables:
+        solver_table(args)
+    if "hessian" in tables:
+        print()
+        hessian_table(args)
+
+
+def solver_table(args):
+    """Whole fits with each gate solver, for every (d, K) of SHAPES."""
     header = (
         f"{'d':>3} {'K':>3} {'K(d+1)':>7} {'solver':>7} {'fit s':>8} {'iters':>6} "
         f"{'ms/iter':>8} {'loglik':>9} {'test RMSE':>10}"
@@ -87,6 +109,44 @@ def main():
                 f"{model.lower_bound_:>9.4f} {rmse:>10.4f}"
             )
     print("* did not converge within --max-iter")
+
+
+def hessian_table(args):
+    """Whole fits with the sampled and with the exact Newton Hessian."""
+    header = (
+        f"{'d':>3} {'K':>3} {'n':>7} {'Hessian rows':>12} {'fit s':>7} "
+        f"{'iters':>12} {'loglik':>10}"
+    )
+    print("Newton's Hessian: row sample vs all rows (3 seeds, tol 1e-7)")
+    print(header)
+    print("-" * len(header))
+    exact = mock.patch.object(mixexp._component, "curvature_rows", lambda *a: None)
+    for d, K in [(5, 4), (20, 8)]:
+        for n in (5_000, 10_000, 20_000, 100_000):
+            X, y = make_mixture_regression(
+                n, d, K, noise=0.3, gate_scale=3.0, random_state=0
+            )
+            size = mixexp._component.curvature_rows(K, d + 1, n)
+            for label, patch in ((f"{size or 'all'}", None), ("all", exact)):
+                if patch is not None and size is None:
+                    continue  # the rule already uses every row
+                seconds, iters, loglik = 0.0, [], []
+                with patch or contextlib.nullcontext():
+                    for seed in range(3):
+                        model = MixtureOfExpertsRegressor(
+                            K, random_state=seed, tol=1e-7, max_iter=args.max_iter
+                        )
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore", ConvergenceWarning)
+                            start = time.perf_counter()
+                            model.fit(X, y)
+                            seconds += time.perf_counter() - start
+                        iters.append(model.n_iter_)
+                        loglik.append(model.lower_bound_)
+                print(
+                    f"{d:>3} {K:>3} {n:>7} {label:>12} {seconds:>7.2f} "
+                    f"{str(iters):>12} {max(loglik):>10.6f}"
+                )
 
 
 if __name__ == "__main__":

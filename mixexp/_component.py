@@ -112,10 +112,9 @@ class MultinomialComponent(BaseEstimator):
         if self.solver == "auto":
             self.solver_ = "newton" if n_choices * p <= _NEWTON_MAX_PARAMS else "lbfgs"
         self._curvature_sample = None
-        if self.solver_ == "newton":
-            self._curvature_sample = data.curvature_sample(
-                curvature_rows(n_choices, p), self._role
-            )
+        size = curvature_rows(n_choices, p, data.n_samples)
+        if self.solver_ == "newton" and size is not None:
+            self._curvature_sample = data.curvature_sample(size, self._role)
 
     def _end_fit(self):
         """Drop fit-time scratch."""

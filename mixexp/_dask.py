@@ -150,8 +150,6 @@ class ShardedData(TrainingData):
         parts' samples together are one weighted draw of ``size`` rows, as
         in memory; each part caches its share, and Newton's Hessian is the
         sum of the parts' sample Hessians."""
-        if self.n_samples <= 4 * size:
-            return None
         key = ("curvature_sample", size, role)
         if key not in self.cache:
             rng = np.random.RandomState(0)

@@ -275,7 +275,7 @@ class TrainingData:
 
     def curvature_sample(self, size, role):
         """Draw a weighted row sample for Hessian estimates; returns the key
-        under which every part caches its share, or None if n is small.
+        under which every part caches its share.
 
         ``size`` rows are drawn with replacement in proportion to the sample
         weights (in the canonical row order, so the draw is invariant to row
@@ -285,8 +285,6 @@ class TrainingData:
         every sum over the sample an unbiased estimate of the sum over all
         rows. Cached for the fit.
         """
-        if self.n_samples <= 4 * size:
-            return None
         key = ("curvature_sample", size, role)
         if key not in self.cache:
             order = canonical_order(self.X)
