@@ -6,9 +6,12 @@ subprocess, which:
 
 1. generates the data block by block straight into float32 arrays (so the
    data's own footprint is X and y, nothing more);
-2. fits ``MixtureOfExpertsRegressor(8)`` for one EM iteration from k-means,
-   then continues for ``--iters`` iterations (``warm_start``, ``tol=0``) and
-   times them: seconds per iteration, initialization excluded;
+2. fits ``MixtureOfExpertsRegressor(8)`` for one EM iteration from k-means
+   (``init s``), then times two warm-started fits (``tol=0``), of one and of
+   ``1 + --iters`` EM iterations: their difference over ``--iters`` is the
+   seconds per EM iteration, and the rest of the one-iteration fit is the
+   fixed cost of a ``fit`` call (``call s``: validation and the pass that
+   starts EM);
 3. reads its peak resident memory (``VmHWM``; data included) right after the
    fits, before anything else allocates;
 4. times the reference measured in the same process on the same data: the K
@@ -22,7 +25,7 @@ data's size) and the exponent b of a least-squares fit
 ``s/iter ~ a * n^b`` over the sizes of at least 10^5 rows (b = 1 is linear).
 Targets (issue 7): ratio <= 3; n = 10^7 within 8 GB peak RSS; b close to 1.
 
-Run:  python benchmarks/bench_scaling.py [--sizes 10000 ... 10000000] [--iters 3]
+Run:  python benchmarks/bench_scaling.py [--sizes 10000 ... 10000000] [--iters 5]
 """
 
 import argparse
@@ -100,10 +103,14 @@ def child(n, iters, dtype):
         start = time.perf_counter()
         model.fit(X, y)
         init_s = time.perf_counter() - start
-        model.set_params(warm_start=True, max_iter=iters, tol=0.0)
-        start = time.perf_counter()
-        model.fit(X, y)
-        per_iter = (time.perf_counter() - start) / model.n_iter_
+        seconds = {}
+        for n_iter in (1, 1 + iters):
+            model.set_params(warm_start=True, max_iter=n_iter, tol=0.0)
+            start = time.perf_counter()
+            model.fit(X, y)
+            seconds[n_iter] = time.perf_counter() - start
+        per_iter = (seconds[1 + iters] - seconds[1]) / iters
+        call_s = seconds[1] - per_iter
     peak = peak_rss_mb()
     resp = model.predict_responsibilities(X, y).astype(np.float32)
     reference64 = gram_reference(X, resp, np.float64)
@@ -114,6 +121,7 @@ def child(n, iters, dtype):
                 "n": n,
                 "per_iter": per_iter,
                 "init_s": init_s,
+                "call_s": call_s,
                 "ref64": reference64,
                 "ref32": reference32,
                 "peak_mb": peak,
@@ -131,7 +139,7 @@ def main():
         nargs="+",
         default=[10_000, 100_000, 1_000_000, 10_000_000],
     )
-    parser.add_argument("--iters", type=int, default=3)
+    parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -140,11 +148,13 @@ def main():
         return
 
     print(
-        f"d = {N_FEATURES}, K = {N_EXPERTS}, {args.dtype}, {args.iters} EM "
-        "iterations timed after one from k-means; one process per size"
+        f"d = {N_FEATURES}, K = {N_EXPERTS}, {args.dtype}; s/iter from warm fits "
+        f"of 1 and {1 + args.iters} EM iterations after one from k-means; one "
+        "process per size"
     )
     header = (
-        f"{'n':>9} {'s/iter':>9} {'init s':>8} {'gram64 s':>9} {'ratio64':>8} "
+        f"{'n':>9} {'s/iter':>9} {'init s':>8} {'call s':>7} {'gram64 s':>9} "
+        f"{'ratio64':>8} "
         f"{'gram32 s':>9} {'ratio32':>8} {'peak RSS MB':>12} {'data MB':>8}"
     )
     print(header)
@@ -158,6 +168,7 @@ def main():
         rows.append(row)
         print(
             f"{n:>9} {row['per_iter']:>9.4f} {row['init_s']:>8.2f} "
+            f"{row['call_s']:>7.2f} "
             f"{row['ref64']:>9.4f} {row['per_iter'] / row['ref64']:>8.2f} "
             f"{row['ref32']:>9.4f} {row['per_iter'] / row['ref32']:>8.2f} "
             f"{row['peak_mb']:>12.0f} {row['data_mb']:>8.0f}",
