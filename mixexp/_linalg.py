@@ -1,6 +1,7 @@
 """Small dense linear-algebra kernels shared by the gate and expert M-steps."""
 
 import numpy as np
+from scipy.linalg import get_lapack_funcs
 
 
 def weighted_grams(Xt, weights, right=None):
@@ -33,10 +34,14 @@ def weighted_grams(Xt, weights, right=None):
 def psd_solve(A, B):
     """Solve ``A x = B`` for a stack of symmetric positive semi-definite ``A``.
 
-    Uses a batched Cholesky-checked LU solve; when a matrix is singular (a
-    collinear design with no ridge) the minimum-norm least-squares solution
-    from an eigendecomposition is used instead, which is still a maximizer of
-    the quadratic objective that produced the normal equations.
+    A few large systems (the gate's Newton step, the experts' normal
+    equations) go one by one to LAPACK's Cholesky solver ``posv``, two to
+    three times faster than numpy's batched Cholesky check and LU solve,
+    which wins for many small ones (more than p^2 / 4 systems of size p).
+    When a matrix is not numerically positive definite (a collinear design
+    with no ridge) the minimum-norm least-squares solution from an
+    eigendecomposition is used instead, which is still a maximizer of the
+    quadratic objective that produced the normal equations.
 
     Parameters
     ----------
@@ -47,14 +52,9 @@ def psd_solve(A, B):
     -------
     X : ndarray of shape (m, p, q)
     """
-    try:
-        np.linalg.cholesky(A)
-        with np.errstate(all="ignore"):
-            out = np.linalg.solve(A, B)
-        if np.all(np.isfinite(out)):
-            return out
-    except np.linalg.LinAlgError:
-        pass
+    out = _cholesky_solve(A, B)
+    if out is not None and np.isfinite(out.sum()):  # overflow also falls back
+        return out
     eigval, eigvec = np.linalg.eigh(A)
     top = np.max(np.abs(eigval), axis=-1, keepdims=True)
     cutoff = top * A.shape[-1] * np.finfo(A.dtype).eps
@@ -62,3 +62,23 @@ def psd_solve(A, B):
     np.divide(1.0, eigval, out=inv, where=eigval > cutoff)
     proj = np.swapaxes(eigvec, -1, -2) @ B
     return eigvec @ (inv[..., None] * proj)
+
+
+def _cholesky_solve(A, B):
+    """``A^-1 B`` through Cholesky factors, or None if one fails."""
+    n_systems, size = A.shape[:2]
+    if 4 * n_systems > size * size:
+        try:
+            np.linalg.cholesky(A)
+        except np.linalg.LinAlgError:
+            return None
+        with np.errstate(all="ignore"):
+            return np.linalg.solve(A, B)
+    (posv,) = get_lapack_funcs(("posv",), (A, B))
+    solutions = []
+    for system, rhs in zip(A, B, strict=True):
+        _, solution, info = posv(system, rhs)
+        if info != 0:
+            return None
+        solutions.append(solution)
+    return np.array(solutions)

@@ -237,6 +237,23 @@ def test_psd_solve_falls_back_to_least_squares_on_singular_systems():
     np.testing.assert_allclose(out, np.linalg.pinv(A) @ rhs, atol=1e-8)
 
 
+@pytest.mark.parametrize("n_systems, size", [(3, 7), (40, 3)])
+def test_psd_solve_matches_numpy_on_both_paths(n_systems, size):
+    """A few large systems go one by one through LAPACK's posv, many small
+    ones through numpy's batched solve; both give numpy's solution, and one
+    singular system sends the whole stack to the least-squares fallback."""
+    rng = np.random.RandomState(3)
+    M = rng.standard_normal((n_systems, size, 3 * size))
+    A = M @ np.swapaxes(M, 1, 2)
+    rhs = rng.standard_normal((n_systems, size, 2))
+    np.testing.assert_allclose(psd_solve(A, rhs), np.linalg.solve(A, rhs), rtol=1e-10)
+    A[-1] = 0.0
+    A[-1, 0, 0] = 2.0
+    out = psd_solve(A, rhs)
+    np.testing.assert_allclose(out[:-1], np.linalg.solve(A[:-1], rhs[:-1]), rtol=1e-10)
+    np.testing.assert_allclose(out[-1], np.linalg.pinv(A[-1]) @ rhs[-1], atol=1e-12)
+
+
 def test_design_chunks_cover_rows_with_intercept():
     X = np.arange(12.0).reshape(6, 2)
     seen = []
