@@ -81,4 +81,4 @@ def _cholesky_solve(A, B):
         if info != 0:
             return None
         solutions.append(solution)
-    return np.array(solutions)
+    return np.array(solutions).reshape(B.shape)

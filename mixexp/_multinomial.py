@@ -103,8 +103,8 @@ def curvature_rows(n_classes, p, n_samples):
     when ``n_samples`` is small enough for the exact Hessian.
 
     The gradient and the line search always use every row; the Hessian only
-    shapes the step (sub-sampled Newton, Byrd et al. 2011), at (C p)^2 / 2
-    products per row against about C p for the rest of a pass. 20 rows per
+    shapes the step (sub-sampled Newton, Byrd et al. 2011), and at (C p)^2 / 2
+    products per row it is most of a pass's cost on all rows. 20 rows per
     parameter (at least 2048) cost whole fits at most a few more EM
     iterations; the sample grows with n (a quarter of the rows) up to 40
     per parameter (at least 8192), where an extra iteration would cost more

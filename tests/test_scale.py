@@ -8,6 +8,8 @@ import pytest
 from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 
+import mixexp._component
+import mixexp._multinomial
 from mixexp import (
     HierarchicalMixtureOfExpertsRegressor,
     MixtureOfExpertsClassifier,
@@ -117,3 +119,40 @@ def test_one_chunk_design_is_made_once_and_follows_the_offset():
             slice(256, 300),
         ]
         assert not chunked._designs
+
+
+def test_sampled_newton_hessian_reaches_the_exact_hessians_optimum(monkeypatch):
+    """From twice its size (here 2,500 of 10,000 rows) the gate's Newton
+    Hessian is estimated on a row sample; it only shapes the steps, so the
+    fit reaches the optimum of the fit with the exact Hessian on all rows."""
+    X, y = make_mixture_regression(10_000, 4, 4, random_state=3)
+    assert mixexp._component.curvature_rows(4, 5, 10_000) == 2500
+    hessian_rows = []
+    original = mixexp._multinomial._curvature
+
+    def recording(Xt, weights, prob):
+        hessian_rows.append(Xt.shape[1])
+        return original(Xt, weights, prob)
+
+    monkeypatch.setattr(mixexp._multinomial, "_curvature", recording)
+
+    def fit():
+        return MixtureOfExpertsRegressor(
+            4, tol=1e-12, max_iter=1000, random_state=0
+        ).fit(X, y)
+
+    sampled = fit()
+    assert hessian_rows and max(hessian_rows) <= 2500
+    monkeypatch.setattr(mixexp._component, "curvature_rows", lambda *args: None)
+    hessian_rows.clear()
+    exact = fit()
+    assert min(hessian_rows) == 10_000
+    assert sampled.converged_ and exact.converged_
+    np.testing.assert_allclose(
+        sampled.lower_bound_, exact.lower_bound_, rtol=0, atol=1e-9
+    )
+    for a, b in [
+        (sampled.gate_.coef_, exact.gate_.coef_),
+        (sampled.experts_.coef_, exact.experts_.coef_),
+    ]:
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
