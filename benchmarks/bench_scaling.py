@@ -13,12 +13,15 @@ subprocess, which:
    fixed cost of a ``fit`` call (``call s``: validation and the pass that
    starts EM);
 3. reads its peak resident memory (``VmHWM``; data included) right after the
-   fits, before anything else allocates;
-4. times the reference measured in the same process on the same data: the K
-   weighted Gram products ``X^T diag(h_k) X`` (on the fitted
-   responsibilities) that any EM M-step for linear experts computes, in
-   float64 (the arithmetic of mixexp's row chunks) and in float32 (the
-   cheapest possible on float32 data).
+   first fits, before anything else allocates;
+4. times the reference in the same process on the same data, right after
+   the fits: the K weighted Gram products ``X^T diag(h_k) X`` (on the
+   fitted responsibilities) that any EM M-step for linear experts computes,
+   in float64 (the arithmetic of mixexp's row chunks) and in float32 (the
+   cheapest possible on float32 data);
+5. repeats 3 and 4 (5 times up to 10^5 rows, twice at 10^6, once at 10^7)
+   and keeps the best time of each, so that the fits and the references
+   are measured side by side under the same load.
 
 It prints a table (s/iter, both references, the ratios, peak RSS, the
 data's size) and the exponent b of a least-squares fit
@@ -72,7 +75,7 @@ def peak_rss_mb():
     return float("nan")
 
 
-def gram_reference(X, resp, dtype, repeats=2, block=1_000_000):
+def gram_reference(X, resp, dtype, repeats, block=1_000_000):
     """Best time of the K weighted Gram products in ``dtype`` (X converted
     block by block, untimed)."""
     best = 0.0
@@ -96,6 +99,7 @@ def child(n, iters, dtype):
     from mixexp import MixtureOfExpertsRegressor
 
     X, y = make_data(n, np.dtype(dtype))
+    repeats = max(1, min(5, 2_000_000 // n))  # best of: noise matters at small n
     data_mb = (X.nbytes + y.nbytes) / 2**20
     model = MixtureOfExpertsRegressor(N_EXPERTS, max_iter=1, random_state=0)
     with warnings.catch_warnings():
@@ -103,18 +107,23 @@ def child(n, iters, dtype):
         start = time.perf_counter()
         model.fit(X, y)
         init_s = time.perf_counter() - start
-        seconds = {}
-        for n_iter in (1, 1 + iters):
-            model.set_params(warm_start=True, max_iter=n_iter, tol=0.0)
-            start = time.perf_counter()
-            model.fit(X, y)
-            seconds[n_iter] = time.perf_counter() - start
+        seconds = {1: np.inf, 1 + iters: np.inf}
+        reference = {np.float64: np.inf, np.float32: np.inf}
+        for repeat in range(repeats):  # fits and references side by side
+            for n_iter in seconds:
+                model.set_params(warm_start=True, max_iter=n_iter, tol=0.0)
+                start = time.perf_counter()
+                model.fit(X, y)
+                seconds[n_iter] = min(seconds[n_iter], time.perf_counter() - start)
+            if repeat == 0:
+                peak = peak_rss_mb()
+                resp = model.predict_responsibilities(X, y).astype(np.float32)
+            for dtype in reference:
+                elapsed = gram_reference(X, resp, dtype, repeats=1)
+                reference[dtype] = min(reference[dtype], elapsed)
         per_iter = (seconds[1 + iters] - seconds[1]) / iters
         call_s = seconds[1] - per_iter
-    peak = peak_rss_mb()
-    resp = model.predict_responsibilities(X, y).astype(np.float32)
-    reference64 = gram_reference(X, resp, np.float64)
-    reference32 = gram_reference(X, resp, np.float32)
+    reference64, reference32 = reference[np.float64], reference[np.float32]
     print(
         json.dumps(
             {
