@@ -126,7 +126,7 @@ def hessian_table(args):
             X, y = make_mixture_regression(
                 n, d, K, noise=0.3, gate_scale=3.0, random_state=0
             )
-            size = mixexp._component.curvature_rows(K, d + 1, n)
+            size = mixexp._component.curvature_rows(K * (d + 1), n)
             for label, patch in ((f"{size or 'all'}", None), ("all", exact)):
                 if patch is not None and size is None:
                     continue  # the rule already uses every row

@@ -112,7 +112,7 @@ class MultinomialComponent(BaseEstimator):
         if self.solver == "auto":
             self.solver_ = "newton" if n_choices * p <= _NEWTON_MAX_PARAMS else "lbfgs"
         self._curvature_sample = None
-        size = curvature_rows(n_choices, p, data.n_samples)
+        size = curvature_rows(self._n_problems(data) * n_choices * p, data.n_samples)
         if self.solver_ == "newton" and size is not None:
             self._curvature_sample = data.curvature_sample(size, self._role)
 
@@ -120,6 +120,10 @@ class MultinomialComponent(BaseEstimator):
         """Drop fit-time scratch."""
         for name in ("_curvature_sample", "_pending"):
             self.__dict__.pop(name, None)
+
+    def _n_problems(self, data):
+        """B, the number of multinomial problems fitted together."""
+        return 1
 
     def _mask(self):
         """1 for the penalized weights, 0 for the intercept."""

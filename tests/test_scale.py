@@ -126,7 +126,7 @@ def test_sampled_newton_hessian_reaches_the_exact_hessians_optimum(monkeypatch):
     Hessian is estimated on a row sample; it only shapes the steps, so the
     fit reaches the optimum of the fit with the exact Hessian on all rows."""
     X, y = make_mixture_regression(10_000, 4, 4, random_state=3)
-    assert mixexp._component.curvature_rows(4, 5, 10_000) == 2500
+    assert mixexp._component.curvature_rows(4 * 5, 10_000) == 2500
     hessian_rows = []
     original = mixexp._multinomial._curvature
 

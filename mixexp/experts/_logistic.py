@@ -91,6 +91,9 @@ class LogisticExpert(MultinomialComponent):
     def _n_choices(self, data):
         return data.n_classes
 
+    def _n_problems(self, data):
+        return data.n_experts
+
     def _reset(self, data):
         """Experts start uniform over the classes."""
         shape = (data.n_experts, data.n_classes)

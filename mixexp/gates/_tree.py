@@ -145,6 +145,9 @@ class TreeGate(SoftmaxGate):
     def _n_choices(self, data):
         return self.branching
 
+    def _n_problems(self, data):
+        return self.n_internal
+
     def _prepare(self, data):
         if self.n_leaves != data.n_experts:
             raise ValueError(
