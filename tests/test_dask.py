@@ -12,7 +12,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV
 
-import mixexp._multinomial
 from mixexp import (
     HierarchicalMixtureOfExpertsRegressor,
     MixtureOfExpertsClassifier,
@@ -136,7 +135,7 @@ def test_no_rows_come_to_the_client(client, monkeypatch):
 
 @pytest.mark.parametrize("zero_block", [False, True])
 def test_large_fits_sample_newtons_hessian_and_reach_the_in_memory_optimum(
-    client, monkeypatch, zero_block
+    client, hessian_rows, zero_block
 ):
     """At 40,000 rows the gate's Newton Hessian is estimated on a weighted
     sample of 8,192 rows, in memory and, drawn part by part, on
@@ -147,14 +146,6 @@ def test_large_fits_sample_newtons_hessian_and_reach_the_in_memory_optimum(
     if zero_block:
         w[10_000:20_000] = 0.0
         wd = da.from_array(w, chunks=10_000)
-    hessian_rows = []
-    original = mixexp._multinomial._curvature
-
-    def recording(Xt, weights, prob):
-        hessian_rows.append(Xt.shape[1])
-        return original(Xt, weights, prob)
-
-    monkeypatch.setattr(mixexp._multinomial, "_curvature", recording)
 
     def fit(X, y, w):
         return MixtureOfExpertsRegressor(

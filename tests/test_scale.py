@@ -9,7 +9,6 @@ from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 
 import mixexp._component
-import mixexp._multinomial
 from mixexp import (
     HierarchicalMixtureOfExpertsRegressor,
     MixtureOfExpertsClassifier,
@@ -121,20 +120,14 @@ def test_one_chunk_design_is_made_once_and_follows_the_offset():
         assert not chunked._designs
 
 
-def test_sampled_newton_hessian_reaches_the_exact_hessians_optimum(monkeypatch):
+def test_sampled_newton_hessian_reaches_the_exact_hessians_optimum(
+    monkeypatch, hessian_rows
+):
     """From twice its size (here 2,500 of 10,000 rows) the gate's Newton
     Hessian is estimated on a row sample; it only shapes the steps, so the
     fit reaches the optimum of the fit with the exact Hessian on all rows."""
     X, y = make_mixture_regression(10_000, 4, 4, random_state=3)
     assert mixexp._component.curvature_rows(4 * 5, 10_000) == 2500
-    hessian_rows = []
-    original = mixexp._multinomial._curvature
-
-    def recording(Xt, weights, prob):
-        hessian_rows.append(Xt.shape[1])
-        return original(Xt, weights, prob)
-
-    monkeypatch.setattr(mixexp._multinomial, "_curvature", recording)
 
     def fit():
         return MixtureOfExpertsRegressor(
