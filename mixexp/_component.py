@@ -81,10 +81,9 @@ class MultinomialComponent(BaseEstimator):
     softmax experts (B = K, the choices are the classes).
 
     Subclasses store ``coef_`` and ``intercept_`` in their public shapes and
-    say, through ``_stacked``, ``_store``, ``_n_choices``,
-    ``_problem`` (weights and targets of the rows) and ``_bound_grams``, how
-    their data
-    enter the shared M-step.
+    say, through ``_stacked``, ``_store``, ``_n_choices``, ``_n_problems``
+    (B, 1 by default), ``_problem`` (weights and targets of the rows) and
+    ``_bound_grams``, how their data enter the shared M-step.
     """
 
     _parameter_constraints = {
