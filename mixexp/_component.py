@@ -178,16 +178,18 @@ class MultinomialComponent(BaseEstimator):
             return
         V = self._params(data)
         n_problems, n_choices, p = V.shape
-        hess = stats["hess"]
-        flat = V.reshape(n_problems, n_choices * p, 1)
-        target = (hess @ flat)[..., 0] + stats["grad"].reshape(n_problems, -1)
-        batch = {"hess": hess, "target": target}
+        hess = stats["hess"]  # in the first C - 1 classes relative to the last
+        relative = (V[:, :-1] - V[:, -1:]).reshape(n_problems, -1, 1)
+        grad = stats["grad"][:, :-1].reshape(n_problems, -1)
+        batch = {"hess": hess, "target": (hess @ relative)[..., 0] + grad}
         running_average(store, batch, data.total_weight, gamma, ("hess", "target"))
         if not update:
             return
         # argmax_V of b.V - V.H V / 2 - alpha ||D V||^2 / 2: the same centred
-        # linear system as a Newton direction, with b in place of the gradient.
-        rhs = store["target"].reshape(V.shape)
+        # linear system as a Newton direction, with b in place of the gradient
+        # (b is centred: its last class is minus the sum of the others).
+        rhs = store["target"].reshape(n_problems, n_choices - 1, p)
+        rhs = np.concatenate([rhs, -rhs.sum(axis=1, keepdims=True)], axis=1)
         V_new = newton_direction(store["hess"], rhs, self.alpha / seen, self._mask())
         self._set_params_design(V_new, data.offset[self._role])
 

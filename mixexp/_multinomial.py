@@ -15,7 +15,12 @@ parametrization of scikit-learn's multinomial LogisticRegression.
 Three maximizers share the statistics computed here:
 
 - ``"newton"``: full Newton steps with backtracking. Its Hessian costs
-  C(C+1)/2 weighted Gram products per problem, so it is for small C * p.
+  C(C-1)/2 weighted Gram products per problem, so it is for small C * p.
+  Newton's step does not depend on the coordinates (it is affine
+  invariant), so it is computed in the cheapest ones: the first C - 1
+  classes' parameters relative to the last class's, a Hessian of
+  ((C-1) p)^2 entries instead of (C p)^2 (and 4 times smaller for the
+  binary nodes of a tree gate); the step is then centred again.
 - ``"bound"``: Böhning's (1992) fixed curvature bound
   -Hessian <= 1/2 (I - 11^T/C) (x) sum_i w_ib x_i x_i^T. On centred parameters
   the bound step is one p x p solve with C right-hand sides, and every step is
@@ -74,7 +79,8 @@ def chunk_stats(Xt, V, weights, targets, *, hessian=False, softmax_out=None):
     targets : ndarray of shape (B or 1, C, n_rows)
         Columns sum to one over classes.
     hessian : bool
-        Also return the negative Hessian of shape (B, C * p, C * p).
+        Also return the negative Hessian of shape (B, (C-1) p, (C-1) p) in
+        the parameters of the first C - 1 classes (see ``_curvature``).
     softmax_out : tuple of two ndarrays of shape (B, C, n_rows), optional
         ``softmax(batch_logits(Xt, V))`` when the caller already has it.
 
@@ -103,7 +109,7 @@ def curvature_rows(n_parameters, n_samples):
     when ``n_samples`` is small enough for the exact Hessian.
 
     The gradient and the line search always use every row; the Hessian only
-    shapes the step (sub-sampled Newton, Byrd et al. 2011), and at (C p)^2 / 2
+    shapes the step (sub-sampled Newton, Byrd et al. 2011), and at ((C-1) p)^2 / 2
     products per row it is most of a pass's cost on all rows. 20 rows per
     parameter (at least 2048) cost whole fits at most a few more EM
     iterations; the sample grows with n (a quarter of the rows) up to 40
@@ -111,7 +117,8 @@ def curvature_rows(n_parameters, n_samples):
     than the smaller Hessian saves. Sampling starts at twice the sample's
     size (measured in benchmarks/bench_gate_solvers.py).
 
-    ``n_parameters`` counts those of all B problems: each (a node of a tree
+    ``n_parameters`` counts those of all B problems (C p each, the centred
+    parameters, though the Hessian has (C-1) p rows): each (a node of a tree
     gate, an expert's classes) sees only its share of the sampled rows. With
     20 rows per parameter of one node only, the 15-node tree of
     benchmarks/bench_hme.py (15,000 rows) needed 246 passes instead of 173
@@ -128,30 +135,39 @@ def curvature(Xt, V, weights):
 
 
 def _curvature(Xt, weights, prob):
-    """Negative Hessian sum_i w_bi (diag(pi_i) - pi_i pi_i^T) (x) x_i x_i^T.
+    """Negative Hessian sum_i w_bi (diag(q_i) - q_i q_i^T) (x) x_i x_i^T of
+    the data term in the parameters of the first C - 1 classes, with q_i the
+    first C - 1 of the probabilities pi_i (the last class's parameters held
+    fixed: the data term only depends on differences between classes).
 
-    Layout (B, C * p, C * p) with index ``c * p + j``.
+    Layout (B, (C-1) p, (C-1) p) with index ``c * p + j``. For two classes
+    it is one weighted Gram matrix per problem, weights w pi (1 - pi).
 
-    The diagonal blocks could be had from the row sums of the one product
-    below (the pi_i sum to one), a third faster at 10^4 rows; on the data of
-    scikit-learn's sample-weight check, that made the fits with weights and
-    with repeated rows part ways on more seeds (5 or 10 of 30, against 4),
-    scikit-learn's own among them, so the weighted Grams stay.
+    The diagonal blocks could be had from the row sums of the full (C p)^2
+    product (the pi_i sum to one), but on the data of scikit-learn's
+    sample-weight check that made the fits with weights and with repeated
+    rows part ways on more seeds, so they are weighted Grams of their own.
     """
     p, n_rows = Xt.shape
-    n_problems, n_classes = prob.shape[:2]
-    weighted_prob = weights[:, None, :] * prob
-    diag = weighted_grams(Xt, weighted_prob.reshape(n_problems * n_classes, n_rows))
-    diag = diag.reshape(n_problems, n_classes, p, p)
-    hess = np.zeros((n_problems, n_classes, p, n_classes, p))
-    classes = np.arange(n_classes)
-    hess[:, classes, :, classes, :] = diag.transpose(1, 0, 2, 3)
+    n_problems = prob.shape[0]
+    n_free = prob.shape[1] - 1
+    q = prob[:, :n_free]
+    weighted_q = weights[:, None, :] * q
+    if n_free == 1:
+        weighted_q *= 1.0 - q
+        return weighted_grams(Xt, weighted_q[:, 0])
+    diag = weighted_grams(Xt, weighted_q.reshape(n_problems * n_free, n_rows))
+    hess = np.zeros((n_problems, n_free, p, n_free, p))
+    free = np.arange(n_free)
+    hess[:, free, :, free, :] = diag.reshape(n_problems, n_free, p, p).transpose(
+        1, 0, 2, 3
+    )
     root_w = np.sqrt(weights)
     for b in range(n_problems):  # one BLAS product on all rows per problem
-        Z = (root_w[b] * prob[b])[:, None, :] * Xt[None, :, :]
-        Z = Z.reshape(n_classes * p, n_rows)
-        hess[b] -= (Z @ Z.T).reshape(n_classes, p, n_classes, p)
-    return hess.reshape(n_problems, n_classes * p, n_classes * p)
+        Z = (root_w[b] * q[b])[:, None, :] * Xt[None, :, :]
+        Z = Z.reshape(n_free * p, n_rows)
+        hess[b] -= (Z @ Z.T).reshape(n_free, p, n_free, p)
+    return hess.reshape(n_problems, n_free * p, n_free * p)
 
 
 def penalty(V, alpha, mask):
@@ -160,32 +176,50 @@ def penalty(V, alpha, mask):
 
 
 @functools.cache
-def _same_feature(n_classes, p):
-    """(C p, C p) indicator of equal feature indices: C times the projector
-    (11^T / C) (x) I_p on the "shift every class" directions."""
-    index = np.arange(n_classes * p) % p
-    indicator = (index[:, None] == index[None, :]).astype(float)
-    indicator.setflags(write=False)  # cached, hence shared
-    return indicator
+def _reduced_penalty(n_classes, p):
+    """(n_free p, n_free p) matrix of the penalty ||D V||^2 / 2 written in the
+    first n_free = C - 1 classes' parameters U relative to the last's, for
+    unit alpha and ``mask`` of ones: V is [U, 0] centred over the C classes,
+    which makes the penalty U^T ((I - 11^T / C) (x) I_p) U / 2. The caller
+    multiplies its columns by the mask."""
+    n_free = n_classes - 1
+    classes = np.eye(n_free) - 1.0 / n_classes
+    matrix = np.kron(classes, np.eye(p))
+    matrix.setflags(write=False)  # cached, hence shared
+    return matrix
 
 
 def newton_direction(hess, grad, alpha, mask):
-    """Newton ascent direction for the penalized objective.
+    """Newton ascent direction for the penalized objective, centred.
 
-    The curvature is singular along "shift every class by the same amount",
-    a direction the objective ignores. Adding a multiple of the projector on
-    those directions makes the system solvable without changing the step,
-    because the gradient of centred parameters has no component there.
+    Parameters
+    ----------
+    hess : ndarray of shape (B, (C-1) p, (C-1) p)
+        Negative Hessian of the data term from ``_curvature``.
+    grad : ndarray of shape (B, C, p)
+        Gradient of the penalized objective at centred parameters (so it is
+        centred too); only its first C - 1 classes are read.
+    alpha : float
+    mask : ndarray of shape (p,)
+
+    Returns
+    -------
+    step : ndarray of shape (B, C, p), centred over classes
+
+    The step solves the Newton system in the first C - 1 classes'
+    parameters relative to the last class's (the objective only sees those
+    differences), then is centred. Being affine invariant, it is the Newton
+    step on the centred parameters themselves.
     """
     n_problems, n_classes, p = grad.shape
-    size = n_classes * p
-    system = hess.copy()
-    diagonal = system.reshape(n_problems, size * size)[:, :: size + 1]
-    diagonal += alpha * np.tile(mask, n_classes)
-    scale = np.sum(diagonal, axis=1) / size + 1e-300
-    system += (scale / n_classes)[:, None, None] * _same_feature(n_classes, p)
-    step = psd_solve(system, grad.reshape(n_problems, size, 1))
-    return step.reshape(n_problems, n_classes, p)
+    n_free = n_classes - 1
+    system = hess + (alpha * _reduced_penalty(n_classes, p)) * np.tile(mask, n_free)
+    rhs = grad[:, :n_free].reshape(n_problems, n_free * p, 1)
+    free = psd_solve(system, rhs).reshape(n_problems, n_free, p)
+    step = np.zeros_like(grad)
+    step[:, :n_free] = free
+    step -= step.mean(axis=1, keepdims=True)
+    return step
 
 
 def bound_system(grams, alpha, mask):

@@ -17,6 +17,7 @@ from mixexp._multinomial import (
     bound_system,
     chunk_stats,
     maximize,
+    newton_direction,
     penalty,
     softmax,
 )
@@ -127,21 +128,65 @@ def test_multinomial_value_and_gradient_match_finite_differences(soft):
     np.testing.assert_allclose(stats["grad"], numeric, rtol=1e-6, atol=1e-7)
 
 
-def test_multinomial_hessian_matches_finite_differences_of_gradient():
+def _full_curvature(Xt, V, weights):
+    """Negative Hessian of the data term in all C p parameters of each
+    problem, summed row by row: sum_i w_i (diag(pi_i) - pi_i pi_i^T) (x) x_i x_i^T."""
+    n_problems, n_classes, p = V.shape
+    hess = np.zeros((n_problems, n_classes * p, n_classes * p))
+    for b in range(n_problems):
+        for i in range(Xt.shape[1]):
+            logits = V[b] @ Xt[:, i]
+            pi = np.exp(logits - logsumexp(logits))
+            x = Xt[:, i]
+            curvature = np.diag(pi) - np.outer(pi, pi)
+            hess[b] += weights[b, i] * np.kron(curvature, np.outer(x, x))
+    return hess
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 5])
+def test_multinomial_hessian_matches_finite_differences_of_gradient(n_classes):
+    # The Hessian is in the first C - 1 classes' parameters (the last held
+    # fixed): the top-left block of the full one.
     rng = np.random.RandomState(4)
-    Xt, weights, targets = _problem(rng)
-    V = _centred(rng, (2, 3, 4))
+    Xt, weights, targets = _problem(rng, n_classes=n_classes)
+    V = _centred(rng, (2, n_classes, 4))
     hess = chunk_stats(Xt, V, weights, targets, hessian=True)["hess"]
+    free = (n_classes - 1) * 4
+    assert hess.shape == (2, free, free)
     eps = 1e-6
     for b in range(2):
-        numeric = np.zeros((12, 12))
-        for col, (c, j) in enumerate(np.ndindex(3, 4)):
+        numeric = np.zeros((free, free))
+        for col, (c, j) in enumerate(np.ndindex(n_classes - 1, 4)):
             step = np.zeros_like(V)
             step[b, c, j] = eps
-            up = chunk_stats(Xt, V + step, weights, targets)["grad"][b]
-            down = chunk_stats(Xt, V - step, weights, targets)["grad"][b]
+            up = chunk_stats(Xt, V + step, weights, targets)["grad"][b, :-1]
+            down = chunk_stats(Xt, V - step, weights, targets)["grad"][b, :-1]
             numeric[:, col] = -((up - down) / (2 * eps)).ravel()
         np.testing.assert_allclose(hess[b], numeric, rtol=1e-5, atol=1e-6)
+    full = _full_curvature(Xt, V, weights)
+    np.testing.assert_allclose(hess, full[:, :free, :free], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 5])
+@pytest.mark.parametrize("alpha", [0.0, 0.7])
+def test_newton_direction_is_the_newton_step_on_centred_parameters(n_classes, alpha):
+    # Reference: the penalized quadratic model in all C p parameters,
+    # maximized over the centred subspace by a projected pseudo-inverse.
+    rng = np.random.RandomState(7)
+    Xt, weights, targets = _problem(rng, n_classes=n_classes)
+    V = _centred(rng, (2, n_classes, 4))
+    mask = np.array([1.0, 1.0, 1.0, 0.0])
+    stats = chunk_stats(Xt, V, weights, targets, hessian=True)
+    grad = stats["grad"] - alpha * mask * V
+    step = newton_direction(stats["hess"], grad, alpha, mask)
+    np.testing.assert_allclose(step.sum(axis=1), 0.0, atol=1e-12)
+    size = n_classes * 4
+    centre = np.kron(np.eye(n_classes) - 1.0 / n_classes, np.eye(4))
+    for b, hess in enumerate(_full_curvature(Xt, V, weights)):
+        system = centre @ (hess + alpha * np.diag(np.tile(mask, n_classes))) @ centre
+        expected = centre @ np.linalg.pinv(system, rcond=1e-10) @ grad[b].ravel()
+        assert expected.shape == (size,)
+        np.testing.assert_allclose(step[b].ravel(), expected, rtol=1e-8, atol=1e-10)
 
 
 def test_bohning_bound_dominates_the_curvature():
