@@ -5,7 +5,8 @@ responsibilities. Three ways to improve it are compared inside full EM fits of
 ``MixtureOfExpertsRegressor`` on planted mixtures of linear experts:
 
 - ``newton``: Newton with backtracking, one step per M-step; the Hessian
-  needs K(K+1)/2 weighted Gram products, estimated on a weighted row sample
+  needs K(K-1)/2 weighted Gram products (in the first K - 1 experts'
+  parameters relative to the last's), estimated on a weighted row sample
   once n is twice its size (``curvature_rows`` in mixexp/_multinomial.py:
   at least max(2048, 20 K (d+1)) rows, growing as n / 4 up to
   max(8192, 40 K (d+1)));
