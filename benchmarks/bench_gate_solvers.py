@@ -17,8 +17,8 @@ responsibilities. Three ways to improve it are compared inside full EM fits of
 
 For each (n, d, K) the table gives the whole fit's seconds, EM iterations,
 seconds per iteration, the final mean log-likelihood and the test RMSE. The
-``auto`` rule in mixexp/gates/_softmax.py (Newton while K * (d + 1) <= 256)
-is read off this table.
+``auto`` rule in mixexp/_component.py (Newton while (K - 1)(d + 1) <= 450,
+the size of its Hessian) is read off this table.
 
 A second table compares Newton's Hessian on that row sample with the exact
 Hessian on all rows, over three seeds at tol 1e-7: the sample's size is read
@@ -50,7 +50,10 @@ SHAPES = [
     (10, 8),
     (20, 8),
     (10, 16),
+    (20, 16),
+    (60, 8),
     (30, 16),
+    (20, 24),
     (20, 32),
 ]
 
@@ -74,7 +77,7 @@ def main():
 def solver_table(args):
     """Whole fits with each gate solver, for every (d, K) of SHAPES."""
     header = (
-        f"{'d':>3} {'K':>3} {'K(d+1)':>7} {'solver':>7} {'fit s':>8} {'iters':>6} "
+        f"{'d':>3} {'K':>3} {'(K-1)(d+1)':>10} {'solver':>7} {'fit s':>8} {'iters':>6} "
         f"{'ms/iter':>8} {'loglik':>9} {'test RMSE':>10}"
     )
     print(f"n = {args.n} train + {args.n // 4} test, noise 0.3, tol 1e-4, seed 0")
@@ -105,7 +108,7 @@ def solver_table(args):
             rmse = np.sqrt(np.mean((model.predict(X_test) - y_test) ** 2))
             flag = "" if model.converged_ else "*"
             print(
-                f"{d:>3} {K:>3} {K * (d + 1):>7} {solver:>7} {seconds:>8.2f} "
+                f"{d:>3} {K:>3} {(K - 1) * (d + 1):>10} {solver:>7} {seconds:>8.2f} "
                 f"{model.n_iter_:>5}{flag:1} {1000 * seconds / model.n_iter_:>8.1f} "
                 f"{model.lower_bound_:>9.4f} {rmse:>10.4f}"
             )

@@ -484,3 +484,20 @@ def test_warm_start_refuses_a_changed_component_type_and_features():
     ).fit(X, y)
     est.set_params(expert__alpha=5.0).fit(X, y)
     assert est.experts_.alpha == 5.0
+
+
+@pytest.mark.parametrize(
+    ("n_experts", "n_features", "expected"),
+    [(16, 29, "newton"), (16, 30, "lbfgs"), (31, 14, "newton"), (32, 14, "lbfgs")],
+)
+def test_auto_gate_solver_is_newton_up_to_450_free_parameters(
+    n_experts, n_features, expected
+):
+    # (K - 1)(d + 1): 15 * 30 = 450, 15 * 31 = 465, 30 * 15 = 450, 31 * 15 = 465
+    rng = np.random.RandomState(0)
+    X, y = rng.standard_normal((200, n_features)), rng.standard_normal(200)
+    model = MixtureOfExpertsRegressor(n_experts, max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y)
+    assert model.gate_.solver_ == expected

@@ -39,8 +39,9 @@ class SoftmaxGate(MultinomialComponent):
         ``"bound"``: Böhning's (1992) fixed bound on the Hessian, factorized
         once per fit; each step is one gradient pass plus a small solve and
         never decreases the objective. ``"lbfgs"``: warm-started L-BFGS.
-        ``"auto"`` uses Newton while ``n_experts * (n_features + 1) <= 256``
-        and L-BFGS above (measured in benchmarks/bench_gate_solvers.py).
+        ``"auto"`` uses Newton while ``(n_experts - 1) * (n_features + 1)
+        <= 450`` and L-BFGS above (measured in
+        benchmarks/bench_gate_solvers.py).
     max_iter : int, default=None
         Solver steps per M-step; None means 1 for Newton and the bound, 10
         for L-BFGS.

@@ -37,7 +37,7 @@ class TreeGate(SoftmaxGate):
         L2 penalty on every node's weights (not the intercepts).
     solver : {"auto", "newton", "bound", "lbfgs"}, default="auto"
         M-step solver, as for :class:`SoftmaxGate`; "auto" applies its rule
-        to one node's parameters times the number of nodes.
+        to one node's parameters, (branching - 1) * (n_features + 1).
     max_iter : int, default=None
         Solver steps per M-step (None: 1 for Newton and the bound, 10 for
         L-BFGS).
