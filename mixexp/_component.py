@@ -37,11 +37,13 @@ from ._online import running_average
 # benchmarks/bench_gate_solvers.py: one Newton step per EM iteration gives the
 # fastest whole fits while its (C - 1)(d + 1) free parameters stay below about
 # 450 (its Hessian costs C (C - 1) / 2 weighted Gram products on a row
-# sample, and its solve grows as ((C - 1)(d + 1))^3): 17-33% faster than
-# L-BFGS from 315 to 427, level at 465 (K = 16, d = 30), slower from 483
-# (K = 24, d = 20). Above that, warm-started L-BFGS wins. Böhning's bound is
-# the cheapest per iteration but needs several times more EM iterations, so
-# "auto" never picks it.
+# sample, and its solve grows as ((C - 1)(d + 1))^3). Its whole fits took,
+# in L-BFGS's time, over two or three runs: 0.61-0.68 at 315 (K = 16,
+# d = 20), 0.83-1.05 at 427 (K = 8, d = 60), 0.80-1.04 at 465 (K = 16,
+# d = 30), 1.33-1.48 at 483 (K = 24, d = 20), where L-BFGS wins. Newton's
+# optimum was never worse. Böhning's bound is the cheapest per
+# iteration but needs several times more EM iterations, so "auto" never
+# picks it.
 _NEWTON_MAX_PARAMS = 450
 
 # Inner steps per M-step: one Newton step per EM iteration gives the fastest
