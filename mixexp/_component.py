@@ -115,10 +115,13 @@ class MultinomialComponent(BaseEstimator):
         if self.solver == "auto":
             free = (n_choices - 1) * p
             self.solver_ = "newton" if free <= _NEWTON_MAX_PARAMS else "lbfgs"
+        # Rows of the Newton Hessian's sample, or None for all rows; the
+        # sample is drawn at the first M-step, after the initialization's
+        # k-means has freed its memory.
         self._curvature_sample = None
         size = curvature_rows(self._n_problems(data) * n_choices * p, data.n_samples)
-        if self.solver_ == "newton" and size is not None:
-            self._curvature_sample = data.curvature_sample(size, self._role)
+        if self.solver_ == "newton":
+            self._curvature_sample = size
 
     def _end_fit(self):
         """Drop fit-time scratch."""
@@ -245,7 +248,7 @@ class MultinomialComponent(BaseEstimator):
 
         sample_curvature = None
         if self._curvature_sample is not None:
-            key = self._curvature_sample
+            key = data.curvature_sample(self._curvature_sample, self._role)
 
             def on_sample(W, part):
                 rows, Xt_sample, weight_sample = part.cache[key]

@@ -297,7 +297,13 @@ class TrainingData:
         distinct rows, their design of ``role`` and their weights, each draw
         standing for ``weight_per_draw``."""
         rows, counts = np.unique(drawn, return_counts=True)
-        return rows, self.design(rows, role), counts * weight_per_draw
+        Z = self.inputs[role][rows]
+        # Kept for the whole fit, so in the data's dtype (a float32 design
+        # for float32 X; ``curvature`` casts it chunk by chunk), made in chunks.
+        Xt = np.empty((Z.shape[1] + 1, Z.shape[0]), dtype=Z.dtype)
+        for block, chunk in design_chunks(Z, self.offset[role], chunk_rows(*Z.shape)):
+            Xt[:, block] = chunk
+        return rows, Xt, counts * weight_per_draw
 
     def design(self, rows, role):
         """The centred design (p, n_rows) of ``role`` on the given rows."""

@@ -36,6 +36,7 @@ import functools
 import numpy as np
 from scipy.optimize import minimize
 
+from ._data import chunk_rows
 from ._linalg import psd_solve, weighted_grams
 
 
@@ -130,8 +131,17 @@ def curvature_rows(n_parameters, n_samples):
 
 
 def curvature(Xt, V, weights):
-    """Negative Hessian of the data term at ``V`` on the given rows."""
-    return _curvature(Xt, weights, softmax(batch_logits(Xt, V))[1])
+    """Negative Hessian of the data term at ``V`` on the given rows (a row
+    sample's), summed over row chunks: its temporaries take (C-1) p floats
+    per row, more than the data when p is large."""
+    n_rows = Xt.shape[1]
+    step = chunk_rows(n_rows, V.size)
+    hess = 0.0
+    for start in range(0, max(n_rows, 1), step):  # an empty part gives zeros
+        rows = slice(start, start + step)
+        prob = softmax(batch_logits(Xt[:, rows], V))[1]
+        hess = hess + _curvature(Xt[:, rows], weights[:, rows], prob)
+    return hess
 
 
 def _curvature(Xt, weights, prob):
