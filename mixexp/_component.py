@@ -118,14 +118,12 @@ class MultinomialComponent(BaseEstimator):
         # Rows of the Newton Hessian's sample, or None for all rows; the
         # sample is drawn at the first M-step, after the initialization's
         # k-means has freed its memory.
-        self._curvature_sample = None
         size = curvature_rows(self._n_problems(data) * n_choices * p, data.n_samples)
-        if self.solver_ == "newton":
-            self._curvature_sample = size
+        self._curvature_rows = size if self.solver_ == "newton" else None
 
     def _end_fit(self):
         """Drop fit-time scratch."""
-        for name in ("_curvature_sample", "_pending"):
+        for name in ("_curvature_rows", "_pending"):
             self.__dict__.pop(name, None)
 
     def _n_problems(self, data):
@@ -173,7 +171,7 @@ class MultinomialComponent(BaseEstimator):
     def _prepare_online(self):
         """partial_fit's update needs each batch's exact Hessian."""
         self.solver_ = "newton"
-        self._curvature_sample = None
+        self._curvature_rows = None
 
     def _online_update(self, stats, data, store, gamma, seen, update):
         """Online IRLS: each batch's Newton model of its M-step objective,
@@ -223,7 +221,7 @@ class MultinomialComponent(BaseEstimator):
             V,
             weights,
             targets,
-            hessian=self.solver_ == "newton" and self._curvature_sample is None,
+            hessian=self.solver_ == "newton" and self._curvature_rows is None,
             softmax_out=softmax_out,
         )
         if self.solver_ == "bound" and self._bound_grams_in_pass:
@@ -247,8 +245,8 @@ class MultinomialComponent(BaseEstimator):
             )
 
         sample_curvature = None
-        if self._curvature_sample is not None:
-            key = data.curvature_sample(self._curvature_sample, self._role)
+        if self._curvature_rows is not None:
+            key = data.curvature_sample(self._curvature_rows, self._role)
 
             def on_sample(W, part):
                 rows, Xt_sample, weight_sample = part.cache[key]

@@ -234,7 +234,7 @@ def test_fitted_model_holds_parameters_only():
     for component in (est.gate_, est.experts_):
         arrays = {k for k, v in vars(component).items() if isinstance(v, np.ndarray)}
         assert arrays == {"coef_", "intercept_"}
-        assert not hasattr(component, "_curvature_sample")
+        assert not hasattr(component, "_curvature_rows")
     assert len(pickle.dumps(est)) < 5_000
 
 
