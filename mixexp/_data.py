@@ -308,7 +308,7 @@ class TrainingData:
     def design(self, rows, role):
         """The centred design (p, n_rows) of ``role`` on the given rows."""
         Z = self.inputs[role][rows]
-        if Z.shape[0] == 0:  # a dask part's share of a sample may be empty
+        if Z.shape[0] == 0:  # design_chunks needs at least one row per chunk
             return np.empty((Z.shape[1] + 1, 0))
         return next(design_chunks(Z, self.offset[role], Z.shape[0]))[1]
 
