@@ -733,9 +733,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # one M-step towards the clusters.
         # A top-k gate cannot start uniform either: every sample would go to
         # the same k experts.
-        state = e_step(gate, experts, data, fixed_resp=True)
+        gate_learns = self.solver != "em" or gate.top_k is not None
+        state = e_step(gate, experts, data, fixed_resp=True, gate_pass=gate_learns)
         experts._m_step(state.expert_stats, data)
-        if self.solver != "em" or gate.top_k is not None:
+        if gate_learns:
             gate._m_step(state.gate_stats, data)
             gate._pending = None
         return gate, experts

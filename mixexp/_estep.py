@@ -156,7 +156,7 @@ class EStep(NamedTuple):
     q: dict
 
 
-def e_step(gate, experts, data, *, fixed_resp=False, previous=None):
+def e_step(gate, experts, data, *, fixed_resp=False, previous=None, gate_pass=True):
     """One pass over the data: responsibilities, M-step statistics, Q-values.
 
     Fills ``resp`` and ``log_evidence`` of every part of the data (unless
@@ -166,6 +166,9 @@ def e_step(gate, experts, data, *, fixed_resp=False, previous=None):
 
     Parameters
     ----------
+    gate_pass : bool, default=True
+        If False (only with ``fixed_resp``), only the experts' statistics are
+        summed: the gate is not evaluated and the Q-values are left out.
     previous : tuple, optional
         ``(gate_params, expert_params)`` of the previous E-step, to recompute
         its responsibilities for the cross Q-values when ``resp`` no longer
@@ -175,6 +178,12 @@ def e_step(gate, experts, data, *, fixed_resp=False, previous=None):
     -------
     EStep
     """
+    if not gate_pass:
+        if not fixed_resp:
+            raise ValueError("gate_pass=False needs fixed_resp=True")
+        params = experts._params(data)
+        total = data.sum_parts(partial(_expert_stats_part, experts, params))
+        return EStep(None, {}, total.get("experts", {}), {})
     params = (gate._params(data), experts._params(data))
     total = data.sum_parts(
         partial(_e_step_part, gate, experts, params, previous, fixed_resp)
@@ -185,6 +194,16 @@ def e_step(gate, experts, data, *, fixed_resp=False, previous=None):
         total.get("experts", {}),
         total["q"],
     )
+
+
+def _expert_stats_part(experts, params, part):
+    """The experts' statistics under the responsibilities a part holds."""
+    stats = {}
+    for rows, Xe in part.chunks("experts"):
+        cache = experts._log_likelihood(Xe, part.y[rows], params)[1]
+        weighted = part.sample_weight[rows] * part.resp[:, rows]
+        experts._accumulate(stats, Xe, weighted, cache, params)
+    return {"experts": stats}
 
 
 def _e_step_part(gate, experts, params, previous, fixed_resp, part):
