@@ -140,28 +140,43 @@ def _cluster_sums(Z, weight, labels, n_clusters):
     return sums.reshape(n_runs, n_clusters, -1), mass.reshape(n_runs, n_clusters)
 
 
-def _sq_distance_to(Z, sq_norms, center, out):
-    """Squared distances of all rows to one centre, written into ``out``."""
-    project(Z, center, out=out)
-    out *= -2.0
-    out += sq_norms
-    out += center @ center
-    return np.maximum(out, 0.0, out=out)
+def _draw_each(mass, order, uniform):
+    """One row per run, run r drawing with probability proportional to
+    ``mass[r]`` (shape (S, n)) through the cumulative mass in the canonical
+    ``order``, at the quantile ``uniform[r]`` (as ``draw_rows`` does)."""
+    cumulative = np.cumsum(mass[:, order], axis=1)
+    targets = uniform * cumulative[:, -1]
+    positions = [
+        np.searchsorted(run, target, side="right")
+        for run, target in zip(cumulative, targets, strict=True)
+    ]
+    return order[np.minimum(positions, order.size - 1)]
 
 
-def _seed(Z, sq_norms, weight, order, n_clusters, rng):
-    """k-means++ centres: rows drawn with D^2 weighting."""
-    centers = np.empty((n_clusters, Z.shape[1]))
-    centers[0] = Z[draw_rows(weight, order, rng)]
-    closest = _sq_distance_to(Z, sq_norms, centers[0], np.empty(Z.shape[0]))
-    dist = np.empty_like(closest)
+def _seed(Z, sq_norms, weight, order, n_clusters, n_runs, rng):
+    """k-means++ centres of ``n_runs`` independent runs, drawn together:
+    rows drawn with D^2 weighting, shape (S, K, d). Run r uses the r-th
+    ``n_clusters`` uniforms of ``rng``, as ``n_runs`` one-run seedings would."""
+    uniform = rng.uniform(size=(n_runs, n_clusters))
+    rows = np.empty((n_runs, n_clusters), dtype=np.intp)
+    everywhere = np.broadcast_to(weight, (n_runs, weight.size))
+    rows[:, 0] = _draw_each(everywhere, order, uniform[:, 0])
+    closest = None
     for k in range(1, n_clusters):
+        latest = np.asarray(Z[rows[:, k - 1]], dtype=float)  # (S, d)
+        dist = np.empty((n_runs, Z.shape[0]))
+        for run in range(n_runs):
+            project(Z, latest[run], out=dist[run])
+        dist *= -2.0
+        dist += sq_norms
+        dist += np.einsum("ij,ij->i", latest, latest)[:, None]
+        np.maximum(dist, 0.0, out=dist)
+        closest = dist if closest is None else np.minimum(closest, dist, out=closest)
         mass = weight * closest
-        if not mass.sum() > 0:  # every weighted row already is a centre
-            mass = weight
-        centers[k] = Z[draw_rows(mass, order, rng)]
-        np.minimum(closest, _sq_distance_to(Z, sq_norms, centers[k], dist), out=closest)
-    return centers
+        spent = ~(mass.sum(axis=1) > 0)  # every weighted row already is a centre
+        mass[spent] = weight
+        rows[:, k] = _draw_each(mass, order, uniform[:, k])
+    return np.asarray(Z[rows.ravel()], dtype=float).reshape(n_runs, n_clusters, -1)
 
 
 def _lloyd(Z, sq_norms, weight, centers, max_iter, tol=1e-4):
@@ -244,9 +259,7 @@ def kmeans_centres(
     else:
         Z = Z[:]  # StandardizedFeatures: made once for the Lloyd iterations
     sq_norms = np.einsum("ij,ij->i", Z, Z)
-    runs = np.stack(
-        [_seed(Z, sq_norms, weight, order, n_clusters, rng) for _ in range(n_seeds)]
-    )
+    runs = _seed(Z, sq_norms, weight, order, n_clusters, n_seeds, rng)
     inertia = _lloyd(Z, sq_norms, weight, runs, max_iter)
     best = 0  # the first run, unless a later one is clearly better
     for run in range(1, n_seeds):

@@ -10,7 +10,7 @@ from scipy.stats import norm
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
 from mixexp._data import design_chunks
 from mixexp._estep import responsibilities
-from mixexp._init import _cluster_sums, _nearest, kmeans_labels
+from mixexp._init import _cluster_sums, _nearest, _seed, kmeans_labels
 from mixexp._linalg import psd_solve, weighted_grams
 from mixexp._multinomial import (
     batch_logits,
@@ -332,6 +332,51 @@ def test_nearest_centres_and_cluster_sums_match_brute_force():
             members = labels[run] == k
             np.testing.assert_allclose(mass[run, k], weight[members].sum())
             np.testing.assert_allclose(sums[run, k], weight[members] @ Z64[members])
+
+
+def _seed_one_run(Z, weight, order, n_clusters, rng):
+    """Reference k-means++ seeding of one run, row by row: the D^2 draw is
+    the first row (in ``order``) whose cumulative mass exceeds u * total."""
+    centres = []
+    for _ in range(n_clusters):
+        if centres:
+            dist = np.min([((Z - c) ** 2).sum(axis=1) for c in centres], axis=0)
+            mass = weight * dist
+            if not mass.sum() > 0:
+                mass = weight
+        else:
+            mass = weight
+        cumulative = np.cumsum(mass[order])
+        position = np.searchsorted(cumulative, rng.uniform() * cumulative[-1], "right")
+        centres.append(Z[order[min(position, order.size - 1)]])
+    return np.array(centres)
+
+
+def test_seeding_runs_together_equals_one_run_at_a_time():
+    """The S seedings drawn together are S independent k-means++ runs taking
+    their uniforms in turn, including rows of weight zero and a point mass
+    (every weighted row a centre before the last draw)."""
+    rng = np.random.default_rng(4)
+    Z = rng.standard_normal((300, 3))
+    Z[:100] = Z[0]
+    weight = rng.random(300) * (rng.random(300) > 0.2)
+    order = np.argsort(Z[:, 0], kind="stable")
+    sq_norms = np.einsum("ij,ij->i", Z, Z)
+    runs = _seed(Z, sq_norms, weight, order, 6, 5, np.random.RandomState(7))
+    reference = np.random.RandomState(7)
+    for run in range(5):
+        expected = _seed_one_run(Z, weight, order, 6, reference)
+        np.testing.assert_array_equal(runs[run], expected)
+    Z = rng.standard_normal((300, 3))  # distinct rows
+    sq_norms = np.einsum("ij,ij->i", Z, Z)
+    point = np.zeros(300)
+    point[[3, 150]] = 1.0  # two weighted rows, three centres
+    runs = _seed(Z, sq_norms, point, order, 3, 6, np.random.RandomState(8))
+    reference = np.random.RandomState(8)
+    for run in range(6):
+        expected = _seed_one_run(Z, point, order, 3, reference)
+        np.testing.assert_array_equal(runs[run], expected)
+        assert {tuple(c) for c in expected} == {tuple(Z[3]), tuple(Z[150])}
 
 
 def test_kmeans_is_invariant_to_row_order_and_integer_weights():
