@@ -9,6 +9,7 @@ from X and y), and the same code runs over parts that live elsewhere
 """
 
 import copy
+import functools
 
 import numpy as np
 from sklearn import get_config
@@ -116,8 +117,16 @@ def canonical_order(Z):
     empirical distribution only: a row of weight 2 and two copies of it are
     drawn alike. (``np.lexsort`` would do too, but copies the whole array.)
     """
-    direction = np.random.RandomState(20260101).standard_normal(Z.shape[1])
-    return np.argsort(project(Z, direction), kind="stable")
+    return np.argsort(project(Z, _fixed_direction(Z.shape[1])), kind="stable")
+
+
+@functools.cache
+def _fixed_direction(n_dims):
+    """``canonical_order``'s direction, made once per dimension: building a
+    RandomState costs more than sorting a few thousand rows."""
+    direction = np.random.RandomState(20260101).standard_normal(n_dims)
+    direction.setflags(write=False)  # cached, hence shared
+    return direction
 
 
 def draw_rows(mass, order, rng, size=None):
