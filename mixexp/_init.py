@@ -17,7 +17,7 @@ from numbers import Integral
 
 import numpy as np
 
-from ._data import canonical_order, draw_rows, project, row_blocks
+from ._data import canonical_order, draw_rows, row_blocks
 
 
 class StandardizedFeatures:
@@ -144,7 +144,7 @@ def _draw_each(mass, order, uniform):
     """One row per run, run r drawing with probability proportional to
     ``mass[r]`` (shape (S, n)) through the cumulative mass in the canonical
     ``order``, at the quantile ``uniform[r]`` (as ``draw_rows`` does)."""
-    cumulative = np.cumsum(mass[:, order], axis=1)
+    cumulative = np.cumsum(np.take(mass, order, axis=1), axis=1)
     targets = uniform * cumulative[:, -1]
     positions = [
         np.searchsorted(run, target, side="right")
@@ -163,14 +163,8 @@ def _seed(Z, sq_norms, weight, order, n_clusters, n_runs, rng):
     rows[:, 0] = _draw_each(everywhere, order, uniform[:, 0])
     closest = None
     for k in range(1, n_clusters):
-        latest = np.asarray(Z[rows[:, k - 1]], dtype=float)  # (S, d)
-        dist = np.empty((n_runs, Z.shape[0]))
-        for run in range(n_runs):
-            project(Z, latest[run], out=dist[run])
-        dist *= -2.0
-        dist += sq_norms
-        dist += np.einsum("ij,ij->i", latest, latest)[:, None]
-        np.maximum(dist, 0.0, out=dist)
+        latest = np.asarray(Z[rows[:, k - 1], None], dtype=float)  # (S, 1, d)
+        dist = _nearest(Z, sq_norms, latest)[1]  # to each run's newest centre
         closest = dist if closest is None else np.minimum(closest, dist, out=closest)
         mass = weight * closest
         spent = ~(mass.sum(axis=1) > 0)  # every weighted row already is a centre
@@ -247,17 +241,18 @@ def kmeans_centres(
     -------
     centres : ndarray of shape (n_clusters, n_dims)
     """
+    subsample = Z.shape[0] > 4 * max_rows
+    if not subsample:
+        Z = Z[:]  # StandardizedFeatures: made once, for the order and Lloyd
     order = canonical_order(Z)
     if not plus_plus:
         drawn = [draw_rows(weight, order, rng) for _ in range(n_clusters)]
         return np.array([Z[row] for row in drawn], dtype=float)
-    if Z.shape[0] > 4 * max_rows:
+    if subsample:
         drawn = draw_rows(weight, order, rng, max_rows)
         rows, counts = np.unique(drawn, return_counts=True)
         Z, weight = Z[rows], counts.astype(float)
         order = canonical_order(Z)
-    else:
-        Z = Z[:]  # StandardizedFeatures: made once for the Lloyd iterations
     sq_norms = np.einsum("ij,ij->i", Z, Z)
     runs = _seed(Z, sq_norms, weight, order, n_clusters, n_seeds, rng)
     inertia = _lloyd(Z, sq_norms, weight, runs, max_iter)
