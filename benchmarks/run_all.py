@@ -62,6 +62,12 @@ SCRIPTS = [
     ("bench_gates.py", [], "Softmax against Gaussian gates."),
     ("bench_routing.py", [], "Dense against top-k routing."),
     ("bench_hme.py", [], "Hierarchical against flat mixtures by depth."),
+    (
+        "bench_init.py",
+        [],
+        "How much k-means EM's initialization needs: the optimum reached with "
+        "fewer Lloyd iterations or one run.",
+    ),
 ]
 
 
