@@ -154,6 +154,7 @@ class EStep(NamedTuple):
     gate_stats: dict
     expert_stats: dict
     q: dict
+    resp_mass: np.ndarray | None = None  # sum_i w_i h_ik, shape (K,)
 
 
 def e_step(gate, experts, data, *, fixed_resp=False, previous=None, gate_pass=True):
@@ -193,6 +194,7 @@ def e_step(gate, experts, data, *, fixed_resp=False, previous=None, gate_pass=Tr
         total.get("gate", {}),
         total.get("experts", {}),
         total["q"],
+        total["resp_mass"],
     )
 
 
@@ -211,6 +213,7 @@ def _e_step_part(gate, experts, params, previous, fixed_resp, part):
     gate_params, expert_params = params
     gate_stats, expert_stats = {}, {}
     q = dict.fromkeys(("gate", "experts", "gate_cross", "experts_cross"), 0.0)
+    resp_mass = 0.0
     weight = part.sample_weight
     for rows, Xg, Xe in part.joint_chunks():
         y = part.y[rows]
@@ -232,11 +235,17 @@ def _e_step_part(gate, experts, params, previous, fixed_resp, part):
             )
         resp = part.resp[:, rows]
         weighted = weight[rows] * resp
+        resp_mass = resp_mass + weighted.sum(axis=1)
         q["gate"] += expected_log(weighted, log_gate)
         q["experts"] += float(np.sum(weighted * log_lik))
         gate._accumulate(gate_stats, Xg, weight[rows], resp, gate_cache, gate_params)
         experts._accumulate(expert_stats, Xe, weighted, expert_cache, expert_params)
-    result = {"gate": gate_stats, "experts": expert_stats, "q": q}
+    result = {
+        "gate": gate_stats,
+        "experts": expert_stats,
+        "q": q,
+        "resp_mass": resp_mass,
+    }
     if not fixed_resp:
         result["log_likelihood"] = float(weight @ part.log_evidence)
     return result

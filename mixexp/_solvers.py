@@ -42,15 +42,16 @@ def objective(log_likelihood, gate, experts, total_weight):
     return (log_likelihood - gate._penalty() - experts._penalty()) / total_weight
 
 
-def reseed_dead_experts(gate, data):
+def reseed_dead_experts(gate, data, count):
     """Hand the worst-explained samples to experts with no responsibility left.
 
     Each dead expert takes a disjoint block of the samples with the lowest
     log-evidence (hard responsibilities), so the next M-step fits it where the
     mixture is worst, and its gate row is reset to neutral so the gate can
-    route to it again. Returns the indices of the re-seeded experts.
+    route to it again. ``count`` is each expert's responsibility mass,
+    sum_i w_i h_ik (the E-step's ``resp_mass``). Returns the indices of the
+    re-seeded experts.
     """
-    count = data.sum_parts(lambda part: {"c": part.resp @ part.sample_weight})["c"]
     dead = np.flatnonzero(count < _DEAD_FRACTION * data.total_weight)
     if dead.size == 0:
         return dead
@@ -147,7 +148,10 @@ def _em_phase(gate, experts, data, estimator):
         # A top-k gate may legitimately route no sample to an expert; such an
         # expert keeps its parameters (expert_load_ shows it) rather than be
         # re-seeded where a sparse gate would hand it whole regions untrained.
-        reseeded = gate.top_k is None and reseed_dead_experts(gate, data).size > 0
+        reseeded = (
+            gate.top_k is None
+            and reseed_dead_experts(gate, data, state.resp_mass).size > 0
+        )
         if reseeded:
             state = e_step(gate, experts, data, fixed_resp=True)
         before = {
