@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 from scipy.stats import norm
+from sklearn import config_context
 
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
 from mixexp._data import design_chunks
-from mixexp._estep import responsibilities
+from mixexp._estep import e_step, responsibilities
 from mixexp._init import _cluster_sums, _nearest, _seed, kmeans_labels
 from mixexp._linalg import psd_solve, weighted_grams
 from mixexp._multinomial import (
@@ -106,6 +107,32 @@ def test_fitted_classifier_e_step_matches_slow_loop():
         )
         mixture = np.exp(log_gate) @ np.exp(log_expert)
         np.testing.assert_allclose(proba[i], mixture, atol=1e-12)
+
+
+def test_e_step_sums_over_chunks_and_the_experts_only_pass():
+    """Over several row chunks: the E-step's responsibility mass is
+    sum_i w_i h_ik, and the initialization's experts-only pass sums the same
+    expert statistics as the full pass."""
+    X, y = make_mixture_regression(700, 3, 3, random_state=4)
+    weight = np.random.default_rng(0).uniform(0.5, 2.0, 700)
+    model = MixtureOfExpertsRegressor(3, random_state=0)
+    with config_context(working_memory=0.001):  # 256-row chunks
+        data = model._in_memory_training_data(X, y, weight, False)
+        data = data.restart(np.random.RandomState(0))
+        assert len(list(data.chunks("gate"))) == 3
+        gate, experts = model._initialize(data, data.random_state)
+        full = e_step(gate, experts, data, fixed_resp=True)
+        only = e_step(gate, experts, data, fixed_resp=True, gate_pass=False)
+        np.testing.assert_allclose(full.resp_mass, data.resp @ weight, rtol=1e-12)
+        state = e_step(gate, experts, data)
+    assert set(only.expert_stats) == set(full.expert_stats)
+    for key, value in full.expert_stats.items():
+        np.testing.assert_allclose(only.expert_stats[key], value, rtol=1e-12)
+    assert only.gate_stats == {} and only.q == {}
+    np.testing.assert_allclose(state.resp_mass, data.resp @ weight, rtol=1e-12)
+    assert not np.allclose(state.resp_mass, full.resp_mass)  # resp were updated
+    with pytest.raises(ValueError, match="fixed_resp"):
+        e_step(gate, experts, data, gate_pass=False)
 
 
 # ------------------------------------------------------------ multinomial
