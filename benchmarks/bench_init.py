@@ -9,7 +9,9 @@ time, so how much of it EM actually needs is a speed question as much as a
 quality one.
 
 Each setting fits the same problems from the same seeds: planted mixtures of
-linear regressions (2,000 rows, K = 4; 5,000 rows, d = 20, K = 8), the
+linear regressions (2,000 rows, K = 4; 5,000 rows, d = 20, K = 8; and
+bench_gates.py's 25,000 rows, d = 10, K = 8, with softmax-gated regimes and
+with Gaussian blobs in x), the
 Peterson-Barney vowels (K = 4 and 8), the local classification problem, a
 depth-3 HME on the robot arm, mcycle, the piecewise-linear and tone data,
 and four UCI regression sets (standardized, K = 4), each with 75% of the
@@ -20,7 +22,7 @@ lower bound and of the test score (R^2 or accuracy); the seconds of all fits
 and the mean EM iterations. The last line pools all problems (mean +-
 standard error).
 
-Run:  python benchmarks/bench_init.py [--seeds 16] [--settings 5x20 5x10 1x10]
+Run:  python benchmarks/bench_init.py [--seeds 16] [--settings 5x20 5x10 5x40 1x10]
 (5x20 was the default before; 1x10 is one run, as scikit-learn's
 GaussianMixture initializes.)
 """
@@ -31,6 +33,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from bench_gates import make_blob_regression
 from sklearn.model_selection import train_test_split
 
 import mixexp._init
@@ -75,6 +78,11 @@ def problems(n_seeds):
     for s in range(n_seeds // 2):
         X, y = make_mixture_regression(5000, 20, 8, noise=0.3, random_state=s)
         yield "planted K=8", s, X, y, lambda s=s: regressor(8, random_state=s)
+    for s in range(n_seeds // 2):  # bench_gates.py's largest problems
+        X, y = make_mixture_regression(25000, 10, 8, noise=0.3, random_state=s)
+        yield "softmax-gated K=8", s, X, y, lambda s=s: regressor(8, random_state=s)
+        X, y = make_blob_regression(25000, 10, 8, seed=s)
+        yield "blobs K=8", s, X, y, lambda s=s: regressor(8, random_state=s)
     X, y = load_vowels(return_X_y=True)
     X = _standardized(X)
     for s in range(n_seeds):
@@ -180,7 +188,7 @@ def main():
     parser.add_argument(
         "--settings",
         nargs="+",
-        default=["5x20", "5x10", "1x10"],
+        default=["5x20", "5x10", "5x40", "1x10"],
         help="k-means runs x Lloyd iterations; the first is the reference",
     )
     args = parser.parse_args()
