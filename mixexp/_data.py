@@ -132,10 +132,15 @@ def _fixed_direction(n_dims):
 def draw_rows(mass, order, rng, size=None):
     """Rows drawn with replacement, with probability proportional to
     ``mass``, scanning the rows in the canonical ``order``."""
+    return rows_at_quantiles(mass, order, rng.uniform(size=size))
+
+
+def rows_at_quantiles(mass, order, quantiles):
+    """The rows, in the canonical ``order``, at which the cumulative
+    ``mass`` first exceeds ``quantiles`` (in [0, 1)) times its total."""
     cumulative = mass[order]
     np.cumsum(cumulative, out=cumulative)
-    targets = rng.uniform(size=size) * cumulative[-1]
-    positions = np.searchsorted(cumulative, targets, side="right")
+    positions = np.searchsorted(cumulative, quantiles * cumulative[-1], side="right")
     return order[np.minimum(positions, order.size - 1)]
 
 

@@ -17,7 +17,7 @@ from numbers import Integral
 
 import numpy as np
 
-from ._data import canonical_order, draw_rows, row_blocks
+from ._data import canonical_order, draw_rows, row_blocks, rows_at_quantiles
 
 
 class StandardizedFeatures:
@@ -140,27 +140,13 @@ def _cluster_sums(Z, weight, labels, n_clusters):
     return sums.reshape(n_runs, n_clusters, -1), mass.reshape(n_runs, n_clusters)
 
 
-def _draw_each(mass, order, uniform):
-    """One row per run, run r drawing with probability proportional to
-    ``mass[r]`` (shape (S, n)) through the cumulative mass in the canonical
-    ``order``, at the quantile ``uniform[r]`` (as ``draw_rows`` does)."""
-    cumulative = np.cumsum(np.take(mass, order, axis=1), axis=1)
-    targets = uniform * cumulative[:, -1]
-    positions = [
-        np.searchsorted(run, target, side="right")
-        for run, target in zip(cumulative, targets, strict=True)
-    ]
-    return order[np.minimum(positions, order.size - 1)]
-
-
 def _seed(Z, sq_norms, weight, order, n_clusters, n_runs, rng):
     """k-means++ centres of ``n_runs`` independent runs, drawn together:
     rows drawn with D^2 weighting, shape (S, K, d). Run r uses the r-th
     ``n_clusters`` uniforms of ``rng``, as ``n_runs`` one-run seedings would."""
     uniform = rng.uniform(size=(n_runs, n_clusters))
     rows = np.empty((n_runs, n_clusters), dtype=np.intp)
-    everywhere = np.broadcast_to(weight, (n_runs, weight.size))
-    rows[:, 0] = _draw_each(everywhere, order, uniform[:, 0])
+    rows[:, 0] = rows_at_quantiles(weight, order, uniform[:, 0])
     closest = None
     for k in range(1, n_clusters):
         latest = np.asarray(Z[rows[:, k - 1], None], dtype=float)  # (S, 1, d)
@@ -169,7 +155,10 @@ def _seed(Z, sq_norms, weight, order, n_clusters, n_runs, rng):
         mass = weight * closest
         spent = ~(mass.sum(axis=1) > 0)  # every weighted row already is a centre
         mass[spent] = weight
-        rows[:, k] = _draw_each(mass, order, uniform[:, k])
+        rows[:, k] = [
+            rows_at_quantiles(run, order, u)
+            for run, u in zip(mass, uniform[:, k], strict=True)
+        ]
     return np.asarray(Z[rows.ravel()], dtype=float).reshape(n_runs, n_clusters, -1)
 
 
