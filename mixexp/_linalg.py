@@ -1,7 +1,6 @@
 """Small dense linear-algebra kernels shared by the gate and expert M-steps."""
 
 import numpy as np
-from scipy.linalg import get_lapack_funcs
 
 
 def weighted_grams(Xt, weights, right=None):
@@ -34,10 +33,11 @@ def weighted_grams(Xt, weights, right=None):
 def psd_solve(A, B):
     """Solve ``A x = B`` for a stack of symmetric positive semi-definite ``A``.
 
-    A few large systems (the gate's Newton step, the experts' normal
-    equations) go one by one to LAPACK's Cholesky solver ``posv``, two to
-    three times faster than numpy's batched Cholesky check and LU solve,
-    which wins for many small ones (more than p^2 / 4 systems of size p).
+    numpy's Cholesky check and batched solve, not scipy's ``posv``: it takes
+    one factorization instead of two, but scipy's wheels bring an OpenBLAS of
+    their own, whose worker threads then spin next to numpy's after every
+    call and made whole EM iterations two to three times slower on two cores
+    (benchmarks/bench_scaling.py, 10^4 rows, 0.021 against 0.057 s).
     When a matrix is not numerically positive definite (a collinear design
     with no ridge) the minimum-norm least-squares solution from an
     eigendecomposition is used instead, which is still a maximizer of the
@@ -65,20 +65,11 @@ def psd_solve(A, B):
 
 
 def _cholesky_solve(A, B):
-    """``A^-1 B`` through Cholesky factors, or None if one fails."""
-    n_systems, size = A.shape[:2]
-    if 4 * n_systems > size * size:
-        try:
-            np.linalg.cholesky(A)
-        except np.linalg.LinAlgError:
-            return None
+    """``A^-1 B`` if every ``A`` has a Cholesky factor, else None (also
+    when a factor's tiny pivot is an exact zero in the LU solve)."""
+    try:
+        np.linalg.cholesky(A)
         with np.errstate(all="ignore"):
             return np.linalg.solve(A, B)
-    (posv,) = get_lapack_funcs(("posv",), (A, B))
-    solutions = []
-    for system, rhs in zip(A, B, strict=True):
-        _, solution, info = posv(system, rhs)
-        if info != 0:
-            return None
-        solutions.append(solution)
-    return np.array(solutions).reshape(B.shape)
+    except np.linalg.LinAlgError:
+        return None

@@ -309,10 +309,32 @@ def test_psd_solve_falls_back_to_least_squares_on_singular_systems():
     np.testing.assert_allclose(out, np.linalg.pinv(A) @ rhs, atol=1e-8)
 
 
+def test_numerics_use_numpys_lapack_only():
+    """scipy's wheels bring their own OpenBLAS, whose worker threads spin
+    after every call next to numpy's: one scipy.linalg solve per EM
+    iteration made fits two to three times slower (benchmarks/
+    bench_scaling.py). So no module of the package may import scipy.linalg
+    (scipy.optimize's L-BFGS, used by the lbfgs and gd solvers only, does)."""
+    import ast
+    import pathlib
+
+    import mixexp
+
+    offenders = []
+    for path in pathlib.Path(mixexp.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module + "." + alias.name for alias in node.names]
+            offenders += [f"{path.name}: {n}" for n in names if "scipy.linalg" in n]
+    assert not offenders, offenders
+
+
 @pytest.mark.parametrize("n_systems, size", [(3, 7), (40, 3)])
-def test_psd_solve_matches_numpy_on_both_paths(n_systems, size):
-    """A few large systems go one by one through LAPACK's posv, many small
-    ones through numpy's batched solve; both give numpy's solution, and one
+def test_psd_solve_matches_numpy_and_falls_back_per_stack(n_systems, size):
+    """A few large systems or many small ones give numpy's solution, and one
     singular system sends the whole stack to the least-squares fallback."""
     rng = np.random.RandomState(3)
     M = rng.standard_normal((n_systems, size, 3 * size))
