@@ -18,9 +18,14 @@ from sklearn import get_config
 # whole (see ``design_chunks`` for where the arithmetic happens).
 FLOAT_DTYPES = (np.float64, np.float32)
 
-# Bytes of the widest per-chunk temporary (rows x n_experts x p float64): small
-# enough to stay in cache, which is faster than bigger chunks.
-_CHUNK_BYTES = 4 * 2**20
+# Bytes of the widest per-chunk temporary (rows x n_experts x p float64). At
+# d = 20, K = 8, EM iterations took 12% less time than with 4 MiB from 10^5
+# rows on (8% at 10^4) and the same as with 32 MiB; the per-chunk Python
+# overhead is what shrinks.
+_CHUNK_BYTES = 16 * 2**20
+# Bytes of the float64 blocks of ``row_blocks`` (k-means distances, casts):
+# the k-means start took 3-6% longer with 16 MiB blocks (10^4 to 10^6 rows).
+_BLOCK_BYTES = 4 * 2**20
 
 
 def is_dask_collection(X):
@@ -50,7 +55,7 @@ def check_magnitude(A, name):
 def chunk_rows(n_rows, row_width, budget=None):
     """How many rows to process at once so a (rows, row_width) float64 fits.
 
-    The budget is 4 MiB, or scikit-learn's ``working_memory`` (in MiB, set
+    The budget is 16 MiB, or scikit-learn's ``working_memory`` (in MiB, set
     with ``sklearn.set_config`` or ``sklearn.config_context``) when that is
     smaller; never fewer than 256 rows.
     """
@@ -85,7 +90,7 @@ def row_blocks(Z, width=None):
     """Slices of rows of ``Z`` whose float64 copy takes about 4 MiB (or, with
     ``width``, whose float64 (rows, width) array would)."""
     width = Z.shape[1] if width is None else width
-    step = max(1024, _CHUNK_BYTES // (8 * max(width, 1)))
+    step = max(1024, _BLOCK_BYTES // (8 * max(width, 1)))
     return (slice(start, start + step) for start in range(0, Z.shape[0], step))
 
 
