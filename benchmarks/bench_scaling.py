@@ -18,7 +18,9 @@ subprocess, which:
    the fits: the K weighted Gram products ``X^T diag(h_k) X`` (on the
    fitted responsibilities) that any EM M-step for linear experts computes,
    in float64 (the arithmetic of mixexp's row chunks) and in float32 (the
-   cheapest possible on float32 data);
+   cheapest possible on float32 data), each the faster of numpy's default
+   BLAS threads and one thread (one was faster at 10^4 rows on two cores),
+   while the fits run with the default;
 5. repeats 3 and 4 (5 times up to 10^5 rows, twice at 10^6, once at 10^7)
    and keeps the best time of each, so that the fits and the references
    are measured side by side under the same load.
@@ -95,6 +97,7 @@ def gram_reference(X, resp, dtype, repeats, block=1_000_000):
 def child(n, iters, dtype):
     """One size, in its own process; prints a JSON line."""
     from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
 
     from mixexp import MixtureOfExpertsRegressor
 
@@ -119,8 +122,10 @@ def child(n, iters, dtype):
                 peak = peak_rss_mb()
                 resp = model.predict_responsibilities(X, y).astype(np.float32)
             for dtype in reference:
-                elapsed = gram_reference(X, resp, dtype, repeats=1)
-                reference[dtype] = min(reference[dtype], elapsed)
+                for threads in (None, 1):  # numpy's default, and one thread
+                    with threadpool_limits(limits=threads, user_api="blas"):
+                        elapsed = gram_reference(X, resp, dtype, repeats=1)
+                    reference[dtype] = min(reference[dtype], elapsed)
         per_iter = (seconds[1 + iters] - seconds[1]) / iters
         call_s = seconds[1] - per_iter
     reference64, reference32 = reference[np.float64], reference[np.float32]
