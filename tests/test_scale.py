@@ -76,7 +76,8 @@ def test_float32_input_is_not_copied_to_float64():
 def test_working_memory_bounds_the_chunks():
     with config_context(working_memory=1):
         assert chunk_rows(10**6, 100) == 2**20 // 800
-    assert chunk_rows(10**6, 100) == 16 * 2**20 // 800
+    assert chunk_rows(10**6, 200) == 16 * 2**20 // 1600
+    assert chunk_rows(10**6, 10) == 16384  # the cap
     with config_context(working_memory=0.001):
         assert chunk_rows(10**6, 100) == 256  # the floor
     assert chunk_rows(100, 100) == 100
