@@ -43,7 +43,9 @@ from ._online import running_average
 # d = 30), 1.33-1.48 at 483 (K = 24, d = 20), where L-BFGS wins. Newton's
 # optimum was never worse. Böhning's bound is the cheapest per
 # iteration but needs several times more EM iterations, so "auto" never
-# picks it.
+# picks it. (These runs predate psd_solve's move to numpy's LAPACK: scipy's
+# spinning BLAS threads slowed Newton's large solves. In the next run Newton
+# took 0.38-0.99 of L-BFGS's time up to 651 parameters; to be re-measured.)
 _NEWTON_MAX_PARAMS = 450
 
 # Inner steps per M-step: one Newton step per EM iteration gives the fastest

@@ -33,11 +33,11 @@ def weighted_grams(Xt, weights, right=None):
 def psd_solve(A, B):
     """Solve ``A x = B`` for a stack of symmetric positive semi-definite ``A``.
 
-    numpy's Cholesky check and batched solve, not scipy's ``posv``: it takes
-    one factorization instead of two, but scipy's wheels bring an OpenBLAS of
-    their own, whose worker threads then spin next to numpy's after every
-    call and made whole EM iterations two to three times slower on two cores
-    (benchmarks/bench_scaling.py, 10^4 rows, 0.021 against 0.057 s).
+    numpy's Cholesky check and LU solve, though scipy's ``posv`` factors
+    once instead of twice: scipy's wheels bring an OpenBLAS of their own,
+    whose worker threads spin after each call next to numpy's, and made
+    whole EM iterations three times slower on two cores (0.057-0.067 s
+    against 0.019-0.020 s per iteration on bench_scaling.py's 10^4 rows).
     When a matrix is not numerically positive definite (a collinear design
     with no ridge) the minimum-norm least-squares solution from an
     eigendecomposition is used instead, which is still a maximizer of the
