@@ -151,7 +151,7 @@ class MultinomialComponent(BaseEstimator):
         self._store(coef, V[:, :, -1] - coef @ offset)
 
     def _penalty(self):
-        return 0.5 * self.alpha * float(np.sum(self.coef_**2))
+        return 0.5 * self.alpha * float(np.vdot(self.coef_, self.coef_))
 
     def _n_parameters(self):
         coef, _ = self._stacked()

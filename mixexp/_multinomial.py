@@ -52,9 +52,9 @@ def softmax(logits):
     -------
     log_prob, prob : ndarrays shaped like ``logits``
     """
-    shifted = logits - np.max(logits, axis=1, keepdims=True)
+    shifted = logits - logits.max(axis=1, keepdims=True)
     prob = np.exp(shifted)
-    total = np.sum(prob, axis=1, keepdims=True)
+    total = prob.sum(axis=1, keepdims=True)
     prob /= total
     shifted -= np.log(total)
     return shifted, prob
@@ -93,7 +93,7 @@ def chunk_stats(Xt, V, weights, targets, *, hessian=False, softmax_out=None):
         softmax_out = softmax(batch_logits(Xt, V))
     log_prob, prob = softmax_out
     weighted_targets = weights[:, None, :] * targets
-    value = float(np.sum(weighted_targets * log_prob))
+    value = float(np.vdot(weighted_targets, log_prob))
     resid = weighted_targets - weights[:, None, :] * prob
     n_problems, n_classes, n_rows = resid.shape
     grad = (resid.reshape(n_problems * n_classes, n_rows) @ Xt.T).reshape(
@@ -182,7 +182,7 @@ def _curvature(Xt, weights, prob):
 
 def penalty(V, alpha, mask):
     """alpha / 2 * ||mask * V||^2 summed over problems."""
-    return 0.5 * alpha * float(np.sum(mask * V * V))
+    return 0.5 * alpha * float(np.vdot(mask * V, V))
 
 
 @functools.cache
@@ -223,12 +223,15 @@ def newton_direction(hess, grad, alpha, mask):
     """
     n_problems, n_classes, p = grad.shape
     n_free = n_classes - 1
-    system = hess + (alpha * _reduced_penalty(n_classes, p)) * np.tile(mask, n_free)
+    penalized = alpha * np.concatenate([mask] * n_free)  # np.tile costs 4 times more
+    system = hess + _reduced_penalty(n_classes, p) * penalized
     rhs = grad[:, :n_free].reshape(n_problems, n_free * p, 1)
     free = psd_solve(system, rhs).reshape(n_problems, n_free, p)
-    step = np.zeros_like(grad)
-    step[:, :n_free] = free
-    step -= step.mean(axis=1, keepdims=True)
+    # Centre [free, 0] over the classes.
+    shift = free.sum(axis=1, keepdims=True) / n_classes
+    step = np.empty_like(grad)
+    np.subtract(free, shift, out=step[:, :n_free])
+    np.negative(shift, out=step[:, n_free:])
     return step
 
 
@@ -312,7 +315,7 @@ def maximize(
         if solver == "bound":
             step = bound_step(bound_matrices, grad)
             V = V + step
-            gain = float(np.sum(grad * step))
+            gain = float(np.vdot(grad, step))
             if gain <= tol * (abs(value) + 1.0) or it == max_iter - 1:
                 break
             stats = pass_stats(V, False)
@@ -320,7 +323,7 @@ def maximize(
             continue
         hess = stats["hess"] if curvature is None else curvature(V)
         step = newton_direction(hess, grad, alpha, mask)
-        predicted = float(np.sum(grad * step))
+        predicted = float(np.vdot(grad, step))
         if not predicted > tol * (abs(value) + 1.0):
             break
         if optimistic and it == max_iter - 1:

@@ -39,7 +39,16 @@ _DEAD_FRACTION = 1e-10
 
 def objective(log_likelihood, gate, experts, total_weight):
     """Penalized log-likelihood per unit of sample weight (what EM increases)."""
-    return (log_likelihood - gate._penalty() - experts._penalty()) / total_weight
+    return _penalized(
+        log_likelihood,
+        {"gate": gate._penalty(), "experts": experts._penalty()},
+        total_weight,
+    )
+
+
+def _penalized(log_likelihood, penalty, total_weight):
+    """``objective`` from the components' penalties already computed."""
+    return (log_likelihood - penalty["gate"] - penalty["experts"]) / total_weight
 
 
 def reseed_dead_experts(gate, data, count):
@@ -141,8 +150,12 @@ def _em_phase(gate, experts, data, estimator):
     objective after each iteration and whether it converged."""
     max_iter, tol, verbose = estimator.max_iter, estimator.tol, estimator.verbose
     components = {"gate": gate, "experts": experts}
-    state = e_step(gate, experts, data)
-    previous = objective(state.log_likelihood, gate, experts, data.total_weight)
+
+    def penalties():  # of the current parameters, once per pass
+        return {name: part._penalty() for name, part in components.items()}
+
+    state, penalty = e_step(gate, experts, data), penalties()
+    previous = _penalized(state.log_likelihood, penalty, data.total_weight)
     lower_bounds = []
     for n_iter in range(1, max_iter + 1):
         # A top-k gate may legitimately route no sample to an expert; such an
@@ -153,21 +166,23 @@ def _em_phase(gate, experts, data, estimator):
             and reseed_dead_experts(gate, data, state.resp_mass).size > 0
         )
         if reseeded:
-            state = e_step(gate, experts, data, fixed_resp=True)
+            state, penalty = e_step(gate, experts, data, fixed_resp=True), penalties()
+        # Q and the parameters of the pass just made, before the M-steps.
         before = {
-            name: (state.q[name] - part._penalty(), part._params(data))
-            for name, part in components.items()
+            name: (state.q[name] - penalty[name], state.params[name])
+            for name in components
         }
         experts._m_step(state.expert_stats, data)
         gate._m_step(state.gate_stats, data)
         old_params = None
         for _ in range(64):  # each retreat halves a step; 40 reach its start
             state = e_step(gate, experts, data, previous=old_params)
+            penalty = penalties()
             rejected = [
                 name
                 for name, part in components.items()
                 if part._pending is not None
-                and state.q[name + "_cross"] - part._penalty()
+                and state.q[name + "_cross"] - penalty[name]
                 < before[name][0] - _q_slack(before[name][0])
             ]
             if not rejected:
@@ -175,7 +190,7 @@ def _em_phase(gate, experts, data, estimator):
             for name in rejected:
                 components[name]._retreat(data)
             old_params = (before["gate"][1], before["experts"][1])
-        current = objective(state.log_likelihood, gate, experts, data.total_weight)
+        current = _penalized(state.log_likelihood, penalty, data.total_weight)
         lower_bounds.append(current)
         if verbose >= 2 or (verbose and n_iter % 10 == 0):
             print(f"  Iteration {n_iter}, log-likelihood = {current:.6f}")

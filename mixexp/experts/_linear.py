@@ -267,7 +267,7 @@ class LinearExpert(BaseEstimator):
             scaled = np.swapaxes(precision, 1, 2) @ coef  # P^T C
             return 0.5 * self.alpha * float(np.sum(scaled * scaled))
         variance = self._arrays()[2]
-        return 0.5 * self.alpha * float(np.sum(np.sum(coef**2, axis=2) / variance))
+        return 0.5 * self.alpha * float(((coef**2).sum(axis=2) / variance).sum())
 
     @staticmethod
     def _mean(Xt, W):
@@ -287,7 +287,7 @@ class LinearExpert(BaseEstimator):
         if precision is None:
             resid *= resid
             resid /= variance[:, :, None]
-            half_logdet = 0.5 * np.sum(np.log(variance), axis=1)
+            half_logdet = 0.5 * np.log(variance).sum(axis=1)
         else:
             resid = np.swapaxes(precision, 1, 2) @ resid
             resid *= resid
@@ -478,7 +478,7 @@ class LinearExpert(BaseEstimator):
             scatter = 0.5 * (scatter + np.swapaxes(scatter, 1, 2))
             noise = scatter / mass[:, None, None] + np.diag(floor)[None]
         else:
-            scatter = np.maximum(stats["yty"] - np.sum(W * xty, axis=1), 0.0)
+            scatter = np.maximum(stats["yty"] - (W * xty).sum(axis=1), 0.0)
             noise = np.maximum(scatter / mass[:, None], floor)
         coef, intercept = self._arrays()[:2]
         noise[~alive] = (
