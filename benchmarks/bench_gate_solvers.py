@@ -22,9 +22,12 @@ the size of its Hessian) is read off this table.
 
 A second table compares Newton's Hessian on that row sample with the exact
 Hessian on all rows, over three seeds at tol 1e-7: the sample's size is read
-off it.
+off it. A third (``--tables threshold``, 15 minutes, not run by default)
+repeats Newton against L-BFGS on three data seeds for the shapes around
+the threshold, where one seed is not enough to tell them apart.
 
-Run:  python benchmarks/bench_gate_solvers.py [--n 20000] [--tables solvers hessian]
+Run:  python benchmarks/bench_gate_solvers.py [--n 20000]
+      [--tables solvers hessian threshold]
 """
 
 import argparse
@@ -63,7 +66,10 @@ def main():
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--max-iter", type=int, default=300)
     parser.add_argument(
-        "--tables", nargs="+", choices=["solvers", "hessian"], default=None
+        "--tables",
+        nargs="+",
+        choices=["solvers", "hessian", "threshold"],
+        default=None,
     )
     args = parser.parse_args()
     tables = args.tables or ["solvers", "hessian"]
@@ -72,6 +78,29 @@ def main():
     if "hessian" in tables:
         print()
         hessian_table(args)
+    if "threshold" in tables:
+        print()
+        threshold_table(args)
+
+
+def _fit(X, y, K, solver, max_iter):
+    """A fit with the given gate solver: (model, seconds)."""
+    model = MixtureOfExpertsRegressor(
+        K, gate=SoftmaxGate(solver=solver), random_state=0, max_iter=max_iter
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        model.fit(X, y)
+    return model, time.perf_counter() - start
+
+
+def _planted(n, d, K, seed):
+    """n training and n / 4 test rows of a planted mixture."""
+    X, y = make_mixture_regression(
+        n + n // 4, d, K, noise=0.3, gate_scale=3.0, random_state=seed
+    )
+    return X[:n], y[:n], X[n:], y[n:]
 
 
 def solver_table(args):
@@ -84,27 +113,9 @@ def solver_table(args):
     print(header)
     print("-" * len(header))
     for d, K in SHAPES:
-        X, y = make_mixture_regression(
-            args.n + args.n // 4, d, K, noise=0.3, gate_scale=3.0, random_state=0
-        )
-        X_train, y_train, X_test, y_test = (
-            X[: args.n],
-            y[: args.n],
-            X[args.n :],
-            y[args.n :],
-        )
+        X_train, y_train, X_test, y_test = _planted(args.n, d, K, 0)
         for solver in ("newton", "bound", "lbfgs"):
-            model = MixtureOfExpertsRegressor(
-                K,
-                gate=SoftmaxGate(solver=solver),
-                random_state=0,
-                max_iter=args.max_iter,
-            )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                start = time.perf_counter()
-                model.fit(X_train, y_train)
-                seconds = time.perf_counter() - start
+            model, seconds = _fit(X_train, y_train, K, solver, args.max_iter)
             rmse = np.sqrt(np.mean((model.predict(X_test) - y_test) ** 2))
             flag = "" if model.converged_ else "*"
             print(
@@ -113,6 +124,29 @@ def solver_table(args):
                 f"{model.lower_bound_:>9.4f} {rmse:>10.4f}"
             )
     print("* did not converge within --max-iter")
+
+
+def threshold_table(args):
+    """Newton against L-BFGS on three data seeds around ``auto``'s threshold."""
+    print(f"Newton vs L-BFGS around the threshold (n = {args.n}, data seeds 0-2)")
+    header = (
+        f"{'d':>3} {'K':>3} {'(K-1)(d+1)':>10} {'seed':>4} | {'newton s':>8} "
+        f"{'iters':>5} {'loglik':>8} | {'lbfgs s':>8} {'iters':>5} {'loglik':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for d, K in [(60, 8), (30, 16), (20, 24), (25, 24), (20, 32), (30, 24)]:
+        for seed in range(3):
+            X_train, y_train, _, _ = _planted(args.n, d, K, seed)
+            line = f"{d:>3} {K:>3} {(K - 1) * (d + 1):>10} {seed:>4} |"
+            for solver in ("newton", "lbfgs"):
+                model, seconds = _fit(X_train, y_train, K, solver, args.max_iter)
+                flag = "" if model.converged_ else "*"
+                line += (
+                    f" {seconds:>8.2f} {model.n_iter_:>4}{flag:1} "
+                    f"{model.lower_bound_:>8.4f} |"
+                )
+            print(line.rstrip(" |"), flush=True)
 
 
 def hessian_table(args):

@@ -34,18 +34,18 @@ from ._multinomial import (
 )
 from ._online import running_average
 
-# benchmarks/bench_gate_solvers.py: one Newton step per EM iteration gives the
-# fastest whole fits while its (C - 1)(d + 1) free parameters stay below about
-# 450 (its Hessian costs C (C - 1) / 2 weighted Gram products on a row
-# sample, and its solve grows as ((C - 1)(d + 1))^3). Its whole fits took,
-# in L-BFGS's time, over two or three runs: 0.61-0.68 at 315 (K = 16,
-# d = 20), 0.83-1.05 at 427 (K = 8, d = 60), 0.80-1.04 at 465 (K = 16,
-# d = 30), 1.33-1.48 at 483 (K = 24, d = 20), where L-BFGS wins. Newton's
-# optimum was never worse. Böhning's bound is the cheapest per
+# benchmarks/bench_gate_solvers.py --tables threshold (three data seeds,
+# 20,000 rows): up to about 450 free parameters (C - 1)(d + 1), one Newton
+# step per EM iteration gives the fastest whole fits, 2.6-3.3 times faster
+# than L-BFGS at 427 (K = 8, d = 60) with the same optima. Above it Newton's
+# edge shrinks (1.3-1.8 times at 483 and 598, none at 651 and 713: its
+# Hessian costs C (C - 1) / 2 weighted Gram products and its solve grows
+# as ((C - 1)(d + 1))^3), and in 4 of the 15 fits from 465 to 713
+# parameters it ended at a much worse optimum (mean log-likelihood lower
+# by 0.08-0.49; 2 of 3 at 465), in 3 more slightly worse (0.007-0.015),
+# never better by more than 1e-4. Böhning's bound is the cheapest per
 # iteration but needs several times more EM iterations, so "auto" never
-# picks it. (These runs predate psd_solve's move to numpy's LAPACK: scipy's
-# spinning BLAS threads slowed Newton's large solves. In the next run Newton
-# took 0.38-0.99 of L-BFGS's time up to 651 parameters; to be re-measured.)
+# picks it.
 _NEWTON_MAX_PARAMS = 450
 
 # Inner steps per M-step: one Newton step per EM iteration gives the fastest
