@@ -38,7 +38,7 @@ from ._online import running_average
 # 20,000 rows): up to about 450 free parameters (C - 1)(d + 1), one Newton
 # step per EM iteration gives the fastest whole fits, 2.6-3.3 times faster
 # than L-BFGS at 427 (K = 8, d = 60) with the same optima. Above it Newton's
-# edge shrinks (1.3-1.8 times at 483 and 598, none at 651 and 713: its
+# edge shrinks (1.1-1.8 times at 483 and 598, none at 651 and 713: its
 # Hessian costs C (C - 1) / 2 weighted Gram products and its solve grows
 # as ((C - 1)(d + 1))^3), and in 4 of the 15 fits from 465 to 713
 # parameters it ended at a much worse optimum (mean log-likelihood lower
