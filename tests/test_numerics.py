@@ -1,6 +1,7 @@
 """Numerical kernels against slow, obviously correct references."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from sklearn import config_context
 
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
 from mixexp._data import design_chunks
-from mixexp._estep import e_step, responsibilities
+from mixexp._estep import e_step, expected_log, responsibilities
 from mixexp._init import _cluster_sums, _nearest, _seed, kmeans_labels
 from mixexp._linalg import psd_solve, weighted_grams
 from mixexp._multinomial import (
@@ -68,6 +69,22 @@ def test_responsibilities_match_per_sample_loop():
             assert resp[k, i] == pytest.approx(
                 math.exp(joint[k] - top) / total, abs=1e-12
             )
+
+
+def test_expected_log_matches_loop_with_zero_times_log_zero():
+    rng = np.random.default_rng(3)
+    weights = rng.random((4, 50))
+    log_values = np.log(rng.random((4, 50)))
+    weights[1, ::3] = 0.0  # left out by a top-k gate: weight 0, log g = -inf
+    log_values[1, ::3] = -np.inf
+    expected = math.fsum(
+        w * v for w, v in zip(weights.ravel(), log_values.ravel(), strict=True) if w > 0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "invalid value" warning either
+        assert expected_log(weights, log_values) == pytest.approx(expected, rel=1e-13)
+        finite = np.where(np.isfinite(log_values), log_values, 0.0)
+        assert expected_log(weights, finite) == pytest.approx(expected, rel=1e-13)
 
 
 def test_fitted_regressor_e_step_matches_slow_loop():
