@@ -320,9 +320,11 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         return_std : bool, default=False
             Also return the standard deviation of the predictive mixture
             distribution, as GaussianProcessRegressor does: the square root
-            of ``sum_k g_k (v_k + mu_k^2) - mu^2`` with ``v_k`` expert k's
-            noise variance (``s_k^2 nu_k / (nu_k - 2)`` for a t expert,
-            infinite when ``nu_k <= 2``).
+            of ``sum_k g_k (v_k + (mu_k - mu)^2)`` (the law of total variance
+            in centred form, so an offset of the targets cannot cancel it
+            away) with ``v_k`` expert k's noise variance
+            (``s_k^2 nu_k / (nu_k - 2)`` for a t expert, infinite when
+            ``nu_k <= 2``).
 
         Returns
         -------
@@ -350,8 +352,8 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
             # Terms with zero gate weight must not turn an infinite variance
             # into NaN (0 * inf).
             noise = np.where(gate[:, :, None] > 0, (scales**2 * factor[:, None]), 0.0)
-            second = np.einsum("nk,nkm->nm", gate, noise + means**2)
-            std = np.sqrt(np.maximum(second - mean**2, 0.0))
+            spread = (means - mean[:, None, :]) ** 2
+            std = np.sqrt(np.einsum("nk,nkm->nm", gate, noise + spread))
             return self._shape_output(mean), self._shape_output(std)
         mean = self._mix(
             X, lambda Xg, Xe: (self.gate_.predict_proba(Xg), self.experts_.predict(Xe))

@@ -1,13 +1,18 @@
 """The regressor's predictive distribution: standard deviation, draws and
 quantiles of the mixture, against closed forms and Monte Carlo."""
 
+import copy
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import norm
 from sklearn.tree import DecisionTreeRegressor
 
 from mixexp import MixtureOfExpertsRegressor
 from mixexp.datasets import make_mixture_regression, make_piecewise_linear
+from mixexp.experts import StudentTExpert
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +139,67 @@ def test_bad_n_samples_is_refused(fitted):
     est, X, _ = fitted
     with pytest.raises(ValueError, match="n_samples"):
         est.sample_y(X, n_samples=0)
+
+
+# ----------------------------------------------- a large offset of the targets
+def _offset_models():
+    """Fitted models whose predictive spread is small against offsets up to
+    1e12: one output, two outputs, t experts and a top-2 gate."""
+    X, y = make_piecewise_linear(400, noise=0.1, random_state=0)
+    _, Y = make_mixture_regression(400, n_outputs=2, noise=0.1, random_state=0)
+    return {
+        "linear": (MixtureOfExpertsRegressor(3, random_state=0).fit(X, y), X),
+        "two outputs": (MixtureOfExpertsRegressor(3, random_state=0).fit(X, Y), X),
+        "t experts": (
+            MixtureOfExpertsRegressor(
+                3, expert=StudentTExpert(), random_state=0
+            ).fit(X, y),
+            X,
+        ),
+        "top-2": (MixtureOfExpertsRegressor(3, top_k=2, random_state=0).fit(X, y), X),
+    }
+
+
+OFFSET_MODELS = _offset_models()
+
+
+def _shifted(est, offset):
+    """The same model with every expert's intercept moved by ``offset``: its
+    predictive distribution is the original one shifted by ``offset``."""
+    moved = copy.deepcopy(est)
+    moved.experts_.intercept_ = moved.experts_.intercept_ + offset
+    return moved
+
+
+@pytest.mark.parametrize("name", list(OFFSET_MODELS))
+@settings(max_examples=25, deadline=None)
+@given(offset=st.floats(-1e12, 1e12) | st.sampled_from([1e9, -1e12, 1e12]))
+def test_spread_and_quantile_widths_ignore_a_target_offset(name, offset):
+    est, X = OFFSET_MODELS[name]
+    moved = _shifted(est, offset)
+    # float64 resolves |offset| to spacing(offset); a few roundings of it.
+    atol = 8 * np.spacing(abs(offset)) + 1e-12
+    mean, std = est.predict(X, return_std=True)
+    moved_mean, moved_std = moved.predict(X, return_std=True)
+    np.testing.assert_allclose(moved_mean - offset, mean, rtol=0, atol=atol)
+    np.testing.assert_allclose(moved_std, std, rtol=1e-9, atol=atol)
+    levels = [0.05, 0.5, 0.95]
+    q = est.predict_quantiles(X[:100], levels)
+    moved_q = moved.predict_quantiles(X[:100], levels)
+    np.testing.assert_allclose(moved_q - offset, q, rtol=0, atol=atol)
+    np.testing.assert_allclose(
+        np.diff(moved_q, axis=-1), np.diff(q, axis=-1), rtol=0, atol=2 * atol
+    )
+    draws = est.sample_y(X[:20], n_samples=5, random_state=3)
+    moved_draws = moved.sample_y(X[:20], n_samples=5, random_state=3)
+    np.testing.assert_allclose(moved_draws - offset, draws, rtol=0, atol=atol)
+
+
+def test_fit_on_offset_targets_predicts_the_same_spread():
+    X, y = make_piecewise_linear(500, noise=0.1, random_state=0)
+    base = MixtureOfExpertsRegressor(3, random_state=0).fit(X, y)
+    offset = MixtureOfExpertsRegressor(3, random_state=0).fit(X, y + 1e9)
+    mean, std = base.predict(X, return_std=True)
+    offset_mean, offset_std = offset.predict(X, return_std=True)
+    np.testing.assert_allclose(offset_mean - 1e9, mean, atol=1e-5)
+    np.testing.assert_allclose(offset_std, std, rtol=1e-5)
