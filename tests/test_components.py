@@ -176,8 +176,9 @@ def test_full_covariance_single_expert_matches_ridge_and_residual_covariance():
     np.testing.assert_allclose(est.experts_.coef_[0], ridge.coef_, rtol=1e-8)
     resid = Y - ridge.predict(X)
     scatter = (w[:, None] * resid).T @ resid + 0.3 * ridge.coef_ @ ridge.coef_.T
-    floor = 1e-6 * np.diag(np.cov(Y.T, aweights=w, bias=True))
-    expected = scatter / w.sum() + np.diag(floor)
+    # The floor (1e-6 of the variance of y) is far below the residual
+    # covariance's eigenvalues, so it does not bind.
+    expected = scatter / w.sum()
     np.testing.assert_allclose(est.experts_.noise_covariance_[0], expected, rtol=1e-8)
     np.testing.assert_allclose(
         est.experts_.noise_variance_,
@@ -476,7 +477,7 @@ def test_warm_start_refuses_a_changed_component_type_and_features():
     X2 = np.hstack([X, X])
     est = MixtureOfExpertsRegressor(2, warm_start=True, random_state=0).fit(X2, y)
     est.set_params(gate_features=[0])
-    with pytest.raises(ValueError, match="gate_features or expert_features changed"):
+    with pytest.raises(ValueError, match="gate_features changed from"):
         est.fit(X2, y)
     # A changed setting of the same component is applied.
     est = MixtureOfExpertsRegressor(

@@ -23,6 +23,27 @@ def _precision_cholesky(covariance):
     return np.swapaxes(np.linalg.solve(chol, eye), 1, 2)
 
 
+def _floored_covariance(covariance, floor):
+    """The covariances S (K, m, m) that maximize the Gaussian likelihood of
+    sample covariances ``covariance`` subject to ``S - diag(floor)`` being
+    positive semi-definite: in the floor's whitened coordinates, the sample
+    covariance with its eigenvalues raised to at least one.
+
+    This is the exact maximizer (with ``P = S^-1`` the problem is concave on
+    ``0 < P <= diag(floor)^-1``, and the clipped eigenvalues satisfy its KKT
+    conditions), which EM's monotonicity needs; adding the floor to the
+    diagonal, as a regularizer, is not the maximizer of any fixed objective.
+    """
+    root = np.sqrt(floor)
+    white = covariance / root[:, None] / root[None, :]
+    values, vectors = np.linalg.eigh(white)
+    clipped = (vectors * np.maximum(values, 1.0)[:, None, :]) @ np.swapaxes(
+        vectors, 1, 2
+    )
+    clipped = 0.5 * (clipped + np.swapaxes(clipped, 1, 2))
+    return clipped * root[:, None] * root[None, :]
+
+
 class LinearExpert(BaseEstimator):
     """K linear-Gaussian experts ``y | x, k ~ N(W_k^T [phi(x), 1], S_k)``.
 
@@ -56,7 +77,9 @@ class LinearExpert(BaseEstimator):
     min_variance : float, default=1e-6
         Floor on each noise variance, relative to the weighted variance of
         the target; it stops an expert from collapsing onto a few points.
-        A full covariance gets it added to its diagonal.
+        A full covariance ``S`` is kept above the diagonal matrix ``F`` of
+        the floors (``S - F`` positive semi-definite): the M-step gives the
+        most likely such ``S``.
 
     Attributes
     ----------
@@ -476,7 +499,7 @@ class LinearExpert(BaseEstimator):
         if self.covariance_type == "full":
             scatter = stats["yty"] - np.swapaxes(xty, 1, 2) @ W
             scatter = 0.5 * (scatter + np.swapaxes(scatter, 1, 2))
-            noise = scatter / mass[:, None, None] + np.diag(floor)[None]
+            noise = _floored_covariance(scatter / mass[:, None, None], floor)
         else:
             scatter = np.maximum(stats["yty"] - (W * xty).sum(axis=1), 0.0)
             noise = np.maximum(scatter / mass[:, None], floor)
