@@ -373,7 +373,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         gate, experts, history, data = best
         if not history.converged:
             warnings.warn(
-                f"solver={self.solver!r} did not converge in {self.max_iter} "
+                history.warning
+                or f"solver={self.solver!r} did not converge in {self.max_iter} "
                 f"iterations (n_init={self.n_init}); the last change of the "
                 f"training objective exceeded tol={self.tol}. Increase max_iter, "
                 "raise tol, or standardize the inputs.",

@@ -24,12 +24,17 @@ class History(NamedTuple):
     per unit of sample weight, penalties included, lower is better);
     ``lower_bounds`` the penalized mean log-likelihood per iteration when
     the solver tracks it (EM, and gradient descent on the likelihood), else
-    empty.
+    empty. ``n_iter_dense`` counts the leading iterations of a dense warm-up
+    (EM with a top-k gate), whose objective is the dense gate's. ``warning``
+    replaces the estimator's generic ConvergenceWarning when the solver knows
+    better why it did not converge.
     """
 
     loss_curve: list
     lower_bounds: list
     converged: bool
+    n_iter_dense: int = 0
+    warning: str = ""
 
 
 # An expert whose total responsibility falls below this fraction of the total
@@ -122,8 +127,11 @@ def fit_em(gate, experts, data, estimator):
 
     A top-k gate is trained dense to sparse: EM first converges with the
     dense gate, then continues with the top-k gate (up to ``max_iter``
-    iterations each). Started sparse, EM locks samples to their first k
-    experts, since an expert outside a sample's top k gets no
+    iterations each). The history holds both phases, the dense one first
+    (``n_iter_dense`` iterations); each never decreases, but the objective
+    drops at the switch, from the dense gate's likelihood to the top-k
+    gate's, a different model. Started sparse, EM locks samples to their
+    first k experts, since an expert outside a sample's top k gets no
     responsibility for it, hence no reason for the gate to route it there;
     with k = 1 the posterior is the routing itself and nothing moves.
 
@@ -142,7 +150,7 @@ def fit_em(gate, experts, data, estimator):
         gate.top_k = top_k
     sparse, converged = _em_phase(gate, experts, data, estimator)
     lower_bounds = dense + sparse
-    return History([-v for v in lower_bounds], lower_bounds, converged)
+    return History([-v for v in lower_bounds], lower_bounds, converged, len(dense))
 
 
 def _em_phase(gate, experts, data, estimator):
@@ -420,13 +428,37 @@ class _NesterovSGD:
         return self.momentum * self.velocity - self.rate * grad
 
 
+# An epoch whose mean loss is non-finite or rises this far above the best
+# seen has diverged: a tenfold squared error, or a likelihood per unit of
+# weight a tenth of the best one (the loss, its negative log, up log 10).
+_DIVERGENCE_FACTOR = 10.0
+
+
+def _diverged(value, best, loss):
+    """Whether the epoch loss ``value`` is far above the ``best`` seen."""
+    if not np.isfinite(value):
+        return True
+    if loss == "likelihood":
+        return value - best > np.log(_DIVERGENCE_FACTOR)
+    return value > _DIVERGENCE_FACTOR * best
+
+
 def fit_minibatch(gate, experts, data, estimator):
     """Minibatch stochastic gradient descent (``"sgd"``) or Adam (``"adam"``)
     on one of the 1991 losses, with MLPRegressor's conventions: per-sample
     mean loss plus the penalties divided by the number of samples, shuffled
     batches, and stopping on the training loss or, with ``early_stopping``,
-    on the score of a held-out validation split (whose best parameters are
-    kept). An iteration is an epoch.
+    on the score of a held-out validation split (whose best parameters,
+    the starting ones included, are kept). An iteration is an epoch.
+
+    An epoch's loss is the mean over its batches, each at the parameters of
+    its step. When it is not finite or far above the lowest seen (that of
+    the starting parameters, from a full pass, or of an epoch), training
+    has diverged: it stops and keeps the parameters that had the lowest.
+    Without early stopping, parameters whose training objective (a full
+    pass) ends above the starting one are replaced by the starting ones.
+    Either way the fit is reported as not converged, with a warning that
+    says what to change; ``loss_curve`` still holds every epoch run.
 
     Returns
     -------
@@ -450,18 +482,51 @@ def fit_minibatch(gate, experts, data, estimator):
     weight = data.sample_weight
     train_weight = float(weight[train].sum())
     stall = _Stall(estimator.tol, estimator.n_iter_no_change)
-    curve, best_vector = [], vector.copy()
+    curve, start = [], vector.copy()
 
     def set_params(v):
         gate_theta, expert_theta = _unpack(v, like)
         gate._set_theta(gate_theta, data)
         experts._set_theta(expert_theta, data)
 
+    def training_objective(v):
+        """A full pass over the training rows; a noisy gate's noise is the same
+        at every call, so two parameter vectors are compared fairly."""
+        chunks = [
+            next(data.joint_rows(train[i : i + data.rows]))
+            for i in range(0, train.size, data.rows)
+        ]
+        with np.errstate(all="ignore"):
+            value = penalized_objective(
+                gate,
+                experts,
+                data,
+                loss,
+                _unpack(v, like),
+                lambda: chunks,
+                1.0 / train_weight,
+                balance_weight=estimator.balance_weight,
+                rng=np.random.RandomState(0),
+            )[0]
+        return value if np.isfinite(value) else np.inf
+
+    def validation_score():
+        return estimator._score_components(
+            gate, experts, data.X[validation], data.y[validation]
+        )
+
+    # The parameters of the lowest training loss seen, and their epoch.
+    lowest, lowest_vector, lowest_epoch = training_objective(start), start, 0
+    start_value = lowest
+    best_vector = start  # of the best validation score
+    if validation is not None:
+        stall.best = -validation_score()
+    diverged = False
     for epoch in range(estimator.max_iter):
         order = rng.permutation(train) if estimator.shuffle else train
         epoch_loss = 0.0
-        for start in range(0, order.size, batch):
-            rows = order[start : start + batch]
+        for begin in range(0, order.size, batch):
+            rows = order[begin : begin + batch]
             chunk = next(data.joint_rows(rows))
             theta = _unpack(vector, like)
             batch_weight = float(weight[rows].sum())
@@ -483,29 +548,61 @@ def fit_minibatch(gate, experts, data, estimator):
                 epoch_loss += value * batch_weight
                 vector = vector + optimizer.step(grad)
         curve.append(epoch_loss / train_weight)
-        if not (np.isfinite(curve[-1]) and np.all(np.isfinite(vector))):
-            raise ValueError(
-                f"solver={estimator.solver!r} diverged (the loss became "
-                f"{curve[-1]}); lower learning_rate_init or standardize X and y."
-            )
         if estimator.verbose >= 2 or (estimator.verbose and epoch % 10 == 9):
             print(f"  Epoch {epoch + 1}, loss = {curve[-1]:.6f}")
+        if _diverged(curve[-1], lowest, loss) or not np.all(np.isfinite(vector)):
+            diverged = True
+            break
+        if curve[-1] < lowest:
+            lowest, lowest_vector, lowest_epoch = curve[-1], vector.copy(), epoch + 1
         if validation is not None:
             set_params(vector)
-            score = estimator._score_components(
-                gate, experts, data.X[validation], data.y[validation]
-            )
+            score = validation_score()
             if -score < stall.best - stall.tol:
                 best_vector = vector.copy()
             if stall.update(-score):
                 break
         elif stall.update(curve[-1]):
             break
-    set_params(best_vector if validation is not None else vector)
+    kept, kept_epoch = vector, len(curve)
+    if validation is not None:
+        kept, kept_epoch = best_vector, None
+    elif diverged:
+        kept, kept_epoch = lowest_vector, lowest_epoch
+    final_value = start_value
+    if validation is None and kept_epoch != 0:
+        final_value = training_objective(kept)
+    worse = final_value > start_value
+    if worse:
+        kept, kept_epoch = start, 0
+    set_params(kept)
     if loss != "likelihood":
         _final_noise(gate, experts, data)
+    warning = ""
+    if diverged or worse:
+        where = {None: "the best validation score", 0: "the start"}.get(
+            kept_epoch, f"epoch {kept_epoch}"
+        )
+        if not diverged:
+            what = (
+                f"ended with a training objective of {final_value:.6g}, above "
+                f"the {start_value:.6g} it started from"
+            )
+        elif np.all(np.isfinite(vector)):
+            what = (
+                f"diverged: the mean loss of epoch {len(curve)} was "
+                f"{curve[-1]:.6g}, up from {lowest:.6g}"
+            )
+        else:
+            what = f"diverged: its parameters overflowed in epoch {len(curve)}"
+        inputs = "y and X" if estimator._task == "regression" else "X"
+        warning = (
+            f"solver={estimator.solver!r} {what}; the parameters of {where} are "
+            f"kept. Lower learning_rate_init (now {estimator.learning_rate_init}), "
+            f"standardize {inputs} (e.g. with StandardScaler), or use solver='em'."
+        )
     # An epoch's loss averages over moving parameters: not a likelihood trace.
-    return History(curve, [], stall.stalled)
+    return History(curve, [], stall.stalled and not warning, warning=warning)
 
 
 SOLVERS = {"em": fit_em, "gd": fit_gd, "sgd": fit_minibatch, "adam": fit_minibatch}
