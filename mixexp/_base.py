@@ -394,6 +394,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.lower_bounds_ = np.asarray(lower_bounds)
         self.lower_bound_ = float(lower_bounds[-1])
         self.n_iter_ = len(history.loss_curve)
+        self.n_iter_dense_ = history.n_iter_dense
         self.converged_ = history.converged
         self.__dict__.pop("_online_state", None)  # partial_fit starts afresh
         return self
@@ -636,6 +637,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.lower_bounds_ = -np.asarray(self.loss_curve_)
         self.lower_bound_ = float(self.lower_bounds_[-1])
         self.n_iter_ = len(self.loss_curve_)
+        self.n_iter_dense_ = 0 if first else getattr(self, "n_iter_dense_", 0)
         self.converged_ = False
         self._online_state = state
         return self

@@ -46,7 +46,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
     {routing_params}
     max_iter : int, default=200
         EM iterations, L-BFGS iterations or epochs at most per
-        initialization.
+        initialization (EM with ``top_k``: per phase, dense then sparse).
     tol : float, default=1e-4
         Convergence threshold on the change of the training objective (the
         mean penalized log-likelihood per sample for EM).
@@ -97,15 +97,31 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         (n_experts, n_classes).
     {expert_load}
     n_iter_ : int
-        EM iterations of the kept initialization.
+        Iterations (EM or L-BFGS) or epochs of the kept initialization.
+    n_iter_dense_ : int
+        EM with ``top_k``: how many of them trained the dense gate first
+        (see ``lower_bounds_``); 0 otherwise.
     converged_ : bool
-        Whether it converged within ``max_iter``.
+        Whether it converged within ``max_iter``; False, with a
+        ConvergenceWarning, when a minibatch solver diverged or ended above
+        its start and kept earlier parameters.
     lower_bound_ : float
         Final mean penalized log-likelihood per sample: of y given x, or of
         (x, y) jointly with a :class:`~mixexp.gates.GaussianGate` (whose EM
         maximizes the joint likelihood; ``score_samples`` stays log p(y | x)).
-    lower_bounds_ : ndarray of shape (n_iter_,)
-        Its value after each iteration (non-decreasing).
+    lower_bounds_ : ndarray of shape (n_iter_,) or (1,)
+        Its value after each iteration. EM never lowers it, except right
+        after re-seeding an expert that lost all responsibility (a warning
+        says so). With ``top_k``, EM's first ``n_iter_dense_`` values are
+        those of the dense gate, the rest of the top-k gate: each phase is
+        non-decreasing, but the value drops at the switch to the sparse
+        model. The minibatch solvers, and the losses other than the
+        likelihood, record only the final value.
+    loss_curve_ : list of float
+        Training objective per iteration or epoch, lower is better: the
+        negative of ``lower_bounds_`` for EM and L-BFGS on the likelihood;
+        for ``"sgd"`` and ``"adam"`` the mean over each epoch's batches, at
+        the parameters of each step.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)

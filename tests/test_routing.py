@@ -2,6 +2,9 @@
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+import mixexp._solvers as solvers
 
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
 from mixexp._estep import restrict_to_top_k, top_k_mask, top_k_threshold
@@ -221,3 +224,38 @@ def test_warm_start_applies_the_new_top_k():
     est.set_params(top_k=2).fit(X, y)
     assert est.gate_.top_k == 2
     assert np.all(np.count_nonzero(est.predict_gate_proba(X), axis=1) == 2)
+
+
+@pytest.mark.parametrize("kind", ["regression", "classification"])
+def test_top_k_history_is_the_dense_phase_then_the_sparse_one(monkeypatch, kind):
+    phases = []  # (top_k of the gate, objective per iteration) of each EM phase
+    original = solvers._em_phase
+
+    def recording(gate, experts, data, estimator):
+        top_k = gate.top_k
+        bounds, converged = original(gate, experts, data, estimator)
+        phases.append((top_k, list(bounds)))
+        return bounds, converged
+
+    monkeypatch.setattr(solvers, "_em_phase", recording)
+    if kind == "regression":
+        X, y = make_piecewise_linear(1000, random_state=0)
+        make = MixtureOfExpertsRegressor
+    else:
+        X, y = make_local_classification(600, random_state=0)
+        make = MixtureOfExpertsClassifier
+    est = make(4, top_k=2, random_state=0).fit(X, y)
+    (dense_k, dense), (sparse_k, sparse) = phases
+    assert (dense_k, sparse_k) == (None, 2)
+    assert est.n_iter_dense_ == len(dense) and est.n_iter_ == len(dense + sparse)
+    np.testing.assert_array_equal(est.lower_bounds_, dense + sparse)
+    # Each phase never lowers its own objective; the switch may.
+    for phase in np.split(est.lower_bounds_, [est.n_iter_dense_]):
+        assert np.all(np.diff(phase) >= -1e-10 * np.abs(phase[1:]))
+    phases.clear()
+    assert make(4, random_state=0).fit(X, y).n_iter_dense_ == 0
+    assert [k for k, _ in phases] == [None]
+    # The gradient solvers have no dense phase.
+    adam = make(4, top_k=2, solver="adam", max_iter=5, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        assert adam.fit(X, y).n_iter_dense_ == 0
