@@ -12,11 +12,12 @@ from numbers import Integral, Real
 
 import numpy as np
 from joblib import Parallel, delayed
+from scipy.sparse import issparse
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -34,15 +35,17 @@ from ._data import (
 from ._estep import e_step, responsibilities, routed, routing_share
 from ._init import initialize_responsibilities, standardize_features
 from ._online import new_state, online_step
+from ._params import Interval
 from ._solvers import SOLVERS, objective
 from .experts import EstimatorExpert
 from .gates import SoftmaxGate
 
 
 @contextlib.contextmanager
-def _numeric_input():
-    """Say what to do when X holds text (scikit-learn only says it cannot
-    convert it)."""
+def _numeric_input(X):
+    """Say what to do when X holds text, dates or categories (scikit-learn
+    only says it cannot convert them, or numpy that it cannot promote)."""
+    _refuse_non_numbers(X)
     try:
         yield
     except ValueError as exc:
@@ -53,6 +56,96 @@ def _numeric_input():
             "as numbers first, e.g. with OneHotEncoder or OrdinalEncoder in a "
             "Pipeline (sklearn.compose.ColumnTransformer for some columns)."
         ) from exc
+
+
+def _refuse_non_numbers(X):
+    """Refuse date, time, period and text-category inputs: numpy would turn
+    dates into tick counts, or fail with a message about dtype promotion."""
+    columns = getattr(X, "columns", None)
+    dtypes = getattr(X, "dtypes", None)
+    if columns is None or dtypes is None:  # not a DataFrame
+        dtype = getattr(X, "dtype", None)
+        if getattr(dtype, "kind", None) in ("M", "m"):
+            raise ValueError(
+                f"X must be numeric, but has dtype {dtype} (dates or durations): "
+                "convert it first, e.g. to days since a reference date with "
+                "(X - start) / np.timedelta64(1, 'D')."
+            )
+        return
+    for name, dtype in zip(columns, dtypes, strict=True):
+        categories = getattr(dtype, "categories", None)
+        if categories is not None and categories.dtype.kind in "biuf":
+            continue  # a categorical of numbers converts to them
+        if categories is not None:
+            what = "categories"
+            advice = (
+                "Encode it as numbers first, with OneHotEncoder or OrdinalEncoder "
+                "for that column in a Pipeline (sklearn.compose.ColumnTransformer)."
+            )
+        elif getattr(dtype, "kind", None) in ("M", "m") or hasattr(dtype, "freq"):
+            what = "dates, times or durations"
+            advice = (
+                "Convert it to numbers first (e.g. days since a reference date, "
+                "or calendar features), by hand or in a Pipeline "
+                "(sklearn.compose.ColumnTransformer), or drop it."
+            )
+        else:
+            continue
+        raise ValueError(
+            f"X must be numeric, but its column {name!r} has dtype {dtype} "
+            f"({what}). {advice}"
+        )
+
+
+def check_targets(y, numeric_for=None):
+    """Refuse sparse targets, missing ones (None, NaN) and, for the estimator
+    named ``numeric_for``, non-numbers, saying what to do: scikit-learn turns
+    None into NaN after its finiteness check, and labels cannot sort None."""
+    if issparse(y):
+        raise TypeError(
+            "y is a sparse matrix; mixexp needs dense targets: pass y.toarray() "
+            "(a target is one or a few values per sample, so it costs little)."
+        )
+    y = np.asarray(y)
+    if y.ndim == 0:  # None or a scalar: validation says y must be an array
+        return
+    if y.dtype.kind == "O":
+        missing = _is_missing(y).astype(bool)
+    else:
+        missing = np.isnan(y) if y.dtype.kind in "fc" else False
+    if np.any(missing):
+        rows = np.unique(np.nonzero(missing)[0])
+        raise ValueError(
+            f"y has missing values (None or NaN) in {rows.shape[0]} row(s): "
+            f"{rows[:10].tolist()}{' ...' if rows.shape[0] > 10 else ''}. Drop "
+            "those samples, or impute their targets, first."
+        )
+    if numeric_for is not None and y.dtype.kind == "c":
+        raise ValueError(
+            "Complex data not supported: y has complex values; fit their real "
+            "part and imaginary part as two outputs, np.c_[y.real, y.imag]."
+        )
+    if numeric_for is not None and y.dtype.kind not in "biuf":
+        try:
+            y.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{numeric_for} needs numeric targets, got values of dtype "
+                f"{y.dtype} such as {y.ravel()[:3].tolist()}. Encode them as "
+                "numbers, or use MixtureOfExpertsClassifier for class labels."
+            ) from exc
+
+
+def _missing_value(value):
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN and NaT differ from themselves
+    except TypeError:  # pandas.NA is neither equal nor unequal to itself
+        return True
+
+
+_is_missing = np.frompyfunc(_missing_value, 1, 1)
 
 
 def _take(X, columns):
@@ -191,7 +284,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "init": [StrOptions({"kmeans", "random"})],
-        "n_jobs": [Integral, None],
+        "n_jobs": [Interval(Integral, None, None, closed="neither"), None],
         "batch_size": [
             Interval(Integral, 1, None, closed="left"),
             StrOptions({"auto"}),
@@ -423,22 +516,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         number of experts against the ``n_weighted`` rows of positive weight,
         and the gate's and experts' features."""
         self._check_training_options()
+        if warm:
+            self._check_structure("warm_start")
         self._check_n_experts(n_weighted)
-        previous = [
-            getattr(self, "gate_features_", None),
-            self.__dict__.get("expert_features_"),
-        ]
         self._resolve_features()
-        if warm and not all(
-            np.array_equal(old, new)
-            for old, new in zip(
-                previous, (self.gate_features_, self.expert_features_), strict=True
-            )
-        ):
-            raise ValueError(
-                "warm_start=True but gate_features or expert_features changed "
-                "since the last fit; set warm_start=False to fit from scratch."
-            )
 
     def _fit_once(self, index, data, warm):
         """One initialization and its solver run, on its own ``data``."""
@@ -465,7 +546,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """Refuse a loss the experts cannot be trained on."""
 
     def _validate_training_input(self, X, y, sample_weight, reset=True):
-        with _numeric_input():
+        numeric = self._target_check().get("y_numeric", False)
+        check_targets(y, type(self).__name__ if numeric else None)
+        with _numeric_input(X):
             X, y = validate_data(
                 self,
                 X,
@@ -507,14 +590,21 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
 
     def _resolve_features(self):
-        """Column indices of the gate's and the experts' inputs
-        (``gate_features_``, ``expert_features_``)."""
+        """Set ``gate_features_`` and ``expert_features_``."""
+        self.gate_features_, self.expert_features_ = self._feature_columns()
+
+    def _feature_columns(self):
+        """Column indices of the gate's and the experts' inputs that
+        ``gate_features`` and ``expert_features`` ask for."""
+        columns = []
         for role in ("gate", "expert"):
             spec = getattr(self, role + "_features")
-            columns = np.arange(self.n_features_in_)
-            if spec is not None:
-                columns = self._feature_indices(np.asarray(spec), role + "_features")
-            setattr(self, role + "_features_", columns)
+            columns.append(
+                np.arange(self.n_features_in_)
+                if spec is None
+                else self._feature_indices(np.asarray(spec), role + "_features")
+            )
+        return tuple(columns)
 
     def _feature_indices(self, spec, name):
         if spec.ndim != 1 or spec.shape[0] == 0:
@@ -593,6 +683,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if first:
             self._check_loss()
             self._check_online()
+        else:
+            self._check_structure("partial_fit")
         X, y, sample_weight = self._validate_training_input(
             X, y, sample_weight, reset=first
         )
@@ -757,34 +849,71 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _warm_components(self):
         """Copies of the fitted components with the estimator's current
-        settings (``gate__alpha``, ``top_k``, ... may have changed since)."""
+        settings (``gate__alpha``, ``top_k``, ... may have changed since; the
+        structure may not, see ``_check_structure``)."""
         gate = copy.deepcopy(self.gate_)
         experts = copy.deepcopy(self.experts_)
-        for name, old, new in (
-            ("gate", gate, self._make_gate()),
-            ("expert", experts, self._make_experts()),
-        ):
-            if type(old) is not type(new):
-                raise ValueError(
-                    f"warm_start=True but the {name} changed from "
-                    f"{type(old).__name__} to {type(new).__name__}; set "
-                    "warm_start=False to fit from scratch."
-                )
-            old.set_params(**new.get_params())
+        gate.set_params(**self._make_gate().get_params())
+        experts.set_params(**self._make_experts().get_params())
         return gate, experts
 
-    def _check_warm_components(self, gate, experts, data):
-        previous = self.expert_load_.shape[0]
-        if previous != self.n_experts:
+    def _structure(self, fitted):
+        """What the shapes of the fitted arrays follow, for the fitted model
+        (``fitted=True``) or for the one the current parameters describe.
+
+        A dict of readable values: the number of experts, the gate (its type,
+        and a tree's shape), the experts (their type and the width of their
+        design after their own feature map, such as a degree) and the
+        columns each sees. Continuing a fit needs it unchanged.
+        """
+        if fitted:
+            gate, experts = self.gate_, self.experts_
+            n_experts = self.expert_load_.shape[0]
+            gate_columns, expert_columns = self.gate_features_, self.expert_features_
+        else:
+            gate, experts = self._make_gate(), self._make_experts()
+            n_experts = self.n_experts
+            gate_columns, expert_columns = self._feature_columns()
+        gate_name = type(gate).__name__
+        if hasattr(gate, "depth"):  # a tree of gates
+            gate_name += f"(depth={gate.depth}, branching={gate.branching})"
+        width = experts._features(np.zeros((1, expert_columns.shape[0]))).shape[1]
+        return {
+            "n_experts": n_experts,
+            "the gate": gate_name,
+            "the expert": f"{type(experts).__name__} on {width} design features",
+            "gate_features": gate_columns.tolist(),
+            "expert_features": expert_columns.tolist(),
+        }
+
+    def _check_structure(self, caller):
+        """Refuse to continue the fitted model (``caller`` is "warm_start" or
+        "partial_fit") with parameters that change its structure."""
+        old, new = self._structure(fitted=True), self._structure(fitted=False)
+        changes = [
+            f"{k} changed from {old[k]} to {new[k]}" for k in old if old[k] != new[k]
+        ]
+        if not changes:
+            return
+        changed = "; ".join(changes)
+        if caller == "warm_start":
             raise ValueError(
-                f"warm_start=True but n_experts changed from {previous} "
-                f"to {self.n_experts}; set warm_start=False to fit from scratch."
+                f"warm_start=True but {changed} since the last fit; set "
+                "warm_start=False to fit from scratch."
             )
+        raise ValueError(
+            f"partial_fit continues the fitted model, but {changed} since it "
+            "was fitted; set the parameters back, or call fit to "
+            "start from scratch."
+        )
+
+    def _check_warm_components(self, gate, experts, data):
+        """Refuse targets the fitted components cannot continue on."""
 
     # -------------------------------------------------------- fitted model
     def _validate_X(self, X):
         check_is_fitted(self)
-        with _numeric_input():
+        with _numeric_input(X):
             X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
         return check_magnitude(X, "X")
 
@@ -829,7 +958,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         expert_params = self.experts_._params()
         gate_X, expert_X = self._split(X)
         expert_X = self.experts_._features(expert_X)
-        log_gate = np.empty((self.n_experts, X.shape[0]))
+        log_gate = np.empty((self.expert_load_.shape[0], X.shape[0]))
         log_lik = np.empty_like(log_gate)
         for (rows, Xg), (_, Xe) in zip(
             design_chunks(gate_X, 0.0, 8192),
@@ -846,6 +975,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _validate_Xy(self, X, y):
         X = self._validate_X(X)
+        check_targets(y)
         y = self._encode_targets(y)
         if y.shape[0] != X.shape[0]:
             raise ValueError(

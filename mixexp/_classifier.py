@@ -6,9 +6,30 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from ._base import PARTIAL_FIT_DOC, BaseMixtureOfExperts, routing_doc
+from ._base import (
+    PARTIAL_FIT_DOC,
+    BaseMixtureOfExperts,
+    check_targets,
+    routing_doc,
+)
 from ._dask import dask_rows
 from .experts import LogisticExpert
+
+
+def _refuse_mixed_labels(y, name="y"):
+    """Refuse labels of several types (ints and strings, say), which numpy
+    cannot sort and scikit-learn calls of an "unknown" type."""
+    if y.dtype.kind != "O":
+        return
+    kinds = np.unique(_type_name(y).astype(str))
+    if kinds.shape[0] > 1:
+        raise ValueError(
+            f"{name} mixes labels of types {kinds.tolist()}; give labels of one "
+            "type, e.g. all strings with y.astype(str)."
+        )
+
+
+_type_name = np.frompyfunc(lambda value: type(value).__name__, 1, 1)
 
 
 @routing_doc
@@ -221,6 +242,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
 
     def _encode_fit_targets(self, y, data_kwargs):
         y = column_or_1d(y, warn=True)
+        _refuse_mixed_labels(y)
         check_classification_targets(y)
         classes, codes = np.unique(y, return_inverse=True)
         if classes.shape[0] < 2:
@@ -284,7 +306,11 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
 
     def _encode_targets(self, y):
         y = column_or_1d(y)
-        codes = np.searchsorted(self.classes_, y)
+        try:
+            codes = np.searchsorted(self.classes_, y)
+        except TypeError:  # labels that do not compare with the classes
+            _refuse_mixed_labels(np.concatenate([self.classes_, y]), "y and classes_")
+            raise
         codes = np.minimum(codes, self.classes_.shape[0] - 1)
         unseen = self.classes_[codes] != y
         if np.any(unseen):
@@ -294,6 +320,26 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
                 f"{self.classes_.tolist()}."
             )
         return codes.astype(np.intp)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of :meth:`predict` on (X, y).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,)
+            True labels; a label not among ``classes_`` counts as an error.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Fraction of correctly classified samples.
+        """
+        check_targets(y)
+        return super().score(X, y, sample_weight=sample_weight)
 
     def _score_components(self, gate, experts, X, y):
         gate_X, expert_X = self._split(X)

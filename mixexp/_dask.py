@@ -66,6 +66,19 @@ def _rows_like(array, chunks):
     return array.rechunk((chunks,) + (-1,) * (array.ndim - 1))
 
 
+def _check_chunks(**arrays):
+    """Refuse dask arrays whose row chunk sizes are unknown (NaN, as after
+    boolean indexing): their rows cannot be matched up or split."""
+    for name, array in arrays.items():
+        chunks = getattr(array, "chunks", None)
+        if chunks and np.isnan(np.asarray(chunks[0], dtype=float)).any():
+            raise ValueError(
+                f"{name} has unknown chunk sizes (NaN rows per block, as after "
+                f"boolean indexing); call {name}.compute_chunk_sizes() first, "
+                f"or {name} = {name}.compute_chunk_sizes()."
+            )
+
+
 def _blocks(array):
     """The row blocks of a dask array as a list of delayed objects."""
     return list(array.to_delayed().ravel()) if array is not None else None
@@ -256,6 +269,7 @@ def sharded_training_data(estimator, X, y, sample_weight, warm):
                 "its M-step needs all the rows in memory. Use LinearExpert or "
                 "LogisticExpert, or compute the arrays into memory first."
             )
+    _check_chunks(X=X, y=y, sample_weight=sample_weight)
     X = da.asarray(X)
     if X.ndim != 2:
         raise ValueError(
@@ -351,6 +365,7 @@ def stream_blocks(estimator, X, y, sample_weight=None, classes=None):
     import dask
     import dask.array as da
 
+    _check_chunks(X=X, y=y, sample_weight=sample_weight)
     X = da.asarray(X).rechunk({1: -1})
     chunks = X.chunks[0]
     ys = _blocks(_rows_like(y, chunks))
@@ -378,6 +393,7 @@ def _map_row_blocks(estimator, method, X, args, kwargs):
     import dask
     import dask.array as da
 
+    _check_chunks(X=X, y=args[0] if args else None)  # (X, y) methods
     X = da.asarray(X).rechunk({1: -1})
     chunks = X.chunks[0]
     # Positional arrays (y) are split like X; None and scalars pass through.

@@ -13,11 +13,11 @@ import re
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
 
 from ._base import BaseMixtureOfExperts
 from ._classifier import MixtureOfExpertsClassifier
 from ._dask import dask_rows
+from ._params import Interval
 from ._regressor import MixtureOfExpertsRegressor
 from .gates import SoftmaxGate, TreeGate
 

@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array
 
-from ._base import PARTIAL_FIT_DOC, BaseMixtureOfExperts, routing_doc
+from ._base import PARTIAL_FIT_DOC, BaseMixtureOfExperts, check_targets, routing_doc
 from ._dask import dask_rows
 from ._data import check_magnitude
 from .experts import LinearExpert
@@ -34,17 +34,8 @@ def _standard_quantile(q, df):
 
 def _numeric_targets(y, name):
     """y as float64, or a ValueError that says what to do instead."""
-    y = np.asarray(y)
-    if y.dtype.kind not in "biuf":
-        try:
-            y = y.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"{name} needs numeric targets, got values of dtype {y.dtype} such "
-                f"as {y.ravel()[:3].tolist()}. Encode them as numbers, or use "
-                "MixtureOfExpertsClassifier for class labels."
-            ) from exc
-    return check_magnitude(y.astype(np.float64, copy=False), "y")
+    check_targets(y, numeric_for=name)
+    return check_magnitude(np.asarray(y).astype(np.float64, copy=False), "y")
 
 
 @routing_doc

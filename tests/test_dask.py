@@ -275,3 +275,34 @@ def test_warm_start_on_dask_arrays_continues_the_in_memory_fit(client):
         distributed = MixtureOfExpertsRegressor(3, max_iter=3, random_state=0)
         distributed.fit(X, y).set_params(warm_start=True, max_iter=4).fit(Xd, yd)
     _assert_same_fit(in_memory, distributed)
+
+
+def _unknown_chunks(array, chunks=200):
+    """The array behind a boolean mask: dask no longer knows its row chunks."""
+    lazy = da.from_array(array, chunks)
+    return lazy[lazy.sum(axis=tuple(range(1, lazy.ndim))) > -np.inf]
+
+
+def test_unknown_chunk_sizes_are_refused_with_the_fix():
+    # Before: "X has nan rows but y or sample_weight has a different number"
+    # at fit, a rechunk error at predict; dask's own remedy is
+    # compute_chunk_sizes().
+    (X, y, w), (Xd, yd, wd) = _regression(n=600, chunks=200)
+    model = MixtureOfExpertsRegressor(2, random_state=0).fit(X, y)
+    before = model.predict(X)
+    assert np.isnan(_unknown_chunks(X).shape[0])
+    cases = [
+        (model.fit, (_unknown_chunks(X), yd), "X"),
+        (model.fit, (Xd, _unknown_chunks(y)), "y"),
+        (model.fit, (Xd, yd, _unknown_chunks(w)), "sample_weight"),
+        (model.partial_fit, (_unknown_chunks(X), yd), "X"),
+        (model.predict, (_unknown_chunks(X),), "X"),
+        (model.score_samples, (Xd, _unknown_chunks(y)), "y"),
+    ]
+    for method, args, name in cases:
+        with pytest.raises(ValueError, match=f"{name} has unknown chunk sizes.*{name}.compute_chunk_sizes()"):
+            method(*args)
+    np.testing.assert_array_equal(model.predict(X), before)
+    # The remedy works.
+    fixed = _unknown_chunks(X).compute_chunk_sizes()
+    np.testing.assert_allclose(model.predict(fixed).compute(), before)

@@ -1,11 +1,27 @@
+# ruff: noqa: E501  (case tables read best one case per line)
 """Bad input gets a clear error that says what is wrong and what to do."""
 
-import numpy as np
-import pytest
-from sklearn.exceptions import NotFittedError
+import copy
+import pickle
+import warnings
 
-from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
+
+from mixexp import (
+    HierarchicalMixtureOfExpertsClassifier,
+    HierarchicalMixtureOfExpertsRegressor,
+    MixtureOfExpertsClassifier,
+    MixtureOfExpertsRegressor,
+)
 from mixexp.datasets import make_mixture_regression, make_piecewise_linear
+from mixexp.experts import LinearExpert, StudentTExpert
+from mixexp.gates import GaussianGate
 
 X, Y = make_piecewise_linear(50, random_state=0)
 LABELS = (X[:, 0] > 0).astype(int)
@@ -123,3 +139,329 @@ def test_warm_start_with_a_different_number_of_outputs_is_refused():
         model.fit(X, np.c_[y, y[:, 0]])
     np.testing.assert_array_equal(model.predict(X), before)
     assert model.n_outputs_ == 2
+
+
+# ------------------------------------------------ issue 21: misleading errors
+# Each case used to crash with the wrong exception (LinAlgError, numpy's
+# DTypePromotionError, TypeError from a sort) or with a message about the
+# wrong thing; each must say what is wrong and what to do.
+
+
+RNG = np.random.RandomState(1)
+X2 = RNG.standard_normal((60, 2))
+Y2 = X2 @ [1.0, -1.0] + np.where(X2[:, 0] > 0, 2.0, -2.0) + 0.1 * RNG.randn(60)
+L2 = (X2[:, 0] + X2[:, 1] > 0).astype(int)
+
+
+def _quiet_fit(model, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(*args, **kwargs)
+
+
+def _fitted_state(model):
+    """Every fitted attribute, as bytes: equal bytes mean an untouched model
+    (also catches in-place changes of the fitted components)."""
+    state = {k: v for k, v in vars(model).items() if k.endswith("_")}
+    state["_online_state"] = getattr(model, "_online_state", None)
+    return pickle.dumps(sorted(state.items(), key=lambda item: item[0]))
+
+
+def _object_with(values, index, missing):
+    out = np.array(values, dtype=object)
+    out[index] = missing
+    return out
+
+
+@pytest.mark.parametrize("missing", [None, np.nan, pd.NA])
+@pytest.mark.parametrize(
+    "model, y, index",
+    [
+        (MixtureOfExpertsRegressor(2, max_iter=5), Y2, 3),
+        (MixtureOfExpertsRegressor(2, max_iter=5), np.c_[Y2, -Y2], (3, 1)),
+        (MixtureOfExpertsClassifier(2, max_iter=5), L2, 3),
+        (MixtureOfExpertsClassifier(2, max_iter=5), np.array(["a", "b"])[L2], 3),
+        (HierarchicalMixtureOfExpertsClassifier(depth=1, max_iter=5), L2, 3),
+    ],
+    ids=["reg-1d", "reg-2d", "clf-int", "clf-str", "hme-clf"],
+)
+def test_missing_values_in_object_targets(model, y, index, missing):
+    # Before: LinAlgError (regressor), "Unknown label type" or a TypeError
+    # from sorting None among strings (classifier).
+    with pytest.raises(ValueError, match=r"y has missing values.*row.*\b3\b.*(drop|impute)"):
+        _quiet_fit(clone(model), X2, _object_with(y, index, missing))
+
+
+@pytest.mark.parametrize("value", ["abc", b"x", object()])
+def test_non_numbers_in_a_regression_target(value):
+    # Before: the message blamed X ("X must be numeric") for text in y.
+    y = _object_with(Y2, 5, value)
+    with pytest.raises(ValueError, match="numeric targets.*MixtureOfExpertsClassifier"):
+        MixtureOfExpertsRegressor(2).fit(X2, y)
+
+
+def test_labels_of_mixed_types():
+    y = _object_with(L2, 5, "a")  # ints and a str
+    with pytest.raises(ValueError, match=r"mixes labels of types.*int.*str.*of one type"):
+        MixtureOfExpertsClassifier(2).fit(X2, y)
+
+
+@pytest.mark.parametrize(
+    "model, names",
+    [
+        (
+            MixtureOfExpertsRegressor(2),
+            ["n_experts", "n_init", "max_iter", "top_k", "n_jobs", "batch_size",
+             "n_iter_no_change", "tol", "balance_weight", "learning_rate_init"],
+        ),
+        (MixtureOfExpertsClassifier(2), ["n_experts", "max_iter", "top_k", "tol"]),
+        (HierarchicalMixtureOfExpertsRegressor(), ["depth", "branching", "n_init", "top_k"]),
+    ],
+)  # fmt: skip
+def test_a_bool_is_not_a_number_parameter(model, names):
+    # sklearn's Interval(Integral, ...) takes True for 1 (and Interval(Real,
+    # ...) for 1.0): n_experts=True used to fail deep inside with "an integer
+    # is required"; n_init=True, tol=True and depth=True fitted.
+    y = L2 if model._task == "classification" else Y2
+    for name in names:
+        for value in (True, np.True_):
+            with pytest.raises(InvalidParameterError, match=f"'{name}'.*(int|float).*Got (np.)?True"):
+                clone(model).set_params(**{name: value}).fit(X2, y)
+
+
+def test_verbose_still_takes_a_bool():
+    # scikit-learn's convention for verbose: True means 1.
+    model = _quiet_fit(MixtureOfExpertsRegressor(2, max_iter=2, verbose=False), X2, Y2)
+    assert model.n_iter_ == 2
+
+
+def _frame(**extra):
+    frame = pd.DataFrame(X2, columns=["a", "b"])
+    for name, column in extra.items():
+        frame[name] = column
+    return frame
+
+
+DATES = pd.date_range("2020-01-01", periods=60, freq="D")
+ODD_COLUMNS = {
+    "datetime": DATES,
+    "datetime with a time zone": DATES.tz_localize("UTC"),
+    "timedelta": pd.to_timedelta(np.arange(60), unit="s"),
+    "period": pd.period_range("2020-01", periods=60, freq="M"),
+    "categorical of strings": pd.Categorical(["u", "v"] * 30),
+}
+
+
+@pytest.mark.parametrize("kind", list(ODD_COLUMNS))
+def test_pandas_columns_that_are_not_numbers(kind):
+    # Before: DTypePromotionError or "float() argument must be ...".
+    frame = _frame(when=ODD_COLUMNS[kind])
+    with pytest.raises(ValueError, match="numeric.*column .when.*(Convert|Encode).*ColumnTransformer"):
+        MixtureOfExpertsRegressor(2).fit(frame, Y2)
+    numeric = _frame(when=np.arange(60.0))
+    model = _quiet_fit(MixtureOfExpertsRegressor(2, max_iter=5, random_state=0), numeric, Y2)
+    before = _fitted_state(model)
+    with pytest.raises(ValueError, match="numeric.*column .when.*(Convert|Encode)"):
+        model.predict(frame)
+    assert _fitted_state(model) == before
+
+
+def test_datetime64_arrays_are_refused():
+    # A bare numpy datetime64 array used to be fitted on its raw tick count.
+    X = np.arange(60).astype("datetime64[D]").reshape(-1, 1)
+    with pytest.raises(ValueError, match="datetime64.*convert"):
+        MixtureOfExpertsRegressor(2).fit(X, Y2)
+
+
+@pytest.fixture(scope="module")
+def fitted_classifiers():
+    ints = _quiet_fit(MixtureOfExpertsClassifier(2, max_iter=10, random_state=0), X2, L2)
+    strings = _quiet_fit(
+        MixtureOfExpertsClassifier(2, max_iter=10, random_state=0),
+        X2,
+        np.array(["no", "yes"])[L2],
+    )
+    return {"int": (ints, L2), "str": (strings, np.array(["no", "yes"])[L2])}
+
+
+@pytest.mark.parametrize("method", ["score", "score_samples", "predict_responsibilities", "bic", "aic"])
+@pytest.mark.parametrize("labels", ["int", "str"])
+@pytest.mark.parametrize("missing", [None, np.nan])
+def test_missing_labels_at_score_time(fitted_classifiers, method, labels, missing):
+    # Before: TypeError "'<' not supported between 'NoneType' and 'int'".
+    model, y = fitted_classifiers[labels]
+    before = _fitted_state(model)
+    with pytest.raises(ValueError, match=r"y has missing values.*row.*\b7\b.*(drop|impute)"):
+        getattr(model, method)(X2, _object_with(y, 7, missing))
+    assert _fitted_state(model) == before
+
+
+def test_unseen_labels_at_score_time(fitted_classifiers):
+    model, y = fitted_classifiers["str"]
+    for unseen in ([3] * 60, ["maybe"] * 60):
+        with pytest.raises(ValueError, match="not seen during fit.*fitted classes"):
+            model.score_samples(X2, unseen)
+    # score is accuracy: a label the model never predicts only counts as wrong.
+    assert model.score(X2, np.array(["maybe"] * 60)) == 0.0
+
+
+@pytest.mark.parametrize(
+    "model, y",
+    [(MixtureOfExpertsRegressor(2, max_iter=5), Y2), (MixtureOfExpertsClassifier(2, max_iter=5), L2)],
+)
+def test_a_sparse_target(model, y):
+    # Before (regressor): "needs numeric targets, got values of dtype object
+    # such as [<Compressed Sparse Row sparse matrix ...>]".
+    sparse = scipy.sparse.csr_matrix(y.reshape(-1, 1).astype(float))
+    with pytest.raises(TypeError, match=r"[Ss]parse.*toarray"):
+        clone(model).fit(X2, sparse)
+    with pytest.raises(TypeError, match=r"[Ss]parse.*toarray"):
+        clone(model).partial_fit(X2, sparse, **({"classes": [0, 1]} if np.ndim(y) == 1 and y.dtype.kind == "i" else {}))
+    fitted = _quiet_fit(clone(model).set_params(random_state=0), X2, y)
+    before = _fitted_state(fitted)
+    # (the regressor's score is scikit-learn's r2, which refuses sparse y too)
+    for method in ("score_samples",) + (("score",) if y.dtype.kind == "i" else ()):
+        with pytest.raises(TypeError, match=r"[Ss]parse.*toarray"):
+            getattr(fitted, method)(X2, sparse)
+    assert _fitted_state(fitted) == before
+
+
+WARM_CHANGES = [
+    ("expert degree", MixtureOfExpertsRegressor(2), dict(expert=LinearExpert(degree=2)), "expert"),
+    ("expert degree 2 -> 3", MixtureOfExpertsRegressor(2, expert=LinearExpert(degree=2)), dict(expert=LinearExpert(degree=3)), "expert"),
+    ("expert type", MixtureOfExpertsRegressor(2), dict(expert=StudentTExpert()), "expert"),
+    ("gate type", MixtureOfExpertsRegressor(2), dict(gate=GaussianGate()), "gate"),
+    ("n_experts", MixtureOfExpertsRegressor(2), dict(n_experts=3), "n_experts"),
+    ("gate_features", MixtureOfExpertsRegressor(2), dict(gate_features=[0]), "gate_features"),
+    ("expert_features", MixtureOfExpertsRegressor(2), dict(expert_features=[1]), "expert_features"),
+    ("tree depth", HierarchicalMixtureOfExpertsRegressor(depth=1, branching=4), dict(depth=2, branching=2), "gate"),
+    ("classifier n_experts", MixtureOfExpertsClassifier(2), dict(n_experts=3), "n_experts"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name, model, change, what", WARM_CHANGES, ids=[c[0] for c in WARM_CHANGES])
+def test_warm_start_after_a_change_of_structure(name, model, change, what):
+    # Before: numpy shape errors ("matmul: Input operand 1 has a mismatch")
+    # for a new degree; one policy now: a ValueError naming the change.
+    y = L2 if model._task == "classification" else Y2
+    model = _quiet_fit(clone(model).set_params(max_iter=5, random_state=0), X2, y)
+    before, predictions = _fitted_state(model), model.predict(X2)
+    model.set_params(warm_start=True, **change)
+    with pytest.raises(ValueError, match=f"warm_start=True but .*{what}.*changed.*warm_start=False"):
+        model.fit(X2, y)
+    assert _fitted_state(model) == before
+    np.testing.assert_array_equal(model.predict(X2), predictions)
+    if hasattr(model, "partial_fit"):
+        with pytest.raises(ValueError, match=f"partial_fit.*{what}.*changed.*call fit"):
+            model.partial_fit(X2, y)
+        assert _fitted_state(model) == before
+    # Refitting from scratch is what the message asks for, and works.
+    _quiet_fit(model.set_params(warm_start=False), X2, y)
+
+
+def test_warm_start_after_a_change_of_targets():
+    model = _quiet_fit(MixtureOfExpertsClassifier(2, max_iter=5, random_state=0, warm_start=True), X2, L2)
+    before = _fitted_state(model)
+    with pytest.raises(ValueError, match="warm_start=True but the classes changed.*warm_start=False"):
+        model.fit(X2, L2 + 1)
+    assert _fitted_state(model) == before
+
+
+STALE_CHANGES = {
+    "n_experts": dict(n_experts=5),
+    "top_k": dict(top_k=1),
+    "dense": dict(top_k=None),
+    "gate_features": dict(gate_features=[0]),
+    "expert_features": dict(expert_features=[1]),
+    "degree": dict(expert=LinearExpert(degree=3)),
+    "gate": dict(gate=GaussianGate(), top_k=None),
+}
+STALE_MODELS = {
+    "regressor": (MixtureOfExpertsRegressor(3, top_k=2, max_iter=5, random_state=0), Y2),
+    "classifier": (MixtureOfExpertsClassifier(3, top_k=2, max_iter=5, random_state=0), L2),
+    "hierarchy": (HierarchicalMixtureOfExpertsRegressor(depth=2, max_iter=5, random_state=0), Y2),
+}
+
+
+def _all_outputs(model, y):
+    outputs = {
+        name: getattr(model, name)(X2)
+        for name in ("predict", "predict_gate_proba", "predict_experts")
+    }
+    for name in ("score_samples", "predict_responsibilities", "bic", "aic", "score"):
+        outputs[name] = getattr(model, name)(X2, y)
+    if model._task == "classification":
+        outputs["predict_proba"] = model.predict_proba(X2)
+    else:
+        outputs["std"] = model.predict(X2, return_std=True)[1]
+        outputs["sample_y"] = model.sample_y(X2, 3, random_state=0)
+        outputs["quantiles"] = model.predict_quantiles(X2)
+    return outputs
+
+
+# A hierarchy's gate and size are its tree's depth and branching.
+HIERARCHY_CHANGES = {"gate": dict(depth=3), "n_experts": dict(branching=3)}
+
+
+@pytest.mark.parametrize(
+    "kind, change",
+    [
+        (kind, change)
+        for kind in STALE_MODELS
+        for change in STALE_CHANGES
+        if not (kind == "classifier" and change == "degree")  # no degree there
+    ],
+)
+def test_set_params_without_refitting_keeps_the_fitted_model(kind, change):
+    # Before: score_samples & co. sized their arrays by the new n_experts
+    # ("could not broadcast input array from shape (3,60) into (5,60)").
+    model, y = STALE_MODELS[kind]
+    params = STALE_CHANGES[change]
+    if kind == "hierarchy":
+        params = HIERARCHY_CHANGES.get(change, params)
+    model = _quiet_fit(clone(model), X2, y)
+    reference = _all_outputs(model, y)
+    before = _fitted_state(model)
+    model.set_params(**params)
+    after = _all_outputs(model, y)
+    for name, value in reference.items():
+        np.testing.assert_array_equal(after[name], value, err_msg=name)
+    assert _fitted_state(model) == before
+
+
+def test_expert_usage_display_uses_the_fitted_experts():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mixexp.inspection import ExpertRegionDisplay
+
+    model = _quiet_fit(MixtureOfExpertsRegressor(3, max_iter=5, random_state=0), X2, Y2)
+    model.set_params(n_experts=5)
+    display = ExpertRegionDisplay.from_estimator(model, X2, grid_resolution=10)
+    assert display.gate_proba.shape[-1] == 3
+    assert len(display.region_labels) == 3
+
+
+FAILING_REFITS = {
+    "nan in X": (dict(), lambda X, y: (np.where(np.arange(60)[:, None] == 3, np.nan, X), y)),
+    "None in y": (dict(), lambda X, y: (X, _object_with(y, 3, None))),
+    "too many experts": (dict(n_experts=70), lambda X, y: (X, y)),
+    "bad option": (dict(solver="em", loss="cooperative"), lambda X, y: (X, y)),
+    "datetime column": (dict(), lambda X, y: (_frame(when=DATES), y)),
+    "sparse y": (dict(), lambda X, y: (X, scipy.sparse.csr_matrix(y.reshape(-1, 1)))),
+    "warm start, new degree": (dict(warm_start=True, expert=LinearExpert(degree=2)), lambda X, y: (X, y)),
+    "warm start, more features": (dict(warm_start=True), lambda X, y: (np.c_[X, X], y)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(FAILING_REFITS))
+def test_a_failed_fit_leaves_every_fitted_attribute(case):
+    params, make = FAILING_REFITS[case]
+    model = _quiet_fit(MixtureOfExpertsRegressor(2, max_iter=5, random_state=0), X2, Y2)
+    model.partial_fit(X2, Y2)  # online state too
+    before = copy.deepcopy(_fitted_state(model))
+    model.set_params(**params)
+    with pytest.raises((ValueError, TypeError)):
+        model.fit(*make(X2, Y2))
+    assert _fitted_state(model) == before

@@ -77,6 +77,12 @@ def _with(index, value, array):
     return array
 
 
+def _object_with(values, index, value):
+    out = np.array(values, dtype=object)
+    out[index] = value
+    return out
+
+
 def _frame(X, **columns):
     frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
     for name, column in columns.items():
@@ -118,6 +124,14 @@ FIT_CASES = {
     "categorical column": (lambda X, y: (_frame(X, c=pd.Categorical(["u", "v"] * (N // 2))), y, None), (ValueError, "must be numeric"), BOTH),
     "missing values in pandas": (lambda X, y: (_frame(X, m=_with(4, np.nan, np.ones(N))), y, None), (ValueError, "NaN"), BOTH),
     "string targets": (lambda X, y: (X, np.array(["a", "b"] * (N // 2)), None), (ValueError, "numeric targets"), REG),
+    "a string among numeric targets": (lambda X, y: (X, _object_with(y, 4, "abc"), None), (ValueError, "numeric targets"), REG),
+    "None in an object y": (lambda X, y: (X, _object_with(y, 4, None), None), (ValueError, "missing values.*Drop"), BOTH),
+    "NaN in an object y": (lambda X, y: (X, _object_with(y, 4, np.nan), None), (ValueError, "missing values.*Drop"), BOTH),
+    "labels of mixed types": (lambda X, y: (X, _object_with(y, 4, "a"), None), (ValueError, "mixes labels of types"), CLF),
+    "sparse y": (lambda X, y: (X, scipy.sparse.csr_matrix(y.reshape(-1, 1).astype(float)), None), (TypeError, "sparse.*toarray"), BOTH),
+    "datetime column": (lambda X, y: (_frame(X, d=pd.date_range("2020", periods=N)), y, None), (ValueError, "column 'd'.*Convert"), BOTH),
+    "timedelta column": (lambda X, y: (_frame(X, d=pd.to_timedelta(np.arange(N), unit="h")), y, None), (ValueError, "column 'd'.*Convert"), BOTH),
+    "period column": (lambda X, y: (_frame(X, d=pd.period_range("2020", periods=N, freq="D")), y, None), (ValueError, "column 'd'.*Convert"), BOTH),
     "a single class": (lambda X, y: (X, np.zeros(N, dtype=int), None), (ValueError, "only one class"), CLF),
     # magnitudes
     "X near 1e300": (lambda X, y: (X * 1e300, y, None), (ValueError, "squares overflow"), BOTH),
@@ -161,6 +175,10 @@ PREDICT_CASES = {
         (ValueError, "must be numeric"),
     ),
     "empty at predict": (lambda X: X[:0], (ValueError, "0 sample")),
+    "datetime column at predict": (
+        lambda X: _frame(X[:, :2], x2=pd.date_range("2020", periods=N)),
+        (ValueError, "column 'x2'.*Convert"),
+    ),
 }
 
 
@@ -251,6 +269,19 @@ def test_unseen_label_at_score_time(est_name):
         estimator.fit(X, y)
     with pytest.raises(ValueError, match="not seen during fit"):
         estimator.score_samples(X, np.full(N, 7))
+
+
+@pytest.mark.parametrize("est_name", list(ESTIMATORS))
+def test_missing_targets_at_score_time(est_name):
+    estimator = clone(ESTIMATORS[est_name])
+    X, y, _ = _clean(is_classifier(estimator))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(X, y)
+    for missing in (None, np.nan):
+        for method in ("score_samples", "predict_responsibilities"):
+            with pytest.raises(ValueError, match=r"missing values.*\[6\].*Drop"):
+                getattr(estimator, method)(X, _object_with(y, 6, missing))
 
 
 @pytest.mark.parametrize(

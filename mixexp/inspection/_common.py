@@ -109,7 +109,8 @@ def level_nodes(mixture, level):
     hierarchy and their legend labels; leaves (``level=None``) are the
     experts themselves."""
     if level is None:
-        return None, [f"expert {k}" for k in range(mixture.n_experts)]
+        n_experts = mixture.expert_load_.shape[0]  # as fitted, not as set since
+        return None, [f"expert {k}" for k in range(n_experts)]
     gate = mixture.gate_
     if not hasattr(mixture, "predict_node_proba") or not hasattr(gate, "depth"):
         raise ValueError(
