@@ -165,8 +165,10 @@ the batch's sufficient statistics under the current parameters are folded
 into running averages with step size ``t ** -0.6`` for the t-th batch, and
 the M-step works on the averages (after two batches of burn-in). The softmax
 components use online IRLS. ``solver``, ``loss``, ``gate_noise`` and
-``balance_weight`` concern ``fit`` only; ``top_k`` applies. Calling ``fit``
-discards the running statistics.
+``balance_weight`` concern ``fit`` only; ``top_k`` applies. Later calls
+continue the fitted model, so they refuse (with a ValueError) parameters that
+change its shape since the first call, as ``warm_start`` does. Calling
+``fit`` discards the running statistics.
 
 Parameters
 ----------

@@ -102,6 +102,11 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         fit reproducible.
     warm_start : bool, default=False
         Start from the previous fit's parameters (``n_init`` is then 1).
+        Settings such as ``expert__alpha`` may change in between; what
+        shapes the parameters may not (the number of experts, the type of
+        gate or expert, the expert's degree, the feature columns,
+        the classes): ``fit`` then raises a ValueError
+        naming the change, and ``warm_start=False`` refits from scratch.
     verbose : int, default=0
         1 prints each initialization and every tenth iteration, 2 every
         iteration.
