@@ -859,14 +859,15 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         experts.set_params(**self._make_experts().get_params())
         return gate, experts
 
-    def _structure(self, fitted):
+    def _structure(self, fitted, design=True):
         """What the shapes of the fitted arrays follow, for the fitted model
         (``fitted=True``) or for the one the current parameters describe.
 
         A dict of readable values: the number of experts, the gate (its type,
-        and a tree's shape), the experts (their type and the width of their
-        design after their own feature map, such as a degree) and the
-        columns each sees. Continuing a fit needs it unchanged.
+        and a tree's shape), the experts (their type and, with ``design``,
+        the width of their design after their own feature map, such as a
+        degree) and the columns each sees. Continuing a fit needs it
+        unchanged.
         """
         if fitted:
             gate, experts = self.gate_, self.experts_
@@ -879,11 +880,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         gate_name = type(gate).__name__
         if hasattr(gate, "depth"):  # a tree of gates
             gate_name += f"(depth={gate.depth}, branching={gate.branching})"
-        width = experts._features(np.zeros((1, expert_columns.shape[0]))).shape[1]
+        expert_name = type(experts).__name__
+        if design:
+            width = experts._features(np.zeros((1, expert_columns.shape[0])))
+            expert_name += f" on {width.shape[1]} design features"
         return {
             "n_experts": n_experts,
             "the gate": gate_name,
-            "the expert": f"{type(experts).__name__} on {width} design features",
+            "the expert": expert_name,
             "gate_features": gate_columns.tolist(),
             "expert_features": expert_columns.tolist(),
         }
@@ -891,7 +895,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _check_structure(self, caller):
         """Refuse to continue the fitted model (``caller`` is "warm_start" or
         "partial_fit") with parameters that change its structure."""
-        old, new = self._structure(fitted=True), self._structure(fitted=False)
+        # Experts of the same settings have the same design: skip making one
+        # (a polynomial expansion costs more than the rest of the check).
+        experts = self._make_experts()
+        design = type(experts) is not type(self.experts_) or (
+            experts.get_params(deep=False) != self.experts_.get_params(deep=False)
+        )
+        old = self._structure(fitted=True, design=design)
+        new = self._structure(fitted=False, design=design)
         changes = [
             f"{k} changed from {old[k]} to {new[k]}" for k in old if old[k] != new[k]
         ]
