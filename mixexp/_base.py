@@ -56,6 +56,15 @@ def _numeric_input(X):
             "as numbers first, e.g. with OneHotEncoder or OrdinalEncoder in a "
             "Pipeline (sklearn.compose.ColumnTransformer for some columns)."
         ) from exc
+    except TypeError as exc:  # objects float() refuses: dates, intervals, ...
+        if "float() argument" not in str(exc):
+            raise
+        raise TypeError(
+            f"X must be numeric, but {exc}. Convert such values to numbers "
+            "first (dates to days since a reference date, intervals to their "
+            "midpoints, ...), by hand or in a Pipeline "
+            "(sklearn.compose.ColumnTransformer)."
+        ) from exc
 
 
 def _refuse_non_numbers(X):
@@ -97,7 +106,7 @@ def _refuse_non_numbers(X):
         )
 
 
-def check_targets(y, numeric_for=None):
+def check_targets(y, numeric_for=None, name="y"):
     """Refuse sparse targets, missing ones (None, NaN) and, for the estimator
     named ``numeric_for``, non-numbers, saying what to do: scikit-learn turns
     None into NaN after its finiteness check, and labels cannot sort None."""
@@ -116,7 +125,7 @@ def check_targets(y, numeric_for=None):
     if np.any(missing):
         rows = np.unique(np.nonzero(missing)[0])
         raise ValueError(
-            f"y has missing values (None or NaN) in {rows.shape[0]} row(s): "
+            f"{name} has missing values (None or NaN) in {rows.shape[0]} row(s): "
             f"{rows[:10].tolist()}{' ...' if rows.shape[0] > 10 else ''}. Drop "
             "those samples, or impute their targets, first."
         )
@@ -562,6 +571,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
         check_magnitude(X, "X")
         weights = None if sample_weight is None else np.asarray(sample_weight)
+        if weights is not None and weights.dtype.kind in "USO":
+            try:
+                weights = weights.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"sample_weight must be numeric, got {exc}; pass one "
+                    "non-negative number per sample."
+                ) from exc
         if weights is not None and weights.dtype.kind in "biuf":
             if np.any(weights < 0):
                 raise ValueError(

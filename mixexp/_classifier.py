@@ -32,6 +32,16 @@ def _refuse_mixed_labels(y, name="y"):
 _type_name = np.frompyfunc(lambda value: type(value).__name__, 1, 1)
 
 
+def _unique_classes(classes):
+    """The sorted distinct labels of ``partial_fit``'s ``classes``, refusing
+    missing and mixed labels (as objects first: numpy would turn [0, 1, "a"]
+    into the strings "0", "1", "a")."""
+    labels = np.asarray(classes, dtype=object).ravel()
+    check_targets(labels, name="classes")
+    _refuse_mixed_labels(labels, "classes")
+    return np.unique(np.asarray(labels.tolist()))
+
+
 @routing_doc
 class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
     """Mixture of softmax (multinomial logistic) experts with a softmax gate.
@@ -268,9 +278,9 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         if classes is not None and hasattr(self, "classes_"):
-            if not np.array_equal(np.unique(classes), self.classes_):
+            if not np.array_equal(_unique_classes(classes), self.classes_):
                 raise ValueError(
-                    f"classes={np.unique(classes).tolist()} differ from the "
+                    f"classes={_unique_classes(classes).tolist()} differ from the "
                     f"classes of the first partial_fit call "
                     f"({self.classes_.tolist()}); pass the same classes or call fit."
                 )
@@ -296,7 +306,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
                 "classes must be passed on the first call to partial_fit: give "
                 "every label the stream may contain."
             )
-        classes = np.unique(classes)
+        classes = _unique_classes(classes)
         if classes.shape[0] < 2:
             raise ValueError(
                 f"{type(self).__name__} needs at least 2 classes, got "

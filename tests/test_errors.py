@@ -465,3 +465,35 @@ def test_a_failed_fit_leaves_every_fitted_attribute(case):
     with pytest.raises((ValueError, TypeError)):
         model.fit(*make(X2, Y2))
     assert _fitted_state(model) == before
+
+
+@pytest.mark.parametrize(
+    "classes, match",
+    [([0, 1, None], r"classes has missing values"), ([0, 1, "a"], r"classes mixes labels of types.*int.*str")],
+)
+def test_partial_fit_classes_with_missing_or_mixed_labels(classes, match):
+    # Before: a TypeError from sorting None, or [0, 1, "a"] silently became
+    # the strings ["0", "1", "a"] and the int labels were "not seen".
+    with pytest.raises(ValueError, match=match):
+        MixtureOfExpertsClassifier(2).partial_fit(X2, L2, classes=classes)
+
+
+@pytest.mark.parametrize(
+    "column, name",
+    [
+        (pd.Series(DATES.to_pydatetime(), dtype=object), "Timestamp|datetime"),
+        (pd.interval_range(0, 60), "Interval"),
+    ],
+    ids=["datetime objects", "intervals"],
+)
+def test_objects_that_are_not_numbers_in_X(column, name):
+    # Before: "float() argument must be a string or a real number, not
+    # 'Timestamp'", which says nothing about X or what to do.
+    with pytest.raises(TypeError, match=f"X must be numeric.*({name}).*numbers first"):
+        MixtureOfExpertsRegressor(2).fit(_frame(when=column), Y2)
+
+
+def test_sample_weight_of_text():
+    # Before: "could not convert string to float: np.str_('a')".
+    with pytest.raises(ValueError, match="sample_weight must be numeric.*one non-negative number per sample"):
+        MixtureOfExpertsRegressor(2).fit(X2, Y2, sample_weight=np.array(["a"] * 60))
