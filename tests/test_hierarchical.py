@@ -2,6 +2,7 @@
 references, depth 1 against the flat mixture, EM's monotonicity, gradients,
 and recovery of a known hierarchy."""
 
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -51,6 +52,108 @@ def _leaf_proba_reference(gate, x):
 
     walk(0, 1.0)
     return np.array([out[k] for k in range(gate.n_leaves)])
+
+
+def _incidence(gate):
+    """(n_internal * branching, K) incidence matrix of the edges on each
+    leaf's path, found by climbing from every leaf to the root."""
+    b = gate.branching
+    matrix = np.zeros((gate.n_internal * b, gate.n_leaves))
+    for leaf in range(gate.n_leaves):
+        node = gate.n_internal + leaf
+        while node > 0:
+            parent, child = divmod(node - 1, b)
+            matrix[parent * b + child, leaf] = 1.0
+            node = parent
+    return matrix
+
+
+@pytest.mark.parametrize(
+    "depth, branching", [(1, 3), (2, 2), (3, 2), (2, 3), (3, 4), (6, 2)]
+)
+def test_tree_passes_match_the_dense_incidence_formulas(depth, branching):
+    """Leaf log-probabilities (sums down the paths), edge and node posteriors
+    (sums up the tree), the gradient's backward pass and the re-opening of
+    paths against the dense incidence products, for several trees."""
+    gate = TreeGate(depth=depth, branching=branching)
+    M = _incidence(gate)
+    n_nodes, n, p = gate.n_internal, 9, 3
+    rng = np.random.RandomState(depth * 10 + branching)
+    logits = 3 * rng.standard_normal((n_nodes, branching, n))
+    log_node = logits - logsumexp(logits, axis=1, keepdims=True)
+    log_leaf = gate._leaf_log_proba(log_node)
+    np.testing.assert_allclose(
+        log_leaf, M.T @ log_node.reshape(-1, n), rtol=1e-12, atol=1e-12
+    )
+    resp = rng.dirichlet(np.ones(gate.n_leaves), size=n).T
+    resp[0, :3] = 0.0  # exact zeros, as a top-k gate leaves
+    edges, nodes = gate._posteriors(resp)
+    dense = (M @ resp).reshape(n_nodes, branching, n)
+    np.testing.assert_allclose(edges, dense, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(nodes[1:], dense.sum(axis=1)[1:], rtol=1e-12)
+    np.testing.assert_array_equal(nodes[0], 1.0)
+    # Backward pass: dlog g_l / dz_(j, c) = [(j, c) on l's path] - [j on it] p_jc.
+    Xt = rng.standard_normal((p, n))
+    gate_proba = np.exp(log_leaf)
+    d_log_gate = rng.standard_normal((gate.n_leaves, n))
+    cache = {"gate": gate_proba, "node": np.exp(log_node)}
+    (grad,) = gate._train_backward(Xt, cache, d_log_gate)
+    d_leaf = d_log_gate - gate_proba * d_log_gate.sum(axis=0)
+    on_edge = (M @ d_leaf).reshape(n_nodes, branching, n)
+    d_logits = on_edge - np.exp(log_node) * on_edge.sum(axis=1, keepdims=True)
+    reference = (d_logits.reshape(-1, n) @ Xt.T).reshape(n_nodes, branching, p)
+    np.testing.assert_allclose(grad, reference, rtol=1e-10, atol=1e-12)
+    # Re-opening leaves zeroes the logits of the edges on their paths.
+    gate.coef_ = rng.standard_normal((n_nodes, branching, p - 1))
+    gate.intercept_ = rng.standard_normal((n_nodes, branching))
+    revived = [0, gate.n_leaves - 1]
+    on_path = M[:, revived].any(axis=1).reshape(n_nodes, branching)
+    coef = np.where(on_path[..., None], 0.0, gate.coef_)
+    intercept = np.where(on_path, 0.0, gate.intercept_)
+    gate._revive(np.array(revived))
+    np.testing.assert_allclose(gate.coef_, coef - coef.mean(axis=1, keepdims=True))
+    np.testing.assert_allclose(
+        gate.intercept_, intercept - intercept.mean(axis=1, keepdims=True)
+    )
+
+
+def test_tree_passes_take_memory_linear_in_the_nodes():
+    """No (edges x leaves) array: at depth 12 that would be 268 MB, while a
+    pass over 4 samples needs a few (nodes x 4) arrays."""
+    gate = TreeGate(depth=12, branching=2)
+    n, p = 4, 3
+    rng = np.random.RandomState(0)
+    log_node = np.log(np.full((gate.n_internal, 2, n), 0.5))
+    resp = rng.dirichlet(np.ones(gate.n_leaves), size=n).T
+    gate.coef_ = np.zeros((gate.n_internal, 2, p - 1))
+    gate.intercept_ = np.zeros((gate.n_internal, 2))
+    one_pass = gate.n_internal * 2 * n * 8  # bytes of one (B, C, n) array
+    tracemalloc.start()
+    try:
+        log_leaf = gate._leaf_log_proba(log_node)
+        gate._posteriors(resp)
+        cache = {"gate": np.exp(log_leaf), "node": np.exp(log_node)}
+        gate._train_backward(rng.standard_normal((p, n)), cache, resp)
+        gate._revive(np.arange(10))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * one_pass, f"peak of {peak} bytes"
+
+
+def test_a_deep_hierarchy_fits():
+    """The issue's case: depth 12 (4096 experts) on 5,000 rows x 2 features."""
+    X, y = make_mixture_regression(5000, n_features=2, n_experts=4, random_state=0)
+    hme = HierarchicalMixtureOfExpertsRegressor(12, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        hme.fit(X, y)
+    assert hme.gate_.coef_.shape == (4095, 2, 2)
+    assert np.all(np.diff(hme.lower_bounds_) >= -1e-10 * np.abs(hme.lower_bounds_[1:]))
+    nodes = hme.predict_node_proba(X[:50], y[:50])
+    np.testing.assert_allclose(nodes[:, 1:3].sum(axis=1), 1.0, rtol=1e-12)
+    leaves = hme.predict_responsibilities(X[:50], y[:50])
+    np.testing.assert_allclose(nodes[:, 4095:], leaves)
 
 
 @pytest.mark.parametrize("depth, branching", [(2, 2), (3, 2), (2, 3)])
@@ -114,10 +217,10 @@ def test_depth_one_classifier_is_the_flat_mixture():
     np.testing.assert_allclose(hme.predict_proba(X), flat.predict_proba(X), rtol=1e-9)
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(10))
 def test_em_never_lowers_the_likelihood_on_hierarchies(seed):
     rng = np.random.RandomState(seed)
-    depth, branching = [(2, 2), (3, 2), (2, 3)][seed % 3]
+    depth, branching = [(2, 2), (3, 2), (2, 3), (4, 2), (3, 3)][seed % 5]
     if seed % 2:
         X, y = make_local_classification(rng.randint(200, 500), random_state=seed)
         est = HierarchicalMixtureOfExpertsClassifier(

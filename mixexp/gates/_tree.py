@@ -103,12 +103,12 @@ class TreeGate(SoftmaxGate):
         """Number of leaves (experts)."""
         return self.branching**self.depth
 
-    def _edges(self):
-        """(K, depth) indices ``node * branching + child`` of the edges on
-        every leaf's path, root first."""
+    def _edges(self, leaves):
+        """(len(leaves), depth) indices ``node * branching + child`` of the
+        edges on each given leaf's path, root first."""
         b, depth = self.branching, self.depth
-        leaves = np.arange(self.n_leaves)
-        edges = np.empty((self.n_leaves, depth), dtype=np.intp)
+        leaves = np.asarray(leaves, dtype=np.intp)
+        edges = np.empty((leaves.size, depth), dtype=np.intp)
         node = np.zeros_like(leaves)
         for level in range(depth):  # a loop over levels
             child = (leaves // b ** (depth - 1 - level)) % b
@@ -116,17 +116,35 @@ class TreeGate(SoftmaxGate):
             node = node * b + child + 1
         return edges
 
-    def _edge_matrix(self):
-        """(n_internal * branching, K): 1 where the edge is on the leaf's path."""
-        matrix = np.zeros((self.n_internal * self.branching, self.n_leaves))
-        edges = self._edges()
-        matrix[edges, np.arange(self.n_leaves)[:, None]] = 1.0
-        return matrix
-
     def _leaf_log_proba(self, log_node):
-        """Leaf log-probabilities (K, n) from the nodes' (B, C, n)."""
-        flat = log_node.reshape(-1, log_node.shape[-1])
-        return flat[self._edges()].sum(axis=1)
+        """Leaf log-probabilities (K, n) from the nodes' (B, C, n): each
+        level adds its nodes' log-probabilities to the sums of their paths.
+
+        Breadth-first numbering puts the children of a level's nodes, in
+        order, as the next level, so a reshape broadcasts a parent's path to
+        its children and the work is linear in the number of nodes."""
+        b, n = self.branching, log_node.shape[-1]
+        path = np.zeros((1, n))
+        start = 0
+        for level in range(self.depth):  # a loop over levels
+            width = b**level
+            path = path[:, None, :] + log_node[start : start + width]
+            path = path.reshape(width * b, n)
+            start += width
+        return path
+
+    def _edge_sums(self, leaf):
+        """For every edge (B, C, n), the sum of ``leaf`` (K, n) over the
+        leaves below it, summed up the tree level by level."""
+        b, n = self.branching, leaf.shape[-1]
+        sums = np.empty((self.n_internal, b, n))
+        below, end = leaf, self.n_internal
+        for level in reversed(range(self.depth)):  # a loop over levels
+            width = b**level
+            sums[end - width : end] = below.reshape(width, b, n)
+            below = sums[end - width : end].sum(axis=1)
+            end -= width
+        return sums
 
     def _leaf_scores(self, Xt, V):
         return self._leaf_log_proba(softmax(batch_logits(Xt, V))[0])
@@ -134,11 +152,11 @@ class TreeGate(SoftmaxGate):
     def _posteriors(self, resp):
         """Posteriors of the edges (B, C, n) and of reaching each internal
         node (B, n) from the leaves' (K, n)."""
-        edges = (self._edge_matrix() @ resp).reshape(
-            self.n_internal, self.branching, resp.shape[1]
-        )
-        nodes = edges.sum(axis=1)
+        edges = self._edge_sums(resp)
+        nodes = np.empty((self.n_internal, resp.shape[1]))
         nodes[0] = 1.0  # the root is always reached
+        # Node j > 0 is the child at the end of edge j - 1 (flat index).
+        nodes[1:] = edges.reshape(-1, resp.shape[1])[: self.n_internal - 1]
         return edges, nodes
 
     # ------------------------------------------------- protocol of the driver
@@ -180,7 +198,7 @@ class TreeGate(SoftmaxGate):
     def _revive(self, experts):
         """Open the paths to re-seeded experts: their edges' logits go to
         zero (before each node is re-centred)."""
-        edges = self._edges()[experts].ravel()
+        edges = self._edges(experts).ravel()
         coef = self.coef_.reshape(-1, self.coef_.shape[-1])
         coef[edges] = 0.0
         self.intercept_.reshape(-1)[edges] = 0.0
@@ -220,7 +238,7 @@ class TreeGate(SoftmaxGate):
         if d_log_dense is not None:
             d_leaf = d_leaf + d_log_dense
         node = cache["node"]
-        on_edge = (self._edge_matrix() @ d_leaf).reshape(node.shape)
+        on_edge = self._edge_sums(d_leaf)
         d_logits = on_edge - node * on_edge.sum(axis=1, keepdims=True)
         n_nodes, n_children, n_rows = node.shape
         grad = d_logits.reshape(n_nodes * n_children, n_rows) @ Xt.T
@@ -229,9 +247,10 @@ class TreeGate(SoftmaxGate):
 
 def _node_targets(edges, nodes):
     """Each node's soft targets: its children's posteriors over its own
-    (uniform where the node is never reached, which has weight zero)."""
+    (uniform where the node is never reached, which has weight zero),
+    written over ``edges``."""
     unreached = nodes <= 0
-    targets = edges / np.where(unreached, 1.0, nodes)[:, None, :]
+    targets = np.divide(edges, np.where(unreached, 1.0, nodes)[:, None, :], out=edges)
     if np.any(unreached):
-        targets = np.where(unreached[:, None, :], 1.0 / edges.shape[1], targets)
+        np.copyto(targets, 1.0 / edges.shape[1], where=unreached[:, None, :])
     return targets
