@@ -38,7 +38,7 @@ from ._online import new_state, online_step
 from ._params import Interval
 from ._solvers import SOLVERS, objective
 from .experts import EstimatorExpert
-from .gates import SoftmaxGate
+from .gates import SoftmaxGate, TreeGate
 
 
 @contextlib.contextmanager
@@ -796,6 +796,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             raise TypeError(
                 f"gate={self.gate!r} is not a mixexp gate; use "
                 "mixexp.gates.SoftmaxGate or mixexp.gates.GaussianGate."
+            )
+        if isinstance(gate, TreeGate):
+            raise TypeError(
+                f"gate={self.gate!r} is a tree of gates: use Hierarchical"
+                f"{type(self).__name__}(depth={gate.depth}, branching="
+                f"{gate.branching}), with gate=SoftmaxGate(...) for its nodes."
             )
         top_k = self.top_k
         if top_k is not None and top_k >= self.n_experts:

@@ -80,7 +80,9 @@ class _Hierarchy:
     """What the hierarchical estimators add to the flat ones."""
 
     _parameter_constraints = {
-        "depth": [Interval(Integral, 1, None, closed="left")],
+        # 2**64 experts are out of reach, and a bound keeps branching**depth
+        # from taking hours to compute.
+        "depth": [Interval(Integral, 1, 64, closed="both")],
         "branching": [Interval(Integral, 2, None, closed="left")],
     }
     gate_noise = False  # noisy gating belongs to the flat gate
@@ -90,8 +92,50 @@ class _Hierarchy:
         """Number of experts, ``branching ** depth``."""
         return self.branching**self.depth
 
+    def set_params(self, **params):
+        """Set the parameters of this estimator (see scikit-learn's
+        ``BaseEstimator.set_params``).
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters; ``n_experts`` is not one of them, it is
+            ``branching ** depth``.
+
+        Returns
+        -------
+        self : object
+            The estimator.
+        """
+        if "n_experts" in params:
+            raise ValueError(
+                f"n_experts={params['n_experts']!r}: a hierarchy has "
+                "branching ** depth experts; set depth and branching instead "
+                "(e.g. depth=3, branching=2 for 8 experts)."
+            )
+        return super().set_params(**params)
+
+    def _check_n_experts(self, n_weighted):
+        if self.n_experts > n_weighted:
+            deepest = 0  # the deepest tree with at most n_weighted leaves
+            while self.branching ** (deepest + 1) <= n_weighted:
+                deepest += 1
+            raise ValueError(
+                f"depth={self.depth} and branching={self.branching} make "
+                f"{self.n_experts} experts, more than the {n_weighted} samples "
+                f"with positive weight; use depth at most {deepest} with "
+                f"branching={self.branching}, or provide more data."
+            )
+
     def _make_gate(self):
         template = SoftmaxGate() if self.gate is None else self.gate
+        if isinstance(template, TreeGate):
+            raise TypeError(
+                f"gate={self.gate!r}: set depth and branching on the "
+                f"estimator, {type(self).__name__}(depth={template.depth}, "
+                f"branching={template.branching}), and pass SoftmaxGate(...) "
+                "as gate for the settings of every node."
+            )
         if type(template) is not SoftmaxGate:
             raise TypeError(
                 f"gate={self.gate!r}: a hierarchy's gate nodes are softmax "

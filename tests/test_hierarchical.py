@@ -28,7 +28,7 @@ from mixexp.datasets import (
     make_mixture_regression,
     make_piecewise_linear,
 )
-from mixexp.gates import SoftmaxGate, TreeGate
+from mixexp.gates import GaussianGate, SoftmaxGate, TreeGate
 
 
 def _softmax(z):
@@ -349,12 +349,106 @@ def test_parameters_and_errors():
     assert hme._n_parameters() == 7 * 1 * 2 + 8 * 3
     assert isinstance(hme.gate_, TreeGate)
     with pytest.raises(TypeError, match="softmax gates"):
-        HierarchicalMixtureOfExpertsRegressor(gate=TreeGate()).fit(X, y)
+        HierarchicalMixtureOfExpertsRegressor(gate=GaussianGate()).fit(X, y)
     with pytest.raises(ValueError, match="larger than n_experts=4"):
         HierarchicalMixtureOfExpertsRegressor(2, top_k=5).fit(X, y)
     assert "gate_noise" not in hme.get_params()
     again = clone(hme).set_params(depth=1)
     assert again.n_experts == 2
+
+
+def _fitted_state(est, X, y):
+    return (
+        est.gate_.coef_.copy(),
+        est.predict(X),
+        est.predict_node_proba(X, y),
+        est.bic(X, y),
+    )
+
+
+def _assert_same_state(before, after):
+    for old, new in zip(before, after, strict=True):
+        np.testing.assert_array_equal(old, new)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [dict(depth=4, branching=2), dict(depth=3), dict(branching=3), dict(depth=1)],
+)
+def test_warm_start_refuses_a_new_tree_shape(change):
+    """Continuing a fit on another tree (even one with as many leaves, 4**2
+    against 2**4) is refused, saying how, and the fitted model is intact."""
+    X, y = make_piecewise_linear(300, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        hme = HierarchicalMixtureOfExpertsRegressor(2, 4, max_iter=3, random_state=0)
+        hme.fit(X, y)
+    before = _fitted_state(hme, X, y)
+    hme.set_params(warm_start=True, **change)
+    with pytest.raises(ValueError, match="TreeGate.*warm_start=False"):
+        hme.fit(X, y)
+    with pytest.raises(ValueError, match="TreeGate.*call fit"):
+        hme.partial_fit(X, y)
+    hme.set_params(depth=2, branching=4)  # back to the fitted shape
+    _assert_same_state(before, _fitted_state(hme, X, y))
+
+
+@pytest.mark.parametrize("change", [dict(depth=3), dict(branching=3), dict(depth=1)])
+def test_fitted_methods_keep_the_fitted_tree(change):
+    """set_params(depth=...) without a refit changes nothing fitted: every
+    method still answers for the fitted tree."""
+    X, y = make_local_classification(200, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        hme = HierarchicalMixtureOfExpertsClassifier(2, 2, max_iter=3, random_state=0)
+        hme.fit(X, y)
+    methods = ("predict_proba", "predict_gate_proba", "predict_experts")
+    with_y = ("predict_node_proba", "predict_responsibilities", "score_samples")
+    with_y += ("bic", "aic", "score")
+    before = [getattr(hme, m)(X) for m in methods]
+    before += [getattr(hme, m)(X, y) for m in with_y]
+    before.append(hme.predict_node_proba(X))
+    hme.set_params(**change)
+    after = [getattr(hme, m)(X) for m in methods]
+    after += [getattr(hme, m)(X, y) for m in with_y]
+    after.append(hme.predict_node_proba(X))
+    for old, new in zip(before, after, strict=True):
+        np.testing.assert_array_equal(old, new)
+
+
+@pytest.mark.parametrize("cls", [MixtureOfExpertsRegressor, MixtureOfExpertsClassifier])
+def test_a_tree_gate_in_a_flat_mixture_points_to_the_hierarchy(cls):
+    X, y = make_local_classification(200, random_state=0)
+    with pytest.raises(TypeError, match=f"Hierarchical{cls.__name__}"):
+        cls(4, gate=TreeGate(depth=2)).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(depth=True), "depth"),
+        (dict(depth=np.True_), "depth"),
+        (dict(depth=2.0), "depth"),
+        (dict(branching=np.True_), "branching"),
+        (dict(branching=2.5), "branching"),
+        (dict(depth=10**8, branching=3), "depth"),  # 3**(10**8) would take hours
+        (dict(depth=9), r"depth=9 and branching=2 .* at most 8"),
+        (dict(depth=2, branching=20), r"branching=20 .* 400 experts"),
+        (dict(gate=TreeGate(depth=3)), "depth and branching"),
+    ],
+)
+def test_bad_tree_parameters_say_what_to_do(params, match):
+    X, y = make_piecewise_linear(300, random_state=0)
+    with pytest.raises((TypeError, ValueError), match=match):
+        HierarchicalMixtureOfExpertsRegressor(**params).fit(X, y)
+
+
+def test_n_experts_of_a_hierarchy_points_to_depth_and_branching():
+    hme = HierarchicalMixtureOfExpertsRegressor()
+    with pytest.raises(ValueError, match="n_experts.*depth and branching"):
+        hme.set_params(n_experts=8)
+    with pytest.raises(ValueError, match="n_experts.*depth and branching"):
+        GridSearchCV(hme, {"n_experts": [2, 4]}).fit(*make_piecewise_linear(60))
 
 
 def test_grid_search_over_depth_and_node_penalty():

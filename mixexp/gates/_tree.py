@@ -3,10 +3,10 @@
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
 
 from .._estep import restrict_to_top_k, top_k_mask
 from .._multinomial import batch_logits, softmax
+from .._params import Interval
 from ._softmax import SoftmaxGate
 
 
@@ -33,8 +33,9 @@ class TreeGate(SoftmaxGate):
         softmax gate.
     branching : int, default=2
         Children per node.
-    alpha : float, default=1e-6
-        L2 penalty on every node's weights (not the intercepts).
+    alpha : float, default=1e-9
+        L2 penalty on every node's weights (not the intercepts), per unit of
+        sample weight and in standardized units, as for :class:`SoftmaxGate`.
     solver : {"auto", "newton", "bound", "lbfgs"}, default="auto"
         M-step solver, as for :class:`SoftmaxGate`; "auto" applies its rule
         to one node's parameters, (branching - 1) * (n_features + 1).
@@ -67,7 +68,7 @@ class TreeGate(SoftmaxGate):
 
     _parameter_constraints = {
         **SoftmaxGate._parameter_constraints,
-        "depth": [Interval(Integral, 1, None, closed="left")],
+        "depth": [Interval(Integral, 1, 64, closed="both")],  # 2**64 leaves at most
         "branching": [Interval(Integral, 2, None, closed="left")],
     }
     _parameter_constraints.pop("noise")
@@ -78,7 +79,7 @@ class TreeGate(SoftmaxGate):
         self,
         depth=2,
         branching=2,
-        alpha=1e-6,
+        alpha=1e-9,
         solver="auto",
         max_iter=None,
         tol=1e-12,
