@@ -22,10 +22,13 @@ from ._regressor import MixtureOfExpertsRegressor
 from .gates import SoftmaxGate, TreeGate
 
 _TREE_PARAMS_DOC = """    depth : int, default=2
-        Levels of gates (JJ94's tree depth); the hierarchy has
+        Levels of gates (JJ94's tree depth), at most 64; the hierarchy has
         ``branching ** depth`` experts. Depth 1 is the flat mixture.
     branching : int, default=2
-        Children of every gate node.
+        Children of every gate node. ``warm_start`` and ``partial_fit``
+        continue the fitted tree: after a change of ``depth`` or
+        ``branching`` they raise a ValueError, and ``fit`` with
+        ``warm_start=False`` fits the new tree.
 """
 
 _GATE_DOC = """    gate : SoftmaxGate or None, default=None
@@ -98,9 +101,9 @@ class _Hierarchy:
 
         Parameters
         ----------
-        **params : dict
-            Estimator parameters; ``n_experts`` is not one of them, it is
-            ``branching ** depth``.
+        params : dict
+            Estimator parameters as keyword arguments; ``n_experts`` is not
+            one of them, it is ``branching ** depth``.
 
         Returns
         -------
