@@ -412,6 +412,8 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         >>> moe.sample_y(X[:4], n_samples=10).shape
         (4, 10)
         """
+        if isinstance(n_samples, bool | np.bool_):  # an Integral, but a typo
+            raise TypeError(f"n_samples must be a positive int, got {n_samples!r}.")
         check_scalar(n_samples, "n_samples", Integral, min_val=1)
         X = self._validate_X(X)
         rng = check_random_state(random_state)
@@ -496,3 +498,24 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
                 (n_samples, n_experts, n_outputs)
         """
         return self.experts_.predict(self._split(self._validate_X(X))[1])
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R² of :meth:`predict` on (X, y).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            R² of the mixture mean, as in ``RegressorMixin.score``.
+        """
+        # Missing, sparse or text targets get mixexp's message, not r2_score's.
+        check_targets(y, numeric_for=type(self).__name__)
+        return super().score(X, y, sample_weight=sample_weight)

@@ -319,8 +319,7 @@ def test_a_sparse_target(model, y):
         clone(model).partial_fit(X2, sparse, **({"classes": [0, 1]} if np.ndim(y) == 1 and y.dtype.kind == "i" else {}))
     fitted = _quiet_fit(clone(model).set_params(random_state=0), X2, y)
     before = _fitted_state(fitted)
-    # (the regressor's score is scikit-learn's r2, which refuses sparse y too)
-    for method in ("score_samples",) + (("score",) if y.dtype.kind == "i" else ()):
+    for method in ("score_samples", "score"):
         with pytest.raises(TypeError, match=r"[Ss]parse.*toarray"):
             getattr(fitted, method)(X2, sparse)
     assert _fitted_state(fitted) == before
@@ -497,3 +496,20 @@ def test_sample_weight_of_text():
     # Before: "could not convert string to float: np.str_('a')".
     with pytest.raises(ValueError, match="sample_weight must be numeric.*one non-negative number per sample"):
         MixtureOfExpertsRegressor(2).fit(X2, Y2, sample_weight=np.array(["a"] * 60))
+
+
+@pytest.mark.parametrize("missing", [None, "abc"])
+def test_regressor_score_with_missing_or_text_targets(missing):
+    # Before: r2_score's "Input contains NaN" or a float() conversion error.
+    model = _quiet_fit(MixtureOfExpertsRegressor(2, random_state=0, max_iter=5), X, Y)
+    y = Y.astype(object)
+    y[3] = missing
+    with pytest.raises(ValueError, match="missing values|numeric targets"):
+        model.score(X, y)
+
+
+def test_sample_y_refuses_a_bool_count():
+    model = _quiet_fit(MixtureOfExpertsRegressor(2, random_state=0, max_iter=5), X, Y)
+    with pytest.raises(TypeError, match="n_samples must be a positive int"):
+        model.sample_y(X[:2], n_samples=True)
+    assert model.sample_y(X[:2], n_samples=3).shape == (2, 3)
