@@ -63,6 +63,12 @@ SCRIPTS = [
     ("bench_routing.py", [], "Dense against top-k routing."),
     ("bench_hme.py", [], "Hierarchical against flat mixtures by depth."),
     (
+        "bench_hme.py",
+        ["--scaling"],
+        "Seconds per EM iteration of a hierarchy against the number of its "
+        "tree's nodes (depth 2 to 12).",
+    ),
+    (
         "bench_init.py",
         [],
         "How much k-means EM's initialization needs: the optimum reached with "
@@ -112,7 +118,7 @@ def main():
         if run.returncode != 0:
             output += f"\n\nFAILED (exit {run.returncode}):\n{run.stderr[-3000:]}"
         print(output, flush=True)
-        sections[script] = (
+        sections[_key(script, extra)] = (
             f"## `{' '.join(command)}`\n\n{question} ({seconds:.0f} s, "
             f"{datetime.date.today().isoformat()})\n\n```\n{output}\n```\n"
         )
@@ -124,17 +130,23 @@ def main():
         "output of the command above it; ratios are measured side by side in "
         "the same run. Timings on a shared machine vary by 10-30%.\n\n"
     )
-    ordered = [sections[s] for s, _, _ in SCRIPTS if s in sections]
+    keys = [_key(script, extra) for script, extra, _ in SCRIPTS]
+    ordered = [sections[key] for key in keys if key in sections]
     out.write_text(header + "\n".join(ordered))
     print(f"wrote {out}")
 
 
+def _key(script, extra):
+    """A section's key: the command after ``python benchmarks/``."""
+    return " ".join([script, *extra])
+
+
 def _existing_sections(path):
-    """The sections of a BENCHMARKS.md by script name."""
+    """The sections of a BENCHMARKS.md by their command."""
     sections = {}
     for part in path.read_text().split("\n## ")[1:]:
-        script = part.split("benchmarks/", 1)[1].split()[0].rstrip("`")
-        sections[script] = "## " + part.rstrip("\n") + "\n"
+        command = part.split("benchmarks/", 1)[1].split("`", 1)[0]
+        sections[command] = "## " + part.rstrip("\n") + "\n"
     return sections
 
 
