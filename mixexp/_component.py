@@ -122,6 +122,10 @@ class MultinomialComponent(BaseEstimator):
         # k-means has freed its memory.
         size = curvature_rows(self._n_problems(data) * n_choices * p, data.n_samples)
         self._curvature_rows = size if self.solver_ == "newton" else None
+        # The penalty is alpha / 2 per unit of sample weight on the weights
+        # in standardized units (times each input's weighted variance).
+        self._column_variance = data.column_scale(self._role) ** 2
+        self._alpha_total = self.alpha * data.total_weight
 
     def _end_fit(self):
         """Drop fit-time scratch."""
@@ -133,10 +137,9 @@ class MultinomialComponent(BaseEstimator):
         return 1
 
     def _mask(self):
-        """1 for the penalized weights, 0 for the intercept."""
-        mask = np.ones(self.coef_.shape[-1] + 1)
-        mask[-1] = 0.0
-        return mask
+        """The penalty's weight of each design column: the variance of the
+        input (standardized units), 0 for the intercept."""
+        return np.append(self._column_variance, 0.0)
 
     def _params(self, data=None):
         """Parameters on design rows ``[x - x_offset, 1]`` (the offset is zero
@@ -151,7 +154,9 @@ class MultinomialComponent(BaseEstimator):
         self._store(coef, V[:, :, -1] - coef @ offset)
 
     def _penalty(self):
-        return 0.5 * self.alpha * float(np.vdot(self.coef_, self.coef_))
+        coef = self.coef_
+        weighted = coef * self._column_variance
+        return 0.5 * self._alpha_total * float(np.vdot(weighted, coef))
 
     def _n_parameters(self):
         coef, _ = self._stacked()
@@ -193,12 +198,13 @@ class MultinomialComponent(BaseEstimator):
         running_average(store, batch, data.total_weight, gamma, ("hess", "target"))
         if not update:
             return
-        # argmax_V of b.V - V.H V / 2 - alpha ||D V||^2 / 2: the same centred
-        # linear system as a Newton direction, with b in place of the gradient
-        # (b is centred: its last class is minus the sum of the others).
+        # argmax_V of b.V - V.H V / 2 - alpha ||D V||^2 / 2 (all per unit
+        # weight): the same centred linear system as a Newton direction, with b
+        # in place of the gradient (b is centred: its last class is minus the
+        # sum of the others).
         rhs = store["target"].reshape(n_problems, n_choices - 1, p)
         rhs = np.concatenate([rhs, -rhs.sum(axis=1, keepdims=True)], axis=1)
-        V_new = newton_direction(store["hess"], rhs, self.alpha / seen, self._mask())
+        V_new = newton_direction(store["hess"], rhs, self.alpha, self._mask())
         self._set_params_design(V_new, data.offset[self._role])
 
     # -------------------------------------------- gradient-based training
@@ -213,7 +219,8 @@ class MultinomialComponent(BaseEstimator):
         """L2 penalty on the weights (not the intercepts) and its gradient."""
         V = theta[0]
         mask = self._mask()
-        return penalty(V, self.alpha, mask), [self.alpha * mask * V]
+        alpha = self._alpha_total
+        return penalty(V, alpha, mask), [alpha * mask * V]
 
     def _accumulate_multinomial(self, stats, Xt, weights, targets, softmax_out, V):
         """Add a chunk's statistics for the first M-step iteration, from the
@@ -261,11 +268,11 @@ class MultinomialComponent(BaseEstimator):
         bound = None
         if self.solver_ == "bound":
             grams = self._bound_grams(stats, data)
-            bound = bound_system(grams, self.alpha, self._mask())
+            bound = bound_system(grams, self._alpha_total, self._mask())
         V, self._pending = maximize(
             self._params(data),
             pass_stats,
-            alpha=self.alpha,
+            alpha=self._alpha_total,
             mask=self._mask(),
             solver=self.solver_,
             max_iter=self.max_iter or _INNER_STEPS[self.solver_],

@@ -329,6 +329,7 @@ def sharded_training_data(estimator, X, y, sample_weight, warm):
         workers = [located[part.key][0] for part in parts]
     # A throwaway summary to get the totals: (weight, positive rows, widths).
     data = ShardedData(parts, client, workers, X.shape[0], estimator.n_experts, 0.0)
+    _common_weight_scale(data)
     summary = data.map_parts(
         lambda part: (
             part.total_weight,
@@ -357,6 +358,21 @@ def sharded_training_data(estimator, X, y, sample_weight, warm):
     if not warm:
         standardize_features(data, estimator._init_features)
     return data
+
+
+def _common_weight_scale(data):
+    """Each part normalized its weights on its own (``normalize_weights``):
+    bring them to one scale, the largest part's, then divide all by the
+    power of two near their mean."""
+    exponents, totals = np.array(
+        data.map_parts(lambda part: (part.weight_exponent, part.total_weight))
+    ).T
+    if not np.any(totals > 0):
+        return
+    shifts = (exponents - exponents[totals > 0].max()).astype(int)
+    mean = np.ldexp(totals, shifts) @ (totals > 0) / data.n_samples
+    shifts -= int(np.frexp(mean)[1]) - 1
+    data.map_parts(lambda part: part.scale_weights(int(shifts[part.index])))
 
 
 def stream_blocks(estimator, X, y, sample_weight=None, classes=None):

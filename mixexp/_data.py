@@ -152,6 +152,35 @@ def rows_at_quantiles(mass, order, quantiles):
     return order[np.minimum(positions, order.size - 1)]
 
 
+def normalize_weights(sample_weight):
+    """Sample weights divided by a power of two near their mean (so they
+    average between 1 and 2), and its exponent.
+
+    Powers of two divide exactly: integer weights stay integers and a row of
+    weight 2 still counts exactly as two copies of it, while the scale of
+    the weights no longer matters and no sum of them overflows (the maximum
+    is divided out first). All-zero weights are left as they are (a part of
+    a sharded fit may hold only such rows).
+    """
+    peak = float(np.max(sample_weight, initial=0.0))
+    if not peak > 0:
+        return sample_weight, 0
+    top = int(np.frexp(peak)[1])
+    scaled = np.ldexp(sample_weight, -top)
+    shift = int(np.frexp(np.mean(scaled))[1]) - 1
+    return np.ldexp(scaled, -shift), top + shift
+
+
+def _centred_square_sum(part, role, mean):
+    """``sum_i w_i (z_i - mean)^2`` per column of a part's ``role`` inputs,
+    in row blocks (no centred copy of the whole input)."""
+    Z, weight = part.inputs[role], part.sample_weight
+    total = np.zeros(Z.shape[1])
+    for rows in row_blocks(Z):
+        total += weight[rows] @ (Z[rows] - mean) ** 2
+    return total
+
+
 def add_stats(total, part):
     """Add a dict of arrays/floats (or of such dicts) into an accumulator
     dict (in place)."""
@@ -186,6 +215,12 @@ class TrainingData:
         Encoded targets: float (n_samples, n_outputs) for regression, int codes
         (n_samples,) for classification.
     sample_weight : ndarray of shape (n_samples,)
+        The weights divided by ``2 ** weight_exponent``, so that they
+        average between 1 and 2 (``normalize_weights``): nothing of a fit
+        depends on the scale of the weights, and no sum of them overflows.
+    weight_exponent : int
+        The user's weight of one unit of ``sample_weight`` is
+        ``2 ** weight_exponent``.
     resp : ndarray of shape (n_experts, n_samples)
         Current responsibilities (filled by the E-step), expert-major.
     log_evidence : ndarray of shape (n_samples,)
@@ -201,8 +236,8 @@ class TrainingData:
     def __init__(self, X, y, sample_weight, n_experts, row_width, inputs=None):
         self.X = X
         self.y = y
-        self.sample_weight = sample_weight
-        self.total_weight = float(sample_weight.sum())
+        self.sample_weight, self.weight_exponent = normalize_weights(sample_weight)
+        self.total_weight = float(self.sample_weight.sum())
         self.inputs = dict(inputs or {"gate": X, "experts": X})
         self.offset = {}
         # A dask part may hold only zero weights (its sums are zero); the fit
@@ -211,7 +246,9 @@ class TrainingData:
         for role, Z in self.inputs.items():
             same = [r for r in self.offset if self.inputs[r] is Z]
             self.offset[role] = (
-                self.offset[same[0]] if same else weighted_sum(sample_weight, Z) / total
+                self.offset[same[0]]
+                if same
+                else weighted_sum(self.sample_weight, Z) / total
             )
         self.n_samples = X.shape[0]
         self.start = 0  # of these rows among all the rows of a fit (see parts)
@@ -294,6 +331,32 @@ class TrainingData:
             moments["var"] / self.total_weight,
             moments["square"] / self.total_weight,
         )
+
+    def scale_weights(self, exponent):
+        """Multiply the sample weights by ``2 ** exponent`` (the parts of a
+        sharded fit, normalized one by one, are brought to a common scale)."""
+        self.sample_weight = np.ldexp(self.sample_weight, exponent)
+        self.weight_exponent -= exponent
+        self.total_weight = float(self.sample_weight.sum())
+
+    def column_scale(self, role):
+        """Weighted standard deviation of each input column of ``role`` over
+        all the parts (1 for a constant column): the units in which the
+        components' penalties are expressed, so that they do not depend on
+        the units of the features. Cached for the fit (and carried over
+        batches by ``partial_fit``)."""
+        key = ("column_scale", role)
+        if key not in self.cache:
+            sums = self.sum_parts(
+                lambda part: {"s": weighted_sum(part.sample_weight, part.inputs[role])}
+            )
+            mean = sums["s"] / self.total_weight
+            square = self.sum_parts(
+                lambda part: {"s": _centred_square_sum(part, role, mean)}
+            )["s"]
+            std = np.sqrt(np.maximum(square, 0.0) / self.total_weight)
+            self.cache[key] = np.where(std > 0, std, 1.0)
+        return self.cache[key]
 
     def curvature_sample(self, size, role):
         """Draw a weighted row sample for Hessian estimates; returns the key

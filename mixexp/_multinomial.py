@@ -7,7 +7,7 @@ class targets, weighted by the responsibilities) both maximize
     f(V) = sum_i sum_b w_ib sum_c t_ibc log softmax(x_i V_b)_c
            - alpha / 2 * sum_b ||D V_b||_F^2
 
-over ``V`` of shape (B, C, p), where ``D`` masks the penalized columns (the
+over ``V`` of shape (B, C, p), where ``D`` weights the penalized columns (the
 intercept column is not penalized). Parameters are kept centred over the
 classes (every column of every ``V_b`` sums to zero), the symmetric
 parametrization of scikit-learn's multinomial LogisticRegression.
@@ -181,7 +181,7 @@ def _curvature(Xt, weights, prob):
 
 
 def penalty(V, alpha, mask):
-    """alpha / 2 * ||mask * V||^2 summed over problems."""
+    """alpha / 2 * sum_j mask_j ||V_j||^2 over the columns j of every problem."""
     return 0.5 * alpha * float(np.vdot(mask * V, V))
 
 
@@ -277,7 +277,8 @@ def maximize(
     alpha : float
         L2 penalty on the rows selected by ``mask``.
     mask : ndarray of shape (p,)
-        1 for penalized columns, 0 for the intercept column.
+        Penalty weight of each column (the input's variance, so the
+        penalty is in standardized units), 0 for the intercept column.
     solver : {"newton", "bound", "lbfgs"}
     max_iter : int
         Number of steps (passes over the data) at most.
@@ -349,25 +350,29 @@ def maximize(
 
 def _maximize_lbfgs(V, pass_stats, alpha, mask, max_iter, tol):
     shape = V.shape
+    # L-BFGS is not affine invariant: it works on the weights in the units
+    # of the penalty (standardized inputs), so a feature's units do not
+    # change its path.
+    unit = np.where(mask > 0, np.sqrt(mask), 1.0)
 
     def negative(flat):
-        W = flat.reshape(shape)
+        W = flat.reshape(shape) / unit
         stats = pass_stats(W, False)
         value = stats["value"] - penalty(W, alpha, mask)
         grad = stats["grad"] - alpha * mask * W
-        return -value, -grad.ravel()
+        return -value, -(grad / unit).ravel()
 
-    start_value, _ = negative(V.ravel())
+    start_value, _ = negative((V * unit).ravel())
     result = minimize(
         negative,
-        V.ravel(),
+        (V * unit).ravel(),
         jac=True,
         method="L-BFGS-B",
         options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-10},
     )
     if not np.all(np.isfinite(result.x)) or result.fun > start_value:
         return V
-    W = result.x.reshape(shape)
+    W = result.x.reshape(shape) / unit
     # L-BFGS does not keep the parameters centred over classes; centring
     # leaves the data term unchanged and can only lower the penalty.
     return W - W.mean(axis=1, keepdims=True)

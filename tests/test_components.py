@@ -10,10 +10,16 @@ import pytest
 from scipy.stats import multivariate_normal
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import (
+    LinearRegression,
+    LogisticRegression,
+    Ridge,
+    SGDClassifier,
+)
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsRegressor
-from sklearn.preprocessing import PolynomialFeatures
+from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
@@ -116,6 +122,16 @@ def test_classifier_with_separate_features():
 
 
 # ------------------------------------------------------- linear expert options
+def _standardized_ridge(alpha, Z, y, w, fit_intercept=True):
+    """Ridge with ``alpha`` per unit of weight on the columns of Z divided by
+    their weighted standard deviations; coefficients in Z's units and in
+    the standardized units."""
+    scale = StandardScaler().fit(Z, sample_weight=w).scale_
+    ridge = Ridge(alpha=alpha * w.sum(), fit_intercept=fit_intercept)
+    ridge.fit(Z / scale, y, sample_weight=w)
+    return ridge.coef_ / scale, ridge.intercept_, ridge.coef_
+
+
 def test_polynomial_expert_is_weighted_ridge_on_monomials():
     rng = np.random.RandomState(0)
     X = rng.uniform(-2, 2, size=(300, 2))
@@ -125,10 +141,10 @@ def test_polynomial_expert_is_weighted_ridge_on_monomials():
         X, y, sample_weight=w
     )
     Z = PolynomialFeatures(2, include_bias=False).fit_transform(X)
-    ridge = Ridge(alpha=0.1).fit(Z, y, sample_weight=w)
-    np.testing.assert_allclose(est.experts_.coef_[0], ridge.coef_, rtol=1e-7)
-    assert est.experts_.intercept_[0] == pytest.approx(ridge.intercept_, rel=1e-7)
-    np.testing.assert_allclose(est.predict(X), ridge.predict(Z), rtol=1e-7)
+    coef, intercept, _ = _standardized_ridge(0.1, Z, y, w)
+    np.testing.assert_allclose(est.experts_.coef_[0], coef, rtol=1e-7)
+    assert est.experts_.intercept_[0] == pytest.approx(intercept, rel=1e-7)
+    np.testing.assert_allclose(est.predict(X), Z @ coef + intercept, rtol=1e-7)
 
 
 def test_no_intercept_expert_is_ridge_without_intercept():
@@ -139,11 +155,11 @@ def test_no_intercept_expert_is_ridge_without_intercept():
     est = MixtureOfExpertsRegressor(
         1, expert=LinearExpert(alpha=0.5, fit_intercept=False)
     ).fit(X, y, sample_weight=w)
-    ridge = Ridge(alpha=0.5, fit_intercept=False).fit(X, y, sample_weight=w)
-    np.testing.assert_allclose(est.experts_.coef_[0], ridge.coef_, rtol=1e-8)
+    coef, _, standardized = _standardized_ridge(0.5, X, y, w, fit_intercept=False)
+    np.testing.assert_allclose(est.experts_.coef_[0], coef, rtol=1e-8)
     assert est.experts_.intercept_[0] == 0.0
-    resid = y - ridge.predict(X)
-    expected = (w @ resid**2 + 0.5 * ridge.coef_ @ ridge.coef_) / w.sum()
+    resid = y - X @ coef
+    expected = (w @ resid**2 + 0.5 * w.sum() * standardized @ standardized) / w.sum()
     assert est.experts_.noise_variance_[0] == pytest.approx(expected, rel=1e-8)
 
 
@@ -172,10 +188,11 @@ def test_full_covariance_single_expert_matches_ridge_and_residual_covariance():
     est = MixtureOfExpertsRegressor(
         1, expert=LinearExpert(alpha=0.3, covariance_type="full")
     ).fit(X, Y, sample_weight=w)
-    ridge = Ridge(alpha=0.3).fit(X, Y, sample_weight=w)
-    np.testing.assert_allclose(est.experts_.coef_[0], ridge.coef_, rtol=1e-8)
-    resid = Y - ridge.predict(X)
-    scatter = (w[:, None] * resid).T @ resid + 0.3 * ridge.coef_ @ ridge.coef_.T
+    coef, intercept, standardized = _standardized_ridge(0.3, X, Y, w)
+    np.testing.assert_allclose(est.experts_.coef_[0], coef, rtol=1e-8)
+    resid = Y - X @ coef.T - intercept
+    scatter = (w[:, None] * resid).T @ resid
+    scatter += 0.3 * w.sum() * standardized @ standardized.T
     # The floor (1e-6 of the variance of y) is far below the residual
     # covariance's eigenvalues, so it does not bind.
     expected = scatter / w.sum()
@@ -252,10 +269,10 @@ def test_tree_experts_fit_piecewise_data_and_never_lower_the_likelihood():
 def test_ridge_estimator_expert_equals_linear_expert():
     X, y = make_mixture_regression(400, n_features=3, n_experts=1, random_state=0)
     w = np.random.RandomState(0).uniform(0.5, 2, size=400)
-    wrapped = MixtureOfExpertsRegressor(1, expert=Ridge(alpha=1e-10)).fit(
+    wrapped = MixtureOfExpertsRegressor(1, expert=Ridge(alpha=1e-13)).fit(
         X, y, sample_weight=w
     )
-    native = MixtureOfExpertsRegressor(1, expert=LinearExpert(alpha=1e-10)).fit(
+    native = MixtureOfExpertsRegressor(1, expert=LinearExpert(alpha=1e-13)).fit(
         X, y, sample_weight=w
     )
     np.testing.assert_allclose(
@@ -270,9 +287,13 @@ def test_ridge_estimator_expert_equals_linear_expert():
 
 
 def test_estimator_experts_with_sample_weight_equal_repeated_rows():
+    """Wrapped estimators see the weights divided by their mean (so their
+    scale does not matter): an estimator with an absolute penalty, such as
+    Ridge(alpha), then sees a weight-2 row and two copies of it against
+    different totals, so the check uses one without."""
     X, y = make_piecewise_linear(200, random_state=1)
     w = np.random.RandomState(0).randint(0, 3, size=200)
-    est = MixtureOfExpertsRegressor(2, expert=Ridge(alpha=1e-3), random_state=0)
+    est = MixtureOfExpertsRegressor(2, expert=LinearRegression(), random_state=0)
     weighted = clone(est).fit(X, y, sample_weight=w)
     repeated = clone(est).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
     np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-7)
@@ -311,7 +332,7 @@ def test_sparse_routing_with_estimator_experts_equals_masked_dense():
 @pytest.mark.parametrize(
     "estimator, options, error, message",
     [
-        (KNeighborsRegressor(), {}, ValueError, "sample_weight"),
+        (KNeighborsRegressor(), {}, TypeError, "sample_weight"),
         (DecisionTreeClassifier(), {}, ValueError, "not a regression expert"),
         (DecisionTreeRegressor(), {"solver": "gd"}, ValueError, "solver='em'"),
         (LogisticExpert(), {}, ValueError, "not a regression expert"),
@@ -502,3 +523,109 @@ def test_auto_gate_solver_is_newton_up_to_450_free_parameters(
         warnings.simplefilter("ignore")
         model.fit(X, y)
     assert model.gate_.solver_ == expected
+
+
+# ------------------------------------- reproducibility of wrapped estimators
+def _random_estimators():
+    from sklearn.ensemble import BaggingRegressor, RandomForestRegressor
+    from sklearn.tree import ExtraTreeRegressor
+
+    return {
+        "tree": DecisionTreeRegressor(max_features=0.5, max_depth=4),
+        "extra_tree": ExtraTreeRegressor(max_depth=4),
+        "forest": RandomForestRegressor(n_estimators=5, max_depth=3),
+        # A nested random_state too (estimator__random_state).
+        "bagging": BaggingRegressor(ExtraTreeRegressor(max_depth=4), n_estimators=3),
+    }
+
+
+@pytest.mark.parametrize("name", list(_random_estimators()))
+def test_random_estimator_experts_are_seeded_from_random_state(name):
+    """Two fits with the same random_state give the same model, whatever the
+    global numpy state; another random_state gives another model."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (300, 4))
+    y = np.where(X[:, 0] < 0, X[:, 1], -X[:, 2]) + 0.1 * rng.randn(300)
+
+    def fit(random_state, global_seed):
+        np.random.seed(global_seed)
+        expert = clone(_random_estimators()[name])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return MixtureOfExpertsRegressor(
+                2, expert=expert, random_state=random_state, max_iter=5
+            ).fit(X, y)
+
+    first, again, other = fit(0, 1), fit(0, 2), fit(1, 1)
+    np.testing.assert_array_equal(again.predict(X), first.predict(X))
+    assert not np.allclose(other.predict(X), first.predict(X))
+
+
+# ---------------------------------------------------- experts it cannot use
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: LinearSVC(),
+        lambda: SGDClassifier(loss="hinge"),
+        lambda: SVC(),
+    ],
+    ids=["LinearSVC", "SGDClassifier-hinge", "SVC-no-probability"],
+)
+def test_classifier_experts_without_predict_proba_are_refused(make):
+    """The likelihood of a classification expert is its predict_proba: one
+    without it is refused before any fitting, naming estimators that
+    qualify, and a fitted model is left as it was."""
+    X, y = make_local_classification(200, random_state=0)
+    est = MixtureOfExpertsClassifier(2, random_state=0).fit(X, y)
+    before = est.predict_proba(X)
+    est.set_params(expert=make())
+    with pytest.raises(TypeError, match="predict_proba.*LogisticRegression"):
+        est.fit(X, y)
+    np.testing.assert_array_equal(est.predict_proba(X), before)
+
+
+def test_regressor_experts_without_sample_weight_name_those_that_qualify():
+    X, y = make_piecewise_linear(100, random_state=0)
+    est = MixtureOfExpertsRegressor(2, random_state=0).fit(X, y)
+    before = est.predict(X)
+    est.set_params(expert=KNeighborsRegressor())
+    with pytest.raises(TypeError, match="sample_weight.*DecisionTreeRegressor"):
+        est.fit(X, y)
+    np.testing.assert_array_equal(est.predict(X), before)
+
+
+@pytest.mark.parametrize("degree, scale", [(2, 1e80), (3, 1e52), (8, 1e20)])
+def test_polynomial_features_that_overflow_are_refused(degree, scale):
+    """The magnitude check applies to the expanded features: |x| ** degree
+    must not overflow the Gram products (X itself passes the check). The
+    error says to scale the features, and a fitted model is left intact."""
+    rng = np.random.RandomState(0)
+    X, y = rng.uniform(-1, 1, (100, 2)), rng.standard_normal(100)
+    est = MixtureOfExpertsRegressor(
+        2, expert=LinearExpert(degree=degree), random_state=0
+    ).fit(X, y)
+    before = est.predict(X)
+    with pytest.raises(ValueError, match="polynomial.*StandardScaler"):
+        clone(est).fit(X * scale, y)
+    with pytest.raises(ValueError, match="polynomial.*StandardScaler"):
+        est.fit(X * scale, y)
+    np.testing.assert_array_equal(est.predict(X), before)
+    with pytest.raises(ValueError, match="polynomial.*StandardScaler"):
+        est.predict(X * scale)
+
+
+def test_degree_must_be_an_integer_not_a_bool():
+    X, y = make_piecewise_linear(100, random_state=0)
+    with pytest.raises(ValueError, match="degree"):
+        MixtureOfExpertsRegressor(2, expert=LinearExpert(degree=True)).fit(X, y)
+
+
+@pytest.mark.parametrize("weight", [1e308, np.finfo(float).max])
+def test_weights_whose_sum_overflows_fit_like_unit_weights(weight):
+    X, y = make_piecewise_linear(200, random_state=0)
+    unit = MixtureOfExpertsRegressor(2, random_state=0).fit(X, y)
+    huge = MixtureOfExpertsRegressor(2, random_state=0).fit(
+        X, y, sample_weight=np.full(200, weight)
+    )
+    np.testing.assert_allclose(huge.predict(X), unit.predict(X), rtol=1e-9)
+    assert huge.lower_bound_ == pytest.approx(unit.lower_bound_, rel=1e-10)

@@ -147,11 +147,13 @@ def test_m_step_is_the_weighted_gaussian_mixture_m_step(covariance_type):
 
     mass = sample_weight[:, None] * resp  # (n, K)
     counts = mass.sum(axis=0)
+    variances = np.cov(X.T, aweights=sample_weight, bias=True).diagonal()
     means = mass.T @ X / counts[:, None]
     covariances = np.array(
         [
             (mass[:, k, None] * (X - means[k])).T @ (X - means[k]) / counts[k]
-            + reg_covar * np.eye(d)
+            # reg_covar is relative to each input's weighted variance.
+            + reg_covar * np.diag(variances)
             for k in range(n_experts)
         ]
     )

@@ -5,6 +5,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 
@@ -18,10 +20,10 @@ from mixexp._data import TrainingData, chunk_rows, design_chunks
 from mixexp.datasets import make_local_classification, make_mixture_regression
 
 
-def _fit(model, X, y):
+def _fit(model, X, y, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(X, y)
+        return model.fit(X, y, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -150,3 +152,96 @@ def test_sampled_newton_hessian_reaches_the_exact_hessians_optimum(
         (sampled.experts_.coef_, exact.experts_.coef_),
     ]:
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+
+
+# ------------------------------------------------ units and weight scale
+def _scale_problem(seed, classification):
+    rng = np.random.RandomState(seed)
+    n = 200
+    X = rng.uniform(-2, 2, (n, 2))
+    if classification:
+        y = ((X[:, 0] > 0) ^ (X[:, 1] > 0.3 * X[:, 0])).astype(int)
+    else:
+        y = np.where(X[:, 0] < 0, -X[:, 0], 2 * X[:, 0]) + 0.5 * X[:, 1]
+        y = y + 0.1 * rng.standard_normal(n)
+    return X, y, rng.uniform(0.5, 2.0, n)
+
+
+def _scale_models():
+    from sklearn.tree import DecisionTreeRegressor
+
+    from mixexp.experts import LinearExpert
+    from mixexp.gates import GaussianGate
+
+    return {
+        "regressor": lambda: MixtureOfExpertsRegressor(3, random_state=0),
+        "gaussian_gate": lambda: MixtureOfExpertsRegressor(
+            2, gate=GaussianGate(), random_state=0
+        ),
+        "polynomial": lambda: MixtureOfExpertsRegressor(
+            2, expert=LinearExpert(degree=2), random_state=0
+        ),
+        "tree": lambda: MixtureOfExpertsRegressor(
+            2,
+            expert=DecisionTreeRegressor(max_depth=3, min_weight_fraction_leaf=0.02),
+            random_state=0,
+        ),
+        "classifier": lambda: MixtureOfExpertsClassifier(2, random_state=0),
+    }
+
+
+def _outputs(model, X):
+    if hasattr(model, "predict_proba"):
+        return model.predict_proba(X)
+    return model.predict(X)
+
+
+SCALE_SETTINGS = settings(
+    max_examples=4,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+@pytest.mark.parametrize("name", list(_scale_models()))
+@SCALE_SETTINGS
+@given(seed=st.integers(0, 1000), factor=st.sampled_from([1e-9, 1e-3, 1e3, 1e200]))
+def test_predictions_do_not_depend_on_the_scale_of_the_weights(name, seed, factor):
+    """Multiplying every sample weight by a constant changes nothing: not the
+    predictions, nor the mean log-likelihood per unit weight."""
+    X, y, w = _scale_problem(seed, name == "classifier")
+    make = _scale_models()[name]
+    reference = _fit(make(), X, y, sample_weight=w)
+    scaled = _fit(make(), X, y, sample_weight=w * factor)
+    np.testing.assert_allclose(
+        _outputs(scaled, X), _outputs(reference, X), rtol=1e-6, atol=1e-6
+    )
+    assert scaled.lower_bound_ == pytest.approx(reference.lower_bound_, rel=1e-8)
+
+
+@pytest.mark.parametrize("name", list(_scale_models()))
+@SCALE_SETTINGS
+@given(
+    seed=st.integers(0, 1000),
+    column=st.integers(0, 1),
+    factor=st.sampled_from([1e-4, 1e4]),
+)
+def test_predictions_do_not_depend_on_the_units_of_a_feature(
+    name, seed, column, factor
+):
+    """Expressing one feature in other units (a column times a constant)
+    changes no prediction: penalties and floors are in standardized units."""
+    # scikit-learn's trees treat feature values closer than 1e-7 as equal
+    # (FEATURE_THRESHOLD in sklearn/tree/_partitioner.pxd), so shrinking a
+    # feature to 1e-4 of its size changes the tree itself, not the mixture.
+    assume(not (name == "tree" and factor < 1))
+    X, y, w = _scale_problem(seed, name == "classifier")
+    X_scaled = X.copy()
+    X_scaled[:, column] *= factor
+    make = _scale_models()[name]
+    reference = _fit(make(), X, y, sample_weight=w)
+    scaled = _fit(make(), X_scaled, y, sample_weight=w)
+    np.testing.assert_allclose(
+        _outputs(scaled, X_scaled), _outputs(reference, X), rtol=1e-6, atol=1e-6
+    )

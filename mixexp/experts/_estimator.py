@@ -5,6 +5,7 @@ from numbers import Real
 import numpy as np
 from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.exceptions import NotFittedError
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import has_fit_parameter
 
@@ -19,11 +20,15 @@ class EstimatorExpert(BaseEstimator):
     """K clones of a scikit-learn estimator as the experts (generalized EM).
 
     Each M-step fits a fresh clone per expert with the responsibilities
-    times the sample weights as ``sample_weight``. A regressor becomes the
-    Gaussian expert ``N(y; f_k(x), s_k^2)`` with the noise variances from
-    its weighted residuals; a classifier's likelihood is its
-    ``predict_proba`` of the observed class. A new clone is kept only if it
-    raises the expert's part of EM's Q-function over the previous one (with
+    times the sample weights as ``sample_weight`` (the sample weights
+    divided by their mean, so the clones see the same weights whatever the
+    scale of the user's). Every ``random_state`` parameter of a clone
+    (nested ones too) is drawn from the mixture's ``random_state``, as
+    scikit-learn's ensembles seed their members, so a fit is reproducible.
+    A regressor becomes the Gaussian expert ``N(y; f_k(x), s_k^2)`` with
+    the noise variances from its weighted residuals; a classifier's
+    likelihood is its ``predict_proba`` of the observed class. A new clone
+    is kept only if it raises the expert's part of EM's Q-function over the previous one (with
     its variance refitted), so the likelihood never decreases even when the
     estimator does not minimize the weighted error exactly (trees, SVR).
 
@@ -33,7 +38,8 @@ class EstimatorExpert(BaseEstimator):
     Parameters
     ----------
     estimator : estimator object
-        A regressor or classifier whose ``fit`` accepts ``sample_weight``.
+        A regressor or classifier whose ``fit`` accepts ``sample_weight``;
+        a classifier must also have ``predict_proba``.
     min_variance : float, default=1e-6
         Floor on each noise variance (regressors), relative to the weighted
         variance of the target.
@@ -166,12 +172,8 @@ class EstimatorExpert(BaseEstimator):
     def _prepare(self, data):
         """Check the estimator; the experts see uncentred inputs."""
         self._validate_params()
-        if not has_fit_parameter(self.estimator, "sample_weight"):
-            raise ValueError(
-                f"expert={self.estimator!r} cannot be an expert: its fit has no "
-                "sample_weight, through which EM passes the responsibilities. "
-                "Use an estimator whose fit accepts sample_weight."
-            )
+        self._check_estimator()
+        self._rng = check_random_state(data.random_state)
         data.set_offset("experts", np.zeros(data.width("experts")))
         if self._task == "regression":
             self._single_output = data.single_output
@@ -182,6 +184,29 @@ class EstimatorExpert(BaseEstimator):
             self._n_classes = data.n_classes
             prior = np.bincount(data.y, data.sample_weight, data.n_classes)
             self._start = (prior / prior.sum(), None)
+
+    def _check_estimator(self):
+        """Refuse estimators EM cannot use as experts, saying which can."""
+        if not has_fit_parameter(self.estimator, "sample_weight"):
+            raise TypeError(
+                f"expert={self.estimator!r} cannot be an expert: its fit has no "
+                "sample_weight, through which EM passes the responsibilities. "
+                "Use an estimator whose fit accepts sample_weight (e.g. "
+                "LinearRegression, Ridge, DecisionTreeRegressor, SVR, "
+                "HistGradientBoostingRegressor)."
+            )
+        if self._task == "classification" and not hasattr(
+            self.estimator, "predict_proba"
+        ):
+            raise TypeError(
+                f"expert={self.estimator!r} cannot be a classification expert: "
+                "it has no predict_proba, and the likelihood of an expert is its "
+                "probability of the observed class. Use a classifier with "
+                "predict_proba whose fit accepts sample_weight (e.g. "
+                "LogisticRegression, DecisionTreeClassifier, GaussianNB, "
+                "SGDClassifier(loss='log_loss'), SVC(probability=True)), or "
+                "wrap it in CalibratedClassifierCV."
+            )
 
     def _reset(self, data):
         """Every expert starts as the constant model of the whole target."""
@@ -236,7 +261,7 @@ class EstimatorExpert(BaseEstimator):
     _pending = None  # every kept step raises Q: nothing to verify
 
     def _end_fit(self):
-        for name in ("_floor", "_start"):
+        for name in ("_floor", "_start", "_rng"):
             self.__dict__.pop(name, None)
 
     def _m_step(self, stats, data):
@@ -249,9 +274,10 @@ class EstimatorExpert(BaseEstimator):
         variance = self._variance().copy() if self._task == "regression" else None
         for k in range(len(estimators)):  # a loop over experts, not rows
             count = stats["count"][k]
+            candidate = _seeded_clone(self.estimator, self._rng)
             if count <= 0:
                 continue
-            candidate = clone(self.estimator).fit(X, target, sample_weight=weights[k])
+            candidate.fit(X, target, sample_weight=weights[k])
             if variance is None:
                 if self._class_q(candidate, X, y, weights[k]) >= stats["q"][k]:
                     estimators[k] = candidate
@@ -274,6 +300,19 @@ class EstimatorExpert(BaseEstimator):
         proba = self._predict_one(estimator, X)[np.arange(y.shape[0]), y]
         with np.errstate(divide="ignore"):
             return float(weights @ np.maximum(np.log(proba), _LOG_TINY))
+
+
+def _seeded_clone(estimator, rng):
+    """A clone whose ``random_state`` parameters (nested ones too) are drawn
+    from ``rng``, as scikit-learn's ``BaseEnsemble`` seeds its members."""
+    clone_ = clone(estimator)
+    names = sorted(
+        name
+        for name in clone_.get_params(deep=True)
+        if name == "random_state" or name.endswith("__random_state")
+    )
+    seeds = rng.randint(np.iinfo(np.int32).max, size=len(names))
+    return clone_.set_params(**dict(zip(names, seeds.tolist(), strict=True)))
 
 
 def _gaussian_q(sq, variance, count):

@@ -51,17 +51,25 @@ class LinearExpert(BaseEstimator):
     together from stacked weighted Gram matrices, followed by the noise
     covariances from the weighted residuals. It maximizes
 
-        sum_i w_i h_ik log N(y_i; W_k^T phi(x_i), S_k) - alpha tr(S_k^-1 C_k C_k^T) / 2
+        sum_i w_i h_ik log N(y_i; W_k^T phi(x_i), S_k)
+            - alpha W tr(S_k^-1 C_k D C_k^T) / 2
 
     exactly (the ridge penalty on the coefficients ``C_k`` scaled by the
-    noise, a conjugate prior), so ``coef_`` equals
-    :class:`~sklearn.linear_model.Ridge` fitted with sample weights
-    ``w_i h_ik``; the intercept is not penalized.
+    noise, a conjugate prior), with ``W = sum_i w_i`` and ``D`` the diagonal
+    of the weighted variances of the columns of ``phi(x)``: the penalty is
+    per unit of sample weight, on the coefficients in standardized units, so
+    the fit depends neither on the units of the features nor on the scale
+    of the weights. ``coef_`` equals :class:`~sklearn.linear_model.Ridge`
+    with ``alpha * sum_i w_i`` fitted, with sample weights ``w_i h_ik``, to
+    the columns of ``phi(x)`` divided by their weighted standard deviations
+    (and mapped back); the intercept is not penalized.
 
     Parameters
     ----------
     alpha : float, default=1e-6
-        Ridge penalty on the expert coefficients (as in ``Ridge(alpha)``).
+        Ridge penalty on the expert coefficients, per unit of sample weight
+        and in standardized units (each coefficient times the weighted
+        standard deviation of its feature).
     degree : int, default=1
         Polynomial experts: ``phi(x)`` holds the monomials of the expert's
         inputs up to this degree, in the order of
@@ -158,9 +166,27 @@ class LinearExpert(BaseEstimator):
 
     # ------------------------------------------------- protocol of the driver
     def _features(self, X):
-        """phi(x): the design features of the inputs."""
-        if self.degree == 1:
+        """phi(x): the design features of the inputs, refused when their
+        largest monomial, max |x| ** degree, would overflow where X itself
+        does not (the limit of ``check_magnitude``)."""
+        if isinstance(self.degree, bool) or not isinstance(self.degree, Integral):
+            raise ValueError(
+                f"degree={self.degree!r} must be an int >= 1 (the polynomial "
+                "degree of the experts), not a bool or a float."
+            )
+        if self.degree == 1 or X.size == 0:
             return X
+        largest = float(np.max(np.abs(X)))
+        limit = np.sqrt(np.finfo(X.dtype).max) * 1e-4
+        if largest > 1 and self.degree * np.log(largest) > np.log(limit):
+            raise ValueError(
+                f"The degree-{self.degree} polynomial features of X reach "
+                f"{largest:.3g} ** {self.degree} = "
+                f"1e{self.degree * np.log10(largest):.0f}, whose squares overflow "
+                f"in {X.dtype}. Scale the features first "
+                "(e.g. StandardScaler in a Pipeline before the mixture), or "
+                "lower degree."
+            )
         return PolynomialFeatures(self.degree, include_bias=False).fit_transform(X)
 
     def _allowed_solvers(self):
@@ -211,6 +237,10 @@ class LinearExpert(BaseEstimator):
             data.cache["expert_y_var"] = y_var
             data.cache["expert_floor"] = floor
         self._floor = data.cache["expert_floor"]
+        # The ridge penalty per unit of sample weight, on the coefficients in
+        # standardized units: alpha times each design column's variance.
+        self._ridge_unit = self.alpha * data.column_scale("experts") ** 2
+        self._ridge = self._ridge_unit * data.total_weight
 
     def _reset(self, data):
         """Every expert starts as the constant model of the whole target."""
@@ -284,13 +314,13 @@ class LinearExpert(BaseEstimator):
         return W, y_offset, variance, precision
 
     def _penalty(self):
-        coef = self._arrays()[0]
+        coef = self._arrays()[0] * np.sqrt(self._ridge)
         if self.covariance_type == "full":
             precision = _precision_cholesky(self.noise_covariance_)
             scaled = np.swapaxes(precision, 1, 2) @ coef  # P^T C
-            return 0.5 * self.alpha * float(np.sum(scaled * scaled))
+            return 0.5 * float(np.sum(scaled * scaled))
         variance = self._arrays()[2]
-        return 0.5 * self.alpha * float(((coef**2).sum(axis=2) / variance).sum())
+        return 0.5 * float(((coef**2).sum(axis=2) / variance).sum())
 
     @staticmethod
     def _mean(Xt, W):
@@ -358,6 +388,7 @@ class LinearExpert(BaseEstimator):
         """Exact M-step on the running averages, scaled to the weight seen."""
         running_average(store, stats, data.total_weight, gamma, self._STAT_KEYS)
         if update:
+            self._ridge = self._ridge_unit * seen
             self._m_step({key: store[key] * seen for key in self._STAT_KEYS}, data)
 
     # -------------------------------------------- gradient-based training
@@ -464,15 +495,16 @@ class LinearExpert(BaseEstimator):
         have no variance."""
         W, eta = theta
         weights = W[:, :, :-1]
-        sq_norms = np.sum(weights * weights, axis=2)
+        ridge = self._ridge
+        sq_norms = np.sum(ridge * weights * weights, axis=2)
         d_W = np.zeros_like(W)
         if not by_variance:
-            d_W[:, :, :-1] = self.alpha * weights
-            return 0.5 * self.alpha * float(sq_norms.sum()), [d_W, np.zeros_like(eta)]
+            d_W[:, :, :-1] = ridge * weights
+            return 0.5 * float(sq_norms.sum()), [d_W, np.zeros_like(eta)]
         variance = self._floor + np.exp(eta)
-        d_W[:, :, :-1] = self.alpha * weights / variance[:, :, None]
-        d_eta = -0.5 * self.alpha * sq_norms / variance**2 * np.exp(eta)
-        return 0.5 * self.alpha * float(np.sum(sq_norms / variance)), [d_W, d_eta]
+        d_W[:, :, :-1] = ridge * weights / variance[:, :, None]
+        d_eta = -0.5 * sq_norms / variance**2 * np.exp(eta)
+        return 0.5 * float(np.sum(sq_norms / variance)), [d_W, d_eta]
 
     # The closed-form M-step is exact: there is never a step to verify.
     _pending = None
@@ -485,9 +517,7 @@ class LinearExpert(BaseEstimator):
         offset, y_offset = data.offset["experts"], data.cache["expert_y_offset"]
         floor = data.cache["expert_floor"]
         gram, xty, count = stats["gram"], stats["xty"], stats["count"]
-        p = gram.shape[-1]
-        ridge = np.full(p, self.alpha)
-        ridge[-1] = 0.0
+        ridge = np.append(self._ridge, 0.0)
         if self.fit_intercept:
             W = psd_solve(gram + np.diag(ridge)[None], xty)
         else:  # the intercept row of the design stays at zero

@@ -11,16 +11,22 @@ class LogisticExpert(MultinomialComponent):
 
     Each expert is a multinomial logistic regression fitted with the
     responsibilities as sample weights; the M-step maximizes
-    ``sum_i w_i h_ik log P_k(y_i | x_i) - alpha/2 ||coef_k||^2`` far enough to
-    increase it. With one expert this is scikit-learn's
-    ``LogisticRegression(C=1/alpha)`` (``C=2/alpha`` for two classes, which
+    ``sum_i w_i h_ik log P_k(y_i | x_i) - alpha W / 2 sum_j Var(x_j)
+    ||coef_k[:, j]||^2`` far enough to increase it, with ``W = sum_i w_i``
+    and ``Var(x_j)`` the weighted variance of input j: a penalty per unit of
+    sample weight on the weights in standardized units. With one expert
+    this is scikit-learn's ``LogisticRegression(C=1/(alpha W))`` on the
+    standardized inputs (``C=2/(alpha W)`` for two classes, which
     scikit-learn parametrizes by a single weight vector).
 
     Parameters
     ----------
-    alpha : float, default=1e-2
-        L2 penalty on the expert weights. It must be positive when an expert
-        may see linearly separable data, or its weights grow without bound.
+    alpha : float, default=1e-4
+        L2 penalty on the expert weights, per unit of sample weight and in
+        standardized units (so the fit depends neither on the units of the
+        inputs nor on the scale of the weights). It must be positive when an
+        expert may see linearly separable data, or its weights grow without
+        bound.
     solver : {"auto", "newton", "bound", "lbfgs"}, default="auto"
         M-step solver, as for :class:`~mixexp.gates.SoftmaxGate`.
     max_iter : int, default=None
@@ -48,7 +54,7 @@ class LogisticExpert(MultinomialComponent):
     (400, 2, 2)
     """
 
-    def __init__(self, alpha=1e-2, solver="auto", max_iter=None, tol=1e-12):
+    def __init__(self, alpha=1e-4, solver="auto", max_iter=None, tol=1e-12):
         self.alpha = alpha
         self.solver = solver
         self.max_iter = max_iter

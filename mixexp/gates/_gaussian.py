@@ -50,9 +50,9 @@ def _moments(Xt, weights, covariance_type):
 
 
 def _gaussians_from_moments(stats, covariance_type, reg_covar):
-    """Means (B, d) and covariances (+ ``reg_covar`` on the diagonal) in the
-    moments' coordinates; rows of zero mass come out meaningless, for the
-    caller to discard."""
+    """Means (B, d) and covariances (+ ``reg_covar`` (d,) on the diagonal)
+    in the moments' coordinates; rows of zero mass come out meaningless, for
+    the caller to discard."""
     count = np.where(stats["count"] > 0, stats["count"], 1.0)
     means = stats["first"] / count[:, None]
     d = means.shape[1]
@@ -66,6 +66,7 @@ def _gaussians_from_moments(stats, covariance_type, reg_covar):
         cov = stats["second"] / count[:, None] - means * means
     else:  # spherical: the mean of the per-feature variances
         cov = (stats["second"] / count - np.sum(means * means, axis=1)) / d
+        reg_covar = np.mean(reg_covar)
     # E[x^2] - E[x]^2 may round below zero for a constant feature.
     return means, np.maximum(cov, 0.0) + reg_covar
 
@@ -154,7 +155,7 @@ class GaussianGate(BaseEstimator):
     :class:`~sklearn.mixture.GaussianMixture`), with no inner iterations:
 
         a_k = N_k / sum_j N_j,  m_k = S1_k / N_k,
-        S_k = S2_k / N_k - m_k m_k^T + reg_covar * I,
+        S_k = S2_k / N_k - m_k m_k^T + reg_covar * diag(Var(x)),
 
     from the responsibility-weighted moments ``N_k = sum_i w_i h_ik``,
     ``S1_k = sum_i w_i h_ik x_i``, ``S2_k = sum_i w_i h_ik x_i x_i^T``.
@@ -171,10 +172,11 @@ class GaussianGate(BaseEstimator):
         :class:`~sklearn.mixture.GaussianMixture`: a full matrix, a diagonal
         one, or a single variance.
     reg_covar : float, default=1e-6
-        Non-negative constant added to the diagonal of every covariance, so
-        that they stay positive definite. It is in the units of the squared
-        gate inputs: standardize inputs whose variances are far below one,
-        or regions narrower than ``sqrt(reg_covar)`` cannot be resolved.
+        Non-negative regularization added to the diagonal of every
+        covariance, so that they stay positive definite, relative to the
+        weighted variance of each gate input (``reg_covar * Var(x_j)`` on
+        the j-th diagonal entry; their mean for "spherical"): the gate does
+        not depend on the units of its inputs.
 
     Attributes
     ----------
@@ -288,6 +290,7 @@ class GaussianGate(BaseEstimator):
         """Check the parameters; a warm start whose ``covariance_type``
         changed converts the fitted covariances to the new shape."""
         self._validate_params()
+        self._reg = self.reg_covar * data.column_scale("gate") ** 2
         if hasattr(self, "covariances_"):
             d = self.means_.shape[1]
             if _KIND[self.covariances_.ndim] != self.covariance_type:
@@ -312,7 +315,7 @@ class GaussianGate(BaseEstimator):
             ),
             "gate",
         )
-        mean, cov = _gaussians_from_moments(stats, self.covariance_type, self.reg_covar)
+        mean, cov = _gaussians_from_moments(stats, self.covariance_type, self._reg)
         n_experts = data.n_experts
         self._set_gaussians(
             np.full(n_experts, 1.0 / n_experts),
@@ -372,7 +375,7 @@ class GaussianGate(BaseEstimator):
         count = stats["count"]
         total = count.sum()
         means, covariances = _gaussians_from_moments(
-            stats, self.covariance_type, self.reg_covar
+            stats, self.covariance_type, self._reg
         )
         empty = count <= _EMPTY_FRACTION * total
         means += data.offset["gate"]
@@ -393,7 +396,8 @@ class GaussianGate(BaseEstimator):
         return (n_experts - 1) + n_experts * (d + n_covariance)
 
     def _end_fit(self):
-        """Nothing to drop: the fit keeps no scratch on the gate."""
+        """Drop fit-time scratch."""
+        self.__dict__.pop("_reg", None)
 
     # ------------------------------------------------------- online EM
     _STAT_KEYS = ("count", "first", "second")

@@ -24,15 +24,19 @@ class SoftmaxGate(MultinomialComponent):
 
     A multinomial logistic regression whose classes are the experts, fitted in
     the M-step on the responsibilities as soft targets (Jordan & Jacobs 1994).
-    The M-step maximizes ``sum_i w_i sum_k h_ik log g_k(x_i) - alpha/2 ||coef_||^2``
+    The M-step maximizes ``sum_i w_i sum_k h_ik log g_k(x_i)
+    - alpha W / 2 sum_j Var(x_j) ||coef_[:, j]||^2`` with ``W = sum_i w_i``
     (the intercept is not penalized) far enough to increase it, which is all a
     generalized EM needs.
 
     Parameters
     ----------
-    alpha : float, default=1e-6
-        L2 penalty on the gate weights. Keep it small: a sharp switch between
-        experts needs large weights.
+    alpha : float, default=1e-8
+        L2 penalty on the gate weights, per unit of sample weight and in
+        standardized units (each weight times the weighted standard
+        deviation of its input), so the gate depends neither on the units of
+        the inputs nor on the scale of the sample weights. Keep it small: a
+        sharp switch between experts needs large weights.
     solver : {"auto", "newton", "bound", "lbfgs"}, default="auto"
         How the M-step improves the gate. ``"newton"``: full Newton steps with
         backtracking (cost grows as ``(n_experts * n_features)^2``).
@@ -93,7 +97,7 @@ class SoftmaxGate(MultinomialComponent):
 
     def __init__(
         self,
-        alpha=1e-6,
+        alpha=1e-8,
         solver="auto",
         max_iter=None,
         tol=1e-12,
@@ -292,8 +296,8 @@ class SoftmaxGate(MultinomialComponent):
         value, grads = super()._theta_penalty(theta[:1])
         if self.noise:
             mask = self._mask()
-            value += penalty(theta[1], self.alpha, mask)
-            grads.append(self.alpha * mask * theta[1])
+            value += penalty(theta[1], self._alpha_total, mask)
+            grads.append(self._alpha_total * mask * theta[1])
         return value, grads
 
     def _train_forward(self, Xt, theta, rng=None):

@@ -33,7 +33,7 @@ class TreeGate(SoftmaxGate):
         softmax gate.
     branching : int, default=2
         Children per node.
-    alpha : float, default=1e-9
+    alpha : float, default=1e-8
         L2 penalty on every node's weights (not the intercepts), per unit of
         sample weight and in standardized units, as for :class:`SoftmaxGate`.
     solver : {"auto", "newton", "bound", "lbfgs"}, default="auto"
@@ -79,7 +79,7 @@ class TreeGate(SoftmaxGate):
         self,
         depth=2,
         branching=2,
-        alpha=1e-9,
+        alpha=1e-8,
         solver="auto",
         max_iter=None,
         tol=1e-12,
