@@ -345,7 +345,7 @@ class TrainingData:
         components' penalties are expressed, so that they do not depend on
         the units of the features. Cached for the fit (and carried over
         batches by ``partial_fit``)."""
-        key = ("column_scale", role)
+        key = f"column_scale_{role}"
         if key not in self.cache:
             sums = self.sum_parts(
                 lambda part: {"s": weighted_sum(part.sample_weight, part.inputs[role])}

@@ -233,7 +233,8 @@ def test_fitted_model_holds_parameters_only():
     est = MixtureOfExpertsClassifier(2, random_state=0, max_iter=3).fit(X, y)
     for component in (est.gate_, est.experts_):
         arrays = {k for k, v in vars(component).items() if isinstance(v, np.ndarray)}
-        assert arrays == {"coef_", "intercept_"}
+        # The inputs' variances: the units of the fitted objective's penalty.
+        assert arrays == {"coef_", "intercept_", "_column_variance"}
         assert not hasattr(component, "_curvature_rows")
     assert len(pickle.dumps(est)) < 5_000
 

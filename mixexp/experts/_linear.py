@@ -510,8 +510,10 @@ class LinearExpert(BaseEstimator):
     _pending = None
 
     def _end_fit(self):
-        """Drop fit-time scratch."""
-        self.__dict__.pop("_floor", None)
+        """Drop fit-time scratch (``_ridge`` stays: the fitted objective's
+        penalty, ``_penalty``, needs it)."""
+        for name in ("_floor", "_ridge_unit"):
+            self.__dict__.pop(name, None)
 
     def _m_step(self, stats, data):
         offset, y_offset = data.offset["experts"], data.cache["expert_y_offset"]
