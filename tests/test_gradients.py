@@ -256,7 +256,9 @@ def test_a_run_that_ends_above_its_start_keeps_the_start(monkeypatch):
     monkeypatch.setattr(solvers, "_DIVERGENCE_FACTOR", np.inf)
     X, y = make_piecewise_linear(500, random_state=2)
     start = _starting_objective(monkeypatch, "adam")
-    est = MixtureOfExpertsRegressor(4, solver="adam", random_state=2, max_iter=50)
+    est = MixtureOfExpertsRegressor(
+        4, solver="adam", random_state=2, max_iter=50, n_iter_no_change=50
+    )
     with pytest.warns(ConvergenceWarning, match="above the .* it started from"):
         est.fit(X, y * 1e-3)
     assert est.n_iter_ == len(est.loss_curve_) == 50
