@@ -76,7 +76,8 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         initialization (EM with ``top_k``: per phase, dense then sparse).
     tol : float, default=1e-4
         Convergence threshold on the change of the training objective (the
-        mean penalized log-likelihood per sample for EM).
+        mean penalized log-likelihood per sample for EM; a squared-error
+        ``loss`` is measured in units of the target's variance).
     n_init : int, default=1
         Initializations to run; the fit with the highest likelihood is kept.
     init : {"kmeans", "random"}, default="kmeans"

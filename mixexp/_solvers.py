@@ -274,17 +274,30 @@ def loss_and_gradient(
 
 
 def penalized_objective(
-    gate, experts, data, loss, theta, chunks, scale, penalty_scale=None, **options
+    gate,
+    experts,
+    data,
+    loss,
+    theta,
+    chunks,
+    scale,
+    penalty_scale=None,
+    loss_unit=1.0,
+    **options,
 ):
     """``loss * scale + penalties * penalty_scale`` (``penalty_scale``
     defaults to ``scale``) and its gradient, as one flat vector; ``options``
-    go to ``loss_and_gradient``."""
+    go to ``loss_and_gradient``. The gate's penalty is multiplied by
+    ``loss_unit``, the unit of a squared-error loss (see ``_units``), so that
+    its weight against the loss does not depend on the target's units."""
     if penalty_scale is None:
         penalty_scale = scale
     value, (gate_grad, expert_grad) = loss_and_gradient(
         gate, experts, data, loss, theta, chunks, **options
     )
     gate_pen, gate_pen_grad = gate._theta_penalty(theta[0])
+    gate_pen = gate_pen * loss_unit
+    gate_pen_grad = [g * loss_unit for g in gate_pen_grad]
     expert_pen, expert_pen_grad = experts._theta_penalty(
         theta[1], by_variance=loss == "likelihood"
     )
@@ -335,6 +348,20 @@ class _Stall:
         return self.stalled
 
 
+def _units(gate, experts, data, estimator):
+    """Per-parameter step units (flat, like a packed theta) and the loss's
+    unit: gradient solvers step in standardized input and target units, so
+    that neither their path nor their stopping depends on the data's units."""
+    scales = gate._theta_scale(data) + experts._theta_scale(data)
+    like = gate._theta(data) + experts._theta(data)
+    step = _pack([np.broadcast_to(s, a.shape) for s, a in zip(scales, like, strict=True)])
+    loss_unit = 1.0  # a log-likelihood has no units
+    if estimator.loss != "likelihood" and estimator._task == "regression":
+        variance = float(np.mean(data.target_moments()[1]))
+        loss_unit = variance if variance > 0 else 1.0
+    return step, loss_unit
+
+
 def fit_gd(gate, experts, data, estimator):
     """Full-batch gradient descent (L-BFGS with analytic gradients) on one of
     the 1991 losses; an iteration is one L-BFGS step, one or a few passes.
@@ -348,42 +375,44 @@ def fit_gd(gate, experts, data, estimator):
     loss = estimator.loss
     like = (gate._theta(data), experts._theta(data))
     scale = 1.0 / data.total_weight
+    step, loss_unit = _units(gate, experts, data, estimator)
     curve = []
     stall = _Stall(estimator.tol, estimator.n_iter_no_change)
 
-    def fun(vector):
-        theta = _unpack(vector, like)
-        return penalized_objective(
+    def fun(units):  # the objective in standardized units (see _units)
+        value, grad = penalized_objective(
             gate,
             experts,
             data,
             loss,
-            theta,
+            _unpack(units * step, like),
             data.joint_chunks,
             scale,
+            loss_unit=loss_unit,
             balance_weight=estimator.balance_weight,
         )
+        return value / loss_unit, grad * (step / loss_unit)
 
     def record(intermediate_result):
-        curve.append(float(intermediate_result.fun))
+        curve.append(float(intermediate_result.fun) * loss_unit)
         if estimator.verbose >= 2 or (estimator.verbose and len(curve) % 10 == 0):
             print(f"  Iteration {len(curve)}, loss = {curve[-1]:.6f}")
-        if stall.update(curve[-1]):
+        if stall.update(float(intermediate_result.fun)):
             raise StopIteration
 
     result = minimize(
         fun,
-        _pack(like[0] + like[1]),
+        _pack(like[0] + like[1]) / step,
         jac=True,
         method="L-BFGS-B",
         callback=record,
         options={"maxiter": estimator.max_iter, "ftol": 0.0, "gtol": 1e-9},
     )
-    gate_theta, expert_theta = _unpack(result.x, like)
+    gate_theta, expert_theta = _unpack(result.x * step, like)
     gate._set_theta(gate_theta, data)
     experts._set_theta(expert_theta, data)
     if not curve:
-        curve.append(float(result.fun))
+        curve.append(float(result.fun) * loss_unit)
     converged = stall.stalled or (
         bool(result.success) and result.nit < estimator.max_iter
     )
@@ -468,6 +497,7 @@ def fit_minibatch(gate, experts, data, estimator):
     loss = estimator.loss
     like = (gate._theta(data), experts._theta(data))
     vector = _pack(like[0] + like[1])
+    step, loss_unit = _units(gate, experts, data, estimator)
     optimizer = {"adam": _Adam, "sgd": _NesterovSGD}[estimator.solver](
         vector.size, estimator.learning_rate_init
     )
@@ -505,6 +535,7 @@ def fit_minibatch(gate, experts, data, estimator):
                 _unpack(v, like),
                 lambda: chunks,
                 1.0 / train_weight,
+                loss_unit=loss_unit,
                 balance_weight=estimator.balance_weight,
                 rng=np.random.RandomState(0),
             )[0]
@@ -542,11 +573,13 @@ def fit_minibatch(gate, experts, data, estimator):
                     lambda: [chunk],  # noqa: B023 (called right here)
                     1.0 / batch_weight,
                     1.0 / train_weight,
+                    loss_unit=loss_unit,
                     balance_weight=estimator.balance_weight,
                     rng=rng,
                 )
                 epoch_loss += value * batch_weight
-                vector = vector + optimizer.step(grad)
+                # The optimizer steps in standardized units (see _units).
+                vector = vector + step * optimizer.step(grad * (step / loss_unit))
         curve.append(epoch_loss / train_weight)
         if estimator.verbose >= 2 or (estimator.verbose and epoch % 10 == 9):
             print(f"  Epoch {epoch + 1}, loss = {curve[-1]:.6f}")
@@ -562,7 +595,7 @@ def fit_minibatch(gate, experts, data, estimator):
                 best_vector = vector.copy()
             if stall.update(-score):
                 break
-        elif stall.update(curve[-1]):
+        elif stall.update(curve[-1] / loss_unit):
             break
     kept, kept_epoch = vector, len(curve)
     if validation is not None:

@@ -245,3 +245,33 @@ def test_predictions_do_not_depend_on_the_units_of_a_feature(
     np.testing.assert_allclose(
         _outputs(scaled, X_scaled), _outputs(reference, X), rtol=1e-6, atol=1e-6
     )
+
+
+@pytest.mark.parametrize(
+    "solver, loss",
+    [
+        ("gd", "likelihood"),
+        ("gd", "cooperative"),
+        ("gd", "competitive"),
+        ("adam", "likelihood"),
+        ("sgd", "competitive"),
+    ],
+)
+def test_gradient_solvers_do_not_depend_on_the_units(solver, loss):
+    # The gradient solvers step in standardized units and measure squared
+    # errors in units of the target's variance: rescaling y or a feature
+    # rescales the predictions and nothing else. Before, gd on y * 1e-3
+    # stopped at R^2 0.64 (likelihood) and cooperative gd on y * 1e-8 at -4e4.
+    X, y = make_mixture_regression(400, 3, 3, noise=0.3, random_state=0)
+    model = MixtureOfExpertsRegressor(
+        3, solver=solver, loss=loss, max_iter=60, random_state=0
+    )
+    reference = _fit(model, X, y).predict(X)
+    for factor in (1e-8, 1e-3, 1e4):
+        scaled = _fit(model, X, y * factor).predict(X) / factor
+        np.testing.assert_allclose(scaled, reference, rtol=1e-6, atol=1e-6)
+    column = X.copy()
+    column[:, 1] *= 1e-4
+    np.testing.assert_allclose(
+        _fit(model, column, y).predict(column), reference, rtol=1e-6, atol=1e-6
+    )
