@@ -76,9 +76,7 @@ def scaling(n_samples, depths, tree_from=None):
     """Print seconds per EM iteration against the number of nodes."""
     if tree_from is not None:
         mixexp._hierarchical.TreeGate = _tree_gate_from(tree_from)
-    X, y = make_mixture_regression(
-        n_samples, n_features=2, n_experts=4, random_state=0
-    )
+    X, y = make_mixture_regression(n_samples, n_features=2, n_experts=4, random_state=0)
     label = "current" if tree_from is None else tree_from
     print(f"{n_samples} rows x 2 features, binary trees, tree gate: {label}")
     header = f"{'depth':>5} {'experts':>7} {'nodes':>6} {'fit s':>8} {'s/iter':>8}"

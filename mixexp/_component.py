@@ -19,7 +19,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
 from ._data import add_stats, design_chunks
 from ._linalg import weighted_grams
@@ -33,6 +33,7 @@ from ._multinomial import (
     penalty,
 )
 from ._online import running_average
+from ._params import Interval
 
 # benchmarks/bench_gate_solvers.py --tables threshold (three data seeds,
 # 20,000 rows): up to about 450 free parameters (C - 1)(d + 1), one Newton

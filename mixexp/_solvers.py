@@ -354,7 +354,9 @@ def _units(gate, experts, data, estimator):
     that neither their path nor their stopping depends on the data's units."""
     scales = gate._theta_scale(data) + experts._theta_scale(data)
     like = gate._theta(data) + experts._theta(data)
-    step = _pack([np.broadcast_to(s, a.shape) for s, a in zip(scales, like, strict=True)])
+    step = _pack(
+        [np.broadcast_to(s, a.shape) for s, a in zip(scales, like, strict=True)]
+    )
     loss_unit = 1.0  # a log-likelihood has no units
     if estimator.loss != "likelihood" and estimator._task == "regression":
         variance = float(np.mean(data.target_moments()[1]))

@@ -548,7 +548,7 @@ def test_random_estimator_experts_are_seeded_from_random_state(name):
     y = np.where(X[:, 0] < 0, X[:, 1], -X[:, 2]) + 0.1 * rng.randn(300)
 
     def fit(random_state, global_seed):
-        np.random.seed(global_seed)
+        np.random.seed(global_seed)  # noqa: NPY002 (the legacy global state is the point)
         expert = clone(_random_estimators()[name])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

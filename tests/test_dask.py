@@ -300,7 +300,8 @@ def test_unknown_chunk_sizes_are_refused_with_the_fix():
         (model.score_samples, (Xd, _unknown_chunks(y)), "y"),
     ]
     for method, args, name in cases:
-        with pytest.raises(ValueError, match=f"{name} has unknown chunk sizes.*{name}.compute_chunk_sizes()"):
+        match = f"{name} has unknown chunk sizes.*{name}.compute_chunk_sizes()"
+        with pytest.raises(ValueError, match=match):
             method(*args)
     np.testing.assert_array_equal(model.predict(X), before)
     # The remedy works.

@@ -369,9 +369,10 @@ def test_full_covariance_m_step_maximizes_the_penalized_likelihood(n_outputs):
     est = MixtureOfExpertsRegressor(1, expert=expert).fit(X, Y, sample_weight=w)
     coef, intercept = est.experts_.coef_[0], est.experts_.intercept_[0]
     cov = est.experts_.noise_covariance_[0]
-    floor = min_variance * np.cov(Y.T, aweights=w, bias=True).reshape(
-        n_outputs, n_outputs
-    ).diagonal()
+    floor = (
+        min_variance
+        * np.cov(Y.T, aweights=w, bias=True).reshape(n_outputs, n_outputs).diagonal()
+    )
     assert np.linalg.eigvalsh(cov - np.diag(floor)).min() >= -1e-12 * floor.max()
     # alpha is per unit of weight: the penalty is alpha * sum(w) * ...
     fitted = _penalized_q(X, Y, w, coef, intercept, cov, alpha * w.sum())

@@ -21,7 +21,7 @@ from mixexp import (
 )
 from mixexp.datasets import make_mixture_regression, make_piecewise_linear
 from mixexp.experts import LinearExpert, StudentTExpert
-from mixexp.gates import GaussianGate
+from mixexp.gates import GaussianGate, SoftmaxGate
 
 X, Y = make_piecewise_linear(50, random_state=0)
 LABELS = (X[:, 0] > 0).astype(int)
@@ -188,7 +188,9 @@ def _object_with(values, index, missing):
 def test_missing_values_in_object_targets(model, y, index, missing):
     # Before: LinAlgError (regressor), "Unknown label type" or a TypeError
     # from sorting None among strings (classifier).
-    with pytest.raises(ValueError, match=r"y has missing values.*row.*\b3\b.*(drop|impute)"):
+    with pytest.raises(
+        ValueError, match=r"y has missing values.*row.*\b3\b.*(drop|impute)"
+    ):
         _quiet_fit(clone(model), X2, _object_with(y, index, missing))
 
 
@@ -202,7 +204,9 @@ def test_non_numbers_in_a_regression_target(value):
 
 def test_labels_of_mixed_types():
     y = _object_with(L2, 5, "a")  # ints and a str
-    with pytest.raises(ValueError, match=r"mixes labels of types.*int.*str.*of one type"):
+    with pytest.raises(
+        ValueError, match=r"mixes labels of types.*int.*str.*of one type"
+    ):
         MixtureOfExpertsClassifier(2).fit(X2, y)
 
 
@@ -225,7 +229,9 @@ def test_a_bool_is_not_a_number_parameter(model, names):
     y = L2 if model._task == "classification" else Y2
     for name in names:
         for value in (True, np.True_):
-            with pytest.raises(InvalidParameterError, match=f"'{name}'.*(int|float).*Got (np.)?True"):
+            with pytest.raises(
+                InvalidParameterError, match=f"'{name}'.*(int|float).*Got (np.)?True"
+            ):
                 clone(model).set_params(**{name: value}).fit(X2, y)
 
 
@@ -256,10 +262,14 @@ ODD_COLUMNS = {
 def test_pandas_columns_that_are_not_numbers(kind):
     # Before: DTypePromotionError or "float() argument must be ...".
     frame = _frame(when=ODD_COLUMNS[kind])
-    with pytest.raises(ValueError, match="numeric.*column .when.*(Convert|Encode).*ColumnTransformer"):
+    with pytest.raises(
+        ValueError, match="numeric.*column .when.*(Convert|Encode).*ColumnTransformer"
+    ):
         MixtureOfExpertsRegressor(2).fit(frame, Y2)
     numeric = _frame(when=np.arange(60.0))
-    model = _quiet_fit(MixtureOfExpertsRegressor(2, max_iter=5, random_state=0), numeric, Y2)
+    model = _quiet_fit(
+        MixtureOfExpertsRegressor(2, max_iter=5, random_state=0), numeric, Y2
+    )
     before = _fitted_state(model)
     with pytest.raises(ValueError, match="numeric.*column .when.*(Convert|Encode)"):
         model.predict(frame)
@@ -275,7 +285,9 @@ def test_datetime64_arrays_are_refused():
 
 @pytest.fixture(scope="module")
 def fitted_classifiers():
-    ints = _quiet_fit(MixtureOfExpertsClassifier(2, max_iter=10, random_state=0), X2, L2)
+    ints = _quiet_fit(
+        MixtureOfExpertsClassifier(2, max_iter=10, random_state=0), X2, L2
+    )
     strings = _quiet_fit(
         MixtureOfExpertsClassifier(2, max_iter=10, random_state=0),
         X2,
@@ -284,14 +296,18 @@ def fitted_classifiers():
     return {"int": (ints, L2), "str": (strings, np.array(["no", "yes"])[L2])}
 
 
-@pytest.mark.parametrize("method", ["score", "score_samples", "predict_responsibilities", "bic", "aic"])
+@pytest.mark.parametrize(
+    "method", ["score", "score_samples", "predict_responsibilities", "bic", "aic"]
+)
 @pytest.mark.parametrize("labels", ["int", "str"])
 @pytest.mark.parametrize("missing", [None, np.nan])
 def test_missing_labels_at_score_time(fitted_classifiers, method, labels, missing):
     # Before: TypeError "'<' not supported between 'NoneType' and 'int'".
     model, y = fitted_classifiers[labels]
     before = _fitted_state(model)
-    with pytest.raises(ValueError, match=r"y has missing values.*row.*\b7\b.*(drop|impute)"):
+    with pytest.raises(
+        ValueError, match=r"y has missing values.*row.*\b7\b.*(drop|impute)"
+    ):
         getattr(model, method)(X2, _object_with(y, 7, missing))
     assert _fitted_state(model) == before
 
@@ -307,7 +323,10 @@ def test_unseen_labels_at_score_time(fitted_classifiers):
 
 @pytest.mark.parametrize(
     "model, y",
-    [(MixtureOfExpertsRegressor(2, max_iter=5), Y2), (MixtureOfExpertsClassifier(2, max_iter=5), L2)],
+    [
+        (MixtureOfExpertsRegressor(2, max_iter=5), Y2),
+        (MixtureOfExpertsClassifier(2, max_iter=5), L2),
+    ],
 )
 def test_a_sparse_target(model, y):
     # Before (regressor): "needs numeric targets, got values of dtype object
@@ -316,7 +335,11 @@ def test_a_sparse_target(model, y):
     with pytest.raises(TypeError, match=r"[Ss]parse.*toarray"):
         clone(model).fit(X2, sparse)
     with pytest.raises(TypeError, match=r"[Ss]parse.*toarray"):
-        clone(model).partial_fit(X2, sparse, **({"classes": [0, 1]} if np.ndim(y) == 1 and y.dtype.kind == "i" else {}))
+        clone(model).partial_fit(
+            X2,
+            sparse,
+            **({"classes": [0, 1]} if np.ndim(y) == 1 and y.dtype.kind == "i" else {}),
+        )
     fitted = _quiet_fit(clone(model).set_params(random_state=0), X2, y)
     before = _fitted_state(fitted)
     for method in ("score_samples", "score"):
@@ -338,7 +361,9 @@ WARM_CHANGES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("name, model, change, what", WARM_CHANGES, ids=[c[0] for c in WARM_CHANGES])
+@pytest.mark.parametrize(
+    "name, model, change, what", WARM_CHANGES, ids=[c[0] for c in WARM_CHANGES]
+)
 def test_warm_start_after_a_change_of_structure(name, model, change, what):
     # Before: numpy shape errors ("matmul: Input operand 1 has a mismatch")
     # for a new degree; one policy now: a ValueError naming the change.
@@ -346,7 +371,9 @@ def test_warm_start_after_a_change_of_structure(name, model, change, what):
     model = _quiet_fit(clone(model).set_params(max_iter=5, random_state=0), X2, y)
     before, predictions = _fitted_state(model), model.predict(X2)
     model.set_params(warm_start=True, **change)
-    with pytest.raises(ValueError, match=f"warm_start=True but .*{what}.*changed.*warm_start=False"):
+    with pytest.raises(
+        ValueError, match=f"warm_start=True but .*{what}.*changed.*warm_start=False"
+    ):
         model.fit(X2, y)
     assert _fitted_state(model) == before
     np.testing.assert_array_equal(model.predict(X2), predictions)
@@ -359,9 +386,15 @@ def test_warm_start_after_a_change_of_structure(name, model, change, what):
 
 
 def test_warm_start_after_a_change_of_targets():
-    model = _quiet_fit(MixtureOfExpertsClassifier(2, max_iter=5, random_state=0, warm_start=True), X2, L2)
+    model = _quiet_fit(
+        MixtureOfExpertsClassifier(2, max_iter=5, random_state=0, warm_start=True),
+        X2,
+        L2,
+    )
     before = _fitted_state(model)
-    with pytest.raises(ValueError, match="warm_start=True but the classes changed.*warm_start=False"):
+    with pytest.raises(
+        ValueError, match="warm_start=True but the classes changed.*warm_start=False"
+    ):
         model.fit(X2, L2 + 1)
     assert _fitted_state(model) == before
 
@@ -376,9 +409,18 @@ STALE_CHANGES = {
     "gate": dict(gate=GaussianGate(), top_k=None),
 }
 STALE_MODELS = {
-    "regressor": (MixtureOfExpertsRegressor(3, top_k=2, max_iter=5, random_state=0), Y2),
-    "classifier": (MixtureOfExpertsClassifier(3, top_k=2, max_iter=5, random_state=0), L2),
-    "hierarchy": (HierarchicalMixtureOfExpertsRegressor(depth=2, max_iter=5, random_state=0), Y2),
+    "regressor": (
+        MixtureOfExpertsRegressor(3, top_k=2, max_iter=5, random_state=0),
+        Y2,
+    ),
+    "classifier": (
+        MixtureOfExpertsClassifier(3, top_k=2, max_iter=5, random_state=0),
+        L2,
+    ),
+    "hierarchy": (
+        HierarchicalMixtureOfExpertsRegressor(depth=2, max_iter=5, random_state=0),
+        Y2,
+    ),
 }
 
 
@@ -468,7 +510,10 @@ def test_a_failed_fit_leaves_every_fitted_attribute(case):
 
 @pytest.mark.parametrize(
     "classes, match",
-    [([0, 1, None], r"classes has missing values"), ([0, 1, "a"], r"classes mixes labels of types.*int.*str")],
+    [
+        ([0, 1, None], r"classes has missing values"),
+        ([0, 1, "a"], r"classes mixes labels of types.*int.*str"),
+    ],
 )
 def test_partial_fit_classes_with_missing_or_mixed_labels(classes, match):
     # Before: a TypeError from sorting None, or [0, 1, "a"] silently became
@@ -494,7 +539,10 @@ def test_objects_that_are_not_numbers_in_X(column, name):
 
 def test_sample_weight_of_text():
     # Before: "could not convert string to float: np.str_('a')".
-    with pytest.raises(ValueError, match="sample_weight must be numeric.*one non-negative number per sample"):
+    with pytest.raises(
+        ValueError,
+        match="sample_weight must be numeric.*one non-negative number per sample",
+    ):
         MixtureOfExpertsRegressor(2).fit(X2, Y2, sample_weight=np.array(["a"] * 60))
 
 
@@ -513,3 +561,22 @@ def test_sample_y_refuses_a_bool_count():
     with pytest.raises(TypeError, match="n_samples must be a positive int"):
         model.sample_y(X[:2], n_samples=True)
     assert model.sample_y(X[:2], n_samples=3).shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    "component, name",
+    [
+        (LinearExpert(alpha=True), "alpha"),
+        (LinearExpert(min_variance=True), "min_variance"),
+        (LinearExpert(degree=True), "degree"),
+        (GaussianGate(reg_covar=True), "reg_covar"),
+        (SoftmaxGate(max_iter=True), "max_iter"),
+        (SoftmaxGate(alpha=np.True_), "alpha"),
+    ],
+)
+def test_a_bool_is_not_a_number_parameter_of_a_part(component, name):
+    # Before: alpha=True fitted with alpha 1.0, max_iter=True with one step.
+    role = "gate" if "Gate" in type(component).__name__ else "expert"
+    model = MixtureOfExpertsRegressor(2, max_iter=5, **{role: component})
+    with pytest.raises(ValueError, match=f"{name}.*(True.*bool|Got (np.)?True)"):
+        model.fit(X, Y)

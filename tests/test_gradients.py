@@ -7,7 +7,6 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 import mixexp._solvers as solvers
-
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
 from mixexp._data import TrainingData
 from mixexp._estep import e_step
@@ -198,9 +197,7 @@ def _starting_objective(monkeypatch, solver):
 
     def recording(gate, experts, data, estimator):
         log_likelihood = e_step(gate, experts, data).log_likelihood
-        seen.append(
-            solvers.objective(log_likelihood, gate, experts, data.total_weight)
-        )
+        seen.append(solvers.objective(log_likelihood, gate, experts, data.total_weight))
         return original(gate, experts, data, estimator)
 
     monkeypatch.setitem(solvers.SOLVERS, solver, recording)

@@ -151,9 +151,9 @@ def _offset_models():
         "linear": (MixtureOfExpertsRegressor(3, random_state=0).fit(X, y), X),
         "two outputs": (MixtureOfExpertsRegressor(3, random_state=0).fit(X, Y), X),
         "t experts": (
-            MixtureOfExpertsRegressor(
-                3, expert=StudentTExpert(), random_state=0
-            ).fit(X, y),
+            MixtureOfExpertsRegressor(3, expert=StudentTExpert(), random_state=0).fit(
+                X, y
+            ),
             X,
         ),
         "top-2": (MixtureOfExpertsRegressor(3, top_k=2, random_state=0).fit(X, y), X),

@@ -5,7 +5,6 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 import mixexp._solvers as solvers
-
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
 from mixexp._estep import restrict_to_top_k, top_k_mask, top_k_threshold
 from mixexp._multinomial import softmax

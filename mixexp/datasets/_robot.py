@@ -6,7 +6,9 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import validate_params
+
+from .._params import Interval
 
 _GRAVITY = 9.81
 _MAX_SPEED = 2.0

@@ -6,10 +6,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import has_fit_parameter
 
 from .._data import add_stats
+from .._params import Interval
 
 _LOG_2PI = np.log(2.0 * np.pi)
 # log of the probability floor of a class an expert gives probability zero.
@@ -28,9 +29,10 @@ class EstimatorExpert(BaseEstimator):
     A regressor becomes the Gaussian expert ``N(y; f_k(x), s_k^2)`` with
     the noise variances from its weighted residuals; a classifier's
     likelihood is its ``predict_proba`` of the observed class. A new clone
-    is kept only if it raises the expert's part of EM's Q-function over the previous one (with
-    its variance refitted), so the likelihood never decreases even when the
-    estimator does not minimize the weighted error exactly (trees, SVR).
+    is kept only if it raises the expert's part of EM's Q-function over the
+    previous one (with its variance refitted), so the likelihood never
+    decreases even when the estimator does not minimize the weighted error
+    exactly (trees, SVR).
 
     The estimators pass this component to ``expert=``; it is created for you
     when ``expert`` is a plain scikit-learn estimator.

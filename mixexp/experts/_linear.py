@@ -5,12 +5,13 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.preprocessing import PolynomialFeatures
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
 from .._component import check_component_fitted, map_chunks
 from .._data import add_stats
 from .._linalg import psd_solve, weighted_grams
 from .._online import running_average
+from .._params import Interval
 
 _LOG_2PI = np.log(2.0 * np.pi)
 

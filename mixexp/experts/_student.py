@@ -6,9 +6,9 @@ from numbers import Real
 import numpy as np
 from scipy.optimize import brentq
 from scipy.special import digamma, gammaln, zeta
-from sklearn.utils._param_validation import Interval
 
 from .._data import add_stats
+from .._params import Interval
 from ._linear import LinearExpert
 
 # Degrees of freedom every expert starts from: tails heavy enough that

@@ -6,12 +6,13 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
 from .._component import map_chunks
 from .._data import add_stats
 from .._linalg import weighted_grams
 from .._online import running_average
+from .._params import Interval
 
 _LOG_2PI = np.log(2.0 * np.pi)
 

@@ -4,13 +4,13 @@ from numbers import Integral
 
 import numpy as np
 from scipy.special import expit
-from sklearn.utils._param_validation import Interval
 
 from .._component import MultinomialComponent, check_component_fitted, map_chunks
 from .._data import design_chunks
 from .._estep import restrict_to_top_k, top_k_mask
 from .._linalg import weighted_grams
 from .._multinomial import batch_logits, penalty, softmax
+from .._params import Interval
 
 
 def _through_softmax(d_log_prob, prob):
