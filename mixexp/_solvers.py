@@ -350,8 +350,8 @@ class _Stall:
 
 def _units(gate, experts, data, estimator):
     """Per-parameter step units (flat, like a packed theta) and the loss's
-    unit: gradient solvers step in standardized input and target units, so
-    that neither their path nor their stopping depends on the data's units."""
+    unit (the target's variance for a squared error, else 1), the
+    standardized units in which the gradient solvers measure the data."""
     scales = gate._theta_scale(data) + experts._theta_scale(data)
     like = gate._theta(data) + experts._theta(data)
     step = _pack(
@@ -368,7 +368,9 @@ def fit_gd(gate, experts, data, estimator):
     """Full-batch gradient descent (L-BFGS with analytic gradients) on one of
     the 1991 losses; an iteration is one L-BFGS step, one or a few passes.
     It stops after ``n_iter_no_change`` iterations without an improvement of
-    ``tol`` (as MLPRegressor does), or at ``max_iter``.
+    ``tol`` (as MLPRegressor does), or at ``max_iter``. L-BFGS works in
+    standardized units (``_units``), so neither its path nor its stopping
+    depends on the units of the data.
 
     Returns
     -------
@@ -499,7 +501,10 @@ def fit_minibatch(gate, experts, data, estimator):
     loss = estimator.loss
     like = (gate._theta(data), experts._theta(data))
     vector = _pack(like[0] + like[1])
-    step, loss_unit = _units(gate, experts, data, estimator)
+    # Steps stay in the parameters' own units, as learning_rate_init is
+    # documented; only the stopping rule and the gate's penalty use the
+    # loss's unit.
+    loss_unit = _units(gate, experts, data, estimator)[1]
     optimizer = {"adam": _Adam, "sgd": _NesterovSGD}[estimator.solver](
         vector.size, estimator.learning_rate_init
     )
@@ -580,8 +585,7 @@ def fit_minibatch(gate, experts, data, estimator):
                     rng=rng,
                 )
                 epoch_loss += value * batch_weight
-                # The optimizer steps in standardized units (see _units).
-                vector = vector + step * optimizer.step(grad * (step / loss_unit))
+                vector = vector + optimizer.step(grad)
         curve.append(epoch_loss / train_weight)
         if estimator.verbose >= 2 or (estimator.verbose and epoch % 10 == 9):
             print(f"  Epoch {epoch + 1}, loss = {curve[-1]:.6f}")
