@@ -216,13 +216,6 @@ class MultinomialComponent(BaseEstimator):
     def _set_theta(self, theta, data):
         self._set_params_design(theta[0], data.offset[self._role])
 
-    def _theta_scale(self, data):
-        """The size of a unit step of each ``_theta`` array: the weights in
-        standardized input units, so gradient steps do not depend on the
-        units of the features."""
-        units = np.append(1.0 / data.column_scale(self._role), 1.0)
-        return [units] * len(self._theta(data))
-
     def _theta_penalty(self, theta, by_variance=False):
         """L2 penalty on the weights (not the intercepts) and its gradient."""
         V = theta[0]

@@ -288,7 +288,7 @@ def penalized_objective(
     """``loss * scale + penalties * penalty_scale`` (``penalty_scale``
     defaults to ``scale``) and its gradient, as one flat vector; ``options``
     go to ``loss_and_gradient``. The gate's penalty is multiplied by
-    ``loss_unit``, the unit of a squared-error loss (see ``_units``), so that
+    ``loss_unit``, the unit of a squared-error loss (``_loss_unit``), so that
     its weight against the loss does not depend on the target's units."""
     if penalty_scale is None:
         penalty_scale = scale
@@ -348,29 +348,23 @@ class _Stall:
         return self.stalled
 
 
-def _units(gate, experts, data, estimator):
-    """Per-parameter step units (flat, like a packed theta) and the loss's
-    unit (the target's variance for a squared error, else 1), the
-    standardized units in which the gradient solvers measure the data."""
-    scales = gate._theta_scale(data) + experts._theta_scale(data)
-    like = gate._theta(data) + experts._theta(data)
-    step = _pack(
-        [np.broadcast_to(s, a.shape) for s, a in zip(scales, like, strict=True)]
-    )
-    loss_unit = 1.0  # a log-likelihood has no units
-    if estimator.loss != "likelihood" and estimator._task == "regression":
-        variance = float(np.mean(data.target_moments()[1]))
-        loss_unit = variance if variance > 0 else 1.0
-    return step, loss_unit
+def _loss_unit(data, estimator):
+    """The unit of the training loss: the target's variance for a squared
+    error of a regressor, else 1 (a log-likelihood has none). The gradient
+    solvers' stopping rule and the gate's penalty are measured in it, so
+    neither depends on the units of the target."""
+    if estimator.loss == "likelihood" or estimator._task != "regression":
+        return 1.0
+    variance = float(np.mean(data.target_moments()[1]))
+    return variance if variance > 0 else 1.0
 
 
 def fit_gd(gate, experts, data, estimator):
     """Full-batch gradient descent (L-BFGS with analytic gradients) on one of
     the 1991 losses; an iteration is one L-BFGS step, one or a few passes.
     It stops after ``n_iter_no_change`` iterations without an improvement of
-    ``tol`` (as MLPRegressor does), or at ``max_iter``. L-BFGS works in
-    standardized units (``_units``), so neither its path nor its stopping
-    depends on the units of the data.
+    ``tol`` in the loss's unit (``_loss_unit``), as MLPRegressor does, or at
+    ``max_iter``.
 
     Returns
     -------
@@ -379,23 +373,23 @@ def fit_gd(gate, experts, data, estimator):
     loss = estimator.loss
     like = (gate._theta(data), experts._theta(data))
     scale = 1.0 / data.total_weight
-    step, loss_unit = _units(gate, experts, data, estimator)
+    loss_unit = _loss_unit(data, estimator)
     curve = []
     stall = _Stall(estimator.tol, estimator.n_iter_no_change)
 
-    def fun(units):  # the objective in standardized units (see _units)
+    def fun(vector):  # in the loss's unit, as L-BFGS's gtol is absolute
         value, grad = penalized_objective(
             gate,
             experts,
             data,
             loss,
-            _unpack(units * step, like),
+            _unpack(vector, like),
             data.joint_chunks,
             scale,
             loss_unit=loss_unit,
             balance_weight=estimator.balance_weight,
         )
-        return value / loss_unit, grad * (step / loss_unit)
+        return value / loss_unit, grad / loss_unit
 
     def record(intermediate_result):
         curve.append(float(intermediate_result.fun) * loss_unit)
@@ -406,13 +400,13 @@ def fit_gd(gate, experts, data, estimator):
 
     result = minimize(
         fun,
-        _pack(like[0] + like[1]) / step,
+        _pack(like[0] + like[1]),
         jac=True,
         method="L-BFGS-B",
         callback=record,
         options={"maxiter": estimator.max_iter, "ftol": 0.0, "gtol": 1e-9},
     )
-    gate_theta, expert_theta = _unpack(result.x * step, like)
+    gate_theta, expert_theta = _unpack(result.x, like)
     gate._set_theta(gate_theta, data)
     experts._set_theta(expert_theta, data)
     if not curve:
@@ -501,10 +495,7 @@ def fit_minibatch(gate, experts, data, estimator):
     loss = estimator.loss
     like = (gate._theta(data), experts._theta(data))
     vector = _pack(like[0] + like[1])
-    # Steps stay in the parameters' own units, as learning_rate_init is
-    # documented; only the stopping rule and the gate's penalty use the
-    # loss's unit.
-    loss_unit = _units(gate, experts, data, estimator)[1]
+    loss_unit = _loss_unit(data, estimator)
     optimizer = {"adam": _Adam, "sgd": _NesterovSGD}[estimator.solver](
         vector.size, estimator.learning_rate_init
     )

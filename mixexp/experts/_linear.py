@@ -409,15 +409,6 @@ class LinearExpert(BaseEstimator):
         )
         self._set_arrays(coef, intercept, data.cache["expert_floor"] + np.exp(eta))
 
-    def _theta_scale(self, data):
-        """The size of a unit step of each ``_theta`` array: W in standardized
-        input and target units, so gradient steps do not depend on the units
-        of either (eta, a log-variance, has none)."""
-        y_var = data.cache["expert_y_var"]
-        y_scale = np.sqrt(np.where(y_var > 0, y_var, 1.0))
-        units = np.append(1.0 / data.column_scale("experts"), 1.0)
-        return [y_scale[None, :, None] * units, np.ones(1)]
-
     def _forward(self, Xt, y, theta, data):
         W, eta = theta
         variance = data.cache["expert_floor"] + np.exp(eta)
