@@ -472,7 +472,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )(fits)
         best = None
         for run in runs:  # keep the first of the best, as a sequential loop
-            if best is None or run[2].loss_curve[-1] < best[2].loss_curve[-1]:
+            if best is None or run[2].final < best[2].final:
                 best = run
         gate, experts, history, data = best
         if not history.converged:

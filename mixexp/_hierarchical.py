@@ -123,11 +123,15 @@ class _Hierarchy:
             deepest = 0  # the deepest tree with at most n_weighted leaves
             while self.branching ** (deepest + 1) <= n_weighted:
                 deepest += 1
+            advice = (
+                f"use depth at most {deepest} with branching={self.branching}"
+                if deepest >= 1
+                else f"use branching at most {n_weighted} with depth=1"
+            )
             raise ValueError(
                 f"depth={self.depth} and branching={self.branching} make "
                 f"{self.n_experts} experts, more than the {n_weighted} samples "
-                f"with positive weight; use depth at most {deepest} with "
-                f"branching={self.branching}, or provide more data."
+                f"with positive weight; {advice}, or provide more data."
             )
 
     def _make_gate(self):

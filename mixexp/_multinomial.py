@@ -275,7 +275,7 @@ def maximize(
     pass_stats : callable
         ``pass_stats(V, hessian)`` returns ``chunk_stats`` summed over all rows.
     alpha : float
-        L2 penalty on the rows selected by ``mask``.
+        L2 penalty, with column weights ``mask``.
     mask : ndarray of shape (p,)
         Penalty weight of each column (the input's variance, so the
         penalty is in standardized units), 0 for the intercept column.

@@ -27,7 +27,9 @@ class History(NamedTuple):
     empty. ``n_iter_dense`` counts the leading iterations of a dense warm-up
     (EM with a top-k gate), whose objective is the dense gate's. ``warning``
     replaces the estimator's generic ConvergenceWarning when the solver knows
-    better why it did not converge.
+    better why it did not converge. ``objective`` is the training objective
+    of the parameters kept, when they are not those of the last iteration
+    (a minibatch run that kept earlier ones); restarts are compared on it.
     """
 
     loss_curve: list
@@ -35,6 +37,12 @@ class History(NamedTuple):
     converged: bool
     n_iter_dense: int = 0
     warning: str = ""
+    objective: float | None = None
+
+    @property
+    def final(self):
+        """The training objective of the parameters kept."""
+        return self.loss_curve[-1] if self.objective is None else self.objective
 
 
 # An expert whose total responsibility falls below this fraction of the total
@@ -292,6 +300,8 @@ def penalized_objective(
     its weight against the loss does not depend on the target's units."""
     if penalty_scale is None:
         penalty_scale = scale
+    if options.get("balance_weight"):  # a gate penalty too
+        options["balance_weight"] = options["balance_weight"] * loss_unit
     value, (gate_grad, expert_grad) = loss_and_gradient(
         gate, experts, data, loss, theta, chunks, **options
     )
@@ -459,15 +469,19 @@ class _NesterovSGD:
 # seen has diverged: a tenfold squared error, or a likelihood per unit of
 # weight a tenth of the best one (the loss, its negative log, up log 10).
 _DIVERGENCE_FACTOR = 10.0
+# ... plus this fraction of the target's variance for a squared error, so
+# that a near-exact fit (lowest loss close to 0) does not trip it on noise.
+_DIVERGENCE_MARGIN = 0.1
 
 
-def _diverged(value, best, loss):
+def _diverged(value, best, loss, loss_unit):
     """Whether the epoch loss ``value`` is far above the ``best`` seen."""
     if not np.isfinite(value):
         return True
     if loss == "likelihood":
         return value - best > np.log(_DIVERGENCE_FACTOR)
-    return value > _DIVERGENCE_FACTOR * best
+    # The margin keeps a near-exact fit (best close to 0) from tripping it.
+    return value > _DIVERGENCE_FACTOR * best + _DIVERGENCE_MARGIN * loss_unit
 
 
 def fit_minibatch(gate, experts, data, estimator):
@@ -520,10 +534,11 @@ def fit_minibatch(gate, experts, data, estimator):
     def training_objective(v):
         """A full pass over the training rows; a noisy gate's noise is the same
         at every call, so two parameter vectors are compared fairly."""
-        chunks = [
-            next(data.joint_rows(train[i : i + data.rows]))
-            for i in range(0, train.size, data.rows)
-        ]
+
+        def chunks():  # made chunk by chunk, not held all at once
+            for begin in range(0, train.size, data.rows):
+                yield next(data.joint_rows(train[begin : begin + data.rows]))
+
         with np.errstate(all="ignore"):
             value = penalized_objective(
                 gate,
@@ -531,7 +546,7 @@ def fit_minibatch(gate, experts, data, estimator):
                 data,
                 loss,
                 _unpack(v, like),
-                lambda: chunks,
+                chunks,
                 1.0 / train_weight,
                 loss_unit=loss_unit,
                 balance_weight=estimator.balance_weight,
@@ -580,7 +595,9 @@ def fit_minibatch(gate, experts, data, estimator):
         curve.append(epoch_loss / train_weight)
         if estimator.verbose >= 2 or (estimator.verbose and epoch % 10 == 9):
             print(f"  Epoch {epoch + 1}, loss = {curve[-1]:.6f}")
-        if _diverged(curve[-1], lowest, loss) or not np.all(np.isfinite(vector)):
+        if _diverged(curve[-1], lowest, loss, loss_unit) or not np.all(
+            np.isfinite(vector)
+        ):
             diverged = True
             break
         if curve[-1] < lowest:
@@ -632,7 +649,14 @@ def fit_minibatch(gate, experts, data, estimator):
             f"standardize {inputs} (e.g. with StandardScaler), or use solver='em'."
         )
     # An epoch's loss averages over moving parameters: not a likelihood trace.
-    return History(curve, [], stall.stalled and not warning, warning=warning)
+    kept_objective = min(final_value, start_value) if validation is None else None
+    return History(
+        curve,
+        [],
+        stall.stalled and not warning,
+        warning=warning,
+        objective=kept_objective,
+    )
 
 
 SOLVERS = {"em": fit_em, "gd": fit_gd, "sgd": fit_minibatch, "adam": fit_minibatch}

@@ -291,3 +291,25 @@ def test_gradient_descent_on_the_likelihood_reaches_em_s_optimum():
     ).fit(X, y)
     assert gd.lower_bound_ == pytest.approx(em.lower_bound_, abs=1e-5)
     np.testing.assert_allclose(gd.predict(X), em.predict(X), atol=1e-3)
+
+
+def test_divergence_rule_allows_noise_around_a_near_exact_fit():
+    from mixexp._solvers import _diverged
+
+    # A squared error that rises from 1e-8 to 1e-6 of the target's variance
+    # is noise near an exact fit, not divergence; tenfold plus a tenth of the
+    # variance is.
+    assert not _diverged(1e-6, 1e-8, "competitive", 1.0)
+    assert _diverged(20.0, 1.0, "competitive", 1.0)
+    assert _diverged(np.inf, 1.0, "likelihood", 1.0)
+    assert not _diverged(1.0 + np.log(10) / 2, 1.0, "likelihood", 1.0)
+
+
+def test_restarts_are_compared_on_the_parameters_each_kept():
+    from mixexp._solvers import History
+
+    # A run that diverged keeps earlier parameters: its last epoch's loss
+    # (5.0) is not what it returns (2.0).
+    kept = History([3.0, 5.0], [], False, objective=2.0)
+    assert kept.final == 2.0
+    assert History([3.0, 1.5], [], True).final == 1.5

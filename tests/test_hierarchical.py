@@ -470,3 +470,10 @@ def test_grid_search_over_depth_and_node_penalty():
 )
 def test_sklearn_compatible_hierarchy(estimator, check):
     check(estimator)
+
+
+def test_a_branching_wider_than_the_data_says_to_narrow_it():
+    X, y = make_piecewise_linear(5, random_state=0)
+    model = HierarchicalMixtureOfExpertsRegressor(depth=1, branching=8)
+    with pytest.raises(ValueError, match="branching at most 5 with depth=1"):
+        model.fit(X, y)

@@ -282,3 +282,17 @@ def test_minibatch_squared_errors_are_measured_in_the_target_units(solver):
     if scaled.score(X, y * 1e-8) < reference - 0.05:
         assert not scaled.converged_
         assert any(w.category is ConvergenceWarning for w in caught)
+
+
+def test_wrapped_estimators_see_weights_of_the_same_scale():
+    # SVR's C weighs its loss against an absolute penalty: before, weights of
+    # 3 gave lower_bound_ -0.847 where unit weights gave -1.042.
+    from sklearn.svm import SVR
+
+    X, y = make_mixture_regression(300, 2, 2, random_state=0)
+    model = MixtureOfExpertsRegressor(2, expert=SVR(C=0.1), random_state=0, max_iter=20)
+    unit = _fit(clone(model), X, y).predict(X)
+    for factor in (3.0, 1e-9, 1e200):
+        weight = np.full(y.shape[0], factor)
+        scaled = _fit(clone(model), X, y, sample_weight=weight).predict(X)
+        np.testing.assert_allclose(scaled, unit, atol=0.02)  # SVR tol=1e-3

@@ -272,6 +272,9 @@ class EstimatorExpert(BaseEstimator):
         X, y = data.inputs["experts"], data.y
         target = y[:, 0] if self._task == "regression" and self._single_output else y
         weights = data.resp * data.sample_weight
+        # The clones see weights of mean responsibility, whatever the scale
+        # of the user's weights (their own penalties are absolute).
+        fit_weights = weights / data.sample_weight.mean()
         estimators = list(self.estimators_)
         variance = self._variance().copy() if self._task == "regression" else None
         for k in range(len(estimators)):  # a loop over experts, not rows
@@ -279,7 +282,7 @@ class EstimatorExpert(BaseEstimator):
             candidate = _seeded_clone(self.estimator, self._rng)
             if count <= 0:
                 continue
-            candidate.fit(X, target, sample_weight=weights[k])
+            candidate.fit(X, target, sample_weight=fit_weights[k])
             if variance is None:
                 if self._class_q(candidate, X, y, weights[k]) >= stats["q"][k]:
                     estimators[k] = candidate

@@ -145,8 +145,9 @@ class StudentTExpert(LinearExpert):
     Parameters
     ----------
     alpha : float, default=1e-6
-        Ridge penalty on the expert coefficients, scaled by the scale matrix
-        as in :class:`LinearExpert`.
+        Ridge penalty on the expert coefficients, per unit of sample weight
+        and in standardized units, scaled by the scale matrix as in
+        :class:`LinearExpert`.
     degree : int, default=1
         Polynomial experts: ``phi(x)`` holds the monomials of the expert's
         inputs up to this degree (the "p" of the meteorits package).

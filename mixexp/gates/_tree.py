@@ -68,7 +68,8 @@ class TreeGate(SoftmaxGate):
 
     _parameter_constraints = {
         **SoftmaxGate._parameter_constraints,
-        "depth": [Interval(Integral, 1, 64, closed="both")],  # 2**64 leaves at most
+        # A bound keeps branching ** depth from taking hours to compute.
+        "depth": [Interval(Integral, 1, 64, closed="both")],
         "branching": [Interval(Integral, 2, None, closed="left")],
     }
     _parameter_constraints.pop("noise")
