@@ -523,6 +523,9 @@ def fit_minibatch(gate, experts, data, estimator):
     batch = min(batch, train.size)
     weight = data.sample_weight
     train_weight = float(weight[train].sum())
+    # The parts' penalties are totals over all the fit's weight (validation
+    # rows included): per unit of weight, as in EM.
+    penalty_scale = 1.0 / data.total_weight
     stall = _Stall(estimator.tol, estimator.n_iter_no_change)
     curve, start = [], vector.copy()
 
@@ -548,6 +551,7 @@ def fit_minibatch(gate, experts, data, estimator):
                 _unpack(v, like),
                 chunks,
                 1.0 / train_weight,
+                penalty_scale,
                 loss_unit=loss_unit,
                 balance_weight=estimator.balance_weight,
                 rng=np.random.RandomState(0),
@@ -585,7 +589,7 @@ def fit_minibatch(gate, experts, data, estimator):
                     theta,
                     lambda: [chunk],  # noqa: B023 (called right here)
                     1.0 / batch_weight,
-                    1.0 / train_weight,
+                    penalty_scale,
                     loss_unit=loss_unit,
                     balance_weight=estimator.balance_weight,
                     rng=rng,
