@@ -36,7 +36,7 @@ from ._estep import e_step, responsibilities, routed, routing_share
 from ._init import initialize_responsibilities, standardize_features
 from ._online import new_state, online_step
 from ._params import Interval
-from ._solvers import SOLVERS, objective
+from ._solvers import REQUIRES, SOLVERS, objective, solvers_for
 from .experts import EstimatorExpert
 from .gates import SoftmaxGate, TreeGate
 
@@ -414,11 +414,19 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             ("gate", self._make_gate()),
             ("expert", self._make_experts()),
         ):
-            if self.solver not in component._allowed_solvers():
+            missing = REQUIRES[self.solver] - component.capabilities
+            if missing:
+                allowed = solvers_for(component.capabilities)
+                hint = (
+                    "use " + " or ".join(f"solver={s!r}" for s in allowed)
+                    if allowed
+                    else "no solver can train it"
+                )
                 raise ValueError(
-                    f"{name}={type(component).__name__}(...) is fitted by "
-                    f"{' or '.join(sorted(component._allowed_solvers()))}, not "
-                    f"solver={self.solver!r}; use solver='em'."
+                    f"{name}={type(component).__name__}(...) cannot be trained "
+                    f"by solver={self.solver!r}, which needs the capabilities "
+                    f"{sorted(missing)} it does not declare (it declares "
+                    f"{sorted(component.capabilities)}); {hint}."
                 )
         if self.top_k is not None and self.top_k > self.n_experts:
             raise ValueError(
@@ -766,10 +774,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 component = make()
             except (TypeError, ValueError):
                 return True  # partial_fit reports the bad setting itself
-            if getattr(component, "_online_update", None) is None:
+            if "online" not in component.capabilities:
                 raise AttributeError(
                     f"partial_fit is not available with {name}={component!r}, "
-                    "which has no online update; use fit."
+                    "which does not declare the 'online' capability: it has no "
+                    "online update; use fit."
                 )
         return True
 
@@ -806,7 +815,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         top_k = self.top_k
         if top_k is not None and top_k >= self.n_experts:
             top_k = None  # keeping every expert is the dense gate
-        if isinstance(gate, SoftmaxGate):
+        if "sparse_routing" in gate.capabilities:
             if self.gate is not None and (gate.top_k is not None or gate.noise):
                 raise ValueError(
                     "Set top_k and gate_noise on the estimator, not on its gate: "

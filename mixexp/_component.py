@@ -11,16 +11,19 @@ A component is a scikit-learn estimator for its parameters (``clone``,
   the next pass to verify, and ``_retreat(data)`` to halve it;
 - ``_penalty()``, ``_n_parameters()`` and ``_end_fit()``, which drops
   fit-time scratch so a fitted model holds parameters only.
+
+``mixexp._contract`` declares every hook, with its shapes, and the optional
+capabilities (gradient training, online EM, ...) a part may declare.
 """
 
 from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import StrOptions
 
+from ._contract import Part
 from ._data import add_stats, design_chunks
 from ._linalg import weighted_grams
 from ._multinomial import (
@@ -82,7 +85,7 @@ def map_chunks(X, fn, leading_shape):
     return out
 
 
-class MultinomialComponent(BaseEstimator):
+class MultinomialComponent(Part):
     """B multinomial logistic problems over C choices, fitted on weighted
     targets: the softmax gate (B = 1, the choices are the experts) and the
     softmax experts (B = K, the choices are the classes).
@@ -99,12 +102,6 @@ class MultinomialComponent(BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="left")],
     }
-
-    _pending = None
-
-    def _allowed_solvers(self):
-        """The estimator solvers that can train this component."""
-        return {"em", "gd", "sgd", "adam"}
 
     # Whether the Böhning bound's Gram matrices change with the
     # responsibilities (then the E-step pass sums them) or not (the gate).

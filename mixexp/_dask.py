@@ -263,7 +263,7 @@ def sharded_training_data(estimator, X, y, sample_weight, warm):
             "solver='em' (or compute the arrays into memory first)."
         )
     for component in (estimator._make_gate(), estimator._make_experts()):
-        if not getattr(component, "_blockwise", True):
+        if "blockwise" not in component.capabilities:
             raise ValueError(
                 f"{type(component).__name__} cannot be fitted on dask arrays: "
                 "its M-step needs all the rows in memory. Use LinearExpert or "

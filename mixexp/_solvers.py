@@ -339,8 +339,7 @@ def _unpack(vector, like):
 def _final_noise(gate, experts, data):
     """Losses without a noise model leave the experts' variances to be set
     from their gate-weighted residuals, so the fit is still a density."""
-    if hasattr(experts, "_refit_noise"):
-        experts._refit_noise(gate, data)
+    experts._refit_noise(gate, data)
 
 
 class _Stall:
@@ -664,3 +663,18 @@ def fit_minibatch(gate, experts, data, estimator):
 
 
 SOLVERS = {"em": fit_em, "gd": fit_gd, "sgd": fit_minibatch, "adam": fit_minibatch}
+
+# The capabilities (mixexp._contract.CAPABILITIES) a solver needs of both the
+# gate and the experts; the estimators refuse a part that lacks one.
+REQUIRES = {
+    "em": frozenset({"em"}),
+    "gd": frozenset({"gradient"}),
+    "sgd": frozenset({"gradient"}),
+    "adam": frozenset({"gradient"}),
+}
+
+
+def solvers_for(capabilities):
+    """The solvers that can train a part with these capabilities, in the
+    order of ``SOLVERS``."""
+    return [name for name in SOLVERS if REQUIRES[name] <= capabilities]

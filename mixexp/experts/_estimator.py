@@ -3,12 +3,13 @@
 from numbers import Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import has_fit_parameter
 
+from .._contract import Expert
 from .._data import add_stats
 from .._params import Interval
 
@@ -17,7 +18,7 @@ _LOG_2PI = np.log(2.0 * np.pi)
 _LOG_TINY = np.log(np.finfo(float).tiny)
 
 
-class EstimatorExpert(BaseEstimator):
+class EstimatorExpert(Expert):
     """K clones of a scikit-learn estimator as the experts (generalized EM).
 
     Each M-step fits a fresh clone per expert with the responsibilities
@@ -70,7 +71,6 @@ class EstimatorExpert(BaseEstimator):
     True
     """
 
-    _role = "experts"
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "predict"])],
         "min_variance": [Interval(Real, 0, None, closed="neither")],
@@ -84,9 +84,14 @@ class EstimatorExpert(BaseEstimator):
     def _task(self):
         return "classification" if is_classifier(self.estimator) else "regression"
 
-    def _allowed_solvers(self):
-        """The estimator solvers that can train this component."""
-        return {"em"}
+    @property
+    def capabilities(self):
+        """What the experts support (see ``mixexp._contract``): EM only, as
+        the wrapped estimators have no gradients; M-steps refit on all rows
+        in memory (not blockwise); noise models for regressors only."""
+        if self._task == "regression":
+            return frozenset({"em", "predictive_distribution"})
+        return frozenset({"em"})
 
     # ----------------------------------------------------------------- public
     def predict(self, X):
@@ -168,8 +173,6 @@ class EstimatorExpert(BaseEstimator):
     def _variance(self):
         variance = self.noise_variance_
         return variance[:, None] if self._single_output else variance
-
-    _blockwise = False  # the M-step refits on all rows, in memory
 
     def _prepare(self, data):
         """Check the estimator; the experts see uncentred inputs."""
@@ -259,8 +262,6 @@ class EstimatorExpert(BaseEstimator):
             f"expert={self.estimator!r} has no parameter count, so bic and aic "
             "are undefined; compare models by cross-validation instead."
         )
-
-    _pending = None  # every kept step raises Q: nothing to verify
 
     def _end_fit(self):
         for name in ("_floor", "_start", "_rng"):

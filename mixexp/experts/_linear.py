@@ -3,11 +3,11 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator
 from sklearn.preprocessing import PolynomialFeatures
 from sklearn.utils._param_validation import StrOptions
 
 from .._component import check_component_fitted, map_chunks
+from .._contract import Expert
 from .._data import add_stats
 from .._linalg import psd_solve, weighted_grams
 from .._online import running_average
@@ -45,7 +45,7 @@ def _floored_covariance(covariance, floor):
     return clipped * root[:, None] * root[None, :]
 
 
-class LinearExpert(BaseEstimator):
+class LinearExpert(Expert):
     """K linear-Gaussian experts ``y | x, k ~ N(W_k^T [phi(x), 1], S_k)``.
 
     The M-step is one weighted ridge regression per expert, all solved
@@ -128,7 +128,6 @@ class LinearExpert(BaseEstimator):
         "covariance_type": [StrOptions({"diag", "full"})],
         "min_variance": [Interval(Real, 0, None, closed="neither")],
     }
-    _role = "experts"
     _task = "regression"
 
     def __init__(
@@ -190,11 +189,14 @@ class LinearExpert(BaseEstimator):
             )
         return PolynomialFeatures(self.degree, include_bias=False).fit_transform(X)
 
-    def _allowed_solvers(self):
-        """The estimator solvers that can train this component."""
-        if self.covariance_type == "full":
-            return {"em"}
-        return {"em", "gd", "sgd", "adam"}
+    @property
+    def capabilities(self):
+        """What the experts support (see ``mixexp._contract``): the gradient
+        passes train diagonal noise only, so full covariances are EM's."""
+        supported = {"em", "online", "blockwise", "predictive_distribution"}
+        if self.covariance_type != "full":
+            supported.add("gradient")
+        return frozenset(supported)
 
     def _predict_pairs(self, X, samples, experts):
         """Means of the given (sample, expert) pairs only: (n_pairs, m)."""
@@ -506,9 +508,6 @@ class LinearExpert(BaseEstimator):
         d_W[:, :, :-1] = ridge * weights / variance[:, :, None]
         d_eta = -0.5 * sq_norms / variance**2 * np.exp(eta)
         return 0.5 * float(np.sum(sq_norms / variance)), [d_W, d_eta]
-
-    # The closed-form M-step is exact: there is never a step to verify.
-    _pending = None
 
     def _end_fit(self):
         """Drop fit-time scratch (``_ridge`` stays: the fitted objective's

@@ -3,10 +3,11 @@
 import numpy as np
 
 from .._component import MultinomialComponent, check_component_fitted, map_chunks
+from .._contract import Expert
 from .._multinomial import batch_logits, softmax
 
 
-class LogisticExpert(MultinomialComponent):
+class LogisticExpert(MultinomialComponent, Expert):
     """K softmax experts ``P_k(c | x) = softmax(coef_[k] @ x + intercept_[k])_c``.
 
     Each expert is a multinomial logistic regression fitted with the
@@ -79,7 +80,7 @@ class LogisticExpert(MultinomialComponent):
         return proba.transpose(2, 0, 1)
 
     # ------------------------------------------------- protocol of the driver
-    _role = "experts"
+    capabilities = frozenset({"em", "gradient", "online", "blockwise"})
     _task = "classification"
 
     @staticmethod

@@ -245,13 +245,9 @@ class StudentTExpert(LinearExpert):
         self.max_df = max_df
 
     # ------------------------------------------------- protocol of the driver
-    def _allowed_solvers(self):
-        """EM only: the gradient solvers have no t likelihood."""
-        return {"em"}
-
-    # partial_fit refuses components without online statistics; the
-    # inherited online M-step would leave nu at its start.
-    _online_update = None
+    # No "gradient": the gradient solvers have no t likelihood. No
+    # "online": the inherited online M-step would leave nu at its start.
+    capabilities = frozenset({"em", "blockwise", "predictive_distribution"})
 
     def _prepare(self, data):
         super()._prepare(data)

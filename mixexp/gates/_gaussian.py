@@ -4,11 +4,11 @@ from numbers import Real
 
 import numpy as np
 from scipy.special import logsumexp
-from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import StrOptions
 
 from .._component import map_chunks
+from .._contract import Gate
 from .._data import add_stats
 from .._linalg import weighted_grams
 from .._online import running_average
@@ -143,7 +143,7 @@ def _from_full(covariances, covariance_type):
     return variances.copy() if covariance_type == "diag" else variances.mean(axis=1)
 
 
-class GaussianGate(BaseEstimator):
+class GaussianGate(Gate):
     """Localized gate: ``g_k(x)`` proportional to ``a_k N(x; m_k, S_k)``.
 
     The alternative model of Xu, Jordan & Hinton (1995): each expert owns a
@@ -226,12 +226,6 @@ class GaussianGate(BaseEstimator):
         "reg_covar": [Interval(Real, 0, None, closed="left")],
     }
 
-    # No top-k routing: every expert is evaluated (read by the estimator).
-    top_k = None
-
-    # The closed-form M-step is exact: there is never a step to verify.
-    _pending = None
-
     def __init__(self, covariance_type="full", reg_covar=1e-6):
         self.covariance_type = covariance_type
         self.reg_covar = reg_covar
@@ -273,7 +267,9 @@ class GaussianGate(BaseEstimator):
         return np.exp(self.predict_log_proba(X))
 
     # ------------------------------------------------- protocol of the driver
-    _role = "gate"
+    # No gradient training (the gate has no gradient passes) and no top-k
+    # routing; the closed-form M-step is exact, so nothing is ever pending.
+    capabilities = frozenset({"em", "online", "blockwise"})
 
     def _check_fitted(self):
         if not hasattr(self, "means_"):
@@ -282,10 +278,6 @@ class GaussianGate(BaseEstimator):
                 "part of a mixture estimator (MixtureOfExpertsRegressor or "
                 "MixtureOfExpertsClassifier)."
             )
-
-    def _allowed_solvers(self):
-        """The estimator solvers that can train this component."""
-        return {"em"}
 
     def _prepare(self, data):
         """Check the parameters; a warm start whose ``covariance_type``

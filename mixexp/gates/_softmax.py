@@ -6,6 +6,7 @@ import numpy as np
 from scipy.special import expit
 
 from .._component import MultinomialComponent, check_component_fitted, map_chunks
+from .._contract import Gate
 from .._data import design_chunks
 from .._estep import restrict_to_top_k, top_k_mask
 from .._linalg import weighted_grams
@@ -19,7 +20,7 @@ def _through_softmax(d_log_prob, prob):
     return d_log_prob - prob * np.sum(d_log_prob, axis=0)
 
 
-class SoftmaxGate(MultinomialComponent):
+class SoftmaxGate(MultinomialComponent, Gate):
     """Softmax gate: ``g(x) = softmax(coef_ @ x + intercept_)``.
 
     A multinomial logistic regression whose classes are the experts, fitted in
@@ -187,7 +188,9 @@ class SoftmaxGate(MultinomialComponent):
         return V[0] @ Xt
 
     # ------------------------------------------------- protocol of the driver
-    _role = "gate"
+    capabilities = frozenset(
+        {"em", "gradient", "online", "blockwise", "sparse_routing"}
+    )
     _bound_grams_in_pass = False  # the bound's Gram matrix needs the weights only
 
     def _n_choices(self, data):

@@ -1,0 +1,298 @@
+"""The contract between the mixture estimators and their parts.
+
+A part is a gate or the experts (all K at once). The estimators (``_base``,
+``_solvers``, ``_estep``, ``_init``, ``_online``, ``_dask``, ``_regressor``,
+``_classifier``) drive a part only through the hooks declared here; a new
+part derives from :class:`Gate` or :class:`Expert` and overrides them.
+
+Notation: ``data`` is the fit's ``TrainingData``; ``Xt`` a design chunk of
+shape (p, n_rows), the part's inputs centred by ``data.offset[role]`` with a
+row of ones last (offsets are zero outside a fit); K is the number of experts
+and ``params`` whatever the part's ``_params`` returned, handed back as is.
+
+Hooks every part must override raise NotImplementedError here. The others
+belong to a capability, named in the part's ``capabilities`` and checked by
+the estimators before they use them (the solvers' needs are
+``_solvers.REQUIRES``):
+"""
+
+from sklearn.base import BaseEstimator
+
+CAPABILITIES = {
+    "em": "trained by EM through the required hooks (solver='em')",
+    "gradient": "trained by the gradient solvers (gd, sgd, adam): _theta, "
+    "_set_theta, _theta_penalty and the role's forward and backward passes",
+    "online": "partial_fit's online EM: _prepare_online and _online_update",
+    "blockwise": "the M-step needs per-chunk sums only, so fit runs on dask "
+    "arrays block by block",
+    "sparse_routing": "a gate with top_k and noise parameters (set by the "
+    "estimator) that its passes honour, and route(X) for sparse prediction",
+    "predictive_distribution": "a regression expert with _marginals and "
+    "_noise_draw, for the regressor's predictive distribution",
+}
+__doc__ += "".join(f"\n- ``{k}``: {v}." for k, v in CAPABILITIES.items())
+
+
+class Part(BaseEstimator):
+    """What gates and experts share: a scikit-learn estimator for its
+    parameters (``clone``, ``set_params``) fitted by a mixture estimator."""
+
+    #: Names from ``CAPABILITIES``; a part whose support depends on its
+    #: parameters overrides this with a property.
+    capabilities = frozenset()
+    #: "gate" or "experts": which design columns (``data.width(role)``,
+    #: ``data.offset[role]``) the part reads; set by Gate and Expert.
+    _role = None
+    #: A step the last ``_m_step`` left for the driver to verify (the driver
+    #: calls ``_retreat`` while the next E-step finds it lowered Q), or None.
+    _pending = None
+
+    _required_hooks = (
+        "_prepare",
+        "_reset",
+        "_params",
+        "_accumulate",
+        "_m_step",
+        "_penalty",
+        "_n_parameters",
+        "_end_fit",
+    )
+    _capability_hooks = {
+        "gradient": ("_theta", "_set_theta", "_theta_penalty"),
+        "online": ("_prepare_online", "_online_update"),
+    }
+
+    def _missing(self, hook, capability=None):
+        """The error of a hook the concrete part did not override."""
+        base = "Gate" if self._role == "gate" else "Expert"
+        why = (
+            f"which every mixexp {base.lower()} has"
+            if capability is None
+            else f"a hook of the {capability!r} capability it declares"
+        )
+        return NotImplementedError(
+            f"{type(self).__name__} must implement {hook}, {why} "
+            f"(see mixexp._contract.{base})."
+        )
+
+    # ------------------------------------------------------------ required
+    def _prepare(self, data):
+        """Validate the parameters for a fit (or a partial_fit batch) on
+        ``data``, before any other hook; may set ``data.offset`` or
+        ``data.cache`` entries the part reads later. Returns None."""
+        raise self._missing("_prepare")
+
+    def _reset(self, data):
+        """Set fresh fitted parameters (after ``_prepare``, in a new fit);
+        the initial k-means M-step starts from them. Returns None."""
+        raise self._missing("_reset")
+
+    def _params(self, data=None):
+        """A snapshot of the parameters on the design rows of ``data``
+        (uncentred rows with None): an object the E-step passes back to
+        ``_log_proba``/``_log_likelihood`` and ``_accumulate``."""
+        raise self._missing("_params")
+
+    def _m_step(self, stats, data):
+        """Improve the parameters from the E-step's summed ``stats`` (the
+        dict ``_accumulate`` filled); may set ``_pending``. Returns None."""
+        raise self._missing("_m_step")
+
+    def _penalty(self):
+        """The penalty (float, total over the fit's weight) that EM's
+        objective subtracts from the log-likelihood."""
+        raise self._missing("_penalty")
+
+    def _n_parameters(self):
+        """Number of free parameters (int), for bic and aic."""
+        raise self._missing("_n_parameters")
+
+    def _end_fit(self):
+        """Drop fit-time scratch at the end of fit or partial_fit, so the
+        fitted part holds parameters only. Returns None."""
+        raise self._missing("_end_fit")
+
+    def _retreat(self, data):
+        """Halve or undo the step in ``_pending`` (called only when it is
+        not None). Returns None; parts whose M-step is exact never need it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement _retreat: its _m_step left "
+            "a step in _pending to verify (see mixexp._contract.Part)."
+        )
+
+    # ------------------------------------------------- capability: gradient
+    def _theta(self, data):
+        """The trainable arrays (a list of ndarrays) in the fit's design
+        space; the gradient solvers flatten and optimize them."""
+        raise self._missing("_theta", "gradient")
+
+    def _set_theta(self, theta, data):
+        """Store arrays shaped like ``_theta(data)`` as the parameters."""
+        raise self._missing("_set_theta", "gradient")
+
+    def _theta_penalty(self, theta, by_variance=False):
+        """``(value, gradients)``: the penalty at ``theta`` and its gradient,
+        a list shaped like ``theta``; ``by_variance`` (experts) scales it as
+        in the likelihood, for losses whose experts have a noise model."""
+        raise self._missing("_theta_penalty", "gradient")
+
+    # --------------------------------------------------- capability: online
+    def _prepare_online(self):
+        """Set up a partial_fit batch (after ``_prepare``). Returns None."""
+        raise self._missing("_prepare_online", "online")
+
+    def _online_update(self, stats, data, store, gamma, seen, update):
+        """Fold a batch's E-step ``stats`` into the running averages in the
+        dict ``store`` with step ``gamma`` (``seen``: the total weight so
+        far); when ``update``, set the parameters from them. Returns None."""
+        raise self._missing("_online_update", "online")
+
+
+class Gate(Part):
+    """The gate: log g_k(x), the share of each expert in every input.
+
+    Gates also have the public ``predict_proba(X)``, (n_samples, K) gate
+    probabilities, and with 'sparse_routing' ``route(X)``: the kept
+    ``(samples, experts, weights)`` pairs, samples non-decreasing, weights
+    summing to one per sample. Neither is declared here, so that a gate
+    without sparse routing has no ``route``.
+    """
+
+    _role = "gate"
+    #: Experts kept per sample (None: all); a sparse_routing parameter.
+    top_k = None
+
+    _required_hooks = (
+        *Part._required_hooks,
+        "_log_proba",
+        "_revive",
+        "predict_proba",
+    )
+    _capability_hooks = {
+        **Part._capability_hooks,
+        "gradient": (
+            *Part._capability_hooks["gradient"],
+            "_train_forward",
+            "_train_backward",
+        ),
+        "sparse_routing": ("route",),
+    }
+
+    def _log_proba(self, Xt, params):
+        """``(log_gate, cache)``: log g of shape (K, n_rows), -inf outside a
+        top-k set (a generative gate may leave it unnormalized over k), and
+        anything ``_accumulate`` reuses."""
+        raise self._missing("_log_proba")
+
+    def _accumulate(self, stats, Xt, weight, resp, cache, params):
+        """Add a chunk's sufficient statistics to the dict ``stats``, from
+        the sample weights (n_rows,), responsibilities (K, n_rows) and the
+        ``_log_proba`` cache."""
+        raise self._missing("_accumulate")
+
+    def _revive(self, experts):
+        """Give the re-seeded experts (an index array) a neutral share, so
+        the next M-step refits them. Returns None."""
+        raise self._missing("_revive")
+
+    def _train_forward(self, Xt, theta, rng=None):
+        """``(log_gate, gate, cache)`` for a gradient step at ``theta``: log
+        g and g (K, n_rows) and a cache holding ``"prob"``, the dense (K,
+        n_rows) softmax for the balance loss; ``rng`` draws training noise."""
+        raise self._missing("_train_forward", "gradient")
+
+    def _train_backward(self, Xt, cache, d_log_gate, d_log_dense=None):
+        """Gradients (a list shaped like ``theta``) from dE/dlog g (K,
+        n_rows) and, with the balance loss, dE/dlog p of the dense gate."""
+        raise self._missing("_train_backward", "gradient")
+
+
+class Expert(Part):
+    """The K experts: log P_k(y | x), each expert's density of the target.
+
+    Regression experts also set ``_single_output`` in ``_prepare`` (the
+    target was 1-D) and have ``predict``; classification experts have
+    ``predict_proba``. Neither is declared here: scikit-learn reads a
+    model's kind off which of them it has.
+    """
+
+    _role = "experts"
+
+    _required_hooks = (
+        *Part._required_hooks,
+        "_task",
+        "_features",
+        "_log_likelihood",
+        "_predict_pairs",
+    )
+    _capability_hooks = {
+        **Part._capability_hooks,
+        "gradient": (
+            *Part._capability_hooks["gradient"],
+            "_forward",
+            "_backward",
+            "_log_lik_from",
+            "_error",
+            "_outputs",
+        ),
+        "predictive_distribution": ("_marginals", "_noise_draw"),
+    }
+
+    @property
+    def _task(self):
+        """ "regression" or "classification", matched to the estimator's."""
+        raise self._missing("_task")
+
+    def _features(self, X):
+        """The design features (n, d) of validated expert inputs (n, f)."""
+        raise self._missing("_features")
+
+    def _log_likelihood(self, Xt, y, params):
+        """``(log_lik, cache)``: log P_k(y_i | x_i) of shape (K, n_rows) for
+        the encoded targets ``y``, and anything ``_accumulate`` reuses."""
+        raise self._missing("_log_likelihood")
+
+    def _accumulate(self, stats, Xt, weights, cache, params):
+        """Add a chunk's sufficient statistics to the dict ``stats``, from
+        the weighted responsibilities (K, n_rows) and the cache."""
+        raise self._missing("_accumulate")
+
+    def _predict_pairs(self, X, samples, experts):
+        """Outputs (n_pairs, m) (means, or class probabilities) of the given
+        (sample, expert) pairs of validated inputs, for a top-k gate."""
+        raise self._missing("_predict_pairs")
+
+    def _forward(self, Xt, y, theta, data):
+        """A cache of the experts at ``theta`` on a chunk, which
+        ``_log_lik_from``, ``_error``, ``_outputs`` and ``_backward`` read."""
+        raise self._missing("_forward", "gradient")
+
+    def _backward(self, Xt, cache, theta, d_logp=None, d_error=None, d_output=None):
+        """Gradients (a list shaped like ``theta``) from the loss's
+        dE/dlog P_k (K, n), dE/d error_k (K, n) and dE/d o_k (K, m, n)."""
+        raise self._missing("_backward", "gradient")
+
+    def _log_lik_from(self, cache):
+        """log P_k(y | x) (K, n_rows) from a ``_forward`` cache."""
+        raise self._missing("_log_lik_from", "gradient")
+
+    def _error(self, cache):
+        """Each expert's own error (K, n_rows), for loss="competitive"."""
+        raise self._missing("_error", "gradient")
+
+    def _outputs(self, cache):
+        """``(outputs (K, m, n), target (m, n))`` for loss="cooperative"."""
+        raise self._missing("_outputs", "gradient")
+
+    def _refit_noise(self, gate, data):
+        """Set the noise model from gate-weighted residuals after a loss
+        that has none; the default does nothing (no noise model)."""
+
+    def _marginals(self, X):
+        """Per-output predictive marginals: means (n, K, m), scales (K, m)
+        and degrees of freedom (K,) (inf for normal noise)."""
+        raise self._missing("_marginals", "predictive_distribution")
+
+    def _noise_draw(self, experts, rng):
+        """Noise draws (n, m) of the given experts (an index array)."""
+        raise self._missing("_noise_draw", "predictive_distribution")
