@@ -241,12 +241,13 @@ EXPERT_LOAD_DOC = """    expert_load_ : ndarray of shape (n_experts,)
         each routed by the gate of its time."""
 
 
-COMPONENT_PARAMS_DOC = """    gate : SoftmaxGate, GaussianGate or None, default=None
+COMPONENT_PARAMS_DOC = """    gate : mixexp gate or None, default=None
         The gating model, cloned at fit: :class:`~mixexp.gates.SoftmaxGate`
-        (the default; ``g(x) = softmax(V^T [x, 1])``) or
+        (the default; ``g(x) = softmax(V^T [x, 1])``),
         :class:`~mixexp.gates.GaussianGate` (``g_k(x)`` proportional to
-        ``a_k N(x; m_k, S_k)``, Xu, Jordan & Hinton 1995). Tune its settings
-        as ``gate__alpha`` and so on.
+        ``a_k N(x; m_k, S_k)``, Xu, Jordan & Hinton 1995) or
+        :class:`~mixexp.gates.ConstantGate` (``g_k(x) = pi_k``, a mixture of
+        regressions). Tune its settings as ``gate__alpha`` and so on.
     expert : estimator or None, default=None
         The experts, cloned at fit: a mixexp expert component ({experts}),
         or any scikit-learn {kind} whose ``fit`` accepts ``sample_weight``,

@@ -66,6 +66,7 @@ _ALLOWED = {
     ("mixexp._hierarchical", "HierarchicalMixtureOfExpertsClassifier"): _CLASS,
     ("mixexp.gates._softmax", "SoftmaxGate"): _CLASS,
     ("mixexp.gates._gaussian", "GaussianGate"): _CLASS,
+    ("mixexp.gates._constant", "ConstantGate"): _CLASS,
     ("mixexp.gates._tree", "TreeGate"): _CLASS,
     ("mixexp.experts._linear", "LinearExpert"): _CLASS,
     ("mixexp.experts._logistic", "LogisticExpert"): _CLASS,

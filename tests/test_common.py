@@ -3,6 +3,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
+from mixexp.gates import ConstantGate
 
 # score_samples(X, y) is the conditional log-likelihood log p(y | x): it needs
 # y. Three sklearn checks call score_samples(X) with X alone, as for density
@@ -34,6 +35,7 @@ ESTIMATORS = [
     MixtureOfExpertsRegressor(),
     MixtureOfExpertsClassifier(),
     MixtureOfExpertsRegressor(n_experts=2, init="random"),
+    MixtureOfExpertsRegressor(n_experts=2, gate=ConstantGate()),
     MixtureOfExpertsClassifier(n_experts=2, init="random"),
     MixtureOfExpertsRegressor(solver="gd", loss="competitive"),
     MixtureOfExpertsRegressor(solver="gd", loss="cooperative"),

@@ -21,7 +21,7 @@ from mixexp.experts import (
     LogisticExpert,
     StudentTExpert,
 )
-from mixexp.gates import GaussianGate, SoftmaxGate, TreeGate
+from mixexp.gates import ConstantGate, GaussianGate, SoftmaxGate, TreeGate
 
 ALL = frozenset(CAPABILITIES)
 NO_GRADIENT = ALL - {"gradient", "sparse_routing"}
@@ -32,6 +32,7 @@ PARTS = [
     (SoftmaxGate(), ALL - {"predictive_distribution"}),
     (TreeGate(), ALL - {"predictive_distribution"}),
     (GaussianGate(), {"em", "online", "blockwise"}),
+    (ConstantGate(), {"em", "online", "blockwise"}),
     (LinearExpert(), ALL - {"sparse_routing"}),
     (LinearExpert(covariance_type="full"), NO_GRADIENT),
     (StudentTExpert(), {"em", "blockwise", "predictive_distribution"}),

@@ -25,7 +25,7 @@ from mixexp import (
     MixtureOfExpertsRegressor,
 )
 from mixexp.experts import LinearExpert, StudentTExpert
-from mixexp.gates import GaussianGate
+from mixexp.gates import ConstantGate, GaussianGate
 
 FAST = dict(max_iter=10, random_state=0)
 ESTIMATORS = {
@@ -37,6 +37,7 @@ ESTIMATORS = {
     ),
     "top-2 em": MixtureOfExpertsRegressor(3, top_k=2, **FAST),
     "gaussian gate": MixtureOfExpertsRegressor(2, gate=GaussianGate(), **FAST),
+    "constant gate": MixtureOfExpertsRegressor(2, gate=ConstantGate(), **FAST),
     "t experts": MixtureOfExpertsRegressor(2, expert=StudentTExpert(), **FAST),
     "quadratic experts": MixtureOfExpertsRegressor(
         2, expert=LinearExpert(degree=2, alpha=1e-3), **FAST

@@ -39,7 +39,7 @@ from mixexp import (
 from mixexp import io as mio
 from mixexp.datasets import make_local_classification, make_piecewise_linear
 from mixexp.experts import EstimatorExpert, LinearExpert, LogisticExpert, StudentTExpert
-from mixexp.gates import GaussianGate, SoftmaxGate
+from mixexp.gates import ConstantGate, GaussianGate, SoftmaxGate
 
 XR, YR = make_piecewise_linear(120, random_state=0)
 XC, YC = make_local_classification(120, random_state=0)
@@ -55,6 +55,7 @@ def _model_kinds():
         GaussianGate(),
         GaussianGate(covariance_type="diag"),
         GaussianGate(covariance_type="spherical"),
+        ConstantGate(),
     ]:
         kinds[f"regressor, {gate!r}"] = (R(2, gate=gate), XR, YR)
         kinds[f"classifier, {gate!r}"] = (C(2, gate=gate), XC, YC)

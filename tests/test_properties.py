@@ -18,7 +18,7 @@ from mixexp import (
     MixtureOfExpertsRegressor,
 )
 from mixexp.experts import LinearExpert, StudentTExpert
-from mixexp.gates import GaussianGate
+from mixexp.gates import ConstantGate, GaussianGate
 
 SETTINGS = settings(
     max_examples=25,
@@ -61,6 +61,9 @@ MONOTONE = [
     lambda seed: MixtureOfExpertsRegressor(3, random_state=seed, tol=0, max_iter=15),
     lambda seed: MixtureOfExpertsRegressor(
         2, gate=GaussianGate(), random_state=seed, tol=0, max_iter=15
+    ),
+    lambda seed: MixtureOfExpertsRegressor(
+        2, gate=ConstantGate(), random_state=seed, tol=0, max_iter=15
     ),
     lambda seed: MixtureOfExpertsRegressor(
         2, expert=StudentTExpert(), random_state=seed, tol=0, max_iter=15
