@@ -8,12 +8,12 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
+from _helpers import gate_training_data
 from scipy.special import logsumexp
 from scipy.stats import norm
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
-from mixexp._data import TrainingData
 from mixexp._estep import e_step
 from mixexp.datasets import (
     load_tone,
@@ -56,15 +56,6 @@ def test_tone_data_reaches_the_mixtools_likelihood():
 
 
 # ----------------------------------------------------------- M-step
-def _training_data(X, sample_weight, n_experts, rows=None):
-    """Training data for the gate alone (y is not used by it)."""
-    data = TrainingData(X, np.zeros((X.shape[0], 1)), sample_weight, n_experts, 1)
-    data = data.restart(np.random.RandomState(0))
-    if rows is not None:
-        data.rows = rows  # small chunks: the statistics must add up across them
-    return data
-
-
 def test_m_step_is_the_weighted_mean_responsibility():
     rng = np.random.RandomState(0)
     n, n_experts = 500, 4
@@ -72,7 +63,7 @@ def test_m_step_is_the_weighted_mean_responsibility():
     sample_weight = rng.uniform(0.1, 3.0, n)
     resp = rng.dirichlet(np.ones(n_experts), size=n)  # (n, K)
     gate = ConstantGate()
-    data = _training_data(X, sample_weight, n_experts, rows=37)
+    data = gate_training_data(X, sample_weight, n_experts, rows=37)
     gate._prepare(data)
     gate._reset(data)
     np.testing.assert_allclose(gate.predict_proba(X), 1.0 / n_experts)

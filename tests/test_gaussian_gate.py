@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _helpers import gate_training_data
 from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal, norm
@@ -19,7 +20,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from test_common import EXPECTED_FAILED_CHECKS
 
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
-from mixexp._data import TrainingData
 from mixexp.datasets import make_local_classification, make_mixture_regression
 from mixexp.gates import GaussianGate
 
@@ -42,15 +42,6 @@ def _random_gaussians(rng, n_experts, d, covariance_type):
         covariances = rng.uniform(0.2, 3.0, n_experts)
         full = covariances[:, None, None] * np.eye(d)
     return weights, means, covariances, full
-
-
-def _training_data(X, sample_weight, n_experts, rows=None):
-    """Training data for the gate alone (y is not used by it)."""
-    data = TrainingData(X, np.zeros((X.shape[0], 1)), sample_weight, n_experts, 1)
-    data = data.restart(np.random.RandomState(0))
-    if rows is not None:
-        data.rows = rows  # small chunks: the statistics must add up across them
-    return data
 
 
 def _blobs(n_samples, random_state, centres=((-4.0, 0.0), (4.0, 0.0), (0.0, 5.0))):
@@ -85,7 +76,7 @@ def test_log_weights_match_scipy_densities(covariance_type):
     gate._set_gaussians(weights, means, covariances)
 
     # During a fit the gate sees centred design chunks (small ones here).
-    data = _training_data(X, rng.uniform(0.5, 2, 500), n_experts, rows=64)
+    data = gate_training_data(X, rng.uniform(0.5, 2, 500), n_experts, rows=64)
     assert np.abs(data.offset["gate"]).max() > 0.01
     params = gate._params(data)
     fit_time = np.hstack(
@@ -135,7 +126,7 @@ def test_m_step_is_the_weighted_gaussian_mixture_m_step(covariance_type):
     resp = rng.dirichlet(np.ones(n_experts), size=n)  # (n, K)
 
     gate = GaussianGate(covariance_type=covariance_type, reg_covar=reg_covar)
-    data = _training_data(X, sample_weight, n_experts, rows=37)
+    data = gate_training_data(X, sample_weight, n_experts, rows=37)
     gate._prepare(data)
     gate._reset(data)
     data.resp[:] = resp.T
@@ -181,7 +172,7 @@ def test_reset_is_uniform_and_revive_gives_the_mixture_moments(covariance_type):
     X = rng.standard_normal((200, 2)) @ [[2.0, 0.5], [0.0, 1.0]] + 7.0
     sample_weight = rng.uniform(0.1, 2, 200)
     gate = GaussianGate(covariance_type=covariance_type, reg_covar=0.0)
-    data = _training_data(X, sample_weight, 3)
+    data = gate_training_data(X, sample_weight, 3)
     gate._prepare(data)
     gate._reset(data)
     gate_proba = gate.predict_proba(X)

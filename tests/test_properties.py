@@ -4,10 +4,10 @@ training constructed on purpose, and a bounded fuzz of fit/predict."""
 import contextlib
 import copy
 import warnings
-from unittest import mock
 
 import numpy as np
 import pytest
+from _helpers import fit_recording_reseeds
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
@@ -82,29 +82,11 @@ def test_em_never_lowers_the_likelihood(make, problem):
     may lower the bound (as documented): those iterations are not checked."""
     X, y, seed = problem
     with _quiet():
-        model, reseeded = _fit_recording_reseeds(make(seed), X, y)
+        model, reseeded = fit_recording_reseeds(make(seed), X, y)
     bounds = model.lower_bounds_
     checked = ~reseeded[1:]  # iteration i + 1 moved bounds[i] to bounds[i + 1]
     floor = -1e-9 * (1 + np.abs(bounds[:-1]))
     assert np.all(np.diff(bounds)[checked] >= floor[checked])
-
-
-def _fit_recording_reseeds(model, X, y):
-    """Fit, and say for each EM iteration whether it re-seeded an expert."""
-    import mixexp._solvers as solvers
-
-    reseeded = []
-    reseed = solvers.reseed_dead_experts
-
-    def recording(*args, **kwargs):
-        dead = reseed(*args, **kwargs)
-        reseeded.append(dead.size > 0)
-        return dead
-
-    with mock.patch.object(solvers, "reseed_dead_experts", recording):
-        model.fit(X, y)
-    assert len(reseeded) == len(model.lower_bounds_)
-    return model, np.array(reseeded, dtype=bool)
 
 
 @st.composite

@@ -1,0 +1,34 @@
+"""Helpers shared by several test modules."""
+
+from unittest import mock
+
+import numpy as np
+
+from mixexp._data import TrainingData
+
+
+def gate_training_data(X, sample_weight, n_experts, rows=None):
+    """Training data for a gate alone (y is not used by it)."""
+    data = TrainingData(X, np.zeros((X.shape[0], 1)), sample_weight, n_experts, 1)
+    data = data.restart(np.random.RandomState(0))
+    if rows is not None:
+        data.rows = rows  # small chunks: the statistics must add up across them
+    return data
+
+
+def fit_recording_reseeds(model, X, y):
+    """Fit, and say for each EM iteration whether it re-seeded an expert."""
+    import mixexp._solvers as solvers
+
+    reseeded = []
+    reseed = solvers.reseed_dead_experts
+
+    def recording(*args, **kwargs):
+        dead = reseed(*args, **kwargs)
+        reseeded.append(dead.size > 0)
+        return dead
+
+    with mock.patch.object(solvers, "reseed_dead_experts", recording):
+        model.fit(X, y)
+    assert len(reseeded) == len(model.lower_bounds_)  # one check per iteration
+    return model, np.array(reseeded, dtype=bool)
