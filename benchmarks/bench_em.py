@@ -89,7 +89,7 @@ def main():
     for n in args.sizes:
         X, y = make_mixture_regression(n, N_FEATURES, N_EXPERTS, random_state=0)
         per_iter, model = seconds_per_iteration(X, y, args.iters, args.repeats)
-        resp = model.predict_responsibilities(X, y)
+        resp = model.responsibilities(X, y)
         reference = gram_reference(X, resp, args.repeats)
         del resp
         peak = peak_memory(X, y, args.iters)

@@ -17,7 +17,7 @@ gives the EM iterations to converge (``*``: not within --max-iter), the
 seconds of the whole fit (k-means initialization included), the
 milliseconds per EM iteration alone (10 iterations warm-started from the
 fit; both times best of --repeats), the test R² and the test mean
-log-likelihood ``score_samples`` (log p(y | x), comparable across gates).
+log-likelihood ``log_likelihood`` (log p(y | x), comparable across gates).
 Note that ``tol`` applies to each model's own EM objective: the conditional
 log-likelihood for the softmax gate, the joint log-likelihood of (x, y) for
 the Gaussian gate.
@@ -123,7 +123,7 @@ def main():
                     warnings.simplefilter("ignore", ConvergenceWarning)
                     seconds = _best_time(model.fit, X_train, y_train, args.repeats)
                     test_r2 = model.score(X_test, y_test)
-                    test_loglik = model.score_samples(X_test, y_test).mean()
+                    test_loglik = model.log_likelihood(X_test, y_test).mean()
                     n_iter, converged = model.n_iter_, model.converged_
                     # Iterations alone: warm-started from the fit, tol=0.
                     model.set_params(warm_start=True, max_iter=ITERS, tol=0.0)

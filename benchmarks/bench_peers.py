@@ -14,7 +14,7 @@ fit seconds (for flexmix measured inside R around the ``flexmix`` call, so
 R start-up and CSV reading are not counted; the Rscript wall time is shown
 too), EM iterations (``n_iter_``; flexmix's ``model@iter``), and the final
 training log-likelihood log p(y | x) summed over the rows
-(``score_samples(X, y).sum()``; flexmix's ``logLik(model)``), then
+(``log_likelihood(X, y).sum()``; flexmix's ``logLik(model)``), then
 ``R/mx``, flexmix seconds over mixexp seconds, and ``dLL``, mixexp's
 log-likelihood minus flexmix's (positive: mixexp ended higher).
 
@@ -420,7 +420,7 @@ def flexmix_table(args):
                         args.repeat_budget,
                         args.repeat_window,
                     )
-                mx_loglik = model.score_samples(X, y).sum()
+                mx_loglik = model.log_likelihood(X, y).sum()
                 flag = "" if model.converged_ else "*"
                 line = (
                     f"{n:>7} | {mx_seconds:>8.3f} {model.n_iter_:>4}{flag:1} "

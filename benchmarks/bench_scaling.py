@@ -120,7 +120,7 @@ def child(n, iters, dtype):
                 seconds[n_iter] = min(seconds[n_iter], time.perf_counter() - start)
             if repeat == 0:
                 peak = peak_rss_mb()
-                resp = model.predict_responsibilities(X, y).astype(np.float32)
+                resp = model.responsibilities(X, y).astype(np.float32)
             for dtype in reference:
                 for threads in (None, 1):  # numpy's default, and one thread
                     with threadpool_limits(limits=threads, user_api="blas"):

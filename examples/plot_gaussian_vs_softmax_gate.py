@@ -57,7 +57,7 @@ problems = {
 # Fit both gates on each, score on held-out halves
 # ------------------------------------------------
 # The first 1000 rows train, the last 1000 test. ``score`` is R² of the
-# mixture mean; ``score_samples`` is the log-likelihood ``log p(y | x)`` of
+# mixture mean; ``log_likelihood`` is the log-likelihood ``log p(y | x)`` of
 # each test point, which also judges the predicted spread.
 gates = {
     "softmax": SoftmaxGate(),
@@ -71,7 +71,7 @@ for data_name, (X, y, _) in problems.items():
         model.fit(X[:1000], y[:1000])
         models[data_name, gate_name] = model
         r2 = model.score(X[1000:], y[1000:])
-        loglik = model.score_samples(X[1000:], y[1000:]).mean()
+        loglik = model.log_likelihood(X[1000:], y[1000:]).mean()
         print(
             f"{data_name:>15} {gate_name:>9} {model.n_iter_:>9} "
             f"{r2:>8.4f} {loglik:>13.4f}"

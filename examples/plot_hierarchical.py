@@ -60,7 +60,7 @@ for name, model in [("hierarchy, depth 2", hme), ("flat, 4 experts", flat)]:
     error = (model.predict(X_test) - y_test) ** 2
     print(
         f"{name:>20} {model.n_iter_:>9} {model.score(X_test, y_test):>8.4f} "
-        f"{model.score_samples(X_test, y_test).mean():>13.3f} "
+        f"{model.log_likelihood(X_test, y_test).mean():>13.3f} "
         f"{error.sum():>19.1f} {error[strip].sum():>12.1f}"
     )
 print(f"{'noise only':>20} {'':>9} {floor_r2:>8.4f} {floor_loglik:>13.3f}")

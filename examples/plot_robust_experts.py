@@ -79,7 +79,7 @@ for data in ["clean", "outliers"]:
     print(f"t experts, {data:>8}: df_ of line 1, line 2 = {df}")
 model = fits["t", "outliers"]
 order = np.argsort(np.abs(model.experts_.coef_[:, 0]))
-outlier_resp = model.predict_responsibilities(X[:5], y[:5])[:, order].mean(axis=0)
+outlier_resp = model.responsibilities(X[:5], y[:5])[:, order].mean(axis=0)
 print(f"mean responsibility for the 5 outliers: {np.round(outlier_resp, 3)}")
 
 # %%

@@ -1031,7 +1031,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         return X, y
 
     @dask_rows
-    def predict_responsibilities(self, X, y):
+    def responsibilities(self, X, y):
         """Posterior probability of each expert given input and target.
 
         Parameters
@@ -1049,7 +1049,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         return responsibilities(*self._log_joint(*self._validate_Xy(X, y)))[0].T
 
     @dask_rows
-    def score_samples(self, X, y):
+    def log_likelihood(self, X, y):
         """Log-likelihood of each sample under the mixture.
 
         This is log p(y | x), not the estimator's ``score`` (which is R² or
@@ -1089,7 +1089,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         bic : float
             -2 log-likelihood + n_parameters * log(n_samples).
         """
-        log_lik = self.score_samples(X, y)
+        log_lik = self.log_likelihood(X, y)
         return -2.0 * log_lik.sum() + self._n_parameters() * np.log(log_lik.shape[0])
 
     def aic(self, X, y):
@@ -1107,4 +1107,4 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         aic : float
             -2 log-likelihood + 2 n_parameters.
         """
-        return -2.0 * self.score_samples(X, y).sum() + 2.0 * self._n_parameters()
+        return -2.0 * self.log_likelihood(X, y).sum() + 2.0 * self._n_parameters()

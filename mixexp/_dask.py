@@ -37,9 +37,9 @@ from ._data import (
     TrainingData,
     check_magnitude,
     is_dask_collection,
-    weighted_sum,
 )
 from ._init import kmeans_centres, standardize_features
+from ._sampling import weighted_sum
 
 # Above 4 * _SAMPLE_ROWS rows the initial clusters come from a sample.
 _SAMPLE_ROWS = 20000

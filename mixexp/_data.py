@@ -9,26 +9,23 @@ from X and y), and the same code runs over parts that live elsewhere
 """
 
 import copy
-import functools
 
 import numpy as np
 from sklearn import get_config
+
+from ._init import kmeans_centres
+from ._sampling import canonical_order, draw_rows, row_blocks, weighted_sum
 
 # Input dtypes kept as they are: float32 data is never copied to float64 as a
 # whole (see ``design_chunks`` for where the arithmetic happens).
 FLOAT_DTYPES = (np.float64, np.float32)
 
 # Bytes of the widest per-chunk temporary (rows x n_experts x p float64), and
-# a cap on the rows of a chunk. Fewer chunks cost less Python overhead, until
-# the (n_experts, rows) arrays of the E-step leave the cache. Whole fits, in
-# chunks of 4 MiB -> these: d = 20, K = 8 (12,483 rows) 12% less time per EM
-# iteration from 10^5 rows on, 8% at 10^4; d = 5, K = 4 at 10^5 rows the
-# same at 10,922 to 43,690 rows and 20% slower at 87,381.
+# a cap on the rows of a chunk: fewer chunks cost less Python overhead until
+# the (n_experts, rows) E-step arrays leave the cache (BENCHMARKS.md, "Tuned
+# constants").
 _CHUNK_BYTES = 16 * 2**20
 _CHUNK_MAX_ROWS = 16384
-# Bytes of the float64 blocks of ``row_blocks`` (k-means distances, casts):
-# the k-means start took 3-6% longer with 16 MiB blocks (10^4 to 10^6 rows).
-_BLOCK_BYTES = 4 * 2**20
 
 
 def is_dask_collection(X):
@@ -87,69 +84,6 @@ def design_chunks(X, offset, rows):
         np.subtract(X[start:stop].T, np.reshape(offset, (-1, 1)), out=Xt[:n_features])
         Xt[n_features] = 1.0
         yield slice(start, stop), Xt
-
-
-def row_blocks(Z, width=None):
-    """Slices of rows of ``Z`` whose float64 copy takes about 4 MiB (or, with
-    ``width``, whose float64 (rows, width) array would)."""
-    width = Z.shape[1] if width is None else width
-    step = max(1024, _BLOCK_BYTES // (8 * max(width, 1)))
-    return (slice(start, start + step) for start in range(0, Z.shape[0], step))
-
-
-def project(Z, vector, out=None):
-    """``Z @ vector`` in float64, in row blocks: a float32 ``Z`` is cast one
-    block at a time (numpy would cast all of it for a mixed-dtype product)."""
-    if out is None:
-        out = np.empty(Z.shape[0])
-    for rows in row_blocks(Z):
-        np.matmul(Z[rows], vector, out=out[rows])
-    return out
-
-
-def weighted_sum(weight, Z):
-    """``weight @ Z`` in float64, in row blocks (see ``project``)."""
-    total = np.zeros(Z.shape[1])
-    for rows in row_blocks(Z):
-        total += weight[rows] @ Z[rows]
-    return total
-
-
-def canonical_order(Z):
-    """A row order that depends on the rows' values only.
-
-    Rows are sorted by their projection on a fixed direction (the same for
-    every call), so identical rows are adjacent and a permutation of the
-    input gives the same sequence of values. Drawing rows through the
-    cumulative weight in this order makes a draw depend on the weighted
-    empirical distribution only: a row of weight 2 and two copies of it are
-    drawn alike. (``np.lexsort`` would do too, but copies the whole array.)
-    """
-    return np.argsort(project(Z, _fixed_direction(Z.shape[1])), kind="stable")
-
-
-@functools.cache
-def _fixed_direction(n_dims):
-    """``canonical_order``'s direction, made once per dimension: building a
-    RandomState costs more than sorting a few thousand rows."""
-    direction = np.random.RandomState(20260101).standard_normal(n_dims)
-    direction.setflags(write=False)  # cached, hence shared
-    return direction
-
-
-def draw_rows(mass, order, rng, size=None):
-    """Rows drawn with replacement, with probability proportional to
-    ``mass``, scanning the rows in the canonical ``order``."""
-    return rows_at_quantiles(mass, order, rng.uniform(size=size))
-
-
-def rows_at_quantiles(mass, order, quantiles):
-    """The rows, in the canonical ``order``, at which the cumulative
-    ``mass`` first exceeds ``quantiles`` (in [0, 1)) times its total."""
-    cumulative = mass[order]
-    np.cumsum(cumulative, out=cumulative)
-    positions = np.searchsorted(cumulative, quantiles * cumulative[-1], side="right")
-    return order[np.minimum(positions, order.size - 1)]
 
 
 def normalize_weights(sample_weight):
@@ -302,8 +236,6 @@ class TrainingData:
         """Centres of the initial clusters, (n_experts, n_dims): k-means(++)
         (``init="kmeans"``) or weighted random rows (``"random"``) of the
         standardized ``features``."""
-        from ._init import kmeans_centres
-
         return kmeans_centres(
             self.features,
             self.sample_weight,

@@ -177,7 +177,7 @@ class _Hierarchy:
         the root is 0, the children of node j are ``j * branching + 1`` to
         ``j * branching + branching``, and leaf k is node
         ``n_internal + k``, so the last ``n_experts`` columns are
-        :meth:`predict_gate_proba` (or :meth:`predict_responsibilities`).
+        :meth:`predict_gate_proba` (or :meth:`responsibilities`).
 
         Parameters
         ----------
@@ -203,7 +203,7 @@ class _Hierarchy:
         if y is None:
             leaves = self.predict_gate_proba(X)
         else:
-            leaves = self.predict_responsibilities(X, y)
+            leaves = self.responsibilities(X, y)
         edges, nodes = self.gate_._posteriors(leaves.T)
         return np.vstack([nodes[:1], edges.reshape(-1, leaves.shape[0])]).T
 

@@ -17,7 +17,7 @@ from numbers import Integral
 
 import numpy as np
 
-from ._data import canonical_order, draw_rows, row_blocks, rows_at_quantiles
+from ._sampling import canonical_order, draw_rows, row_blocks, rows_at_quantiles
 
 
 class StandardizedFeatures:

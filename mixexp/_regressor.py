@@ -142,7 +142,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     lower_bound_ : float
         Final mean penalized log-likelihood per sample: of y given x, or of
         (x, y) jointly with a :class:`~mixexp.gates.GaussianGate` (whose EM
-        maximizes the joint likelihood; ``score_samples`` stays log p(y | x)).
+        maximizes the joint likelihood; ``log_likelihood`` stays log p(y | x)).
     lower_bounds_ : ndarray of shape (n_iter_,) or (1,)
         Its value after each iteration. EM never lowers it, except right
         after re-seeding an expert that lost all responsibility (a warning

@@ -46,7 +46,7 @@ def test_score_is_r2_not_the_likelihood(fitted_regressor, regression_data):
         r2_score(y, fitted_regressor.predict(X))
     )
     assert fitted_regressor.score(X, y) != pytest.approx(
-        fitted_regressor.score_samples(X, y).mean()
+        fitted_regressor.log_likelihood(X, y).mean()
     )
 
 
@@ -61,7 +61,7 @@ def test_regressor_outputs_are_consistent(fitted_regressor, regression_data):
     X, y = regression_data
     gate = fitted_regressor.predict_gate_proba(X)
     experts = fitted_regressor.predict_experts(X)
-    resp = fitted_regressor.predict_responsibilities(X, y)
+    resp = fitted_regressor.responsibilities(X, y)
     assert gate.shape == experts.shape == resp.shape == (400, 3)
     np.testing.assert_allclose(gate.sum(axis=1), 1.0)
     np.testing.assert_allclose(resp.sum(axis=1), 1.0)
@@ -70,7 +70,7 @@ def test_regressor_outputs_are_consistent(fitted_regressor, regression_data):
     )
     # The lower bound is the mean penalized log-likelihood on the training data.
     penalty = fitted_regressor.gate_._penalty() + fitted_regressor.experts_._penalty()
-    mean_ll = fitted_regressor.score_samples(X, y).mean()
+    mean_ll = fitted_regressor.log_likelihood(X, y).mean()
     assert fitted_regressor.lower_bound_ == pytest.approx(
         mean_ll - penalty / 400, rel=1e-9
     )
@@ -87,8 +87,8 @@ def test_classifier_outputs_are_consistent(fitted_classifier, classification_dat
     assert np.array_equal(
         fitted_classifier.predict(X), fitted_classifier.classes_[proba.argmax(axis=1)]
     )
-    log_lik = fitted_classifier.score_samples(X, y)
-    # score_samples works in log space, so it is the more accurate of the two
+    log_lik = fitted_classifier.log_likelihood(X, y)
+    # log_likelihood works in log space, so it is the more accurate of the two
     np.testing.assert_allclose(log_lik, np.log(proba[np.arange(400), y]), atol=1e-12)
 
 
@@ -96,7 +96,7 @@ def test_information_criteria_count_parameters(fitted_regressor, regression_data
     X, y = regression_data
     # gate: (K - 1)(d + 1) = 4; experts: K (d + 1) + K variances = 9
     assert fitted_regressor._n_parameters() == 13
-    log_lik = fitted_regressor.score_samples(X, y).sum()
+    log_lik = fitted_regressor.log_likelihood(X, y).sum()
     assert fitted_regressor.bic(X, y) == pytest.approx(-2 * log_lik + 13 * np.log(400))
     assert fitted_regressor.aic(X, y) == pytest.approx(-2 * log_lik + 26)
 
@@ -251,25 +251,25 @@ def test_permuting_the_experts_changes_no_prediction(fitted_regressor, regressio
         permuted.predict(X), fitted_regressor.predict(X), rtol=1e-12
     )
     np.testing.assert_allclose(
-        permuted.score_samples(X, y), fitted_regressor.score_samples(X, y), rtol=1e-12
+        permuted.log_likelihood(X, y), fitted_regressor.log_likelihood(X, y), rtol=1e-12
     )
     np.testing.assert_allclose(
-        permuted.predict_responsibilities(X, y),
-        fitted_regressor.predict_responsibilities(X, y)[:, perm],
+        permuted.responsibilities(X, y),
+        fitted_regressor.responsibilities(X, y)[:, perm],
         atol=1e-12,
     )
 
 
 @pytest.mark.parametrize(
     "method",
-    ["score_samples", "predict_responsibilities", "predict", "predict_gate_proba"],
+    ["log_likelihood", "responsibilities", "predict", "predict_gate_proba"],
 )
 def test_methods_are_row_wise(fitted_regressor, regression_data, method):
     """Sample-order and subset invariance, also for the methods that need y
-    (sklearn's own invariance checks call ``score_samples(X)`` without y)."""
+    (sklearn's own invariance checks call ``log_likelihood(X)`` without y)."""
     X, y = regression_data
     fn = getattr(fitted_regressor, method)
-    args = (X, y) if method in ("score_samples", "predict_responsibilities") else (X,)
+    args = (X, y) if method in ("log_likelihood", "responsibilities") else (X,)
     full = fn(*args)
     perm = np.random.RandomState(0).permutation(X.shape[0])
     permuted_args = tuple(a[perm] for a in args)
@@ -285,9 +285,9 @@ def test_classifier_string_labels_and_methods_are_row_wise():
     assert set(est.predict(X)) <= {"left", "right"}
     perm = np.random.RandomState(1).permutation(300)
     np.testing.assert_allclose(
-        est.score_samples(X[perm], labels[perm]), est.score_samples(X, labels)[perm]
+        est.log_likelihood(X[perm], labels[perm]), est.log_likelihood(X, labels)[perm]
     )
     np.testing.assert_allclose(
-        est.predict_responsibilities(X[:10], labels[:10]),
-        est.predict_responsibilities(X, labels)[:10],
+        est.responsibilities(X[:10], labels[:10]),
+        est.responsibilities(X, labels)[:10],
     )

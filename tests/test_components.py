@@ -203,7 +203,7 @@ def test_full_covariance_single_expert_matches_ridge_and_residual_covariance():
     )
 
 
-def test_full_covariance_score_samples_matches_scipy():
+def test_full_covariance_log_likelihood_matches_scipy():
     X, Y = _correlated_outputs(400)
     est = MixtureOfExpertsRegressor(
         2, expert=LinearExpert(covariance_type="full"), random_state=0
@@ -222,7 +222,7 @@ def test_full_covariance_score_samples_matches_scipy():
         )
         for k in range(2)
     )
-    np.testing.assert_allclose(est.score_samples(X, Y), np.log(density), rtol=1e-9)
+    np.testing.assert_allclose(est.log_likelihood(X, Y), np.log(density), rtol=1e-9)
 
 
 def test_full_covariance_captures_correlated_noise():
@@ -238,7 +238,7 @@ def test_full_covariance_captures_correlated_noise():
     cov = full.experts_.noise_covariance_
     corr = cov[:, 0, 1] / np.sqrt(cov[:, 0, 0] * cov[:, 1, 1])
     np.testing.assert_allclose(corr, 0.6, atol=0.05)
-    assert full.score_samples(X, Y).mean() > diag.score_samples(X, Y).mean() + 0.1
+    assert full.log_likelihood(X, Y).mean() > diag.log_likelihood(X, Y).mean() + 0.1
     np.testing.assert_allclose(
         np.sort(full.experts_.coef_[:, 0, 1]), [-1.0, 1.0], atol=0.02
     )
@@ -282,7 +282,7 @@ def test_ridge_estimator_expert_equals_linear_expert():
         wrapped.experts_.noise_variance_, native.experts_.noise_variance_, rtol=1e-8
     )
     np.testing.assert_allclose(
-        wrapped.score_samples(X, y), native.score_samples(X, y), atol=1e-8
+        wrapped.log_likelihood(X, y), native.log_likelihood(X, y), atol=1e-8
     )
 
 
@@ -402,7 +402,7 @@ def test_regressor_parameter_count_by_hand(expert, n_outputs, expected):
     )
     est = MixtureOfExpertsRegressor(3, expert=expert, random_state=0).fit(X, y)
     assert est._n_parameters() == expected
-    log_lik = est.score_samples(X, y).sum()
+    log_lik = est.log_likelihood(X, y).sum()
     assert est.bic(X, y) == pytest.approx(-2 * log_lik + expected * np.log(300))
     assert est.aic(X, y) == pytest.approx(-2 * log_lik + 2 * expected)
 
@@ -429,8 +429,8 @@ def test_full_covariance_online_matches_batch():
         for batch in np.array_split(np.arange(3000), 20):
             online.partial_fit(X[batch], Y[batch])
     batch_fit = MixtureOfExpertsRegressor(2, expert=expert, random_state=0).fit(X, Y)
-    assert online.score_samples(X, Y).mean() == pytest.approx(
-        batch_fit.score_samples(X, Y).mean(), abs=0.01
+    assert online.log_likelihood(X, Y).mean() == pytest.approx(
+        batch_fit.log_likelihood(X, Y).mean(), abs=0.01
     )
 
 

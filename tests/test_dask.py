@@ -190,8 +190,8 @@ def test_predictions_on_dask_arrays(client):
         ("predict", (X,)),
         ("predict_gate_proba", (X,)),
         ("predict_experts", (X,)),
-        ("score_samples", (X, y)),
-        ("predict_responsibilities", (X, y)),
+        ("log_likelihood", (X, y)),
+        ("responsibilities", (X, y)),
     ]:
         lazy = getattr(model, method)(*[da.from_array(a, 1000) for a in args])
         assert isinstance(lazy, da.Array)
@@ -297,7 +297,7 @@ def test_unknown_chunk_sizes_are_refused_with_the_fix():
         (model.fit, (Xd, yd, _unknown_chunks(w)), "sample_weight"),
         (model.partial_fit, (_unknown_chunks(X), yd), "X"),
         (model.predict, (_unknown_chunks(X),), "X"),
-        (model.score_samples, (Xd, _unknown_chunks(y)), "y"),
+        (model.log_likelihood, (Xd, _unknown_chunks(y)), "y"),
     ]
     for method, args, name in cases:
         match = f"{name} has unknown chunk sizes.*{name}.compute_chunk_sizes()"

@@ -92,12 +92,12 @@ def test_predict_errors():
     with pytest.raises(ValueError, match="NaN"):
         est.predict(_with(np.nan))
     with pytest.raises(ValueError, match="X has 50 samples but y has 49"):
-        est.score_samples(X, Y[:-1])
+        est.log_likelihood(X, Y[:-1])
     with pytest.raises(ValueError, match="output column"):
-        est.score_samples(X, np.c_[Y, Y])
+        est.log_likelihood(X, np.c_[Y, Y])
     clf = MixtureOfExpertsClassifier(2, random_state=0).fit(X, LABELS)
     with pytest.raises(ValueError, match="not seen during fit.*fitted classes"):
-        clf.score_samples(X, LABELS + 5)
+        clf.log_likelihood(X, LABELS + 5)
 
 
 def test_warm_start_with_changed_data_is_refused():
@@ -297,7 +297,7 @@ def fitted_classifiers():
 
 
 @pytest.mark.parametrize(
-    "method", ["score", "score_samples", "predict_responsibilities", "bic", "aic"]
+    "method", ["score", "log_likelihood", "responsibilities", "bic", "aic"]
 )
 @pytest.mark.parametrize("labels", ["int", "str"])
 @pytest.mark.parametrize("missing", [None, np.nan])
@@ -316,7 +316,7 @@ def test_unseen_labels_at_score_time(fitted_classifiers):
     model, y = fitted_classifiers["str"]
     for unseen in ([3] * 60, ["maybe"] * 60):
         with pytest.raises(ValueError, match="not seen during fit.*fitted classes"):
-            model.score_samples(X2, unseen)
+            model.log_likelihood(X2, unseen)
     # score is accuracy: a label the model never predicts only counts as wrong.
     assert model.score(X2, np.array(["maybe"] * 60)) == 0.0
 
@@ -342,7 +342,7 @@ def test_a_sparse_target(model, y):
         )
     fitted = _quiet_fit(clone(model).set_params(random_state=0), X2, y)
     before = _fitted_state(fitted)
-    for method in ("score_samples", "score"):
+    for method in ("log_likelihood", "score"):
         with pytest.raises(TypeError, match=r"[Ss]parse.*toarray"):
             getattr(fitted, method)(X2, sparse)
     assert _fitted_state(fitted) == before
@@ -429,7 +429,7 @@ def _all_outputs(model, y):
         name: getattr(model, name)(X2)
         for name in ("predict", "predict_gate_proba", "predict_experts")
     }
-    for name in ("score_samples", "predict_responsibilities", "bic", "aic", "score"):
+    for name in ("log_likelihood", "responsibilities", "bic", "aic", "score"):
         outputs[name] = getattr(model, name)(X2, y)
     if model._task == "classification":
         outputs["predict_proba"] = model.predict_proba(X2)
@@ -454,7 +454,7 @@ HIERARCHY_CHANGES = {"gate": dict(depth=3), "n_experts": dict(branching=3)}
     ],
 )
 def test_set_params_without_refitting_keeps_the_fitted_model(kind, change):
-    # Before: score_samples & co. sized their arrays by the new n_experts
+    # Before: log_likelihood & co. sized their arrays by the new n_experts
     # ("could not broadcast input array from shape (3,60) into (5,60)").
     model, y = STALE_MODELS[kind]
     params = STALE_CHANGES[change]

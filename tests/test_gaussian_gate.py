@@ -110,7 +110,7 @@ def test_responsibilities_match_the_joint_model(covariance_type):
     )
     expected = np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
     np.testing.assert_allclose(
-        est.predict_responsibilities(X, y), expected, rtol=1e-8, atol=1e-12
+        est.responsibilities(X, y), expected, rtol=1e-8, atol=1e-12
     )
 
 
@@ -251,7 +251,7 @@ def test_em_never_lowers_the_joint_log_likelihood(seed, covariance_type):
         ),
         axis=1,
     )
-    joint = np.mean(est.score_samples(X, y) + log_px)
+    joint = np.mean(est.log_likelihood(X, y) + log_px)
     penalty = est.experts_._penalty() / X.shape[0]  # the experts' small ridge
     assert joint - penalty == pytest.approx(est.lower_bound_, rel=1e-10)
 
@@ -289,7 +289,7 @@ def test_blob_regimes_are_recovered(covariance_type):
     assert est.score(X_test, y_test) >= softmax.score(X_test, y_test) - 0.005
 
 
-def test_score_samples_is_the_conditional_likelihood():
+def test_log_likelihood_is_the_conditional_likelihood():
     X, y, _, _ = _blobs(500, random_state=2)
     est = MixtureOfExpertsRegressor(3, gate=GaussianGate(), random_state=0).fit(X, y)
     X_new, y_new, _, _ = _blobs(200, random_state=3)
@@ -297,7 +297,7 @@ def test_score_samples_is_the_conditional_likelihood():
     means = est.experts_.predict(X_new)
     densities = norm(means, np.sqrt(est.experts_.noise_variance_)).pdf(y_new[:, None])
     expected = np.log(np.sum(gate * densities, axis=1))
-    np.testing.assert_allclose(est.score_samples(X_new, y_new), expected, rtol=1e-10)
+    np.testing.assert_allclose(est.log_likelihood(X_new, y_new), expected, rtol=1e-10)
     np.testing.assert_allclose(gate.sum(axis=1), 1.0)
 
 
@@ -378,7 +378,7 @@ def test_n_parameters(covariance_type, n_covariance):
     gate = (K - 1) + K * d + K * per_region  # weights, means, covariances
     experts = K * (d + 1 + 1)  # coefficients, intercept, noise variance
     assert est._n_parameters() == gate + experts
-    log_lik = est.score_samples(X, y).sum()
+    log_lik = est.log_likelihood(X, y).sum()
     assert est.bic(X, y) == pytest.approx(-2 * log_lik + (gate + experts) * np.log(300))
 
 
@@ -435,8 +435,8 @@ def test_streaming_approaches_batch_em(covariance_type):
     for _ in range(3):
         for rows in np.array_split(order, 20):
             online.partial_fit(X[rows], y[rows])
-    batch_ll = batch.score_samples(X_test, y_test).mean()
-    online_ll = online.score_samples(X_test, y_test).mean()
+    batch_ll = batch.log_likelihood(X_test, y_test).mean()
+    online_ll = online.log_likelihood(X_test, y_test).mean()
     assert abs(online_ll - batch_ll) < 0.02 * abs(batch_ll)
     rows, cols = linear_sum_assignment(
         ((online.gate_.means_[:, None] - batch.gate_.means_[None]) ** 2).sum(axis=2)

@@ -152,7 +152,7 @@ def test_a_deep_hierarchy_fits():
     assert np.all(np.diff(hme.lower_bounds_) >= -1e-10 * np.abs(hme.lower_bounds_[1:]))
     nodes = hme.predict_node_proba(X[:50], y[:50])
     np.testing.assert_allclose(nodes[:, 1:3].sum(axis=1), 1.0, rtol=1e-12)
-    leaves = hme.predict_responsibilities(X[:50], y[:50])
+    leaves = hme.responsibilities(X[:50], y[:50])
     np.testing.assert_allclose(nodes[:, 4095:], leaves)
 
 
@@ -188,9 +188,9 @@ def test_tree_gate_matches_a_recursive_reference(depth, branching):
     np.testing.assert_allclose(nodes[:, 0], 1.0)
     prior = hme.predict_node_proba(X[:40])
     np.testing.assert_allclose(prior[:, n_internal:], reference, rtol=1e-12)
-    # score_samples is log sum_leaves g P.
+    # log_likelihood is log sum_leaves g P.
     np.testing.assert_allclose(
-        hme.score_samples(X[:40], y[:40]), np.log(joint.sum(axis=1)), rtol=1e-10
+        hme.log_likelihood(X[:40], y[:40]), np.log(joint.sum(axis=1)), rtol=1e-10
     )
 
 
@@ -313,7 +313,7 @@ def test_recovers_a_known_hierarchy():
     X_test, y_test, true_log_lik = _true_hierarchy(4000, seed=1)
     hme = HierarchicalMixtureOfExpertsRegressor(2, 2, n_init=3, random_state=0)
     hme.fit(X, y)
-    fitted = hme.score_samples(X_test, y_test).mean()
+    fitted = hme.log_likelihood(X_test, y_test).mean()
     truth = true_log_lik.mean()
     assert fitted >= truth - 0.02 * abs(truth)
 
@@ -403,7 +403,7 @@ def test_fitted_methods_keep_the_fitted_tree(change):
         hme = HierarchicalMixtureOfExpertsClassifier(2, 2, max_iter=3, random_state=0)
         hme.fit(X, y)
     methods = ("predict_proba", "predict_gate_proba", "predict_experts")
-    with_y = ("predict_node_proba", "predict_responsibilities", "score_samples")
+    with_y = ("predict_node_proba", "responsibilities", "log_likelihood")
     with_y += ("bic", "aic", "score")
     before = [getattr(hme, m)(X) for m in methods]
     before += [getattr(hme, m)(X, y) for m in with_y]

@@ -269,7 +269,7 @@ def test_unseen_label_at_score_time(est_name):
         warnings.simplefilter("ignore", ConvergenceWarning)
         estimator.fit(X, y)
     with pytest.raises(ValueError, match="not seen during fit"):
-        estimator.score_samples(X, np.full(N, 7))
+        estimator.log_likelihood(X, np.full(N, 7))
 
 
 @pytest.mark.parametrize("est_name", list(ESTIMATORS))
@@ -280,7 +280,7 @@ def test_missing_targets_at_score_time(est_name):
         warnings.simplefilter("ignore", ConvergenceWarning)
         estimator.fit(X, y)
     for missing in (None, np.nan):
-        for method in ("score_samples", "predict_responsibilities"):
+        for method in ("log_likelihood", "responsibilities"):
             with pytest.raises(ValueError, match=r"missing values.*\[6\].*Drop"):
                 getattr(estimator, method)(X, _object_with(y, 6, missing))
 

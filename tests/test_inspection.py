@@ -203,7 +203,7 @@ def test_scatter_coloured_by_class(xor_classification):
 def test_scatter_coloured_by_responsible_expert(split_regression):
     X, y, moe = split_regression
     display = ExpertRegionDisplay.from_estimator(moe, X, y, grid_resolution=RESOLUTION)
-    responsible = moe.predict_responsibilities(X, y).argmax(axis=1)
+    responsible = moe.responsibilities(X, y).argmax(axis=1)
     assert display.scatter_.get_offsets().shape == (X.shape[0], 2)
     np.testing.assert_allclose(
         display.scatter_.get_facecolors(), display.expert_colors_[responsible]
@@ -222,7 +222,7 @@ def test_response_responsibility(xor_classification):
     display = ExpertRegionDisplay.from_estimator(
         moe, X, y, response="responsibility", grid_resolution=RESOLUTION
     )
-    posterior = moe.predict_responsibilities(X, y)
+    posterior = moe.responsibilities(X, y)
     expected = display.expert_colors_[posterior.argmax(axis=1)].copy()
     expected[:, 3] = posterior.max(axis=1)
     np.testing.assert_allclose(display.scatter_.get_facecolors(), expected)
@@ -501,7 +501,7 @@ def test_fit_display_lines_band_and_gate(line_regression):
     assert display.axes_.shape == (2,)
     assert display.bounding_ax_ is not None and not display.bounding_ax_.axison
     assert display.gate_ax_.get_xlabel() == "feature 0"
-    responsible = moe.predict_responsibilities(X, y).argmax(axis=1)
+    responsible = moe.responsibilities(X, y).argmax(axis=1)
     np.testing.assert_array_equal(display.data_labels, responsible)
     assert display.scatter_.get_offsets().shape == (X.shape[0], 2)
 

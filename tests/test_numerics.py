@@ -91,8 +91,8 @@ def test_fitted_regressor_e_step_matches_slow_loop():
     X, y = make_mixture_regression(60, n_features=3, n_experts=3, random_state=1)
     moe = MixtureOfExpertsRegressor(3, random_state=0).fit(X, y)
     gate, experts = moe.gate_, moe.experts_
-    resp = moe.predict_responsibilities(X, y)
-    log_lik = moe.score_samples(X, y)
+    resp = moe.responsibilities(X, y)
+    log_lik = moe.log_likelihood(X, y)
     for i in range(X.shape[0]):
         logits = gate.coef_ @ X[i] + gate.intercept_
         log_gate = logits - logsumexp(logits)
@@ -109,8 +109,8 @@ def test_fitted_classifier_e_step_matches_slow_loop():
     X, y = make_local_classification(80, random_state=2)
     moe = MixtureOfExpertsClassifier(3, random_state=0).fit(X, y)
     gate, experts = moe.gate_, moe.experts_
-    resp = moe.predict_responsibilities(X, y)
-    log_lik = moe.score_samples(X, y)
+    resp = moe.responsibilities(X, y)
+    log_lik = moe.log_likelihood(X, y)
     proba = moe.predict_proba(X)
     for i in range(X.shape[0]):
         logits = gate.coef_ @ X[i] + gate.intercept_

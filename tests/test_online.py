@@ -17,8 +17,8 @@ def _stream(est, X, y, passes=3, chunks=20, **kwargs):
 
 
 def _relative_gap(online, batch, X_test, y_test):
-    online_ll = online.score_samples(X_test, y_test).mean()
-    batch_ll = batch.score_samples(X_test, y_test).mean()
+    online_ll = online.log_likelihood(X_test, y_test).mean()
+    batch_ll = batch.log_likelihood(X_test, y_test).mean()
     return abs(online_ll - batch_ll) / abs(batch_ll)
 
 

@@ -182,7 +182,7 @@ def test_permuting_the_experts_changes_no_prediction(make, problem, permutation_
     permuted = _permuted(model, order)
     np.testing.assert_allclose(permuted.predict(X), model.predict(X), atol=1e-10)
     np.testing.assert_allclose(
-        permuted.score_samples(X, y), model.score_samples(X, y), atol=1e-10
+        permuted.log_likelihood(X, y), model.log_likelihood(X, y), atol=1e-10
     )
     np.testing.assert_allclose(
         permuted.predict_gate_proba(X), model.predict_gate_proba(X)[:, order]
@@ -282,7 +282,7 @@ def test_variances_never_collapse_on_duplicated_points():
     model = MixtureOfExpertsRegressor(4, expert=expert, random_state=0).fit(X, y)
     floor = 1e-4 * y.var()
     assert np.all(model.experts_.noise_variance_ >= floor * (1 - 1e-12))
-    assert np.all(np.isfinite(model.score_samples(X, y)))
+    assert np.all(np.isfinite(model.log_likelihood(X, y)))
 
 
 def test_separable_gate_stays_finite():
@@ -310,7 +310,7 @@ def test_softmax_gate_does_not_overflow_on_huge_logits():
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         proba = model.predict_gate_proba(X * 1e3)
-        scores = model.score_samples(X, y)
+        scores = model.log_likelihood(X, y)
     assert np.all(np.isfinite(proba)) and np.all(np.isfinite(scores))
 
 

@@ -1,5 +1,6 @@
 """Promises about the repository itself."""
 
+import ast
 import re
 from pathlib import Path
 
@@ -34,3 +35,46 @@ def test_readme_python_blocks_run():
     namespace = {}
     for block in blocks:
         exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102
+
+
+def _imports_of(path, package):
+    """The mixexp modules a module imports, wherever the import statement is."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package.split(".")[: len(package.split(".")) - node.level + 1]
+            target = ".".join(base + ([node.module] if node.module else []))
+            found.update([target] + [f"{target}.{a.name}" for a in node.names])
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+            "mixexp"
+        ):
+            found.add(node.module)
+    return found
+
+
+def test_no_import_cycles():
+    """Modules import each other along a directed acyclic graph, including
+    imports inside functions (a lazy import hides a cycle, it does not
+    remove it). Packages' __init__ re-exports are not edges."""
+    modules = {}
+    for path in (ROOT / "mixexp").rglob("*.py"):
+        if path.name != "__init__.py":
+            modules[".".join(path.relative_to(ROOT).with_suffix("").parts)] = path
+    graph = {
+        name: {m for m in _imports_of(path, name.rsplit(".", 1)[0]) if m in modules}
+        - {name}
+        for name, path in modules.items()
+    }
+    state = {}
+
+    def visit(name, trail):
+        state[name] = "open"
+        for dep in sorted(graph[name]):
+            assert state.get(dep) != "open", " -> ".join([*trail, dep])
+            if dep not in state:
+                visit(dep, [*trail, dep])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])

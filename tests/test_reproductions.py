@@ -102,7 +102,7 @@ def test_motorcycle_t_mixture_of_experts():
         moe = MixtureOfExpertsRegressor(
             n_experts=4, expert=expert, n_init=3, tol=1e-6, random_state=0
         ).fit(X, y)
-        log_lik = moe.score_samples(X, y).sum()
+        log_lik = moe.log_likelihood(X, y).sum()
         np.testing.assert_allclose(log_lik, _mixture_loglik(moe, X, y), rtol=1e-10)
         fits[type(expert).__name__] = moe, log_lik
     t_moe, t_loglik = fits["StudentTExpert"]
@@ -112,7 +112,7 @@ def test_motorcycle_t_mixture_of_experts():
     assert t_moe._n_parameters() == METEORITS_TMOE_DF
     # Not a degenerate fit: every expert keeps a real share of the data and
     # a scale well above the variance floor.
-    shares = np.bincount(t_moe.predict_responsibilities(X, y).argmax(1), minlength=4)
+    shares = np.bincount(t_moe.responsibilities(X, y).argmax(1), minlength=4)
     assert shares.min() >= 20
     assert t_moe.experts_.noise_variance_.min() > 1.0
 
@@ -175,8 +175,8 @@ def test_ethanol_gate_beats_mixture_of_regressions():
     reference = logsumexp(
         np.log(proportions[0]) + stats.norm.logpdf(y[:, None], means, scale), axis=1
     ).sum()
-    gated_loglik = gated.score_samples(X1, y).sum()
-    ungated_loglik = ungated.score_samples(X1, y).sum()
+    gated_loglik = gated.log_likelihood(X1, y).sum()
+    ungated_loglik = ungated.log_likelihood(X1, y).sum()
     np.testing.assert_allclose(ungated_loglik, reference, rtol=1e-10)
     assert gated_loglik > ungated_loglik + 40.0
 

@@ -95,7 +95,7 @@ def test_em_responsibilities_stay_inside_the_top_k_and_em_is_monotone():
     X, y = make_piecewise_linear(2000, random_state=0)
     dense = MixtureOfExpertsRegressor(8, random_state=0).fit(X, y)
     sparse = MixtureOfExpertsRegressor(8, top_k=2, random_state=0).fit(X, y)
-    resp = sparse.predict_responsibilities(X, y)
+    resp = sparse.responsibilities(X, y)
     assert np.all(resp[sparse.predict_gate_proba(X) == 0] == 0)
     np.testing.assert_allclose(resp.sum(axis=1), 1.0)
     # Dense to sparse: a dense EM phase, then a top-k phase, neither of which

@@ -52,7 +52,7 @@ def _sorted_lines(moe):
     "covariance_type, n_outputs", [("diag", 1), ("diag", 2), ("full", 2)]
 )
 def test_log_likelihood_matches_scipy(covariance_type, n_outputs):
-    """score_samples = log sum_k g_k t_k(y), with t_k from scipy.stats."""
+    """log_likelihood = log sum_k g_k t_k(y), with t_k from scipy.stats."""
     X, y = _lines(200, outliers=0.05) if n_outputs == 1 else _two_outputs(200)
     expert = StudentTExpert(covariance_type=covariance_type)
     moe = MixtureOfExpertsRegressor(2, expert=expert, random_state=0).fit(X, y)
@@ -75,7 +75,7 @@ def test_log_likelihood_matches_scipy(covariance_type, n_outputs):
                 np.zeros(n_outputs), shape, df=fitted.df_[k]
             ).logpdf(Y - means[:, k])
         density += gate[:, k] * np.exp(log_t)
-    np.testing.assert_allclose(moe.score_samples(X, y), np.log(density), rtol=1e-10)
+    np.testing.assert_allclose(moe.log_likelihood(X, y), np.log(density), rtol=1e-10)
 
 
 def test_df_derivatives_match_finite_differences():
@@ -148,7 +148,7 @@ def test_rejected_df_step_falls_back_to_ecm(monkeypatch):
     moe = MixtureOfExpertsRegressor(
         2, expert=StudentTExpert(), tol=1e-10, max_iter=400, random_state=0
     ).fit(X, y)
-    converged = moe.score_samples(X, y).sum()
+    converged = moe.log_likelihood(X, y).sum()
     assert moe.experts_.df_.max() < 5
     retreats = []
     original = StudentTExpert._retreat
@@ -165,7 +165,7 @@ def test_rejected_df_step_falls_back_to_ecm(monkeypatch):
     assert len(retreats) == 10 and np.all(np.array(retreats) == 200.0)
     assert np.diff(moe.lower_bounds_).min() >= -1e-12
     assert moe.experts_.df_.max() < 5
-    np.testing.assert_allclose(moe.score_samples(X, y).sum(), converged, atol=1e-6)
+    np.testing.assert_allclose(moe.log_likelihood(X, y).sum(), converged, atol=1e-6)
 
 
 def test_df_recovered_on_a_large_sample():
@@ -341,7 +341,7 @@ def test_docstring_documents_the_signature():
 
 
 # scikit-learn's estimator checks with t experts, with the expected failures
-# of tests/test_common.py (score_samples needs y). partial_fit is not
+# of tests/test_common.py (log_likelihood needs y). partial_fit is not
 # available with t experts, so the checks do not call it.
 @parametrize_with_checks(
     [MixtureOfExpertsRegressor(expert=StudentTExpert())],

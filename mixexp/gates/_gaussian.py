@@ -162,7 +162,7 @@ class GaussianGate(Gate):
     ``S1_k = sum_i w_i h_ik x_i``, ``S2_k = sum_i w_i h_ik x_i x_i^T``.
     A component whose responsibility is all but zero keeps its mean and
     covariance. So with this gate the estimator's ``lower_bounds_`` trace
-    the mean joint log-likelihood of (x, y), while ``score_samples``
+    the mean joint log-likelihood of (x, y), while ``log_likelihood``
     stays the conditional ``log p(y | x)``. Trained by ``solver="em"``
     only, and online by ``partial_fit`` (the moments are additive).
 

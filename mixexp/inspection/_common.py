@@ -149,7 +149,7 @@ def region_proba(mixture, X_mixture, nodes, y=None):
         return mixture.predict_node_proba(X_mixture, y)[:, nodes]
     if y is None:
         return mixture.predict_gate_proba(X_mixture)
-    return mixture.predict_responsibilities(X_mixture, y)
+    return mixture.responsibilities(X_mixture, y)
 
 
 # ---------------------------------------------------------------------- grids

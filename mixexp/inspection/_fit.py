@@ -449,7 +449,7 @@ class ExpertFitDisplay:
                 f"{expert_predictions.shape[-1]} outputs."
             )
         y_mean, y_std = mixture.predict(X_grid, return_std=True)
-        responsibilities = mixture.predict_responsibilities(transform(X), y)
+        responsibilities = mixture.responsibilities(transform(X), y)
         display = cls(
             x_grid=x_grid,
             gate_proba=mixture.predict_gate_proba(X_grid),

@@ -393,7 +393,7 @@ class ExpertRegionDisplay:
         y : array-like of shape (n_samples,), default=None
             Targets. For a classifier the points are coloured by class; for a
             regressor by the expert responsible for them (the largest
-            posterior ``predict_responsibilities(X, y)``). None draws the
+            posterior ``responsibilities(X, y)``). None draws the
             points in white.
         features : tuple of two int or str, default=(0, 1)
             The two columns of X on the axes (indices, or names with a
