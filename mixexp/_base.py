@@ -1045,6 +1045,15 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         -------
         responsibilities : ndarray of shape (n_samples, n_experts)
             h_k(x, y) = g_k(x) P_k(y | x) / sum_j g_j(x) P_j(y | x).
+
+        Examples
+        --------
+        >>> from mixexp import MixtureOfExpertsRegressor
+        >>> from mixexp.datasets import make_piecewise_linear
+        >>> X, y = make_piecewise_linear(500, noise=0.2, random_state=0)
+        >>> moe = MixtureOfExpertsRegressor(3, random_state=0).fit(X, y)
+        >>> moe.responsibilities(X[:4], y[:4]).sum(axis=1)
+        array([1., 1., 1., 1.])
         """
         return responsibilities(*self._log_joint(*self._validate_Xy(X, y)))[0].T
 
@@ -1066,6 +1075,20 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         -------
         log_likelihood : ndarray of shape (n_samples,)
             log sum_k g_k(x) P_k(y | x).
+
+        See Also
+        --------
+        mixexp.metrics.log_likelihood_scorer : Its mean on held-out data, as a
+            scorer for GridSearchCV and cross_validate.
+
+        Examples
+        --------
+        >>> from mixexp import MixtureOfExpertsRegressor
+        >>> from mixexp.datasets import make_piecewise_linear
+        >>> X, y = make_piecewise_linear(500, noise=0.2, random_state=0)
+        >>> moe = MixtureOfExpertsRegressor(3, random_state=0).fit(X, y)
+        >>> moe.log_likelihood(X[:4], y[:4]).shape
+        (4,)
         """
         return responsibilities(*self._log_joint(*self._validate_Xy(X, y)))[1]
 

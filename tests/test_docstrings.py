@@ -6,9 +6,9 @@ import re
 import pytest
 
 import mixexp
-from mixexp import datasets, experts, gates, io
+from mixexp import datasets, experts, gates, io, metrics
 
-MODULES = [mixexp, gates, experts, datasets, io]
+MODULES = [mixexp, gates, experts, datasets, io, metrics]
 try:  # the displays need no matplotlib to import
     from mixexp import inspection
 

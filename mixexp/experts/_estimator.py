@@ -273,9 +273,9 @@ class EstimatorExpert(Expert):
         X, y = data.inputs["experts"], data.y
         target = y[:, 0] if self._task == "regression" and self._single_output else y
         weights = data.resp * data.sample_weight
-        # The clones see weights of mean responsibility, whatever the scale
-        # of the user's weights (their own penalties are absolute).
-        fit_weights = weights / data.sample_weight.mean()
+        # The clones see the user's own weights times the responsibilities,
+        # so a row of weight 2 is two copies of it to them too.
+        fit_weights = np.ldexp(weights, data.weight_exponent)
         estimators = list(self.estimators_)
         variance = self._variance().copy() if self._task == "regression" else None
         for k in range(len(estimators)):  # a loop over experts, not rows
