@@ -38,18 +38,11 @@ from ._multinomial import (
 from ._online import running_average
 from ._params import Interval
 
-# benchmarks/bench_gate_solvers.py --tables threshold (three data seeds,
-# 20,000 rows): up to about 450 free parameters (C - 1)(d + 1), one Newton
-# step per EM iteration gives the fastest whole fits, 2.6-3.3 times faster
-# than L-BFGS at 427 (K = 8, d = 60) with the same optima. Above it Newton's
-# edge shrinks (1.1-1.8 times at 483 and 598, none at 651 and 713: its
-# Hessian costs C (C - 1) / 2 weighted Gram products and its solve grows
-# as ((C - 1)(d + 1))^3), and in 4 of the 15 fits from 465 to 713
-# parameters it ended at a much worse optimum (mean log-likelihood lower
-# by 0.08-0.49; 2 of 3 at 465), in 3 more slightly worse (0.007-0.015),
-# never better by more than 1e-4. Böhning's bound is the cheapest per
-# iteration but needs several times more EM iterations, so "auto" never
-# picks it.
+# Newton's Hessian costs C (C - 1) / 2 weighted Gram products and its solve
+# grows as ((C - 1)(d + 1))^3: above this many free parameters L-BFGS fits
+# faster, and Newton's single steps also began to end at worse optima. The
+# bound solver needs many more EM iterations, so "auto" never picks it
+# (tables: ``python benchmarks/bench_gate_solvers.py`` in BENCHMARKS.md).
 _NEWTON_MAX_PARAMS = 450
 
 # Inner steps per M-step: one Newton step per EM iteration gives the fastest

@@ -22,8 +22,8 @@ FLOAT_DTYPES = (np.float64, np.float32)
 
 # Bytes of the widest per-chunk temporary (rows x n_experts x p float64), and
 # a cap on the rows of a chunk: fewer chunks cost less Python overhead until
-# the (n_experts, rows) E-step arrays leave the cache (BENCHMARKS.md, "Tuned
-# constants").
+# the (n_experts, rows) E-step arrays leave the cache (timed with
+# benchmarks/bench_em.py; the numbers are in the commit that set them).
 _CHUNK_BYTES = 16 * 2**20
 _CHUNK_MAX_ROWS = 16384
 

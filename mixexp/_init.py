@@ -220,10 +220,8 @@ def kmeans_centres(
         is kept.
     max_iter : int, default=10
         Lloyd iterations at most per run. An initialization for EM needs no
-        more precision: over 208 fits on 15 problems, stopping at 10 rather
-        than 20 reached the same optimum in 167 fits, a higher one in 26 and
-        a lower one in 15, and 40 did no better than 20
-        (benchmarks/bench_init.py).
+        more precision: more iterations did not lead EM to better optima
+        (``python benchmarks/bench_init.py`` in BENCHMARKS.md).
     max_rows : int, default=20000
         Above ``4 * max_rows`` samples the centres are found on ``max_rows``
         rows drawn in proportion to their weight (in the canonical order, so

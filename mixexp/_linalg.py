@@ -35,9 +35,8 @@ def psd_solve(A, B):
 
     numpy's Cholesky check and LU solve, though scipy's ``posv`` factors
     once instead of twice: scipy's wheels bring an OpenBLAS of their own,
-    whose worker threads spin after each call next to numpy's, and made
-    whole EM iterations three times slower on two cores (0.057-0.067 s
-    against 0.019-0.020 s per iteration on bench_scaling.py's 10^4 rows).
+    whose worker threads spin after each call next to numpy's and made
+    whole EM iterations several times slower on two cores.
     When a matrix is not numerically positive definite (a collinear design
     with no ridge) the minimum-norm least-squares solution from an
     eigendecomposition is used instead, which is still a maximizer of the

@@ -111,19 +111,15 @@ def curvature_rows(n_parameters, n_samples):
 
     The gradient and the line search always use every row; the Hessian only
     shapes the step (sub-sampled Newton, Byrd et al. 2011), and at ((C-1) p)^2 / 2
-    products per row it is most of a pass's cost on all rows. 20 rows per
-    parameter (at least 2048) cost whole fits at most a few more EM
-    iterations; the sample grows with n (a quarter of the rows) up to 40
-    per parameter (at least 8192), where an extra iteration would cost more
-    than the smaller Hessian saves. Sampling starts at twice the sample's
-    size (measured in benchmarks/bench_gate_solvers.py).
+    products per row it is most of a pass's cost on all rows. The sample,
+    20 to 40 rows per parameter and a quarter of the rows in between, is
+    the smallest that leaves the number of EM iterations about unchanged
+    (``python benchmarks/bench_gate_solvers.py``, second table).
 
     ``n_parameters`` counts those of all B problems (C p each, the centred
-    parameters, though the Hessian has (C-1) p rows): each (a node of a tree
-    gate, an expert's classes) sees only its share of the sampled rows. With
-    20 rows per parameter of one node only, the 15-node tree of
-    benchmarks/bench_hme.py (15,000 rows) needed 246 passes instead of 173
-    and reached a worse optimum (test relative error 0.104 against 0.093).
+    parameters, though the Hessian has (C-1) p rows), since each (a node of
+    a tree gate, an expert's classes) sees only its share of the sampled
+    rows: sized for one node, a tree's Hessians were too noisy.
     """
     least = max(2048, 20 * n_parameters)
     size = max(least, min(n_samples // 4, max(8192, 40 * n_parameters)))

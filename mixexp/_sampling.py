@@ -8,7 +8,8 @@ import functools
 import numpy as np
 
 # Bytes of a block's float64 copy: k-means distances and casts are made a
-# block at a time (BENCHMARKS.md, "Tuned constants").
+# block at a time (larger blocks made the k-means start slower; the numbers
+# are in the commit that set it).
 _BLOCK_BYTES = 4 * 2**20
 
 

@@ -12,10 +12,9 @@ from .._params import Interval
 from ._linear import LinearExpert
 
 # Degrees of freedom every expert starts from: tails heavy enough that
-# outliers are down-weighted from the first E-step (started near normal, the
-# first iterations fit the outliers as normal experts do, and with ECM's own
-# nu-step EM stayed there on the docstring example), light enough that
-# normal data raise nu from it within a few iterations.
+# outliers are down-weighted from the first E-step (started near normal, EM
+# fits them as normal experts do and stays there), light enough that normal
+# data raise nu from it within a few iterations.
 _DF_START = 10.0
 
 # Largest change of log(nu) per Newton step: a factor e, so nu crosses its
