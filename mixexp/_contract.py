@@ -1,9 +1,10 @@
 """The contract between the mixture estimators and their parts.
 
 A part is a gate or the experts (all K at once). The estimators (``_base``,
-``_solvers``, ``_estep``, ``_init``, ``_online``, ``_dask``, ``_regressor``,
-``_classifier``) drive a part only through the hooks declared here; a new
-part derives from :class:`Gate` or :class:`Expert` and overrides them.
+``_em``, ``_gradient``, ``_estep``, ``_init``, ``_online``, ``_dask``,
+``_regressor``, ``_classifier``) drive a part only through the hooks declared
+here; a new part derives from :class:`Gate` or :class:`Expert` and overrides
+them.
 
 Notation: ``data`` is the fit's ``TrainingData``; ``Xt`` a design chunk of
 shape (p, n_rows), the part's inputs centred by ``data.offset[role]`` with a
@@ -16,6 +17,8 @@ the estimators before they use them (the solvers' needs are
 ``_solvers.REQUIRES``):
 """
 
+import numpy as np
+from scipy.special import ndtr, ndtri, stdtr, stdtrit
 from sklearn.base import BaseEstimator
 
 CAPABILITIES = {
@@ -25,10 +28,14 @@ CAPABILITIES = {
     "online": "partial_fit's online EM: _prepare_online and _online_update",
     "blockwise": "the M-step needs per-chunk sums only, so fit runs on dask "
     "arrays block by block",
-    "sparse_routing": "a gate with top_k and noise parameters (set by the "
-    "estimator) that its passes honour, and route(X) for sparse prediction",
-    "predictive_distribution": "a regression expert with _marginals and "
-    "_noise_draw, for the regressor's predictive distribution",
+    "sparse_routing": "a gate whose passes honour the attributes top_k and "
+    "noise, and route(X) for sparse prediction; they are not parameters of the "
+    "gate: the estimator sets them on its own copies from its top_k and "
+    "gate_noise",
+    "predictive_distribution": "a regression expert with _marginals and the "
+    "_marginal_* hooks (LocationScaleMarginals has them for normal and t "
+    "noise), for the regressor's predictive "
+    "distribution: its return_std, predict_quantiles and sample_y",
 }
 __doc__ += "".join(f"\n- ``{k}``: {v}." for k, v in CAPABILITIES.items())
 
@@ -79,7 +86,12 @@ class Part(BaseEstimator):
     def _prepare(self, data):
         """Validate the parameters for a fit (or a partial_fit batch) on
         ``data``, before any other hook; may set ``data.offset`` or
-        ``data.cache`` entries the part reads later. Returns None."""
+        ``data.cache`` entries the part reads later. Returns None.
+
+        The cache entries set here are the fit's units, which partial_fit
+        carries from a stream's first batch to the next ones (a part skips
+        those already there); entries set by later hooks are scratch of
+        this ``data`` only."""
         raise self._missing("_prepare")
 
     def _reset(self, data):
@@ -159,8 +171,12 @@ class Gate(Part):
     """
 
     _role = "gate"
-    #: Experts kept per sample (None: all); a sparse_routing parameter.
+    #: Experts kept per sample (None: all). With noise, the training passes
+    #: add noise to the logits. Both are 'sparse_routing' attributes, not
+    #: parameters: routing is the estimator's (top_k, gate_noise), so it sets
+    #: them on its own copies and ``clone`` resets them to these defaults.
     top_k = None
+    noise = False
 
     _required_hooks = (
         *Part._required_hooks,
@@ -217,6 +233,9 @@ class Expert(Part):
     """
 
     _role = "experts"
+    #: Target tags the estimator takes over from its expert, e.g.
+    #: ``{"positive_only": True}`` (see scikit-learn's ``TargetTags``).
+    _target_tags = {}
 
     _required_hooks = (
         *Part._required_hooks,
@@ -235,7 +254,13 @@ class Expert(Part):
             "_error",
             "_outputs",
         ),
-        "predictive_distribution": ("_marginals", "_noise_draw"),
+        "predictive_distribution": (
+            "_marginals",
+            "_marginal_variance",
+            "_marginal_cdf",
+            "_marginal_quantile",
+            "_marginal_draw",
+        ),
     }
 
     @property
@@ -288,11 +313,70 @@ class Expert(Part):
         """Set the noise model from gate-weighted residuals after a loss
         that has none; the default does nothing (no noise model)."""
 
+    # --------------------------------- capability: predictive_distribution
+    #: Whether the experts' targets are integers (counts): the regressor's
+    #: quantiles are then exact searches over the integers.
+    _integer_support = False
+
     def _marginals(self, X):
-        """Per-output predictive marginals: means (n, K, m), scales (K, m)
-        and degrees of freedom (K,) (inf for normal noise)."""
+        """Every expert's per-output predictive marginals at validated expert
+        inputs (n, f): a tuple whose first entry is the means (n, K, m),
+        handed back as is to the ``_marginal_*`` hooks below."""
         raise self._missing("_marginals", "predictive_distribution")
 
-    def _noise_draw(self, experts, rng):
-        """Noise draws (n, m) of the given experts (an index array)."""
-        raise self._missing("_noise_draw", "predictive_distribution")
+    def _marginal_variance(self, marginals):
+        """Variances (n, K, m), or (K, m) for all inputs, inf where infinite,
+        for ``return_std``."""
+        raise self._missing("_marginal_variance", "predictive_distribution")
+
+    def _marginal_cdf(self, marginals, t):
+        """``P_k(Y <= t)`` (n, K, m) at the points ``t`` (n, m)."""
+        raise self._missing("_marginal_cdf", "predictive_distribution")
+
+    def _marginal_quantile(self, marginals, q):
+        """Each expert's own q-quantile (n, K, m): the mixture's lies
+        between their smallest and their largest."""
+        raise self._missing("_marginal_quantile", "predictive_distribution")
+
+    def _marginal_draw(self, marginals, rows, experts, rng):
+        """Draws (n_draws, m) of expert ``experts[j]`` at input ``rows[j]``
+        (index arrays)."""
+        raise self._missing("_marginal_draw", "predictive_distribution")
+
+
+class LocationScaleMarginals:
+    """The predictive hooks of experts whose noise is normal or t around
+    their means: ``_marginals`` returns (means (n, K, m), scales (K, m),
+    degrees of freedom (K,), inf for normal noise), and ``_noise_draw(experts,
+    rng)`` draws the noise (n, m) of the given experts (an index array)."""
+
+    def _marginal_variance(self, marginals):
+        """``s^2``, times ``nu / (nu - 2)`` for a t (inf when ``nu <= 2``)."""
+        _, scales, df = marginals
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = np.where(df > 2, df / (df - 2), np.inf)
+        factor[np.isinf(df)] = 1.0
+        return scales**2 * factor[:, None]
+
+    def _marginal_cdf(self, marginals, t):
+        means, scales, df = marginals
+        return standard_cdf((t[:, None] - means) / scales, df[:, None])
+
+    def _marginal_quantile(self, marginals, q):
+        means, scales, df = marginals
+        return means + scales * standard_quantile(q, df)[:, None]
+
+    def _marginal_draw(self, marginals, rows, experts, rng):
+        return marginals[0][rows, experts] + self._noise_draw(experts, rng)
+
+
+def standard_cdf(z, df):
+    """CDF of the standard t (normal where df is infinite), elementwise."""
+    normal = np.isinf(df)
+    return np.where(normal, ndtr(z), stdtr(np.where(normal, 1.0, df), z))
+
+
+def standard_quantile(q, df):
+    """q-quantile of the standard t (normal where df is infinite), (K,)."""
+    normal = np.isinf(df)
+    return np.where(normal, ndtri(q), stdtrit(np.where(normal, 1.0, df), q))

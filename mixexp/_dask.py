@@ -27,18 +27,11 @@ order.
 
 import copy
 import functools
-import inspect
 
 import numpy as np
-from sklearn.utils.validation import _check_sample_weight, check_array
 
-from ._data import (
-    FLOAT_DTYPES,
-    TrainingData,
-    check_magnitude,
-    is_dask_collection,
-)
-from ._init import kmeans_centres, standardize_features
+from ._data import TrainingData, is_dask_collection
+from ._init import kmeans_centres
 from ._sampling import weighted_sum
 
 # Above 4 * _SAMPLE_ROWS rows the initial clusters come from a sample.
@@ -224,51 +217,42 @@ def _restart_part(part):
     return part.restart(None)
 
 
-# A block may have zero weight everywhere (the fit checks the total);
-# scikit-learn >= 1.7 refuses that unless told.
-_ZERO_BLOCK_OK = (
-    {"allow_all_zero_weights": True}
-    if "allow_all_zero_weights" in inspect.signature(_check_sample_weight).parameters
-    else {}
-)
-
-
-def _make_part(estimator, X, y, sample_weight, start, index, data_kwargs):
-    """Validate and encode one row block and make its TrainingData."""
-    X = check_magnitude(check_array(X, dtype=FLOAT_DTYPES), "X")
-    if X.shape[1] != estimator.n_features_in_:
-        raise ValueError(
-            f"A block of X has {X.shape[1]} columns, not {estimator.n_features_in_}."
-        )
-    y = estimator._encode_targets(y)
-    sample_weight = _check_sample_weight(
-        sample_weight, X, dtype=np.float64, ensure_non_negative=True, **_ZERO_BLOCK_OK
-    )
-    part = estimator._training_data(X, y, sample_weight, data_kwargs)
+def _make_part(make_data, X, y, sample_weight, start, index):
+    """The TrainingData of one row block (``DataMaker.block`` validates it)."""
+    part = make_data.block(X, y, sample_weight)
     part.start, part.index = start, index
     return part
 
 
-def sharded_training_data(estimator, X, y, sample_weight, warm):
-    """Validate dask arrays for ``fit`` and make their ShardedData.
-
-    Only metadata, label sets and per-block sums come to the client.
-    """
-    import dask
-    import dask.array as da
-
-    if estimator.solver != "em":
+def check_sharded_solver(solver):
+    """Refuse a solver that cannot run block by block."""
+    if solver != "em":
         raise ValueError(
-            f"solver={estimator.solver!r} is not available on dask arrays; use "
+            f"solver={solver!r} is not available on dask arrays; use "
             "solver='em' (or compute the arrays into memory first)."
         )
-    for component in (estimator._make_gate(), estimator._make_experts()):
+
+
+def check_blockwise(*components):
+    """Refuse parts whose M-step needs all the rows in memory; returns them."""
+    for component in components:
         if "blockwise" not in component.capabilities:
             raise ValueError(
                 f"{type(component).__name__} cannot be fitted on dask arrays: "
                 "its M-step needs all the rows in memory. Use LinearExpert or "
                 "LogisticExpert, or compute the arrays into memory first."
             )
+    return components
+
+
+def check_sharded_input(X, y, sample_weight, fitted_features=None):
+    """Validate what is known of dask arrays for ``fit`` without computing
+    them (the blocks are validated where they are, by ``DataMaker.block``);
+    ``fitted_features`` is the fitted model's number of features, for a
+    warm start. Returns X in one column block, and y and sample_weight in
+    the row blocks of X."""
+    import dask.array as da
+
     _check_chunks(X=X, y=y, sample_weight=sample_weight)
     X = da.asarray(X)
     if X.ndim != 2:
@@ -288,33 +272,38 @@ def sharded_training_data(estimator, X, y, sample_weight, warm):
             f"X has {X.shape[0]} rows but y or sample_weight has a different "
             "number; pass one target and one weight per row."
         )
-    if warm and X.shape[1] != estimator.n_features_in_:
+    if fitted_features is not None and X.shape[1] != fitted_features:
         raise ValueError(
             f"warm_start=True but X has {X.shape[1]} features, not "
-            f"{estimator.n_features_in_}. Set warm_start=False to fit from scratch."
+            f"{fitted_features}. Set warm_start=False to fit from scratch."
         )
     X = X.rechunk({1: -1})
     chunks = X.chunks[0]
-    y = _rows_like(y, chunks)
-    sample_weight = _rows_like(sample_weight, chunks)
-    estimator.n_features_in_ = X.shape[1]
-    estimator.__dict__.pop("feature_names_in_", None)
-    # The row count stands in for the positive weights until the parts tell.
-    estimator._check_fit_setup(X.shape[0], warm)
+    return X, _rows_like(y, chunks), _rows_like(sample_weight, chunks)
 
-    # The targets' encoding is set from what fit would see: the class labels
-    # (computed, few) or the shape of y.
-    data_kwargs = {}
-    if estimator._task == "classification":
-        labels = da.unique(y).compute()
-    else:
-        labels = y[:1].compute()
-    estimator._encode_fit_targets(labels, data_kwargs)
 
+def sharded_targets(y, task):
+    """What the encoding of fit's targets needs of dask y: the class labels
+    (computed, few) or its first row (the shape of y)."""
+    import dask.array as da
+
+    if task == "classification":
+        return da.unique(y).compute()
+    return y[:1].compute()
+
+
+def sharded_training_data(X, y, sample_weight, make_data):
+    """The ShardedData of dask arrays checked by ``check_sharded_input``:
+    one part per row block, made by ``make_data`` (a ``DataMaker``) where
+    the block is. Only metadata, label sets and per-block sums come to the
+    client; ``n_weighted`` counts the rows of positive weight."""
+    import dask
+
+    chunks = X.chunks[0]
     starts = np.concatenate([[0], np.cumsum(chunks)[:-1]])
     weights = _blocks(sample_weight) or [None] * len(chunks)
     tasks = [
-        dask.delayed(_make_part)(estimator, xb, yb, wb, int(start), i, data_kwargs)
+        dask.delayed(_make_part)(make_data, xb, yb, wb, int(start), i)
         for i, (xb, yb, wb, start) in enumerate(
             zip(_blocks(X), _blocks(y), weights, starts, strict=True)
         )
@@ -328,7 +317,7 @@ def sharded_training_data(estimator, X, y, sample_weight, warm):
         located = client.who_has(parts)
         workers = [located[part.key][0] for part in parts]
     # A throwaway summary to get the totals: (weight, positive rows, widths).
-    data = ShardedData(parts, client, workers, X.shape[0], estimator.n_experts, 0.0)
+    data = ShardedData(parts, client, workers, X.shape[0], make_data.n_experts, 0.0)
     _common_weight_scale(data)
     summary = data.map_parts(
         lambda part: (
@@ -344,9 +333,9 @@ def sharded_training_data(estimator, X, y, sample_weight, warm):
             "positive weight."
         )
     data.widths = summary[0][2]
-    for key, value in data_kwargs.items():
+    for key, value in make_data.data_kwargs.items():
         setattr(data, key, value)
-    estimator._check_n_experts(sum(s[1] for s in summary))
+    data.n_weighted = sum(s[1] for s in summary)
     # Global design offsets (the weighted means), as in memory.
     sums = data.sum_parts(
         lambda part: {
@@ -355,8 +344,6 @@ def sharded_training_data(estimator, X, y, sample_weight, warm):
     )
     for role, total in sums.items():
         data.set_offset(role, total / data.total_weight)
-    if not warm:
-        standardize_features(data, estimator._init_features)
     return data
 
 

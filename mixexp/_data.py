@@ -190,7 +190,8 @@ class TrainingData:
         self.rows = chunk_rows(self.n_samples, row_width)
         # Per initialization (see ``restart``).
         self.resp = self.log_evidence = self.random_state = None
-        # Fit-time scratch that components may share across iterations.
+        # Fit-time values components share across iterations; those set in
+        # ``_prepare`` are the fit's units (see mixexp._contract.Part._prepare).
         self.cache = {}
         self._designs = {}  # see ``chunks``
 

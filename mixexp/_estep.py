@@ -12,6 +12,9 @@ from functools import partial
 from typing import NamedTuple
 
 import numpy as np
+from scipy.special import logsumexp
+
+from ._data import design_chunks
 
 
 def responsibilities(log_gate, log_lik, out=None):
@@ -255,3 +258,46 @@ def _e_step_part(gate, experts, params, previous, fixed_resp, part):
     if not fixed_resp:
         result["log_likelihood"] = float(weight @ part.log_evidence)
     return result
+
+
+# ------------------------------------------------------- fitted models
+# Rows per block when a fitted model evaluates new inputs.
+_PREDICT_ROWS = 8192
+
+
+def log_joint(gate, experts, gate_X, expert_X, y, n_experts):
+    """log g_k(x_i) and log P_k(y_i | x_i), each (n_experts, n_samples), of
+    fitted parts on their inputs (the experts' before their feature map)
+    and encoded targets."""
+    gate_params, expert_params = gate._params(), experts._params()
+    expert_X = experts._features(expert_X)
+    log_gate = np.empty((n_experts, gate_X.shape[0]))
+    log_lik = np.empty_like(log_gate)
+    for (rows, Xg), (_, Xe) in zip(
+        design_chunks(gate_X, 0.0, _PREDICT_ROWS),
+        design_chunks(expert_X, 0.0, _PREDICT_ROWS),
+        strict=True,
+    ):
+        log_gate[:, rows] = gate._log_proba(Xg, gate_params)[0]
+        log_lik[:, rows] = experts._log_likelihood(Xe, y[rows], expert_params)[0]
+    # A generative gate's log weights carry log p(x): normalize them.
+    log_gate -= logsumexp(log_gate, axis=0)
+    return log_gate, log_lik
+
+
+def mix(gate, experts, gate_X, expert_X, dense):
+    """sum_k g_k(x) v_k(x) of fitted parts, for expert outputs v (the means
+    or class probabilities). A sparse gate evaluates only each sample's
+    ``top_k`` experts; ``dense(gate_X, expert_X)`` gives (gate, values)
+    otherwise."""
+    if gate.top_k is None:
+        weights, values = dense(gate_X, expert_X)
+        return np.einsum("nk,nk...->n...", weights, values)
+    parts = []
+    for start in range(0, gate_X.shape[0], _PREDICT_ROWS):
+        block = slice(start, start + _PREDICT_ROWS)
+        samples, chosen, weights = gate.route(gate_X[block])
+        values = experts._predict_pairs(expert_X[block], samples, chosen)
+        starts = np.flatnonzero(np.diff(samples, prepend=-1))
+        parts.append(np.add.reduceat(values * weights[:, None], starts, axis=0))
+    return np.concatenate(parts)

@@ -9,7 +9,6 @@ signature (``depth``, ``branching``), a tree-aware initialization and the
 node probabilities.
 """
 
-import re
 from numbers import Integral
 
 import numpy as np
@@ -17,49 +16,10 @@ import numpy as np
 from ._base import BaseMixtureOfExperts
 from ._classifier import MixtureOfExpertsClassifier
 from ._dask import dask_rows
+from ._docs import CLASSIFIER_ATTRIBUTES, REGRESSOR_ATTRIBUTES, document
 from ._params import Interval
 from ._regressor import MixtureOfExpertsRegressor
 from .gates import SoftmaxGate, TreeGate
-
-_TREE_PARAMS_DOC = """    depth : int, default=2
-        Levels of gates (JJ94's tree depth), at most 64; the hierarchy has
-        ``branching ** depth`` experts. Depth 1 is the flat mixture.
-    branching : int, default=2
-        Children of every gate node. ``warm_start`` and ``partial_fit``
-        continue the fitted tree: after a change of ``depth`` or
-        ``branching`` they raise a ValueError, and ``fit`` with
-        ``warm_start=False`` fits the new tree.
-"""
-
-_GATE_DOC = """    gate : SoftmaxGate or None, default=None
-        Settings of every gate node (``alpha``, ``solver``, ...), cloned into
-        a :class:`~mixexp.gates.TreeGate` at fit; None is ``SoftmaxGate()``.
-        Tune them as ``gate__alpha`` and so on.
-"""
-
-_GATE_ATTR_DOC = """    gate_ : :class:`~mixexp.gates.TreeGate`
-        Fitted tree of gates, with ``coef_`` of shape
-        (n_internal, branching, n_features) and ``intercept_`` of shape
-        (n_internal, branching), nodes numbered breadth first (see
-        :meth:`predict_node_proba`).
-"""
-
-
-def _hierarchical_doc(flat, summary, examples):
-    """The flat estimator's docstring with the hierarchy's summary,
-    parameters, gate attribute and examples."""
-    doc = flat.__doc__
-    body = doc[doc.index("    Parameters\n") :]
-    for name, text in (
-        ("n_experts", _TREE_PARAMS_DOC),
-        ("gate", _GATE_DOC),
-        ("gate_noise", ""),
-        ("gate_", _GATE_ATTR_DOC),
-    ):
-        entry = rf"    {name} : .*?(?=\n    \w+ : )\n"
-        body = re.sub(entry, text, body, count=1, flags=re.S)
-    body = body[: body.index("    See Also\n")]
-    return summary + "\n" + body + examples
 
 
 def _order_leaves(centres, branching, depth):
@@ -83,12 +43,72 @@ class _Hierarchy:
     """What the hierarchical estimators add to the flat ones."""
 
     _parameter_constraints = {
+        **{
+            name: rule
+            for name, rule in BaseMixtureOfExperts._parameter_constraints.items()
+            if name not in ("n_experts", "gate_noise")
+        },
         # 2**64 experts are out of reach, and a bound keeps branching**depth
         # from taking hours to compute.
         "depth": [Interval(Integral, 1, 64, closed="both")],
         "branching": [Interval(Integral, 2, None, closed="left")],
     }
     gate_noise = False  # noisy gating belongs to the flat gate
+
+    # The flat signature with depth and branching for n_experts, which is
+    # their consequence, and without gate_noise.
+    def __init__(
+        self,
+        depth=2,
+        branching=2,
+        *,
+        gate=None,
+        expert=None,
+        gate_features=None,
+        expert_features=None,
+        solver="em",
+        loss="likelihood",
+        top_k=None,
+        balance_weight=0.0,
+        max_iter=200,
+        tol=1e-4,
+        n_init=1,
+        init="kmeans",
+        n_jobs=None,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+    ):
+        self.depth = depth
+        self.branching = branching
+        self.gate = gate
+        self.expert = expert
+        self.gate_features = gate_features
+        self.expert_features = expert_features
+        self.solver = solver
+        self.loss = loss
+        self.top_k = top_k
+        self.balance_weight = balance_weight
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_init = n_init
+        self.init = init
+        self.n_jobs = n_jobs
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.shuffle = shuffle
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
 
     @property
     def n_experts(self):
@@ -148,17 +168,9 @@ class _Hierarchy:
                 f"gate={self.gate!r}: a hierarchy's gate nodes are softmax "
                 "gates; pass SoftmaxGate(...) with the settings of every node."
             )
-        if template.top_k is not None or template.noise:
-            raise ValueError(
-                "Set top_k on the estimator, not on its gate: "
-                f"gate={self.gate!r} has top_k={template.top_k}, "
-                f"noise={template.noise}."
-            )
         params = template.get_params()
-        params.pop("noise")
-        top_k = self.top_k
-        params["top_k"] = None if top_k is None or top_k >= self.n_experts else top_k
-        return TreeGate(depth=self.depth, branching=self.branching, **params)
+        tree = TreeGate(depth=self.depth, branching=self.branching, **params)
+        return self._route(tree)
 
     def _arrange_leaves(self, centres):
         """Put the k-means clusters on the leaves so that siblings are near
@@ -208,67 +220,8 @@ class _Hierarchy:
         return np.vstack([nodes[:1], edges.reshape(-1, leaves.shape[0])]).T
 
 
-def _hierarchical_init(cls):
-    """``__init__`` of a hierarchical estimator: its signature is the flat
-    estimator's with ``depth`` and ``branching`` for ``n_experts``."""
-
-    def __init__(
-        self,
-        depth=2,
-        branching=2,
-        *,
-        gate=None,
-        expert=None,
-        gate_features=None,
-        expert_features=None,
-        solver="em",
-        loss="likelihood",
-        top_k=None,
-        balance_weight=0.0,
-        max_iter=200,
-        tol=1e-4,
-        n_init=1,
-        init="kmeans",
-        n_jobs=None,
-        batch_size="auto",
-        learning_rate_init=1e-3,
-        shuffle=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        random_state=None,
-        warm_start=False,
-        verbose=0,
-    ):
-        # Parameters only, stored as given (sklearn's contract).
-        params = dict(locals())
-        del params["self"]
-        vars(self).update(params)
-
-    cls.__init__ = __init__
-    cls._parameter_constraints = {
-        **{
-            name: rule
-            for name, rule in BaseMixtureOfExperts._parameter_constraints.items()
-            if name not in ("n_experts", "gate_noise")
-        },
-        **_Hierarchy._parameter_constraints,
-    }
-    return cls
-
-
-@_hierarchical_init
+@document("hierarchy", "regression", attributes=REGRESSOR_ATTRIBUTES)
 class HierarchicalMixtureOfExpertsRegressor(_Hierarchy, MixtureOfExpertsRegressor):
-    pass
-
-
-@_hierarchical_init
-class HierarchicalMixtureOfExpertsClassifier(_Hierarchy, MixtureOfExpertsClassifier):
-    pass
-
-
-HierarchicalMixtureOfExpertsRegressor.__doc__ = _hierarchical_doc(
-    MixtureOfExpertsRegressor,
     """Hierarchical mixture of experts for regression (Jordan & Jacobs 1994).
 
     A balanced tree of softmax gates routes each input to the
@@ -284,8 +237,16 @@ HierarchicalMixtureOfExpertsRegressor.__doc__ = _hierarchical_doc(
     all its methods and options apply, ``predict_gate_proba`` giving the
     leaves' probabilities, and :meth:`predict_node_proba` adds the nodes'.
     Depth 1 is the flat mixture.
-""",
-    """    References
+
+    Parameters
+    ----------
+    {parameters}
+
+    Attributes
+    ----------
+    {attributes}
+
+    References
     ----------
     Jordan & Jacobs (1994). Hierarchical mixtures of experts and the EM
     algorithm. Neural Computation 6(2), 181-214.
@@ -300,11 +261,11 @@ HierarchicalMixtureOfExpertsRegressor.__doc__ = _hierarchical_doc(
     4
     >>> bool(hme.score(X, y) > 0.95)
     True
-    """,
-)
+    """
 
-HierarchicalMixtureOfExpertsClassifier.__doc__ = _hierarchical_doc(
-    MixtureOfExpertsClassifier,
+
+@document("hierarchy", "classification", attributes=CLASSIFIER_ATTRIBUTES)
+class HierarchicalMixtureOfExpertsClassifier(_Hierarchy, MixtureOfExpertsClassifier):
     """Hierarchical mixture of softmax experts (Jordan & Jacobs 1994).
 
     A balanced tree of softmax gates routes each input to the
@@ -313,8 +274,16 @@ HierarchicalMixtureOfExpertsClassifier.__doc__ = _hierarchical_doc(
     :class:`MixtureOfExpertsClassifier` with a
     :class:`~mixexp.gates.TreeGate`; :meth:`predict_node_proba` adds the
     probability of every node. Depth 1 is the flat mixture.
-""",
-    """    References
+
+    Parameters
+    ----------
+    {parameters}
+
+    Attributes
+    ----------
+    {attributes}
+
+    References
     ----------
     Jordan & Jacobs (1994). Hierarchical mixtures of experts and the EM
     algorithm. Neural Computation 6(2), 181-214.
@@ -327,5 +296,4 @@ HierarchicalMixtureOfExpertsClassifier.__doc__ = _hierarchical_doc(
     >>> hme = HierarchicalMixtureOfExpertsClassifier(depth=2, random_state=0)
     >>> bool(hme.fit(X, y).score(X, y) > 0.9)
     True
-    """,
-)
+    """

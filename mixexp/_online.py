@@ -21,6 +21,9 @@ batches leave it softer than batch EM's; soft gates match batch EM.
 
 For the first ``BURN_IN`` batches the statistics are only averaged: an
 M-step on one small batch would overwrite a model fitted earlier.
+
+This module holds the statistics and the step the parts' ``_online_update``
+hooks share; ``mixexp._em.online_em`` runs a batch around them.
 """
 
 from ._estep import e_step

@@ -3,16 +3,17 @@
 from numbers import Integral
 
 import numpy as np
-from scipy.special import ndtr, ndtri, stdtr, stdtrit
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array
 
-from ._base import PARTIAL_FIT_DOC, BaseMixtureOfExperts, check_targets, routing_doc
+from ._base import BaseMixtureOfExperts
 from ._dask import dask_rows
 from ._data import check_magnitude
+from ._docs import PARTIAL_FIT_DOC, REGRESSOR_ATTRIBUTES, document
+from ._validation import check_targets
 from .experts import LinearExpert
 
 # Bisection halves the bracket of a quantile each step: 60 steps take the
@@ -20,16 +21,38 @@ from .experts import LinearExpert
 _BISECTIONS = 60
 
 
-def _standard_cdf(z, df):
-    """CDF of the standard t (normal where df is infinite), elementwise."""
-    normal = np.isinf(df)
-    return np.where(normal, ndtr(z), stdtr(np.where(normal, 1.0, df), z))
+def _continuous_quantile(cdf, q, low, high):
+    """The t in [low, high] (n, m) where the increasing ``cdf(t)`` crosses
+    q, by bisection."""
+    for _ in range(_BISECTIONS):
+        mid = 0.5 * (low + high)
+        below = cdf(mid) < q
+        low = np.where(below, mid, low)
+        high = np.where(below, high, mid)
+    return 0.5 * (low + high)
 
 
-def _standard_quantile(q, df):
-    """q-quantile of the standard t (normal where df is infinite), (K,)."""
-    normal = np.isinf(df)
-    return np.where(normal, ndtri(q), stdtrit(np.where(normal, 1.0, df), q))
+def _integer_quantile(cdf, q, low, high):
+    """The smallest integer t with ``cdf(t) >= q`` (n, m), exactly: a
+    bisection over the integers of a bracket from the experts' own
+    quantiles (``low - 1`` below q, ``high`` at or above it), each bound
+    checked and widened if rounding left it on the wrong side."""
+    low = np.maximum(low - 1.0, -1.0)
+    low = np.where(cdf(low) < q, low, -1.0)  # the CDF is 0 below 0
+    for _ in range(2100):  # doubling reaches any float in about 1100 steps
+        short = cdf(high) < q
+        if not short.any():
+            break
+        high = np.where(short, 2.0 * high + 1.0, high)
+    while True:  # invariant: cdf(low) < q <= cdf(high)
+        mid = np.floor(0.5 * (low + high))
+        # Past 2**53 the floats have no integer between low and high.
+        open_ = (high - low > 1) & (mid > low) & (mid < high)
+        if not open_.any():
+            return high
+        below = cdf(mid) < q
+        low = np.where(open_ & below, mid, low)
+        high = np.where(open_ & ~below, mid, high)
 
 
 def _numeric_targets(y, name):
@@ -38,7 +61,7 @@ def _numeric_targets(y, name):
     return check_magnitude(np.asarray(y).astype(np.float64, copy=False), "y")
 
 
-@routing_doc
+@document("regression", attributes=REGRESSOR_ATTRIBUTES)
 class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     """Mixture of linear experts with a softmax gate, fitted by EM.
 
@@ -55,111 +78,11 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
 
     Parameters
     ----------
-    n_experts : int, default=4
-        Number of experts K.
-    {component_params}
-    solver : {"em", "gd", "sgd", "adam"}, default="em"
-        Training algorithm: expectation-maximization (``"em"``), or gradient
-        descent on ``loss`` as in Jacobs et al. (1991): full batch
-        (``"gd"``: L-BFGS with analytic gradients) or minibatches
-        (``"sgd"`` with Nesterov momentum, ``"adam"``).
-    loss : {"likelihood", "competitive", "cooperative"}, default="likelihood"
-        Objective of the gradient solvers (1991 eqs. 1.3, 1.2, 1.1):
-        the negative log-likelihood of the mixture (with the experts' noise
-        variances; EM's objective), the gate-weighted sum of each expert's
-        own error ``sum_k g_k e_k`` (experts compete and specialize), or the
-        error of the blended output ``||y - sum_k g_k o_k||^2`` (experts
-        cooperate; regression only). EM needs ``"likelihood"``.
-    {routing_params}
-    max_iter : int, default=200
-        EM iterations, L-BFGS iterations or epochs at most per
-        initialization (EM with ``top_k``: per phase, dense then sparse).
-    tol : float, default=1e-4
-        Convergence threshold on the change of the training objective (the
-        mean penalized log-likelihood per sample for EM; a squared-error
-        ``loss`` is measured in units of the target's variance).
-    n_init : int, default=1
-        Initializations to run; the fit with the highest likelihood is kept.
-    init : {"kmeans", "random"}, default="kmeans"
-        Initial responsibilities: k-means clusters of the standardized joint
-        (x, y) space, or the nearest of ``n_experts`` randomly drawn samples.
-    n_jobs : int, default=None
-        Initializations to run in parallel (joblib; ``None`` means 1 unless
-        in a ``joblib.parallel_config`` context, -1 means all processors).
-        Each initialization has its own random seed drawn from
-        ``random_state``, so the result is the same for every ``n_jobs``.
-    batch_size : int or "auto", default="auto"
-        Minibatch size of ``solver="sgd"`` and ``"adam"``; "auto" is
-        ``min(200, n_samples)``, as in MLPRegressor.
-    learning_rate_init : float, default=1e-3
-        Step size of ``"sgd"`` and ``"adam"``.
-    shuffle : bool, default=True
-        Shuffle the samples every epoch (``"sgd"``, ``"adam"``).
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data and stop when
-        its score has not improved by ``tol`` for ``n_iter_no_change``
-        epochs (``"sgd"``, ``"adam"``).
-    validation_fraction : float, default=0.1
-        Share of the training data held out for early stopping.
-    n_iter_no_change : int, default=10
-        Iterations or epochs without an improvement of ``tol`` in the loss
-        (or the validation score) after which the gradient solvers stop.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initialization (and the minibatches); an int makes every
-        fit reproducible.
-    warm_start : bool, default=False
-        Start from the previous fit's parameters (``n_init`` is then 1).
-        Settings such as ``expert__alpha`` may change in between; what
-        shapes the parameters may not (the number of experts, the type of
-        gate or expert, the expert's degree, the feature columns,
-        the number of outputs): ``fit`` then raises a ValueError
-        naming the change, and ``warm_start=False`` refits from scratch.
-    verbose : int, default=0
-        1 prints each initialization and every tenth iteration, 2 every
-        iteration, as ``Iteration N, log-likelihood = ...``.
+    {parameters}
 
     Attributes
     ----------
-    gate_ : :class:`~mixexp.gates.SoftmaxGate`
-        Fitted gate, with ``coef_`` of shape (n_experts, n_features_in_) and
-        ``intercept_`` of shape (n_experts,).
-    experts_ : :class:`~mixexp.experts.LinearExpert`
-        Fitted experts, with ``coef_`` of shape (n_experts, n_features_in_)
-        (or (n_experts, n_outputs_, n_features_in_)), ``intercept_`` and
-        ``noise_variance_``.
-    n_outputs_ : int
-        Number of target columns.
-    {expert_load}
-    n_iter_ : int
-        Iterations (EM or L-BFGS) or epochs of the kept initialization.
-    n_iter_dense_ : int
-        EM with ``top_k``: how many of them trained the dense gate first
-        (see ``lower_bounds_``); 0 otherwise.
-    converged_ : bool
-        Whether it converged within ``max_iter``; False, with a
-        ConvergenceWarning, when a minibatch solver diverged or ended above
-        its start and kept earlier parameters.
-    lower_bound_ : float
-        Final mean penalized log-likelihood per sample: of y given x, or of
-        (x, y) jointly with a :class:`~mixexp.gates.GaussianGate` (whose EM
-        maximizes the joint likelihood; ``log_likelihood`` stays log p(y | x)).
-    lower_bounds_ : ndarray of shape (n_iter_,) or (1,)
-        Its value after each iteration. EM never lowers it, except right
-        after re-seeding an expert that lost all responsibility (a warning
-        says so). With ``top_k``, EM's first ``n_iter_dense_`` values are
-        those of the dense gate, the rest of the top-k gate: each phase is
-        non-decreasing, but the value drops at the switch to the sparse
-        model. The minibatch solvers, and the losses other than the
-        likelihood, record only the final value.
-    loss_curve_ : list of float
-        Training objective per iteration or epoch, lower is better: the
-        negative of ``lower_bounds_`` for EM and L-BFGS on the likelihood;
-        for ``"sgd"`` and ``"adam"`` the mean over each epoch's batches, at
-        the parameters of each step.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when X has string column names.
+    {attributes}
 
     See Also
     --------
@@ -189,76 +112,20 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
            [0., 1.]])
     """
 
-    def __init__(
-        self,
-        n_experts=4,
-        *,
-        gate=None,
-        expert=None,
-        gate_features=None,
-        expert_features=None,
-        solver="em",
-        loss="likelihood",
-        top_k=None,
-        gate_noise=False,
-        balance_weight=0.0,
-        max_iter=200,
-        tol=1e-4,
-        n_init=1,
-        init="kmeans",
-        n_jobs=None,
-        batch_size="auto",
-        learning_rate_init=1e-3,
-        shuffle=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        random_state=None,
-        warm_start=False,
-        verbose=0,
-    ):
-        super().__init__(
-            n_experts,
-            gate=gate,
-            expert=expert,
-            gate_features=gate_features,
-            expert_features=expert_features,
-            solver=solver,
-            loss=loss,
-            top_k=top_k,
-            gate_noise=gate_noise,
-            balance_weight=balance_weight,
-            max_iter=max_iter,
-            tol=tol,
-            n_init=n_init,
-            init=init,
-            n_jobs=n_jobs,
-            batch_size=batch_size,
-            learning_rate_init=learning_rate_init,
-            shuffle=shuffle,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            random_state=random_state,
-            warm_start=warm_start,
-            verbose=verbose,
-        )
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
+        # An expert may narrow the targets it models (PoissonExpert: one
+        # non-negative column).
+        for name, value in getattr(self.expert, "_target_tags", {}).items():
+            setattr(tags.target_tags, name, value)
         return tags
 
     def _target_check(self):
-        return {"multi_output": True, "y_numeric": True}
+        tags = getattr(self.expert, "_target_tags", {})
+        return {"multi_output": tags.get("multi_output", True), "y_numeric": True}
 
     _task = "regression"
-    _COMPONENT_DOC = {
-        "experts": ":class:`~mixexp.experts.LinearExpert`, "
-        ":class:`~mixexp.experts.StudentTExpert`",
-        "kind": "regressor",
-        "default": "LinearExpert",
-    }
 
     def _default_expert(self):
         return LinearExpert()
@@ -281,18 +148,19 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
                 "set warm_start=False to fit from scratch."
             )
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
-        return self._atomic(self._partial_fit, X, y, sample_weight)
-
-    partial_fit.__doc__ = PARTIAL_FIT_DOC.format(
-        shape="n_samples,) or (n_samples, n_outputs",
-        classes="",
+    @document(
+        "partial_fit",
+        "regression",
+        template=PARTIAL_FIT_DOC,
         name="MixtureOfExpertsRegressor",
         maker="make_piecewise_linear",
         k=3,
         extra="",
     )
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        return self._atomic(self._partial_fit, X, y, sample_weight)
+
     partial_fit = available_if(BaseMixtureOfExperts._online_possible)(partial_fit)
 
     def _encode_first_batch(self, y, classes, data_kwargs):
@@ -335,9 +203,9 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
             distribution, as GaussianProcessRegressor does: the square root
             of ``sum_k g_k (v_k + (mu_k - mu)^2)`` (the law of total variance
             in centred form, so an offset of the targets cannot cancel it
-            away) with ``v_k`` expert k's noise variance
+            away) with ``v_k`` expert k's variance: its noise variance
             (``s_k^2 nu_k / (nu_k - 2)`` for a t expert, infinite when
-            ``nu_k <= 2``).
+            ``nu_k <= 2``), or its mean for a Poisson expert.
 
         Returns
         -------
@@ -357,14 +225,13 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         """
         X = self._validate_X(X)
         if return_std:
-            gate, means, scales, df = self._predictive(X)
+            gate, marginals = self._predictive(X)
+            means = marginals[0]
             mean = np.einsum("nk,nkm->nm", gate, means)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                factor = np.where(df > 2, df / (df - 2), np.inf)
-            factor[np.isinf(df)] = 1.0
             # Terms with zero gate weight must not turn an infinite variance
             # into NaN (0 * inf).
-            noise = np.where(gate[:, :, None] > 0, (scales**2 * factor[:, None]), 0.0)
+            variance = self.experts_._marginal_variance(marginals)
+            noise = np.where(gate[:, :, None] > 0, variance, 0.0)
             spread = (means - mean[:, None, :]) ** 2
             std = np.sqrt(np.einsum("nk,nkm->nm", gate, noise + spread))
             return self._shape_output(mean), self._shape_output(std)
@@ -378,17 +245,18 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         return values[:, 0] if self.experts_._single_output else values
 
     def _predictive(self, X):
-        """Gate (n, K) and the experts' per-output predictive marginals:
-        means (n, K, m), scales (K, m) and degrees of freedom (K,)."""
+        """Gate (n, K) and the experts' per-output predictive marginals (see
+        ``Expert._marginals``: a tuple whose first entry is the means
+        (n, K, m))."""
         gate_X, expert_X = self._split(X)
-        means, scales, df = self.experts_._marginals(expert_X)
-        return self.gate_.predict_proba(gate_X), means, scales, df
+        return self.gate_.predict_proba(gate_X), self.experts_._marginals(expert_X)
 
     def sample_y(self, X, n_samples=1, random_state=0):
         """Draw targets from the predictive mixture distribution.
 
-        Each draw picks an expert with the gate's probabilities, then adds
-        that expert's noise (Gaussian, or t) to its prediction.
+        Each draw picks an expert with the gate's probabilities, then draws
+        from that expert: its prediction plus its noise (Gaussian, or t), or
+        a Poisson count with its mean.
 
         Parameters
         ----------
@@ -418,7 +286,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         check_scalar(n_samples, "n_samples", Integral, min_val=1)
         X = self._validate_X(X)
         rng = check_random_state(random_state)
-        gate, means, _, _ = self._predictive(X)
+        gate, marginals = self._predictive(X)
         n = X.shape[0]
         # Expert of every draw: one uniform per draw against the gate's CDF.
         cumulative = np.cumsum(gate, axis=1)
@@ -429,7 +297,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         )
         rows = np.repeat(np.arange(n), n_samples)
         experts = experts.ravel()
-        values = means[rows, experts] + self.experts_._noise_draw(experts, rng)
+        values = self.experts_._marginal_draw(marginals, rows, experts, rng)
         values = values.reshape(n, n_samples, -1).transpose(0, 2, 1)
         return values[:, 0] if self.experts_._single_output else values
 
@@ -438,7 +306,10 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
 
         The q-quantile solves ``sum_k g_k(x) F_k(t | x) = q`` (per output for
         2-D targets), found by bisection between the smallest and the
-        largest of the experts' own q-quantiles, which bracket it.
+        largest of the experts' own q-quantiles, which bracket it. For count
+        experts (:class:`~mixexp.experts.PoissonExpert`) the mixture is
+        discrete, and the q-quantile is exactly the smallest integer t with
+        ``sum_k g_k(x) F_k(t | x) >= q``.
 
         Parameters
         ----------
@@ -469,19 +340,19 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
                 f"{quantiles.tolist()}."
             )
         X = self._validate_X(X)
-        gate, means, scales, df = self._predictive(X)
+        gate, marginals = self._predictive(X)
+        experts = self.experts_
+        means = marginals[0]
+        search = _integer_quantile if experts._integer_support else _continuous_quantile
+
+        def cdf(t):  # the mixture's CDF at t (n, m)
+            return np.einsum("nk,nkm->nm", gate, experts._marginal_cdf(marginals, t))
+
         out = np.empty(means.shape[:1] + means.shape[2:] + quantiles.shape)
         for j, q in enumerate(quantiles):  # a loop over the requested levels
             # Each expert's own q-quantile; the mixture's lies between them.
-            own = means + scales * _standard_quantile(q, df)[:, None]
-            low, high = own.min(axis=1), own.max(axis=1)
-            for _ in range(_BISECTIONS):
-                mid = 0.5 * (low + high)
-                cdf = _standard_cdf((mid[:, None] - means) / scales, df[:, None])
-                below = np.einsum("nk,nkm->nm", gate, cdf) < q
-                low = np.where(below, mid, low)
-                high = np.where(below, high, mid)
-            out[..., j] = 0.5 * (low + high)
+            own = experts._marginal_quantile(marginals, q)
+            out[..., j] = search(cdf, q, own.min(axis=1), own.max(axis=1))
         return out[:, 0] if self.experts_._single_output else out
 
     @dask_rows

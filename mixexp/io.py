@@ -71,6 +71,7 @@ _ALLOWED = {
     ("mixexp.experts._linear", "LinearExpert"): _CLASS,
     ("mixexp.experts._logistic", "LogisticExpert"): _CLASS,
     ("mixexp.experts._student", "StudentTExpert"): _CLASS,
+    ("mixexp.experts._poisson", "PoissonExpert"): _CLASS,
     ("mixexp.experts._estimator", "EstimatorExpert"): _CLASS,
 }
 

@@ -63,7 +63,8 @@ def log_likelihood_scorer(estimator, X, y, sample_weight=None):
     >>> from mixexp.datasets import make_piecewise_linear
     >>> from mixexp.metrics import log_likelihood_scorer
     >>> X, y = make_piecewise_linear(600, noise=0.2, random_state=0)
-    >>> pipe = make_pipeline(StandardScaler(), MixtureOfExpertsRegressor(random_state=0))
+    >>> moe = MixtureOfExpertsRegressor(random_state=0)
+    >>> pipe = make_pipeline(StandardScaler(), moe)
     >>> search = GridSearchCV(
     ...     pipe,
     ...     {"mixtureofexpertsregressor__n_experts": [1, 3]},

@@ -18,17 +18,17 @@ def gate_training_data(X, sample_weight, n_experts, rows=None):
 
 def fit_recording_reseeds(model, X, y):
     """Fit, and say for each EM iteration whether it re-seeded an expert."""
-    import mixexp._solvers as solvers
+    import mixexp._em as em
 
     reseeded = []
-    reseed = solvers.reseed_dead_experts
+    reseed = em.reseed_dead_experts
 
     def recording(*args, **kwargs):
         dead = reseed(*args, **kwargs)
         reseeded.append(dead.size > 0)
         return dead
 
-    with mock.patch.object(solvers, "reseed_dead_experts", recording):
+    with mock.patch.object(em, "reseed_dead_experts", recording):
         model.fit(X, y)
     assert len(reseeded) == len(model.lower_bounds_)  # one check per iteration
     return model, np.array(reseeded, dtype=bool)

@@ -1,25 +1,23 @@
 """scikit-learn's estimator checks over every public estimator."""
 
+from sklearn.base import is_regressor
+from sklearn.linear_model import Ridge
+from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
-from mixexp.gates import ConstantGate
-
-# score_samples(X, y) is the conditional log-likelihood log p(y | x): it needs
-# y. Three sklearn checks call score_samples(X) with X alone, as for density
-# models, so they cannot run it. tests/test_api.py asserts the same
-# sample-order and subset invariance for score_samples(X, y),
-# predict_responsibilities(X, y) and the predict methods; mixexp does not use
-# the array API, so array-API dispatch cannot change its results.
-_NEEDS_Y = (
-    "score_samples(X, y) needs the targets y; the same invariance is asserted "
-    "with y in tests/test_api.py::test_methods_are_row_wise"
+from mixexp import (
+    HierarchicalMixtureOfExpertsClassifier,
+    HierarchicalMixtureOfExpertsRegressor,
+    MixtureOfExpertsClassifier,
+    MixtureOfExpertsRegressor,
 )
-EXPECTED_FAILED_CHECKS = {
-    "check_methods_sample_order_invariance": _NEEDS_Y,
-    "check_methods_subset_invariance": _NEEDS_Y,
-    "check_array_api_input": _NEEDS_Y,
-}
+from mixexp.experts import (
+    LinearExpert,
+    LogisticExpert,
+    PoissonExpert,
+    StudentTExpert,
+)
+from mixexp.gates import ConstantGate, GaussianGate
 
 # Minibatch solvers draw batches of rows: a row of weight 2 is one row of a
 # batch, while its two copies may land in different batches, so the two fits
@@ -31,12 +29,35 @@ MINIBATCH_FAILED_CHECKS = {
     ),
 }
 
+# A tree's split is a discontinuous function of the weights: after one EM
+# iteration the weighted and the duplicated fits agree to 2e-8, and the
+# rounding then breaks a tie between two equally good splits differently.
+TREE_EXPERT_FAILED_CHECKS = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "tree experts: rounding breaks ties between equal splits differently "
+        "for a weight-2 row and its two copies"
+    ),
+}
+
+# L-BFGS on the likelihood of a regression mixture stops after n_iter_no_change
+# iterations without progress, short of the optimum, where its line search has
+# amplified rounding: on the check's 15 rows the two fits start 8e-9 apart and
+# differ by 2e-5 after ten iterations, and permuting the rows of one data set
+# changes its fit as much (tests/test_properties.py holds EM to the check).
+GD_LIKELIHOOD_FAILED_CHECKS = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "gd on a regression likelihood stops short of the optimum along a path "
+        "that rounding changes: row order alone moves its fit as much"
+    ),
+}
+
 ESTIMATORS = [
     MixtureOfExpertsRegressor(),
     MixtureOfExpertsClassifier(),
     MixtureOfExpertsRegressor(n_experts=2, init="random"),
     MixtureOfExpertsRegressor(n_experts=2, gate=ConstantGate()),
     MixtureOfExpertsClassifier(n_experts=2, init="random"),
+    MixtureOfExpertsRegressor(solver="gd"),
     MixtureOfExpertsRegressor(solver="gd", loss="competitive"),
     MixtureOfExpertsRegressor(solver="gd", loss="cooperative"),
     MixtureOfExpertsClassifier(solver="gd"),
@@ -52,14 +73,35 @@ ESTIMATORS = [
         balance_weight=0.1,
         max_iter=30,
     ),
+    MixtureOfExpertsRegressor(n_experts=2, gate=GaussianGate()),
+    MixtureOfExpertsClassifier(n_experts=2, gate=GaussianGate()),
+    MixtureOfExpertsRegressor(n_experts=2, expert=StudentTExpert()),
+    MixtureOfExpertsRegressor(n_experts=2, expert=PoissonExpert()),
+    MixtureOfExpertsRegressor(n_experts=2, gate=ConstantGate(), expert=PoissonExpert()),
+    MixtureOfExpertsRegressor(n_experts=2, expert=LinearExpert(degree=2)),
+    MixtureOfExpertsRegressor(n_experts=2, expert=Ridge()),
+    MixtureOfExpertsClassifier(n_experts=2, expert=LogisticExpert(alpha=1e-2)),
+    MixtureOfExpertsClassifier(
+        n_experts=2, expert=DecisionTreeClassifier(max_depth=2, random_state=0)
+    ),
+    HierarchicalMixtureOfExpertsRegressor(depth=2),
+    HierarchicalMixtureOfExpertsClassifier(depth=2),
+    HierarchicalMixtureOfExpertsRegressor(depth=2, solver="gd"),
 ]
 
 
 def _expected_failures(estimator):
-    failures = dict(EXPECTED_FAILED_CHECKS)
     if estimator.solver in ("sgd", "adam"):
-        failures.update(MINIBATCH_FAILED_CHECKS)
-    return failures
+        return MINIBATCH_FAILED_CHECKS
+    if isinstance(estimator.expert, DecisionTreeClassifier):
+        return TREE_EXPERT_FAILED_CHECKS
+    if (
+        estimator.solver == "gd"
+        and estimator.loss == "likelihood"
+        and is_regressor(estimator)
+    ):
+        return GD_LIKELIHOOD_FAILED_CHECKS
+    return {}
 
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failures)

@@ -95,12 +95,11 @@ def test_m_step_with_the_experts_held_fixed():
         y[:, None], means, np.sqrt(experts.noise_variance_)
     )
     posterior = np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
-    np.testing.assert_allclose(
-        model.responsibilities(X, y), posterior, rtol=1e-9
-    )
+    np.testing.assert_allclose(model.responsibilities(X, y), posterior, rtol=1e-9)
 
     kwargs = {"single_output": True, "fitted_outputs": None}
-    data = model._training_data(X, y[:, None], w, kwargs).restart(None)
+    make_data = model._data_maker(model._make_experts(), kwargs)
+    data = make_data(X, y[:, None], w).restart(None)
     for part in (gate, experts):
         part._prepare(data)
     state = e_step(gate, experts, data)

@@ -19,6 +19,7 @@ from mixexp.experts import (
     EstimatorExpert,
     LinearExpert,
     LogisticExpert,
+    PoissonExpert,
     StudentTExpert,
 )
 from mixexp.gates import ConstantGate, GaussianGate, SoftmaxGate, TreeGate
@@ -37,6 +38,7 @@ PARTS = [
     (LinearExpert(covariance_type="full"), NO_GRADIENT),
     (StudentTExpert(), {"em", "blockwise", "predictive_distribution"}),
     (LogisticExpert(), {"em", "gradient", "online", "blockwise"}),
+    (PoissonExpert(), ALL - {"sparse_routing"}),
     (EstimatorExpert(Ridge()), {"em", "predictive_distribution"}),
     (EstimatorExpert(LogisticRegression()), {"em"}),
 ]

@@ -17,7 +17,6 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from test_common import EXPECTED_FAILED_CHECKS
 
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
 from mixexp.datasets import make_local_classification, make_mixture_regression
@@ -461,7 +460,6 @@ def test_docstring_documents_the_parameters():
         MixtureOfExpertsClassifier(2, gate=GaussianGate(covariance_type="diag")),
         MixtureOfExpertsRegressor(3, gate=GaussianGate(covariance_type="spherical")),
     ],
-    expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_compatible_with_a_gaussian_gate(estimator, check):
     check(estimator)

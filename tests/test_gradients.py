@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
+import mixexp._gradient as gradient
 import mixexp._solvers as solvers
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
 from mixexp._data import TrainingData
+from mixexp._em import objective
 from mixexp._estep import e_step
-from mixexp._solvers import _pack, _unpack, penalized_objective
+from mixexp._gradient import _pack, _unpack, penalized_objective
 from mixexp.datasets import (
     make_local_classification,
     make_mixture_regression,
@@ -197,7 +199,7 @@ def _starting_objective(monkeypatch, solver):
 
     def recording(gate, experts, data, estimator):
         log_likelihood = e_step(gate, experts, data).log_likelihood
-        seen.append(solvers.objective(log_likelihood, gate, experts, data.total_weight))
+        seen.append(objective(log_likelihood, gate, experts, data.total_weight))
         return original(gate, experts, data, estimator)
 
     monkeypatch.setitem(solvers.SOLVERS, solver, recording)
@@ -250,7 +252,7 @@ def test_a_diverging_run_keeps_its_best_parameters_and_says_what_to_change(
 def test_a_run_that_ends_above_its_start_keeps_the_start(monkeypatch):
     # With the divergence test off, Adam on targets in thousandths recovers
     # from its first steps but ends short of where it started.
-    monkeypatch.setattr(solvers, "_DIVERGENCE_FACTOR", np.inf)
+    monkeypatch.setattr(gradient, "_DIVERGENCE_FACTOR", np.inf)
     X, y = make_piecewise_linear(500, random_state=2)
     start = _starting_objective(monkeypatch, "adam")
     est = MixtureOfExpertsRegressor(
@@ -294,7 +296,7 @@ def test_gradient_descent_on_the_likelihood_reaches_em_s_optimum():
 
 
 def test_divergence_rule_allows_noise_around_a_near_exact_fit():
-    from mixexp._solvers import _diverged
+    from mixexp._gradient import _diverged
 
     # A squared error that rises from 1e-8 to 1e-6 of the target's variance
     # is noise near an exact fit, not divergence; tenfold plus a tenth of the
@@ -306,7 +308,7 @@ def test_divergence_rule_allows_noise_around_a_near_exact_fit():
 
 
 def test_restarts_are_compared_on_the_parameters_each_kept():
-    from mixexp._solvers import History
+    from mixexp._em import History
 
     # A run that diverged keeps earlier parameters: its last epoch's loss
     # (5.0) is not what it returns (2.0).

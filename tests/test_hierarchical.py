@@ -13,7 +13,6 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from test_common import EXPECTED_FAILED_CHECKS
 from test_gradients import _prepared
 
 from mixexp import (
@@ -22,7 +21,7 @@ from mixexp import (
     MixtureOfExpertsClassifier,
     MixtureOfExpertsRegressor,
 )
-from mixexp._solvers import _pack, _unpack, penalized_objective
+from mixexp._gradient import _pack, _unpack, penalized_objective
 from mixexp.datasets import (
     make_local_classification,
     make_mixture_regression,
@@ -466,7 +465,6 @@ def test_grid_search_over_depth_and_node_penalty():
         HierarchicalMixtureOfExpertsRegressor(),
         HierarchicalMixtureOfExpertsClassifier(2, 2, max_iter=50),
     ],
-    expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_compatible_hierarchy(estimator, check):
     check(estimator)

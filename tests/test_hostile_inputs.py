@@ -24,7 +24,7 @@ from mixexp import (
     MixtureOfExpertsClassifier,
     MixtureOfExpertsRegressor,
 )
-from mixexp.experts import LinearExpert, StudentTExpert
+from mixexp.experts import LinearExpert, PoissonExpert, StudentTExpert
 from mixexp.gates import ConstantGate, GaussianGate
 
 FAST = dict(max_iter=10, random_state=0)
@@ -39,6 +39,7 @@ ESTIMATORS = {
     "gaussian gate": MixtureOfExpertsRegressor(2, gate=GaussianGate(), **FAST),
     "constant gate": MixtureOfExpertsRegressor(2, gate=ConstantGate(), **FAST),
     "t experts": MixtureOfExpertsRegressor(2, expert=StudentTExpert(), **FAST),
+    "poisson experts": MixtureOfExpertsRegressor(2, expert=PoissonExpert(), **FAST),
     "quadratic experts": MixtureOfExpertsRegressor(
         2, expert=LinearExpert(degree=2, alpha=1e-3), **FAST
     ),
@@ -61,15 +62,23 @@ ESTIMATORS = {
 N, D = 40, 3
 
 
-def _clean(classifier):
+def _clean(classifier, counts=False):
     rng = np.random.RandomState(0)
     X = rng.standard_normal((N, D))
     if classifier:
         y = (X[:, 0] + 0.3 * rng.standard_normal(N) > 0).astype(int)
+    elif counts:  # float counts, so the cases treat them as regression targets
+        y = rng.poisson(np.exp(1.0 + 0.5 * X[:, 0] * np.sign(X[:, 1]))).astype(float)
     else:
         y = X @ [1.0, -2.0, 0.5] + np.where(X[:, 0] > 0, 3.0, -3.0)
         y = y + 0.1 * rng.standard_normal(N)
     return X, y, None
+
+
+def _clean_for(estimator):
+    """Clean data of the estimator's kind: labels, counts or real targets."""
+    counts = isinstance(estimator.get_params().get("expert"), PoissonExpert)
+    return _clean(is_classifier(estimator), counts)
 
 
 def _with(index, value, array):
@@ -186,7 +195,7 @@ PREDICT_CASES = {
 @pytest.mark.parametrize("est_name", list(ESTIMATORS))
 def test_a_dataframe_missing_a_column_at_predict(est_name):
     estimator = clone(ESTIMATORS[est_name])
-    X, y, _ = _clean(is_classifier(estimator))
+    X, y, _ = _clean_for(estimator)
     frame = _frame(X)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -228,7 +237,7 @@ def test_fit_on_hostile_data(est_name, case_name):
     if isinstance(error, dict):
         error = error.get(est_name)
     estimator = clone(ESTIMATORS[est_name])
-    X, y, sample_weight = make(*_clean(is_classifier(estimator))[:2])
+    X, y, sample_weight = make(*_clean_for(estimator)[:2])
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -249,7 +258,7 @@ def test_fit_on_hostile_data(est_name, case_name):
 def test_predict_on_hostile_data(est_name, case_name):
     make, (kind, message) = PREDICT_CASES[case_name]
     estimator = clone(ESTIMATORS[est_name])
-    X, y, _ = _clean(is_classifier(estimator))
+    X, y, _ = _clean_for(estimator)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         estimator.fit(X, y)
@@ -275,7 +284,7 @@ def test_unseen_label_at_score_time(est_name):
 @pytest.mark.parametrize("est_name", list(ESTIMATORS))
 def test_missing_targets_at_score_time(est_name):
     estimator = clone(ESTIMATORS[est_name])
-    X, y, _ = _clean(is_classifier(estimator))
+    X, y, _ = _clean_for(estimator)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         estimator.fit(X, y)
@@ -290,7 +299,7 @@ def test_missing_targets_at_score_time(est_name):
 )
 def test_a_single_expert(est_name):
     estimator = clone(ESTIMATORS[est_name]).set_params(n_experts=1, top_k=None)
-    X, y, _ = _clean(is_classifier(estimator))
+    X, y, _ = _clean_for(estimator)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)

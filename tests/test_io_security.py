@@ -38,7 +38,13 @@ from mixexp import (
 )
 from mixexp import io as mio
 from mixexp.datasets import make_local_classification, make_piecewise_linear
-from mixexp.experts import EstimatorExpert, LinearExpert, LogisticExpert, StudentTExpert
+from mixexp.experts import (
+    EstimatorExpert,
+    LinearExpert,
+    LogisticExpert,
+    PoissonExpert,
+    StudentTExpert,
+)
 from mixexp.gates import ConstantGate, GaussianGate, SoftmaxGate
 
 XR, YR = make_piecewise_linear(120, random_state=0)
@@ -72,6 +78,8 @@ def _model_kinds():
             np.column_stack([YR, -YR]),
         )
     kinds["regressor, SVR()"] = (R(2, expert=SVR()), XR, YR)
+    counts = np.random.RandomState(0).poisson(np.exp(1 + 0.3 * YR))
+    kinds["regressor, PoissonExpert()"] = (R(2, expert=PoissonExpert()), XR, counts)
     for expert in [LogisticExpert(), EstimatorExpert(LogisticRegression())]:
         kinds[f"classifier, {expert!r}"] = (C(2, expert=expert), XC, YC)
     kinds["classifier, LogisticRegression()"] = (

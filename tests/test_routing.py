@@ -2,10 +2,16 @@
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
-import mixexp._solvers as solvers
-from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
+import mixexp._em as em
+from mixexp import (
+    HierarchicalMixtureOfExpertsRegressor,
+    MixtureOfExpertsClassifier,
+    MixtureOfExpertsRegressor,
+    io,
+)
 from mixexp._estep import restrict_to_top_k, top_k_mask, top_k_threshold
 from mixexp._multinomial import softmax
 from mixexp.datasets import (
@@ -13,6 +19,7 @@ from mixexp.datasets import (
     make_mixture_regression,
     make_piecewise_linear,
 )
+from mixexp.gates import SoftmaxGate, TreeGate
 
 
 def _reference_keep(logits, k):
@@ -228,7 +235,7 @@ def test_warm_start_applies_the_new_top_k():
 @pytest.mark.parametrize("kind", ["regression", "classification"])
 def test_top_k_history_is_the_dense_phase_then_the_sparse_one(monkeypatch, kind):
     phases = []  # (top_k of the gate, objective per iteration) of each EM phase
-    original = solvers._em_phase
+    original = em._em_phase
 
     def recording(gate, experts, data, estimator):
         top_k = gate.top_k
@@ -236,7 +243,7 @@ def test_top_k_history_is_the_dense_phase_then_the_sparse_one(monkeypatch, kind)
         phases.append((top_k, list(bounds)))
         return bounds, converged
 
-    monkeypatch.setattr(solvers, "_em_phase", recording)
+    monkeypatch.setattr(em, "_em_phase", recording)
     if kind == "regression":
         X, y = make_piecewise_linear(1000, random_state=0)
         make = MixtureOfExpertsRegressor
@@ -258,3 +265,30 @@ def test_top_k_history_is_the_dense_phase_then_the_sparse_one(monkeypatch, kind)
     adam = make(4, top_k=2, solver="adam", max_iter=5, random_state=0)
     with pytest.warns(ConvergenceWarning):
         assert adam.fit(X, y).n_iter_dense_ == 0
+
+
+def test_routing_is_the_estimators_and_survives_persistence(tmp_path):
+    """top_k and gate_noise are estimator parameters only: the gates do not
+    take them, the estimator sets them on its own copy, and that copy keeps
+    them through mixexp.io (a clone of it does not)."""
+    for gate, name in (
+        (SoftmaxGate, "top_k"),
+        (SoftmaxGate, "noise"),
+        (TreeGate, "top_k"),
+    ):
+        with pytest.raises(TypeError, match=name):
+            gate(**{name: 2})
+    assert {"top_k", "noise"}.isdisjoint(SoftmaxGate().get_params())
+    X, y = make_piecewise_linear(600, random_state=0)
+    for est in (
+        MixtureOfExpertsRegressor(4, top_k=2, gate=SoftmaxGate(), random_state=0),
+        HierarchicalMixtureOfExpertsRegressor(2, top_k=2, random_state=0),
+    ):
+        est.fit(X, y)
+        assert (est.gate_.top_k, est.gate_.noise) == (2, False)
+        assert est.gate is None or "top_k" not in vars(est.gate)
+        io.dump(est, tmp_path / "model.skops")
+        loaded = io.load(tmp_path / "model.skops")
+        assert loaded.gate_.top_k == 2
+        np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+        assert clone(est.gate_).top_k is None

@@ -284,15 +284,33 @@ def test_minibatch_squared_errors_are_measured_in_the_target_units(solver):
         assert any(w.category is ConvergenceWarning for w in caught)
 
 
-def test_wrapped_estimators_see_weights_of_the_same_scale():
-    # SVR's C weighs its loss against an absolute penalty: before, weights of
-    # 3 gave lower_bound_ -0.847 where unit weights gave -1.042.
-    from sklearn.svm import SVR
+def test_wrapped_estimators_see_the_users_weights():
+    """A wrapped estimator is fitted with the user's weights times the
+    responsibilities, as if the user fitted it: one expert is the estimator
+    itself, whose absolute penalty weighs against the weights' scale as in
+    scikit-learn. Weights whose mean is beyond 2**64 (or below 2**-64) reach
+    it divided by a power of two, so its sums stay finite."""
+    from sklearn.linear_model import Ridge
 
     X, y = make_mixture_regression(300, 2, 2, random_state=0)
-    model = MixtureOfExpertsRegressor(2, expert=SVR(C=0.1), random_state=0, max_iter=20)
-    unit = _fit(clone(model), X, y).predict(X)
-    for factor in (3.0, 1e-9, 1e200):
-        weight = np.full(y.shape[0], factor)
-        scaled = _fit(clone(model), X, y, sample_weight=weight).predict(X)
-        np.testing.assert_allclose(scaled, unit, atol=0.02)  # SVR tol=1e-3
+    weight = np.random.RandomState(0).uniform(0.5, 2.0, y.shape[0])
+    for factor in (1.0, 3.0, 1e-3):
+        one = _fit(
+            MixtureOfExpertsRegressor(1, expert=Ridge(alpha=10.0)),
+            X,
+            y,
+            sample_weight=factor * weight,
+        )
+        alone = Ridge(alpha=10.0).fit(X, y, sample_weight=factor * weight)
+        np.testing.assert_allclose(one.predict(X), alone.predict(X), rtol=1e-10)
+    extreme = _fit(
+        MixtureOfExpertsRegressor(1, expert=Ridge(alpha=10.0)),
+        X,
+        y,
+        sample_weight=1e200 * weight,
+    )
+    _, exponent = np.frexp(1e200 * weight.mean())
+    shifted = Ridge(alpha=10.0).fit(
+        X, y, sample_weight=np.ldexp(1e200 * weight, 1 - exponent)
+    )
+    np.testing.assert_allclose(extreme.predict(X), shifted.predict(X), rtol=1e-8)

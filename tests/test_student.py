@@ -10,8 +10,6 @@ import pytest
 from scipy import stats
 from scipy.special import digamma, polygamma
 from sklearn.base import clone
-from sklearn.utils.estimator_checks import parametrize_with_checks
-from test_common import EXPECTED_FAILED_CHECKS
 
 import mixexp.experts._student as student
 from mixexp import MixtureOfExpertsRegressor
@@ -338,14 +336,3 @@ def test_docstring_documents_the_signature():
     documented = re.findall(r"^(\w+) :", section.group(1), re.M)
     assert documented == list(inspect.signature(StudentTExpert).parameters)
     assert re.search(r"^Examples\n-+\n\s*>>>", doc, re.M)
-
-
-# scikit-learn's estimator checks with t experts, with the expected failures
-# of tests/test_common.py (log_likelihood needs y). partial_fit is not
-# available with t experts, so the checks do not call it.
-@parametrize_with_checks(
-    [MixtureOfExpertsRegressor(expert=StudentTExpert())],
-    expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
-)
-def test_sklearn_compatible_with_t_experts(estimator, check):
-    check(estimator)

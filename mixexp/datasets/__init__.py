@@ -5,12 +5,13 @@ from ._generators import (
     make_mixture_regression,
     make_piecewise_linear,
 )
-from ._loaders import load_ethanol, load_mcycle, load_tone, load_vowels
+from ._loaders import load_ethanol, load_mcycle, load_patent, load_tone, load_vowels
 from ._robot import make_robot_arm_dynamics
 
 __all__ = [
     "load_ethanol",
     "load_mcycle",
+    "load_patent",
     "load_tone",
     "load_vowels",
     "make_local_classification",

@@ -222,3 +222,54 @@ def load_ethanol(*, features=("E",), return_X_y=False):
     return _regression_bunch(
         values, columns, list(features), "NOx", return_X_y, load_ethanol.__doc__
     )
+
+
+def load_patent(*, return_X_y=False):
+    """Patents and R&D spending: the count data of flexmix's concomitant example.
+
+    70 pharmaceutical and biomedical companies in 1976 (Hall, Cummins,
+    Laderman & Mundy 1988): the number of patents granted (``Patents``, a
+    count, 0-173), R&D spending divided by sales (``RDS``) and the log of
+    R&D spending (``lgRD``). Wang, Cockburn & Puterman (1998) fitted
+    mixtures of Poisson regressions to it; the flexmix vignette (Grün &
+    Leisch 2008) models ``Patents ~ lgRD`` with three Poisson experts and
+    a multinomial gate on ``RDS`` (log-likelihood -197.675). Source: R
+    package flexmix (``patent``), GPL (>= 2); see
+    ``mixexp/datasets/data/README.md``.
+
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        Return ``(X, y)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        ``data`` (70, 2) float array of ``RDS`` and ``lgRD``, ``target``
+        (70,) float array of the patent counts, ``company`` (70,) names,
+        ``feature_names``, ``target_names`` and ``DESCR``. With
+        ``return_X_y=True``, the tuple ``(X, y)`` of these two arrays.
+
+    Examples
+    --------
+    >>> from mixexp.datasets import load_patent
+    >>> X, y = load_patent(return_X_y=True)
+    >>> X.shape, y.shape
+    ((70, 2), (70,))
+    """
+    path = resources.files("mixexp.datasets") / "data" / "patent.csv"
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    features = ["RDS", "lgRD"]
+    X = np.array([[float(row[f]) for f in features] for row in rows])
+    y = np.array([float(row["Patents"]) for row in rows])
+    if return_X_y:
+        return X, y
+    return Bunch(
+        data=X,
+        target=y,
+        company=np.array([row["Company"] for row in rows]),
+        feature_names=features,
+        target_names=["Patents"],
+        DESCR=load_patent.__doc__,
+    )

@@ -3,6 +3,13 @@
 from ._estimator import EstimatorExpert
 from ._linear import LinearExpert
 from ._logistic import LogisticExpert
+from ._poisson import PoissonExpert
 from ._student import StudentTExpert
 
-__all__ = ["EstimatorExpert", "LinearExpert", "LogisticExpert", "StudentTExpert"]
+__all__ = [
+    "EstimatorExpert",
+    "LinearExpert",
+    "LogisticExpert",
+    "PoissonExpert",
+    "StudentTExpert",
+]

@@ -9,7 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import has_fit_parameter
 
-from .._contract import Expert
+from .._contract import Expert, LocationScaleMarginals
 from .._data import add_stats
 from .._params import Interval
 
@@ -18,7 +18,7 @@ _LOG_2PI = np.log(2.0 * np.pi)
 _LOG_TINY = np.log(np.finfo(float).tiny)
 
 
-class EstimatorExpert(Expert):
+class EstimatorExpert(LocationScaleMarginals, Expert):
     """K clones of a scikit-learn estimator as the experts (generalized EM).
 
     Each M-step fits a fresh clone per expert with the responsibilities
@@ -273,9 +273,15 @@ class EstimatorExpert(Expert):
         X, y = data.inputs["experts"], data.y
         target = y[:, 0] if self._task == "regression" and self._single_output else y
         weights = data.resp * data.sample_weight
-        # The clones see the user's own weights times the responsibilities,
-        # so a row of weight 2 is two copies of it to them too.
-        fit_weights = np.ldexp(weights, data.weight_exponent)
+        # The clones see the user's weights times the responsibilities, as if
+        # the user fitted them: a row of weight 2 is two copies of it to them
+        # too. Weights far from unit scale stay divided by the fit's power of
+        # two, where the clones' own sums (a tree's squared sums) cannot
+        # overflow or underflow.
+        exponent = data.weight_exponent
+        fit_weights = (
+            np.ldexp(weights, exponent) if abs(exponent) <= _RAW_EXPONENT else weights
+        )
         estimators = list(self.estimators_)
         variance = self._variance().copy() if self._task == "regression" else None
         for k in range(len(estimators)):  # a loop over experts, not rows
@@ -306,6 +312,10 @@ class EstimatorExpert(Expert):
         proba = self._predict_one(estimator, X)[np.arange(y.shape[0]), y]
         with np.errstate(divide="ignore"):
             return float(weights @ np.maximum(np.log(proba), _LOG_TINY))
+
+
+# Largest binary exponent of the mean weight handed to the clones as is.
+_RAW_EXPONENT = 64
 
 
 def _seeded_clone(estimator, rng):

@@ -7,7 +7,7 @@ from sklearn.preprocessing import PolynomialFeatures
 from sklearn.utils._param_validation import StrOptions
 
 from .._component import check_component_fitted, map_chunks
-from .._contract import Expert
+from .._contract import Expert, LocationScaleMarginals
 from .._data import add_stats
 from .._linalg import psd_solve, weighted_grams
 from .._online import running_average
@@ -45,7 +45,7 @@ def _floored_covariance(covariance, floor):
     return clipped * root[:, None] * root[None, :]
 
 
-class LinearExpert(Expert):
+class LinearExpert(LocationScaleMarginals, Expert):
     """K linear-Gaussian experts ``y | x, k ~ N(W_k^T [phi(x), 1], S_k)``.
 
     The M-step is one weighted ridge regression per expert, all solved

@@ -9,7 +9,7 @@ from .._online import running_average
 
 # Proportions are kept at or above this (the smallest normal float), so that
 # log g stays finite: an expert this rare has no responsibility left, and the
-# driver re-seeds it (``_solvers.reseed_dead_experts``) long before.
+# driver re-seeds it (``_em.reseed_dead_experts``) long before.
 _FLOOR = np.finfo(float).tiny
 
 

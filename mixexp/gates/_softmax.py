@@ -1,7 +1,5 @@
 """The softmax gate of Jacobs et al. (1991) and Jordan & Jacobs (1994)."""
 
-from numbers import Integral
-
 import numpy as np
 from scipy.special import expit
 
@@ -11,7 +9,6 @@ from .._data import design_chunks
 from .._estep import restrict_to_top_k, top_k_mask
 from .._linalg import weighted_grams
 from .._multinomial import batch_logits, penalty, softmax
-from .._params import Interval
 
 
 def _through_softmax(d_log_prob, prob):
@@ -52,17 +49,6 @@ class SoftmaxGate(MultinomialComponent, Gate):
         for L-BFGS.
     tol : float, default=1e-12
         Inner steps stop once the relative gain falls below ``tol``.
-    top_k : int or None, default=None
-        Sparse gating (Shazeer et al. 2017): keep only the ``top_k`` largest
-        logits of each sample and renormalize the softmax over them; the
-        other experts get probability zero (ties at the k-th logit are all
-        kept). None is the dense gate.
-    noise : bool, default=False
-        Noisy top-k gating for the gradient solvers ``"sgd"`` and ``"adam"``:
-        during training the logits get Gaussian noise with a learned
-        per-expert scale ``softplus(noise_coef_ @ x + noise_intercept_)``,
-        which lets experts just outside the top k win samples and be
-        trained. Predictions use the noise-free logits.
 
     Attributes
     ----------
@@ -74,9 +60,23 @@ class SoftmaxGate(MultinomialComponent, Gate):
     solver_ : str
         The solver actually used.
     noise_coef_ : ndarray of shape (n_experts, n_features)
-        Weights of the noise scale (only with ``noise=True``).
+        Weights of the noise scale (only with the estimator's
+        ``gate_noise=True``).
     noise_intercept_ : ndarray of shape (n_experts,)
-        Intercepts of the noise scale (only with ``noise=True``).
+        Intercepts of the noise scale (only with ``gate_noise=True``).
+
+    Notes
+    -----
+    Routing is the estimator's: its ``top_k`` and ``gate_noise`` parameters
+    are set on its own copy of the gate, as the attributes ``top_k`` and
+    ``noise``, not passed here. With ``top_k`` (Shazeer et al. 2017) the gate
+    keeps only the ``top_k`` largest logits of each sample and renormalizes
+    the softmax over them; the other experts get probability zero (ties at
+    the k-th logit are all kept). With ``noise`` (for the gradient solvers
+    ``"sgd"`` and ``"adam"``) the logits get Gaussian noise during training,
+    with a learned per-expert scale ``softplus(noise_coef_ @ x +
+    noise_intercept_)``, which lets experts just outside the top k win
+    samples and be trained; predictions use the noise-free logits.
 
     Examples
     --------
@@ -90,27 +90,13 @@ class SoftmaxGate(MultinomialComponent, Gate):
     (300, 2)
     """
 
-    _parameter_constraints = {
-        **MultinomialComponent._parameter_constraints,
-        "top_k": [Interval(Integral, 1, None, closed="left"), None],
-        "noise": ["boolean"],
-    }
+    _parameter_constraints = MultinomialComponent._parameter_constraints
 
-    def __init__(
-        self,
-        alpha=1e-8,
-        solver="auto",
-        max_iter=None,
-        tol=1e-12,
-        top_k=None,
-        noise=False,
-    ):
+    def __init__(self, alpha=1e-8, solver="auto", max_iter=None, tol=1e-12):
         self.alpha = alpha
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
-        self.top_k = top_k
-        self.noise = noise
 
     # ----------------------------------------------------------------- public
     def predict_log_proba(self, X):

@@ -44,8 +44,6 @@ class TreeGate(SoftmaxGate):
         L-BFGS).
     tol : float, default=1e-12
         Inner steps stop once the relative gain falls below ``tol``.
-    top_k : int or None, default=None
-        Sparse gating over the leaves, as for :class:`SoftmaxGate`.
 
     Attributes
     ----------
@@ -55,6 +53,12 @@ class TreeGate(SoftmaxGate):
         Intercepts; each node's rows sum to zero over its children.
     solver_ : str
         The solver actually used.
+
+    Notes
+    -----
+    Sparse routing over the leaves is the hierarchical estimator's
+    ``top_k``, set on its own copy of the tree as the attribute ``top_k``
+    (see :class:`SoftmaxGate`); a tree has no noisy gating.
 
     Examples
     --------
@@ -72,8 +76,6 @@ class TreeGate(SoftmaxGate):
         "depth": [Interval(Integral, 1, 64, closed="both")],
         "branching": [Interval(Integral, 2, None, closed="left")],
     }
-    _parameter_constraints.pop("noise")
-    noise = False  # noisy gating is for the flat gate
     _bound_grams_in_pass = True  # the nodes' weights follow the posteriors
 
     def __init__(
@@ -84,7 +86,6 @@ class TreeGate(SoftmaxGate):
         solver="auto",
         max_iter=None,
         tol=1e-12,
-        top_k=None,
     ):
         self.depth = depth
         self.branching = branching
@@ -92,7 +93,6 @@ class TreeGate(SoftmaxGate):
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
-        self.top_k = top_k
 
     # ------------------------------------------------------------ the tree
     @property

@@ -1,0 +1,386 @@
+"""The estimators' documentation, each text written once.
+
+Every parameter and fitted attribute of the estimators (and the parameters of
+``partial_fit``) is documented here once, as a numpydoc entry. ``document``
+assembles a docstring from them: it replaces a ``{parameters}`` line with the
+entries of the signature's parameters, in order, an ``{attributes}`` line
+with the attributes the class lists, and ``{word}`` fields with the words of
+its variants and the fields it is given.
+
+A few texts differ by variant, the task ("regression" or "classification")
+or the tree ("hierarchy"): an entry of a variant's table takes precedence
+over the shared one, and the task's ``WORDS`` fill the fields of the shared
+texts.
+"""
+
+import inspect
+import re
+
+
+def _entries(block):
+    """{name: entry} of a block of numpydoc entries at zero indentation."""
+    entries = {}
+    for line in block.strip("\n").splitlines():
+        if line and not line[0].isspace():
+            name = line.split(" : ")[0]
+            entries[name] = []
+        entries[name].append(line)
+    return {name: "\n".join(lines) for name, lines in entries.items()}
+
+
+PARAMETERS = {
+    "": _entries(
+        """
+n_experts : int, default=4
+    Number of experts K.
+gate : mixexp gate or None, default=None
+    The gating model, cloned at fit: :class:`~mixexp.gates.SoftmaxGate`
+    (the default; ``g(x) = softmax(V^T [x, 1])``),
+    :class:`~mixexp.gates.GaussianGate` (``g_k(x)`` proportional to
+    ``a_k N(x; m_k, S_k)``, Xu, Jordan & Hinton 1995) or
+    :class:`~mixexp.gates.ConstantGate` (``g_k(x) = pi_k``, a mixture of
+    regressions). Tune its settings as ``gate__alpha`` and so on.
+expert : estimator or None, default=None
+    The experts, cloned at fit: a mixexp expert component ({experts}),
+    or any scikit-learn {kind} whose ``fit`` accepts ``sample_weight``,
+    of which K clones are fitted with the responsibilities as weights
+    (:class:`~mixexp.experts.EstimatorExpert`, generalized EM). None is
+    ``{default}()``. Tune its settings as ``expert__alpha`` and so on.
+gate_features : array-like of int or str, default=None
+    Columns of X the gate sees (indices, or names when X is a pandas
+    DataFrame): the concomitant variables of flexmix. None is all.
+expert_features : array-like of int or str, default=None
+    Columns of X the experts see. None is all.
+solver : {"em", "gd", "sgd", "adam"}, default="em"
+    Training algorithm: expectation-maximization (``"em"``), or gradient
+    descent on ``loss`` as in Jacobs et al. (1991): full batch
+    (``"gd"``: L-BFGS with analytic gradients) or minibatches
+    (``"sgd"`` with Nesterov momentum, ``"adam"``).
+loss : {"likelihood", "competitive", "cooperative"}, default="likelihood"
+    Objective of the gradient solvers (1991 eqs. 1.3, 1.2, 1.1):
+    the negative log-likelihood of the mixture (with the experts' noise
+    variances; EM's objective), the gate-weighted sum of each expert's
+    own error ``sum_k g_k e_k`` (experts compete and specialize), or the
+    error of the blended output ``||y - sum_k g_k o_k||^2`` (experts
+    cooperate; {cooperative}).
+    EM needs ``"likelihood"``.
+top_k : int or None, default=None
+    Sparse gating (Shazeer et al. 2017; Mixtral routes each token to 2
+    of 8 experts): each sample goes to the ``top_k`` experts with the
+    largest gate logits, with the softmax renormalized over them, in
+    training and in prediction. EM then restricts the responsibilities
+    to those experts (EM trains dense first, then sparse), and
+    ``predict`` evaluates only them. None is the dense gate. With
+    ``top_k=1`` a sample's one expert is its whole posterior, so the
+    likelihood gives the gate no gradient: use ``top_k >= 2`` with the
+    gradient solvers.
+gate_noise : bool, default=False
+    Noisy top-k gating (``solver="sgd"`` or ``"adam"``): Gaussian noise
+    with a learned scale ``softplus(U x)`` on the gate logits during
+    training, so experts near the top k get samples and gradient.
+balance_weight : float, default=0.0
+    Strength of the Switch Transformer's load-balancing loss (Fedus et
+    al. 2022), ``balance_weight * K * sum_i f_i P_i`` with ``f_i`` the
+    fraction of the routing slots expert i gets in a batch and ``P_i``
+    its mean gate probability; added to the loss of the gradient
+    solvers (0 turns it off; 1e-2 is the Switch Transformer's value).
+    It keeps routing from collapsing onto a few experts; see
+    ``expert_load_``.
+max_iter : int, default=200
+    EM iterations, L-BFGS iterations or epochs at most per
+    initialization (EM with ``top_k``: per phase, dense then sparse).
+n_init : int, default=1
+    Initializations to run; the fit with the highest likelihood is kept.
+n_jobs : int, default=None
+    Initializations to run in parallel (joblib; ``None`` means 1 unless
+    in a ``joblib.parallel_config`` context, -1 means all processors).
+    Each initialization has its own random seed drawn from
+    ``random_state``, so the result is the same for every ``n_jobs``.
+batch_size : int or "auto", default="auto"
+    Minibatch size of ``solver="sgd"`` and ``"adam"``; "auto" is
+    ``min(200, n_samples)``, as in MLPRegressor.
+learning_rate_init : float, default=1e-3
+    Step size of ``"sgd"`` and ``"adam"``.
+shuffle : bool, default=True
+    Shuffle the samples every epoch (``"sgd"``, ``"adam"``).
+early_stopping : bool, default=False
+    Hold out ``validation_fraction`` of the training data and stop when
+    its score has not improved by ``tol`` for ``n_iter_no_change``
+    epochs (``"sgd"``, ``"adam"``).
+validation_fraction : float, default=0.1
+    Share of the training data held out for early stopping.
+n_iter_no_change : int, default=10
+    Iterations or epochs without an improvement of ``tol`` in the loss
+    (or the validation score) after which the gradient solvers stop.
+random_state : int, RandomState instance or None, default=None
+    Seeds the initialization (and the minibatches); an int makes every
+    fit reproducible.
+warm_start : bool, default=False
+    Start from the previous fit's parameters (``n_init`` is then 1).
+    Settings such as ``expert__alpha`` may change in between; what
+    shapes the parameters may not (the number of experts, the type of
+    gate or expert, the expert's degree, the feature columns,
+    {target_shape}): ``fit`` then raises a ValueError
+    naming the change, and ``warm_start=False`` refits from scratch.
+verbose : int, default=0
+    1 prints each initialization and every tenth iteration, 2 every
+    iteration, as ``Iteration N, log-likelihood = ...``.
+"""
+    ),
+    # What the initialization clusters, and the scale of a squared error,
+    # depend on the targets.
+    "regression": _entries(
+        """
+tol : float, default=1e-4
+    Convergence threshold on the change of the training objective (the
+    mean penalized log-likelihood per sample for EM; a squared-error
+    ``loss`` is measured in units of the target's variance).
+init : {"kmeans", "random"}, default="kmeans"
+    Initial responsibilities: k-means clusters of the standardized joint
+    (x, y) space, or the nearest of ``n_experts`` randomly drawn samples.
+"""
+    ),
+    "classification": _entries(
+        """
+tol : float, default=1e-4
+    Convergence threshold on the change of the training objective (the
+    mean penalized log-likelihood per sample for EM).
+init : {"kmeans", "random"}, default="kmeans"
+    Initial responsibilities: k-means clusters of the standardized inputs,
+    or the nearest of ``n_experts`` randomly drawn samples.
+"""
+    ),
+    "hierarchy": _entries(
+        """
+depth : int, default=2
+    Levels of gates (JJ94's tree depth), at most 64; the hierarchy has
+    ``branching ** depth`` experts. Depth 1 is the flat mixture.
+branching : int, default=2
+    Children of every gate node. ``warm_start`` and ``partial_fit``
+    continue the fitted tree: after a change of ``depth`` or
+    ``branching`` they raise a ValueError, and ``fit`` with
+    ``warm_start=False`` fits the new tree.
+gate : SoftmaxGate or None, default=None
+    Settings of every gate node (``alpha``, ``solver``, ...), cloned into
+    a :class:`~mixexp.gates.TreeGate` at fit; None is ``SoftmaxGate()``.
+    Tune them as ``gate__alpha`` and so on.
+"""
+    ),
+    # The parameters of partial_fit (rendered with the task's variant).
+    "partial_fit": _entries(
+        """
+X : array-like of shape (n_samples, n_features)
+    Inputs of the batch.
+y : array-like of shape ({y_shape})
+    Targets of the batch.
+classes : array-like of shape (n_classes,), default=None
+    Every class the stream may contain; required on the first call
+    (later calls may repeat it).
+sample_weight : array-like of shape (n_samples,), default=None
+    Non-negative weights of the batch's samples.
+"""
+    ),
+}
+
+ATTRIBUTES = {
+    "": _entries(
+        """
+gate_ : :class:`~mixexp.gates.SoftmaxGate`
+    Fitted gate, with ``coef_`` of shape (n_experts, n_features_in_) and
+    ``intercept_`` of shape (n_experts,).
+expert_load_ : ndarray of shape (n_experts,)
+    Fraction of the routing slots each expert gets on the training
+    data: each sample is routed to its ``top_k`` experts (to its most
+    probable expert when ``top_k`` is None). Sums to one; uniform is
+    ``1 / n_experts``. After ``partial_fit``, over the batches seen,
+    each routed by the gate of its time.
+n_iter_ : int
+    Iterations (EM or L-BFGS) or epochs of the kept initialization.
+n_iter_dense_ : int
+    EM with ``top_k``: how many of them trained the dense gate first
+    (see ``lower_bounds_``); 0 otherwise.
+converged_ : bool
+    Whether it converged within ``max_iter``; False, with a
+    ConvergenceWarning, when a minibatch solver diverged or ended above
+    its start and kept earlier parameters.
+lower_bound_ : float
+    Final mean penalized log-likelihood per sample: of y given x, or of
+    (x, y) jointly with a :class:`~mixexp.gates.GaussianGate` (whose EM
+    maximizes the joint likelihood; ``log_likelihood`` stays log p(y | x)).
+lower_bounds_ : ndarray of shape (n_iter_,) or (1,)
+    Its value after each iteration. EM never lowers it, except right
+    after re-seeding an expert that lost all responsibility (a warning
+    says so). With ``top_k``, EM's first ``n_iter_dense_`` values are
+    those of the dense gate, the rest of the top-k gate: each phase is
+    non-decreasing, but the value drops at the switch to the sparse
+    model. The minibatch solvers, and the losses other than the
+    likelihood, record only the final value.
+loss_curve_ : list of float
+    Training objective per iteration or epoch, lower is better: the
+    negative of ``lower_bounds_`` for EM and L-BFGS on the likelihood;
+    for ``"sgd"`` and ``"adam"`` the mean over each epoch's batches, at
+    the parameters of each step.
+n_features_in_ : int
+    Number of features seen during fit.
+feature_names_in_ : ndarray of shape (n_features_in_,)
+    Names of features seen during fit, when X has string column names.
+"""
+    ),
+    "regression": _entries(
+        """
+experts_ : :class:`~mixexp.experts.LinearExpert`
+    Fitted experts, with ``coef_`` of shape (n_experts, n_features_in_)
+    (or (n_experts, n_outputs_, n_features_in_)), ``intercept_`` and
+    ``noise_variance_``.
+n_outputs_ : int
+    Number of target columns.
+"""
+    ),
+    "classification": _entries(
+        """
+classes_ : ndarray of shape (n_classes,)
+    Class labels.
+experts_ : :class:`~mixexp.experts.LogisticExpert`
+    Fitted experts, with ``coef_`` of shape
+    (n_experts, n_classes, n_features_in_) and ``intercept_`` of shape
+    (n_experts, n_classes).
+"""
+    ),
+    "hierarchy": _entries(
+        """
+gate_ : :class:`~mixexp.gates.TreeGate`
+    Fitted tree of gates, with ``coef_`` of shape
+    (n_internal, branching, n_features) and ``intercept_`` of shape
+    (n_internal, branching), nodes numbered breadth first (see
+    :meth:`predict_node_proba`).
+"""
+    ),
+}
+
+# The words of the shared texts that depend on the task.
+WORDS = {
+    "regression": {
+        "experts": ":class:`~mixexp.experts.LinearExpert`, "
+        ":class:`~mixexp.experts.StudentTExpert`",
+        "kind": "regressor",
+        "default": "LinearExpert",
+        "cooperative": "regression only",
+        "target_shape": "the number of outputs",
+        "y_shape": "n_samples,) or (n_samples, n_outputs",
+    },
+    "classification": {
+        "experts": ":class:`~mixexp.experts.LogisticExpert`",
+        "kind": "classifier",
+        "default": "LogisticExpert",
+        "cooperative": "regression only, so not available here",
+        "target_shape": "the classes",
+        "y_shape": "n_samples,",
+    },
+}
+
+# The fitted attributes every estimator documents after its own.
+_FITTED = (
+    "expert_load_",
+    "n_iter_",
+    "n_iter_dense_",
+    "converged_",
+    "lower_bound_",
+    "lower_bounds_",
+    "loss_curve_",
+    "n_features_in_",
+    "feature_names_in_",
+)
+REGRESSOR_ATTRIBUTES = ("gate_", "experts_", "n_outputs_", *_FITTED)
+CLASSIFIER_ATTRIBUTES = ("classes_", "gate_", "experts_", *_FITTED)
+
+PARTIAL_FIT_DOC = """Update the model with one batch of a stream (online EM).
+
+The first call initializes the model from its batch (k-means, as in
+``fit``); every call runs one step of online EM (Cappé & Moulines 2009):
+the batch's sufficient statistics under the current parameters are folded
+into running averages with step size ``t ** -0.6`` for the t-th batch, and
+the M-step works on the averages (after two batches of burn-in). The softmax
+components use online IRLS. ``solver``, ``loss``, ``gate_noise`` and
+``balance_weight`` concern ``fit`` only; ``top_k`` applies. Later calls
+continue the fitted model, so they refuse (with a ValueError) parameters that
+change its shape since the first call, as ``warm_start`` does. Calling
+``fit`` discards the running statistics.
+
+Parameters
+----------
+{parameters}
+
+Returns
+-------
+self : object
+    The updated estimator.
+
+Examples
+--------
+>>> import numpy as np
+>>> from mixexp import {name}
+>>> from mixexp.datasets import {maker}
+>>> X, y = {maker}(2000, random_state=0)
+>>> moe = {name}({k}, random_state=0)
+>>> for _ in range(3):
+...     for batch in np.array_split(np.arange(2000), 20):
+...         moe = moe.partial_fit(X[batch], y[batch]{extra})
+>>> moe.n_iter_
+60
+"""
+
+
+def _entry(tables, name, variants):
+    for variant in (*variants, ""):
+        if name in tables.get(variant, {}):
+            return tables[variant][name]
+    raise KeyError(
+        f"{name!r} has no entry in mixexp._docs for the variants {variants}; "
+        "document it there."
+    )
+
+
+def render(template, variants, parameters=(), attributes=(), **fields):
+    """``template`` with its ``{parameters}`` and ``{attributes}`` lines
+    replaced by the named entries (indented as the line) and its ``{word}``
+    fields by the variants' words and ``fields``."""
+    blocks = {
+        "{parameters}": [_entry(PARAMETERS, name, variants) for name in parameters],
+        "{attributes}": [_entry(ATTRIBUTES, name, variants) for name in attributes],
+    }
+    lines = []
+    for line in template.split("\n"):
+        entries = blocks.get(line.strip())
+        if entries is None:
+            lines.append(line)
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        for entry in entries:
+            lines.extend(indent + row for row in entry.split("\n"))
+    doc = "\n".join(lines)
+    words = {}
+    for variant in reversed(variants):
+        words.update(WORDS.get(variant, {}))
+    for key, value in {**words, **fields}.items():
+        doc = doc.replace("{" + key + "}", str(value))
+    left = re.search(r"\{\w+\}", doc)
+    if left:  # a typo in a field would otherwise reach the rendered page
+        raise KeyError(f"{left.group()} is not filled for the variants {variants}.")
+    return doc
+
+
+def document(*variants, template=None, attributes=(), **fields):
+    """Decorator rendering the docstring of a class (the parameters of its
+    ``__init__``) or a method (of its signature) with ``render``;
+    ``template`` replaces the object's own docstring as the template."""
+
+    def decorate(obj):
+        doc = obj.__doc__ if template is None else template
+        if doc is None:  # python -OO strips docstrings
+            return obj
+        function = obj.__init__ if inspect.isclass(obj) else obj
+        parameters = [p for p in inspect.signature(function).parameters if p != "self"]
+        obj.__doc__ = render(doc, variants, parameters, attributes, **fields)
+        return obj
+
+    return decorate

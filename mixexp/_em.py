@@ -1,0 +1,376 @@
+"""EM: the training loop, its convergence monitor, and ``partial_fit``'s
+online EM.
+
+``fit_em`` iterates E-steps and M-steps over a fit's ``TrainingData``, from
+the parts ``start_from_clusters`` fits to the initial clusters;
+``ConvergenceMonitor`` says when an iterative solver stops (EM's rule here,
+the gradient solvers' in ``mixexp._gradient``) and keeps the objective's
+history; ``online_em`` runs one batch of a stream (its statistics are
+``mixexp._online``'s). Every solver reports a ``History``.
+"""
+
+import copy
+import warnings
+from functools import partial
+from typing import NamedTuple
+
+import numpy as np
+
+from ._estep import e_step, routed
+from ._init import initialize_responsibilities
+from ._online import new_state, online_step
+
+
+class History(NamedTuple):
+    """What a solver reports.
+
+    ``loss_curve`` is the training objective per iteration or epoch (mean
+    per unit of sample weight, penalties included, lower is better);
+    ``lower_bounds`` the penalized mean log-likelihood per iteration when
+    the solver tracks it (EM, and gradient descent on the likelihood), else
+    empty. ``n_iter_dense`` counts the leading iterations of a dense warm-up
+    (EM with a top-k gate), whose objective is the dense gate's. ``warning``
+    replaces the estimator's generic ConvergenceWarning when the solver knows
+    better why it did not converge. ``objective`` is the training objective
+    of the parameters kept, when they are not those of the last iteration
+    (a minibatch run that kept earlier ones); restarts are compared on it.
+    """
+
+    loss_curve: list
+    lower_bounds: list
+    converged: bool
+    n_iter_dense: int = 0
+    warning: str = ""
+    objective: float | None = None
+
+    @property
+    def final(self):
+        """The training objective of the parameters kept."""
+        return self.loss_curve[-1] if self.objective is None else self.objective
+
+
+class ConvergenceMonitor:
+    """When an iterative solver stops, and the history of its objective.
+
+    In the spirit of hmmlearn's ``ConvergenceMonitor``: the solver
+    ``report``s the objective after every iteration (an epoch, a batch); the
+    monitor keeps it in ``history``, prints the verbose line and says whether
+    the run has ``converged``, by one of two rules:
+
+    - ``patience=None`` (EM): the objective changed by less than ``tol``
+      since the previous iteration (``start`` gives the value before the
+      first); an iteration reported as not ``comparable`` (EM right after a
+      re-seed) does not converge;
+    - ``patience=n`` (the gradient solvers, MLPRegressor's rule): ``n``
+      iterations in a row did not lower the best objective (lower is
+      better) by ``tol``; ``start`` gives a starting best.
+
+    With ``tol=None`` there is no rule (a ``partial_fit`` stream never
+    converges) and the monitor only keeps the history, which may continue
+    an earlier one (``history``). ``max_iter`` bounds the solver's loop.
+    """
+
+    def __init__(
+        self,
+        tol,
+        max_iter,
+        verbose=0,
+        *,
+        patience=None,
+        label="Iteration",
+        quantity="log-likelihood",
+        history=(),
+    ):
+        self.tol, self.max_iter, self.verbose = tol, max_iter, verbose
+        self.patience, self.label, self.quantity = patience, label, quantity
+        self.history = list(history)
+        self.iter = 0
+        self.best, self.count = np.inf, 0  # the patience rule's state
+        self._previous = None
+        self._converged = False
+
+    @property
+    def converged(self):
+        """Whether the last report met the rule."""
+        return self._converged
+
+    def start(self, value):
+        """The objective before the first iteration (not one itself)."""
+        self._previous = self.best = value
+
+    def improves(self, value):
+        """Whether ``value`` would lower the best by at least ``tol``."""
+        return value < self.best - self.tol
+
+    def report(self, value, shown=None, comparable=True):
+        """Record the objective ``value`` of one more iteration, print it
+        (or ``shown``, the number the user knows, such as the training loss
+        next to a validation one) and return ``converged``."""
+        self.iter += 1
+        self.history.append(value)
+        if self.verbose >= 2 or (self.verbose and self.iter % 10 == 0):
+            number = value if shown is None else shown
+            print(f"  {self.label} {self.iter}, {self.quantity} = {number:.6f}")
+        if self.tol is None:
+            return False
+        if self.patience is None:
+            self._converged = (
+                comparable
+                and self._previous is not None
+                and abs(value - self._previous) < self.tol
+            )
+            self._previous = value
+        else:
+            self.count = self.count + 1 if value > self.best - self.tol else 0
+            self.best = min(self.best, value)
+            self._converged = self.count >= self.patience
+        return self._converged
+
+
+# An expert whose total responsibility falls below this fraction of the total
+# sample weight has no data left to fit and is re-seeded.
+_DEAD_FRACTION = 1e-10
+
+
+def objective(log_likelihood, gate, experts, total_weight):
+    """Penalized log-likelihood per unit of sample weight (what EM increases)."""
+    return _penalized(
+        log_likelihood,
+        {"gate": gate._penalty(), "experts": experts._penalty()},
+        total_weight,
+    )
+
+
+def _penalized(log_likelihood, penalty, total_weight):
+    """``objective`` from the components' penalties already computed."""
+    return (log_likelihood - penalty["gate"] - penalty["experts"]) / total_weight
+
+
+def reseed_dead_experts(gate, data, count):
+    """Hand the worst-explained samples to experts with no responsibility left.
+
+    Each dead expert takes a disjoint block of the samples with the lowest
+    log-evidence (hard responsibilities), so the next M-step fits it where the
+    mixture is worst, and its gate row is reset to neutral so the gate can
+    route to it again. ``count`` is each expert's responsibility mass,
+    sum_i w_i h_ik (the E-step's ``resp_mass``). Returns the indices of the
+    re-seeded experts.
+    """
+    dead = np.flatnonzero(count < _DEAD_FRACTION * data.total_weight)
+    if dead.size == 0:
+        return dead
+    n_candidates = sum(
+        data.map_parts(lambda part: int(np.count_nonzero(part.sample_weight > 0)))
+    )
+    block = max(1, n_candidates // (2 * data.n_experts))
+    need = min(block * dead.size, n_candidates)
+    worst = data.map_parts(partial(_worst_rows, need))
+    values = np.concatenate([part[0] for part in worst])
+    index = np.concatenate([part[1] for part in worst])
+    chosen = index[np.lexsort((index, values))[:need]]
+    data.map_parts(partial(_hand_rows, chosen, dead[np.arange(need) // block]))
+    gate._revive(dead)
+    warnings.warn(
+        f"Expert(s) {dead.tolist()} lost all responsibility and were re-seeded "
+        f"on the {block} worst-explained samples each. If this repeats, use "
+        "fewer experts (n_experts).",
+        UserWarning,
+        stacklevel=4,
+    )
+    return dead
+
+
+def _worst_rows(count, part):
+    """Log-evidence and (global) index of the part's ``count`` weighted rows
+    with the lowest log-evidence, ties in row order."""
+    candidates = np.flatnonzero(part.sample_weight > 0)
+    values = part.log_evidence[candidates]
+    order = np.lexsort((candidates, values))[:count]
+    return values[order], candidates[order] + part.start
+
+
+def _hand_rows(rows, experts, part):
+    """Give each of the (global) ``rows`` that lie in the part to its expert."""
+    local = rows - part.start
+    inside = (local >= 0) & (local < part.n_samples)
+    local = local[inside]
+    part.resp[:, local] = 0.0
+    part.resp[experts[inside], local] = 1.0
+
+
+def _q_slack(value):
+    """Rounding allowance when comparing two sums over all samples."""
+    return 1e-12 * (abs(value) + 1.0)
+
+
+def start_from_clusters(gate, experts, data, init, arrange, solver):
+    """Reset new, prepared parts and fit them to ``data``'s initial clusters
+    (``initialize_responsibilities``: ``init`` and ``arrange``), for a run of
+    ``solver``: one M-step on the one-hot responsibilities."""
+    gate._reset(data)
+    experts._reset(data)
+    initialize_responsibilities(data, init, data.random_state, arrange)
+    # For EM only the experts learn from the clusters; the gate stays
+    # uniform so the first E-step assigns samples by how well each expert
+    # fits them (a gate fitted to hard cluster labels is so sharp that EM
+    # would never move samples between experts again). Gradient solvers
+    # weight each expert's updates by the gate itself, so a uniform gate
+    # would drag every expert towards the global fit: their gate takes
+    # one M-step towards the clusters.
+    # A top-k gate cannot start uniform either: every sample would go to
+    # the same k experts.
+    gate_learns = solver != "em" or gate.top_k is not None
+    state = e_step(gate, experts, data, fixed_resp=True, gate_pass=gate_learns)
+    experts._m_step(state.expert_stats, data)
+    if gate_learns:
+        gate._m_step(state.gate_stats, data)
+        gate._pending = None
+
+
+def fit_em(gate, experts, data, settings):
+    """Expectation-maximization from the current parameters.
+
+    Each iteration is one pass over the data (the E-step, which also sums the
+    statistics of the M-steps) followed by the M-steps of the experts and the
+    gate. An M-step that takes an unverified Newton step is checked by the
+    next pass: if its part of EM's Q-function (evaluated with the previous
+    responsibilities) went down, the step is halved and the pass repeated.
+    So the penalized log-likelihood never decreases, except right after an
+    expert is re-seeded; convergence is declared when it changes by less
+    than ``tol`` per unit of sample weight.
+
+    A top-k gate is trained dense to sparse: EM first converges with the
+    dense gate, then continues with the top-k gate (up to ``max_iter``
+    iterations each). The history holds both phases, the dense one first
+    (``n_iter_dense`` iterations); each never decreases, but the objective
+    drops at the switch, from the dense gate's likelihood to the top-k
+    gate's, a different model. Started sparse, EM locks samples to their
+    first k experts, since an expert outside a sample's top k gets no
+    responsibility for it, hence no reason for the gate to route it there;
+    with k = 1 the posterior is the routing itself and nothing moves.
+
+    Returns
+    -------
+    History
+    """
+    top_k = gate.top_k
+    if top_k is None:
+        lower_bounds, converged = _em_phase(gate, experts, data, settings)
+        return History([-v for v in lower_bounds], lower_bounds, converged)
+    gate.top_k = None
+    try:
+        dense, _ = _em_phase(gate, experts, data, settings)
+    finally:
+        gate.top_k = top_k
+    sparse, converged = _em_phase(gate, experts, data, settings)
+    lower_bounds = dense + sparse
+    return History([-v for v in lower_bounds], lower_bounds, converged, len(dense))
+
+
+def _em_phase(gate, experts, data, settings):
+    """EM iterations until convergence or ``max_iter``; returns the
+    objective after each iteration and whether it converged."""
+    monitor = ConvergenceMonitor(settings.tol, settings.max_iter, settings.verbose)
+    components = {"gate": gate, "experts": experts}
+
+    def penalties():  # of the current parameters, once per pass
+        return {name: part._penalty() for name, part in components.items()}
+
+    state, penalty = e_step(gate, experts, data), penalties()
+    monitor.start(_penalized(state.log_likelihood, penalty, data.total_weight))
+    for _ in range(monitor.max_iter):
+        # A top-k gate may legitimately route no sample to an expert; such an
+        # expert keeps its parameters (expert_load_ shows it) rather than be
+        # re-seeded where a sparse gate would hand it whole regions untrained.
+        reseeded = (
+            gate.top_k is None
+            and reseed_dead_experts(gate, data, state.resp_mass).size > 0
+        )
+        if reseeded:
+            state, penalty = e_step(gate, experts, data, fixed_resp=True), penalties()
+        # Q and the parameters of the pass just made, before the M-steps.
+        before = {
+            name: (state.q[name] - penalty[name], state.params[name])
+            for name in components
+        }
+        experts._m_step(state.expert_stats, data)
+        gate._m_step(state.gate_stats, data)
+        old_params = None
+        for _ in range(64):  # each retreat halves a step; 40 reach its start
+            state = e_step(gate, experts, data, previous=old_params)
+            penalty = penalties()
+            rejected = [
+                name
+                for name, part in components.items()
+                if part._pending is not None
+                and state.q[name + "_cross"] - penalty[name]
+                < before[name][0] - _q_slack(before[name][0])
+            ]
+            if not rejected:
+                break
+            for name in rejected:
+                components[name]._retreat(data)
+            old_params = (before["gate"][1], before["experts"][1])
+        current = _penalized(state.log_likelihood, penalty, data.total_weight)
+        if monitor.report(current, comparable=not reseeded):
+            return monitor.history, True
+    return monitor.history, False
+
+
+def online_em(data, state, parts, start=None, previous=None):
+    """One ``partial_fit`` batch of online EM on ``data``.
+
+    ``state`` holds the stream's running statistics (None for a new stream;
+    it is copied, so a failed batch leaves it as it was); ``parts(data)``
+    returns the gate and the experts prepared for the batch, new ones or the
+    fitted ones continued; ``start(gate, experts, data)``, for new parts,
+    fits them to the batch's clusters; ``previous`` is the History so far.
+
+    The stream's design offsets are its first batch's, and so are the
+    ``data.cache`` entries the parts set in ``_prepare`` (their units, see
+    ``mixexp._contract.Part._prepare``); what they cache later belongs to
+    one batch and is not carried over.
+
+    Returns
+    -------
+    gate, experts, history, state
+        The updated parts (``_end_fit`` done), the History with this
+        batch's mean negative log-likelihood appended (never converged),
+        and the new state, whose ``"load"`` sums the routed weight.
+    """
+    if state is None:
+        state = new_state()
+        state["offset"] = dict(data.offset)
+    else:
+        state = copy.deepcopy(state)
+        data.offset.update(state["offset"])
+        data.cache.update(state["cache"])
+    gate, experts = parts(data)
+    state["cache"] = dict(data.cache)
+    if start is not None:
+        start(gate, experts, data)
+    for component in (gate, experts):
+        component._prepare_online()
+    previous = previous or History([], [], False)
+    monitor = ConvergenceMonitor(
+        None, None, quantity="loss", history=previous.loss_curve
+    )
+    monitor.report(online_step(gate, experts, data, state))
+    gate._end_fit()
+    experts._end_fit()
+    state["load"] = state.get("load", 0.0) + routed_weight(gate, data)
+    curve = monitor.history
+    history = History(curve, [-v for v in curve], False, previous.n_iter_dense)
+    return gate, experts, history, state
+
+
+def routed_weight(gate, data):
+    """Sample weight routed to each expert (see ``expert_load_``)."""
+    params = gate._params(data)
+    return data.reduce(
+        lambda part, rows, Xt: {
+            "load": routed(gate._log_proba(Xt, params)[0], gate.top_k)
+            @ part.sample_weight[rows]
+        },
+        "gate",
+    )["load"]
