@@ -261,7 +261,8 @@ gate_ : :class:`~mixexp.gates.TreeGate`
 WORDS = {
     "regression": {
         "experts": ":class:`~mixexp.experts.LinearExpert`, "
-        ":class:`~mixexp.experts.StudentTExpert`",
+        ":class:`~mixexp.experts.StudentTExpert`, "
+        ":class:`~mixexp.experts.PoissonExpert`",
         "kind": "regressor",
         "default": "LinearExpert",
         "cooperative": "regression only",

@@ -303,6 +303,56 @@ def test_gradient_descent_and_online_em_reach_em_s_optimum():
     )
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_minibatch_solvers_approach_em_s_optimum(solver):
+    X, y = _switching_counts(2000, 4)
+    options = dict(expert=PoissonExpert(), random_state=0)
+    em = MixtureOfExpertsRegressor(2, tol=1e-10, max_iter=1000, **options).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = MixtureOfExpertsRegressor(
+            2, solver=solver, learning_rate_init=1e-2, max_iter=200, **options
+        ).fit(X, y)
+    mean = em.log_likelihood(X, y).mean()
+    assert fitted.log_likelihood(X, y).mean() == pytest.approx(mean, abs=0.05)
+
+
+def test_dask_arrays_give_the_in_memory_fit():
+    da = pytest.importorskip("dask.array")
+    X, y = _switching_counts(3000, 5)
+    options = dict(expert=PoissonExpert(), random_state=0, tol=1e-8)
+    memory = MixtureOfExpertsRegressor(2, **options).fit(X, y)
+    sharded = MixtureOfExpertsRegressor(2, **options).fit(
+        da.from_array(X, chunks=1000), da.from_array(y, chunks=1000)
+    )
+    np.testing.assert_allclose(
+        sharded.experts_.coef_, memory.experts_.coef_, rtol=1e-6, atol=1e-8
+    )
+
+
+def test_in_a_pipeline_chosen_by_held_out_likelihood():
+    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from mixexp.metrics import log_likelihood_scorer
+
+    X, y = _switching_counts(1200, 8)
+    pipe = make_pipeline(
+        StandardScaler(),
+        MixtureOfExpertsRegressor(expert=PoissonExpert(), random_state=0),
+    )
+    search = GridSearchCV(
+        pipe,
+        {"mixtureofexpertsregressor__n_experts": [1, 2]},
+        scoring=log_likelihood_scorer,
+        cv=KFold(3, shuffle=True, random_state=0),
+    ).fit(X, y)
+    # Two Poisson regressions generated the counts.
+    assert search.best_params_ == {"mixtureofexpertsregressor__n_experts": 2}
+    assert search.predict(X[:5]).shape == (5,)
+
+
 # -------------------------------------------------- predictive distribution
 def test_std_is_the_law_of_total_variance(fitted):
     model, X, _ = fitted

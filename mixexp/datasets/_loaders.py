@@ -69,17 +69,18 @@ def load_vowels(
 
 
 def _read_table(name):
-    """Column names and the float matrix of a bundled numeric CSV file."""
+    """Column names and the matrix of strings of a bundled CSV file."""
     path = resources.files("mixexp.datasets") / "data" / name
     with path.open() as handle:
         rows = list(csv.reader(handle))
-    return rows[0], np.array(rows[1:], dtype=float)
+    return rows[0], np.array(rows[1:], dtype=str)
 
 
-def _regression_bunch(values, columns, features, target, return_X_y, doc):
-    """(X, y) or a Bunch of the given feature columns and target column."""
-    X = values[:, [columns.index(f) for f in features]]
-    y = values[:, columns.index(target)]
+def _regression_bunch(values, columns, features, target, return_X_y, doc, **extra):
+    """(X, y) or a Bunch of the given feature columns and target column (as
+    floats), with the ``extra`` fields."""
+    X = values[:, [columns.index(f) for f in features]].astype(float)
+    y = values[:, columns.index(target)].astype(float)
     if return_X_y:
         return X, y
     return Bunch(
@@ -88,6 +89,7 @@ def _regression_bunch(values, columns, features, target, return_X_y, doc):
         feature_names=list(features),
         target_names=[target],
         DESCR=doc,
+        **extra,
     )
 
 
@@ -257,19 +259,13 @@ def load_patent(*, return_X_y=False):
     >>> X.shape, y.shape
     ((70, 2), (70,))
     """
-    path = resources.files("mixexp.datasets") / "data" / "patent.csv"
-    with path.open() as handle:
-        rows = list(csv.DictReader(handle))
-    features = ["RDS", "lgRD"]
-    X = np.array([[float(row[f]) for f in features] for row in rows])
-    y = np.array([float(row["Patents"]) for row in rows])
-    if return_X_y:
-        return X, y
-    return Bunch(
-        data=X,
-        target=y,
-        company=np.array([row["Company"] for row in rows]),
-        feature_names=features,
-        target_names=["Patents"],
-        DESCR=load_patent.__doc__,
+    columns, values = _read_table("patent.csv")
+    return _regression_bunch(
+        values,
+        columns,
+        ["RDS", "lgRD"],
+        "Patents",
+        return_X_y,
+        load_patent.__doc__,
+        company=values[:, columns.index("Company")],
     )
