@@ -213,13 +213,13 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
             seeds = random_state.randint(np.iinfo(np.int32).max, size=n_init)
             states = [np.random.RandomState(seed) for seed in seeds]
 
-        def parts():  # each restart trains its own copies (None: warm start)
-            return (None, None) if warm else copy.deepcopy(prototypes)
+        def parts():  # each restart trains its own copies
+            return prototypes if warm else copy.deepcopy(prototypes)
 
         # Threads: the restarts share the training arrays, and numpy releases
         # the GIL in the products that dominate a pass.
         fits = (
-            delayed(self._fit_once)(i, data.restart(state), settings, *parts())
+            delayed(self._fit_once)(i, data.restart(state), settings, *parts(), warm)
             for i, state in enumerate(states)
         )
         if len(states) == 1:  # joblib's set-up alone takes 0.1 ms
@@ -305,11 +305,12 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
             standardize_features(data, self._init_features)
         return data, gate, experts
 
-    def _fit_once(self, index, data, settings, gate, experts):
+    def _fit_once(self, index, data, settings, gate, experts, warm=False):
         """One initialization and its solver run, on its own ``data`` and
-        new parts (None: the fitted parts continue)."""
-        if gate is None:
-            gate, experts = self._continue_parts(data)
+        new parts (with ``warm``, the fitted parts continue with their
+        settings)."""
+        if warm:
+            gate, experts = self._continue_parts(data, gate, experts)
         else:
             self._initialize(*self._prepare_parts(gate, experts, data), data)
         if settings.verbose:
@@ -416,7 +417,8 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
             parts = partial(self._prepare_parts, gate, experts)
             start, previous = self._start_stream, None
         else:
-            parts, start = self._continue_parts, None
+            parts = partial(self._continue_parts, gate=gate, experts=experts)
+            start = None
             dense = getattr(self, "n_iter_dense_", 0)
             previous = History(self.loss_curve_, [], False, dense)
         state = getattr(self, "_online_state", None)
@@ -502,10 +504,11 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
         experts._prepare(data)
         return gate, experts
 
-    def _continue_parts(self, data):
-        """Copies of the fitted parts, checked against and prepared for
-        ``data`` (a warm start, a later partial_fit batch)."""
-        gate, experts = self._warm_components()
+    def _continue_parts(self, data, gate, experts):
+        """Copies of the fitted parts with the settings of the new parts
+        ``gate`` and ``experts``, checked against and prepared for ``data``
+        (a warm start, a later partial_fit batch)."""
+        gate, experts = self._warm_components(gate, experts)
         self._check_warm_components(gate, experts, data)
         return self._prepare_parts(gate, experts, data)
 
@@ -521,17 +524,17 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
         puts near clusters on sibling leaves); the flat gate does not care."""
         return centres
 
-    def _warm_components(self):
-        """Copies of the fitted components with the estimator's current
-        settings (``gate__alpha``, ``top_k``, ... may have changed since; the
-        structure may not, see ``_check_structure``)."""
-        gate = copy.deepcopy(self.gate_)
-        experts = copy.deepcopy(self.experts_)
-        gate.set_params(**self._make_gate().get_params())
-        if "sparse_routing" in gate.capabilities:  # routing is no gate parameter
-            self._route(gate)
-        experts.set_params(**self._make_experts().get_params())
-        return gate, experts
+    def _warm_components(self, gate, experts):
+        """Copies of the fitted components with the settings of the new
+        ``gate`` and ``experts`` (``gate__alpha``, ``top_k``, ... may have
+        changed since; the structure may not, see ``_check_structure``)."""
+        fitted_gate = copy.deepcopy(self.gate_)
+        fitted_experts = copy.deepcopy(self.experts_)
+        fitted_gate.set_params(**gate.get_params())
+        if "sparse_routing" in fitted_gate.capabilities:  # no gate parameter
+            self._route(fitted_gate)
+        fitted_experts.set_params(**experts.get_params())
+        return fitted_gate, fitted_experts
 
     def _check_structure(self, caller, gate=None, experts=None):
         """Refuse to continue the fitted model (``caller`` is "warm_start" or

@@ -197,9 +197,9 @@ def test_fit_builds_each_part_once(monkeypatch, make, n_init):
     trained = []  # the parts each restart trains
     fit_once = type(est)._fit_once
 
-    def recording(self, index, data, settings, gate, experts):
+    def recording(self, index, data, settings, gate, experts, warm=False):
         trained.append((gate, experts))
-        return fit_once(self, index, data, settings, gate, experts)
+        return fit_once(self, index, data, settings, gate, experts, warm)
 
     monkeypatch.setattr(type(est), "_fit_once", recording)
     calls = _count_parts(monkeypatch, type(est))
@@ -213,13 +213,26 @@ def test_fit_builds_each_part_once(monkeypatch, make, n_init):
     assert any(est.gate_ is gate for gate, _ in trained)
 
 
-def test_partial_fit_builds_each_part_once_per_first_batch(monkeypatch):
+def test_a_warm_start_builds_each_part_once(monkeypatch):
+    X, y = make_piecewise_linear(300, random_state=0)
+    est = MixtureOfExpertsRegressor(
+        3, gate=SoftmaxGate(), warm_start=True, random_state=0
+    ).fit(X, y)
+    calls = _count_parts(monkeypatch, MixtureOfExpertsRegressor)
+    est.set_params(gate__alpha=1e-3, top_k=2).fit(X, y)
+    assert calls == {"gate": 1, "experts": 1}
+    # The continued parts took the new settings from the parts built.
+    assert est.gate_.alpha == 1e-3 and est.gate_.top_k == 2
+
+
+def test_partial_fit_builds_each_part_once_per_batch(monkeypatch):
     X, y = make_local_classification(200, random_state=0)
     calls = _count_parts(monkeypatch, MixtureOfExpertsClassifier)
     partial_fit = MixtureOfExpertsClassifier(2, random_state=0).partial_fit
-    calls.update(gate=0, experts=0)  # available_if makes parts to look at them
-    partial_fit(X, y, classes=[0, 1])
-    assert calls == {"gate": 1, "experts": 1}
+    for _ in range(2):  # the first batch starts the stream, the second continues
+        calls.update(gate=0, experts=0)  # available_if makes parts to look at them
+        partial_fit(X, y, classes=[0, 1])
+        assert calls == {"gate": 1, "experts": 1}
 
 
 def test_the_stream_carries_only_the_units_its_parts_prepare():
