@@ -32,3 +32,21 @@ def fit_recording_reseeds(model, X, y):
         model.fit(X, y)
     assert len(reseeded) == len(model.lower_bounds_)  # one check per iteration
     return model, np.array(reseeded, dtype=bool)
+
+
+def search_n_experts(model, X, y, n_experts=(1, 2)):
+    """GridSearchCV over ``n_experts`` of ``model`` behind a StandardScaler,
+    scored by the held-out log-likelihood, fitted on (X, y)."""
+    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from mixexp.metrics import log_likelihood_scorer
+
+    step = type(model).__name__.lower()
+    return GridSearchCV(
+        make_pipeline(StandardScaler(), model),
+        {f"{step}__n_experts": list(n_experts)},
+        scoring=log_likelihood_scorer,
+        cv=KFold(3, shuffle=True, random_state=0),
+    ).fit(X, y)

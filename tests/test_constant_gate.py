@@ -8,7 +8,7 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
-from _helpers import gate_training_data
+from _helpers import gate_training_data, search_n_experts
 from scipy.special import logsumexp
 from scipy.stats import norm
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
@@ -56,23 +56,9 @@ def test_tone_data_reaches_the_mixtools_likelihood():
 
 
 def test_in_a_pipeline_chosen_by_held_out_likelihood():
-    from sklearn.model_selection import GridSearchCV, KFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from mixexp.metrics import log_likelihood_scorer
-
     X, y = _two_lines(900)
-    pipe = make_pipeline(
-        StandardScaler(),
-        MixtureOfExpertsRegressor(gate=ConstantGate(), random_state=0),
-    )
-    search = GridSearchCV(
-        pipe,
-        {"mixtureofexpertsregressor__n_experts": [1, 2]},
-        scoring=log_likelihood_scorer,
-        cv=KFold(3, shuffle=True, random_state=0),
-    ).fit(X, y)
+    model = MixtureOfExpertsRegressor(gate=ConstantGate(), random_state=0)
+    search = search_n_experts(model, X, y)
     assert search.best_params_ == {"mixtureofexpertsregressor__n_experts": 2}
     shares = np.sort(search.best_estimator_[-1].gate_.proportions_)
     np.testing.assert_allclose(shares, [0.3, 0.7], atol=0.05)

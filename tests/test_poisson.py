@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _helpers import fit_recording_reseeds
+from _helpers import fit_recording_reseeds, search_n_experts
 from scipy.special import logsumexp, softmax
 from scipy.stats import poisson
 from sklearn.base import clone
@@ -331,23 +331,9 @@ def test_dask_arrays_give_the_in_memory_fit():
 
 
 def test_in_a_pipeline_chosen_by_held_out_likelihood():
-    from sklearn.model_selection import GridSearchCV, KFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from mixexp.metrics import log_likelihood_scorer
-
     X, y = _switching_counts(1200, 8)
-    pipe = make_pipeline(
-        StandardScaler(),
-        MixtureOfExpertsRegressor(expert=PoissonExpert(), random_state=0),
-    )
-    search = GridSearchCV(
-        pipe,
-        {"mixtureofexpertsregressor__n_experts": [1, 2]},
-        scoring=log_likelihood_scorer,
-        cv=KFold(3, shuffle=True, random_state=0),
-    ).fit(X, y)
+    model = MixtureOfExpertsRegressor(expert=PoissonExpert(), random_state=0)
+    search = search_n_experts(model, X, y)
     # Two Poisson regressions generated the counts.
     assert search.best_params_ == {"mixtureofexpertsregressor__n_experts": 2}
     assert search.predict(X[:5]).shape == (5,)
