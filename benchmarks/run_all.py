@@ -74,6 +74,12 @@ SCRIPTS = [
         "How much k-means EM's initialization needs: the optimum reached with "
         "fewer Lloyd iterations or one run.",
     ),
+    (
+        "bench_large_k.py",
+        [],
+        "EM at K = 8 to 64 experts: iterations and seconds to convergence, and "
+        "one iteration against the K weighted Gram products.",
+    ),
 ]
 
 
