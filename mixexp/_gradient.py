@@ -31,7 +31,7 @@ def loss_and_gradient(
     balance_weight : float
         Strength of ``switch_balance`` over the rows of all chunks.
     rng : numpy.random.RandomState, optional
-        Draws the gate's training noise (``SoftmaxGate(noise=True)``).
+        Draws the gate's training noise (the estimator's ``gate_noise=True``).
 
     Returns
     -------
