@@ -39,9 +39,9 @@ def gram_reference(X, resp, repeats):
     return best
 
 
-def seconds_per_iteration(X, y, n_iter, repeats):
+def seconds_per_iteration(X, y, n_iter, repeats, n_experts=N_EXPERTS):
     """Best time per EM iteration, initialization excluded (warm start)."""
-    model = MixtureOfExpertsRegressor(N_EXPERTS, max_iter=1, random_state=0)
+    model = MixtureOfExpertsRegressor(n_experts, max_iter=1, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y)

@@ -29,7 +29,7 @@ from mixexp import MixtureOfExpertsRegressor
 from mixexp.datasets import make_mixture_regression
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_em import gram_reference  # noqa: E402
+from bench_em import gram_reference, seconds_per_iteration  # noqa: E402
 
 POWER_PLANT = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "uci-power-plant" / "data"
@@ -72,16 +72,7 @@ def per_iteration(n_rows, ks, n_iter=5, repeats=2):
     print("-" * 29)
     X, y = make_mixture_regression(n_rows, 10, 8, random_state=0)
     for k in ks:
-        model = MixtureOfExpertsRegressor(k, max_iter=1, random_state=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(X, y)
-            model.set_params(warm_start=True, max_iter=n_iter, tol=0.0)
-            best = np.inf
-            for _ in range(repeats):
-                start = time.perf_counter()
-                model.fit(X, y)
-                best = min(best, (time.perf_counter() - start) / model.n_iter_)
+        best, model = seconds_per_iteration(X, y, n_iter, repeats, n_experts=k)
         resp = model.responsibilities(X, y)
         design = np.c_[X, np.ones(n_rows)]
         gram = gram_reference(design, resp, repeats=3)
