@@ -150,6 +150,20 @@ def _loss_unit(data, settings):
     return variance if variance > 0 else 1.0
 
 
+def _patience_monitor(settings, label):
+    """The gradient solvers' stopping rule (MLPRegressor's): stop after
+    ``n_iter_no_change`` iterations that do not lower the best loss by
+    ``tol``, or at ``max_iter``."""
+    return ConvergenceMonitor(
+        settings.tol,
+        settings.max_iter,
+        settings.verbose,
+        patience=settings.n_iter_no_change,
+        label=label,
+        quantity="loss",
+    )
+
+
 def fit_gd(gate, experts, data, settings):
     """Full-batch gradient descent (L-BFGS with analytic gradients) on one of
     the 1991 losses; an iteration is one L-BFGS step, one or a few passes.
@@ -167,13 +181,7 @@ def fit_gd(gate, experts, data, settings):
     loss_unit = _loss_unit(data, settings)
     curve = []
     # The rule compares L-BFGS's own values, in the loss's unit.
-    monitor = ConvergenceMonitor(
-        settings.tol,
-        settings.max_iter,
-        settings.verbose,
-        patience=settings.n_iter_no_change,
-        quantity="loss",
-    )
+    monitor = _patience_monitor(settings, "Iteration")
 
     def fun(vector):  # in the loss's unit, as L-BFGS's gtol is absolute
         value, grad = penalized_objective(
@@ -314,14 +322,7 @@ def fit_minibatch(gate, experts, data, settings):
     penalty_scale = 1.0 / data.total_weight
     # On the validation loss with early stopping, else on the training loss
     # in its unit; the verbose line shows the epoch's training loss.
-    monitor = ConvergenceMonitor(
-        settings.tol,
-        settings.max_iter,
-        settings.verbose,
-        patience=settings.n_iter_no_change,
-        label="Epoch",
-        quantity="loss",
-    )
+    monitor = _patience_monitor(settings, "Epoch")
     curve, start = [], vector.copy()
 
     def set_params(v):
