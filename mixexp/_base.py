@@ -33,6 +33,7 @@ from ._estep import e_step, routing_share
 from ._fitted import FittedMixture
 from ._init import standardize_features
 from ._params import Interval
+from ._prune import prune_degenerate
 from ._solvers import SOLVERS, TrainingSettings, check_options
 from ._validation import (
     DataMaker,
@@ -201,11 +202,18 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
         """The estimator's parameters of these names, as a dict."""
         return {name: getattr(self, name) for name in names}
 
-    def _fit(self, X, y, sample_weight):
+    def _fit_from_responsibilities(self, X, y, sample_weight, resp):
+        """Fit from a first M-step on the responsibilities ``resp`` (K,
+        n_samples) instead of k-means clusters: the split path's step from a
+        fitted parent (``mixexp._selection``)."""
+        self._validate_params()
+        return self._atomic(self._fit, X, y, sample_weight, resp)
+
+    def _fit(self, X, y, sample_weight, start_resp=None):
         warm = self.warm_start and hasattr(self, "gate_")
         data, *prototypes = self._prepare_fit(X, y, sample_weight, warm)
         settings = self._training_settings()
-        n_init = 1 if warm else self.n_init
+        n_init = 1 if warm or start_resp is not None else self.n_init
         random_state = check_random_state(self.random_state)
         if n_init == 1:
             states = [random_state]
@@ -219,7 +227,9 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
         # Threads: the restarts share the training arrays, and numpy releases
         # the GIL in the products that dominate a pass.
         fits = (
-            delayed(self._fit_once)(i, data.restart(state), settings, *parts(), warm)
+            delayed(self._fit_once)(
+                i, data.restart(state), settings, *parts(), warm, start_resp
+            )
             for i, state in enumerate(states)
         )
         if len(states) == 1:  # joblib's set-up alone takes 0.1 ms
@@ -233,6 +243,8 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
             if best is None or run[2].final < best[2].final:
                 best = run
         gate, experts, history, data = best
+        for note in history.notes:
+            warnings.warn(note, UserWarning, stacklevel=3)
         if not history.converged:
             warnings.warn(
                 history.warning
@@ -259,6 +271,10 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
         self.gate_ = gate
         self.experts_ = experts
         self.expert_load_ = routing_share(load)
+        self.n_experts_ = int(self.expert_load_.shape[0])
+        # The request the fitted experts answer, so that a warm start or a
+        # later batch continues a model pruned below it.
+        self._requested_n_experts_ = self.n_experts
         self.loss_curve_ = list(history.loss_curve)
         self.lower_bounds_ = np.asarray(history.lower_bounds)
         self.lower_bound_ = float(self.lower_bounds_[-1])
@@ -295,7 +311,7 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
         data_kwargs = {}
         targets = sharded_targets(y, self._task) if sharded else y
         y_encoded = self._encode_fit_targets(targets, data_kwargs)
-        make_data = self._data_maker(experts, data_kwargs)
+        make_data = self._data_maker(experts, data_kwargs, warm)
         if sharded:
             data = sharded_training_data(X, y, sample_weight, make_data)
             self._check_n_experts(data.n_weighted)
@@ -305,17 +321,23 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
             standardize_features(data, self._init_features)
         return data, gate, experts
 
-    def _fit_once(self, index, data, settings, gate, experts, warm=False):
+    def _fit_once(
+        self, index, data, settings, gate, experts, warm=False, start_resp=None
+    ):
         """One initialization and its solver run, on its own ``data`` and
         new parts (with ``warm``, the fitted parts continue with their
-        settings)."""
+        settings; ``start_resp``, see ``_fit_from_responsibilities``)."""
         if warm:
             gate, experts = self._continue_parts(data, gate, experts)
         else:
-            self._initialize(*self._prepare_parts(gate, experts, data), data)
+            gate, experts = self._prepare_parts(gate, experts, data)
+            self._initialize(gate, experts, data, start_resp)
         if settings.verbose:
             print(f"Initialization {index}")
-        history = SOLVERS[settings.solver](gate, experts, data, settings)
+        run = SOLVERS[settings.solver]
+        history = prune_degenerate(
+            gate, experts, data, settings, run(gate, experts, data, settings), run
+        )
         if settings.verbose:
             status = "converged" if history.converged else "did not converge"
             print(
@@ -358,12 +380,13 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
         before their own feature map, e.g. a polynomial expansion)."""
         return take(X, self.gate_features_), take(X, self.expert_features_)
 
-    def _data_maker(self, experts, data_kwargs):
+    def _data_maker(self, experts, data_kwargs, continued=False):
         """How this fit or batch makes its TrainingData, once the features
-        are resolved (``experts``: unfitted, for its feature map)."""
+        are resolved (``experts``: unfitted, for its feature map;
+        ``continued``: for the fitted parts)."""
         return DataMaker(
             self.n_features_in_,
-            self.n_experts,
+            self._n_experts_in_use() if continued else self.n_experts,
             self.gate_features_,
             self.expert_features_,
             experts,
@@ -411,7 +434,9 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
         else:
             y_encoded = self._encode_targets(y)
             self._target_kwargs(data_kwargs)
-        data = self._data_maker(experts, data_kwargs)(X, y_encoded, sample_weight)
+        data = self._data_maker(experts, data_kwargs, not first)(
+            X, y_encoded, sample_weight
+        )
         data = data.restart(check_random_state(self.random_state))
         if first:
             parts = partial(self._prepare_parts, gate, experts)
@@ -512,10 +537,11 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
         self._check_warm_components(gate, experts, data)
         return self._prepare_parts(gate, experts, data)
 
-    def _initialize(self, gate, experts, data):
-        """Fit new, prepared parts to ``data``'s initial clusters."""
+    def _initialize(self, gate, experts, data, resp=None):
+        """Fit new, prepared parts to ``data``'s initial clusters (or to the
+        responsibilities ``resp``)."""
         start_from_clusters(
-            gate, experts, data, self.init, self._arrange_leaves, self.solver
+            gate, experts, data, self.init, self._arrange_leaves, self.solver, resp
         )
         return gate, experts
 
@@ -545,9 +571,16 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
         check_same_structure(
             (self.gate_, self.experts_, self.expert_load_.shape[0])
             + (self.gate_features_, self.expert_features_),
-            (gate, experts, self.n_experts, *self._feature_columns()),
+            (gate, experts, self._n_experts_in_use(), *self._feature_columns()),
             caller,
         )
+
+    def _n_experts_in_use(self):
+        """``n_experts``, or the fitted model's own number of experts when
+        ``n_experts`` is still the request it was pruned from."""
+        if self.n_experts == getattr(self, "_requested_n_experts_", None):
+            return self.n_experts_
+        return self.n_experts
 
     def _check_warm_components(self, gate, experts, data):
         """Refuse targets the fitted components cannot continue on."""

@@ -32,6 +32,9 @@ CAPABILITIES = {
     "noise, and route(X) for sparse prediction; they are not parameters of the "
     "gate: the estimator sets them on its own copies from its top_k and "
     "gate_noise",
+    "pruning": "_keep(experts) keeps only the given experts, so that a fit "
+    "can drop degenerate ones (keep_experts does it for arrays indexed by "
+    "expert on their first axis)",
     "predictive_distribution": "a regression expert with _marginals and the "
     "_marginal_* hooks (LocationScaleMarginals has them for normal and t "
     "noise), for the regressor's predictive "
@@ -67,6 +70,7 @@ class Part(BaseEstimator):
     _capability_hooks = {
         "gradient": ("_theta", "_set_theta", "_theta_penalty"),
         "online": ("_prepare_online", "_online_update"),
+        "pruning": ("_keep",),
     }
 
     def _missing(self, hook, capability=None):
@@ -147,6 +151,13 @@ class Part(BaseEstimator):
         a list shaped like ``theta``; ``by_variance`` (experts) scales it as
         in the likelihood, for losses whose experts have a noise model."""
         raise self._missing("_theta_penalty", "gradient")
+
+    # -------------------------------------------------- capability: pruning
+    def _keep(self, experts):
+        """Keep only the fitted parameters of ``experts`` (an increasing
+        index array), in that order; between two runs of a solver, so no
+        step is pending. Returns None."""
+        raise self._missing("_keep", "pruning")
 
     # --------------------------------------------------- capability: online
     def _prepare_online(self):
@@ -368,6 +379,17 @@ class LocationScaleMarginals:
 
     def _marginal_draw(self, marginals, rows, experts, rng):
         return marginals[0][rows, experts] + self._noise_draw(experts, rng)
+
+
+def keep_experts(part, names, experts):
+    """``_keep`` for fitted attributes indexed by expert on their first axis
+    (arrays or lists); attributes not set are skipped."""
+    for name in names:
+        value = getattr(part, name, None)
+        if isinstance(value, list):
+            setattr(part, name, [value[k] for k in experts])
+        elif value is not None:
+            setattr(part, name, np.asarray(value)[experts].copy())
 
 
 def standard_cdf(z, df):

@@ -188,7 +188,12 @@ ATTRIBUTES = {
 gate_ : :class:`~mixexp.gates.SoftmaxGate`
     Fitted gate, with ``coef_`` of shape (n_experts, n_features_in_) and
     ``intercept_`` of shape (n_experts,).
-expert_load_ : ndarray of shape (n_experts,)
+n_experts_ : int
+    Experts of the fitted model: ``n_experts``, less the degenerate
+    experts the fit removed (those that explained fewer rows of data than
+    they have parameters; a warning says which). The fitted arrays and
+    every ``predict_*`` output have this many experts.
+expert_load_ : ndarray of shape (n_experts_,)
     Fraction of the routing slots each expert gets on the training
     data: each sample is routed to its ``top_k`` experts (to its most
     probable expert when ``top_k`` is None). Sums to one; uniform is
@@ -281,6 +286,7 @@ WORDS = {
 
 # The fitted attributes every estimator documents after its own.
 _FITTED = (
+    "n_experts_",
     "expert_load_",
     "n_iter_",
     "n_iter_dense_",

@@ -34,6 +34,8 @@ class History(NamedTuple):
     better why it did not converge. ``objective`` is the training objective
     of the parameters kept, when they are not those of the last iteration
     (a minibatch run that kept earlier ones); restarts are compared on it.
+    ``notes`` are warnings for the user about the run (experts pruned),
+    given by the fit if the run is the one kept.
     """
 
     loss_curve: list
@@ -42,6 +44,7 @@ class History(NamedTuple):
     n_iter_dense: int = 0
     warning: str = ""
     objective: float | None = None
+    notes: tuple = ()
 
     @property
     def final(self):
@@ -203,12 +206,21 @@ def _q_slack(value):
     return 1e-12 * (abs(value) + 1.0)
 
 
-def start_from_clusters(gate, experts, data, init, arrange, solver):
+def start_from_clusters(gate, experts, data, init, arrange, solver, resp=None):
     """Reset new, prepared parts and fit them to ``data``'s initial clusters
     (``initialize_responsibilities``: ``init`` and ``arrange``), for a run of
-    ``solver``: one M-step on the one-hot responsibilities."""
+    ``solver``: one M-step on the one-hot responsibilities. Given ``resp``
+    (K, n_samples), soft responsibilities of a fitted parent model (the
+    split path), the gate and the experts take one M-step on them instead."""
     gate._reset(data)
     experts._reset(data)
+    if resp is not None:
+        data.map_parts(partial(_set_resp, resp))
+        state = e_step(gate, experts, data, fixed_resp=True)
+        experts._m_step(state.expert_stats, data)
+        gate._m_step(state.gate_stats, data)
+        gate._pending = None
+        return
     initialize_responsibilities(data, init, data.random_state, arrange)
     # For EM only the experts learn from the clusters; the gate stays
     # uniform so the first E-step assigns samples by how well each expert
@@ -225,6 +237,10 @@ def start_from_clusters(gate, experts, data, init, arrange, solver):
     if gate_learns:
         gate._m_step(state.gate_stats, data)
         gate._pending = None
+
+
+def _set_resp(resp, part):
+    part.resp[...] = resp[:, part.start : part.start + part.n_samples]
 
 
 def fit_em(gate, experts, data, settings):

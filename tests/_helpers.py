@@ -16,20 +16,33 @@ def gate_training_data(X, sample_weight, n_experts, rows=None):
     return data
 
 
-def fit_recording_reseeds(model, X, y):
-    """Fit, and say for each EM iteration whether it re-seeded an expert."""
+def fit_recording_reseeds(model, X, y, **fit_params):
+    """Fit, and say for each EM iteration whether it re-seeded an expert or
+    followed the pruning of degenerate ones (either may lower the bound)."""
     import mixexp._em as em
+    import mixexp._prune as prune
 
     reseeded = []
-    reseed = em.reseed_dead_experts
+    reseed, degenerate = em.reseed_dead_experts, prune.degenerate_experts
+    pruned = []  # the next iteration starts a retrained, smaller model
 
     def recording(*args, **kwargs):
         dead = reseed(*args, **kwargs)
-        reseeded.append(dead.size > 0)
+        reseeded.append(dead.size > 0 or bool(pruned))
+        pruned.clear()
         return dead
 
-    with mock.patch.object(em, "reseed_dead_experts", recording):
-        model.fit(X, y)
+    def recording_degenerate(*args, **kwargs):
+        found = degenerate(*args, **kwargs)
+        if found[0].size:
+            pruned.append(True)
+        return found
+
+    with (
+        mock.patch.object(em, "reseed_dead_experts", recording),
+        mock.patch.object(prune, "degenerate_experts", recording_degenerate),
+    ):
+        model.fit(X, y, **fit_params)
     assert len(reseeded) == len(model.lower_bounds_)  # one check per iteration
     return model, np.array(reseeded, dtype=bool)
 

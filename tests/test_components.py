@@ -398,7 +398,7 @@ def test_bic_needs_a_parameter_count():
 )
 def test_regressor_parameter_count_by_hand(expert, n_outputs, expected):
     X, y = make_mixture_regression(
-        300, n_features=3, n_experts=2, n_outputs=n_outputs, random_state=0
+        300, n_features=3, n_experts=3, n_outputs=n_outputs, random_state=0
     )
     est = MixtureOfExpertsRegressor(3, expert=expert, random_state=0).fit(X, y)
     assert est._n_parameters() == expected

@@ -31,16 +31,16 @@ NO_GRADIENT = ALL - {"gradient", "sparse_routing"}
 # supports today.
 PARTS = [
     (SoftmaxGate(), ALL - {"predictive_distribution"}),
-    (TreeGate(), ALL - {"predictive_distribution"}),
-    (GaussianGate(), {"em", "online", "blockwise"}),
-    (ConstantGate(), {"em", "online", "blockwise"}),
+    (TreeGate(), ALL - {"predictive_distribution", "pruning"}),
+    (GaussianGate(), {"em", "online", "blockwise", "pruning"}),
+    (ConstantGate(), {"em", "online", "blockwise", "pruning"}),
     (LinearExpert(), ALL - {"sparse_routing"}),
     (LinearExpert(covariance_type="full"), NO_GRADIENT),
-    (StudentTExpert(), {"em", "blockwise", "predictive_distribution"}),
-    (LogisticExpert(), {"em", "gradient", "online", "blockwise"}),
+    (StudentTExpert(), {"em", "blockwise", "predictive_distribution", "pruning"}),
+    (LogisticExpert(), {"em", "gradient", "online", "blockwise", "pruning"}),
     (PoissonExpert(), ALL - {"sparse_routing"}),
-    (EstimatorExpert(Ridge()), {"em", "predictive_distribution"}),
-    (EstimatorExpert(LogisticRegression()), {"em"}),
+    (EstimatorExpert(Ridge()), {"em", "predictive_distribution", "pruning"}),
+    (EstimatorExpert(LogisticRegression()), {"em", "pruning"}),
 ]
 IDS = [repr(part) for part, _ in PARTS]
 

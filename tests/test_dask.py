@@ -18,7 +18,11 @@ from mixexp import (
     MixtureOfExpertsRegressor,
 )
 from mixexp._dask import ShardedData
-from mixexp.datasets import make_local_classification, make_mixture_regression
+from mixexp.datasets import (
+    make_local_classification,
+    make_mixture_regression,
+    make_piecewise_linear,
+)
 from mixexp.gates import GaussianGate
 
 
@@ -80,6 +84,17 @@ def test_distributed_fit_equals_in_memory_fit(client, name):
         distributed = MODELS[name]().fit(Xd, yd, sample_weight=wd)
     _assert_same_fit(in_memory, distributed)
     assert isinstance(distributed.gate_, type(in_memory.gate_))
+
+
+def test_distributed_fit_prunes_degenerate_experts_as_in_memory(client):
+    X, y = make_piecewise_linear(28, random_state=0)
+    make = lambda: MixtureOfExpertsRegressor(6, random_state=0)  # noqa: E731
+    with pytest.warns(UserWarning, match="removed"):
+        in_memory = make().fit(X, y)
+    with pytest.warns(UserWarning, match="removed"):
+        distributed = make().fit(da.from_array(X, 10), da.from_array(y, 10))
+    assert distributed.n_experts_ == in_memory.n_experts_ < 6
+    _assert_same_fit(in_memory, distributed)
 
 
 def test_distributed_classifier_equals_in_memory(client):

@@ -143,7 +143,8 @@ def test_em_never_lowers_the_likelihood_of_multi_output_experts(
         warnings.simplefilter("always", UserWarning)
         warnings.simplefilter("error", RuntimeWarning)
         model.fit(X, Y)
-    assume(not any("re-seeded" in str(w.message) for w in caught))
+    # Re-seeds and pruning restart part of the model and may lower the bound.
+    assume(not any(str(w.message).startswith("Expert") for w in caught))
     bounds = model.lower_bounds_
     assert np.all(np.diff(bounds) >= -1e-10 * (1 + np.abs(bounds[:-1])))
 
@@ -191,7 +192,7 @@ def test_permuting_the_experts_changes_no_prediction(make, problem, permutation_
     X, y, _ = problem
     with _quiet():
         model = make().fit(X, y)
-    order = np.random.RandomState(permutation_seed).permutation(3)
+    order = np.random.RandomState(permutation_seed).permutation(model.n_experts_)
     permuted = _permuted(model, order)
     np.testing.assert_allclose(permuted.predict(X), model.predict(X), atol=1e-10)
     np.testing.assert_allclose(
@@ -213,6 +214,9 @@ def test_integer_weights_equal_repeated_rows(problem, weights_seed):
         repeated = MixtureOfExpertsRegressor(2, random_state=seed).fit(
             np.repeat(X, counts, axis=0), np.repeat(y, counts)
         )
+    # Pruning counts rows, not weights: a row of weight 3 gives an expert no
+    # more distinct points to fit than one (tests/test_prune.py).
+    assume(weighted.n_experts_ == repeated.n_experts_ == 2)
     assert weighted.n_iter_ == repeated.n_iter_
     np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), atol=1e-7)
 

@@ -9,7 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import has_fit_parameter
 
-from .._contract import Expert, LocationScaleMarginals
+from .._contract import Expert, LocationScaleMarginals, keep_experts
 from .._data import add_stats
 from .._params import Interval
 
@@ -90,8 +90,8 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
         the wrapped estimators have no gradients; M-steps refit on all rows
         in memory (not blockwise); noise models for regressors only."""
         if self._task == "regression":
-            return frozenset({"em", "predictive_distribution"})
-        return frozenset({"em"})
+            return frozenset({"em", "predictive_distribution", "pruning"})
+        return frozenset({"em", "pruning"})
 
     # ----------------------------------------------------------------- public
     def predict(self, X):
@@ -256,6 +256,9 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
 
     def _penalty(self):
         return 0.0
+
+    def _keep(self, experts):
+        keep_experts(self, ("estimators_", "noise_variance_"), experts)
 
     def _n_parameters(self):
         raise ValueError(

@@ -7,7 +7,7 @@ from sklearn.preprocessing import PolynomialFeatures
 from sklearn.utils._param_validation import StrOptions
 
 from .._component import check_component_fitted, map_chunks
-from .._contract import Expert, LocationScaleMarginals
+from .._contract import Expert, LocationScaleMarginals, keep_experts
 from .._data import add_stats
 from .._linalg import psd_solve, weighted_grams
 from .._online import running_average
@@ -193,7 +193,7 @@ class LinearExpert(LocationScaleMarginals, Expert):
     def capabilities(self):
         """What the experts support (see ``mixexp._contract``): the gradient
         passes train diagonal noise only, so full covariances are EM's."""
-        supported = {"em", "online", "blockwise", "predictive_distribution"}
+        supported = {"em", "online", "blockwise", "predictive_distribution", "pruning"}
         if self.covariance_type != "full":
             supported.add("gradient")
         return frozenset(supported)
@@ -288,6 +288,12 @@ class LinearExpert(LocationScaleMarginals, Expert):
             return self.noise_covariance_
         variance = self._arrays()[2]
         return variance[:, :, None] * np.eye(variance.shape[1])
+
+    #: Fitted attributes indexed by expert (``_keep``).
+    _per_expert = ("coef_", "intercept_", "noise_variance_", "noise_covariance_")
+
+    def _keep(self, experts):
+        keep_experts(self, self._per_expert, experts)
 
     def _n_parameters(self):
         coef = self._arrays()[0]

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._component import MultinomialComponent, check_component_fitted, map_chunks
-from .._contract import Expert
+from .._contract import Expert, keep_experts
 from .._multinomial import batch_logits, softmax
 
 
@@ -80,7 +80,11 @@ class LogisticExpert(MultinomialComponent, Expert):
         return proba.transpose(2, 0, 1)
 
     # ------------------------------------------------- protocol of the driver
-    capabilities = frozenset({"em", "gradient", "online", "blockwise"})
+    capabilities = frozenset({"em", "gradient", "online", "blockwise", "pruning"})
+
+    def _keep(self, experts):
+        keep_experts(self, ("coef_", "intercept_"), experts)
+
     _task = "classification"
 
     @staticmethod

@@ -7,7 +7,7 @@ from scipy.special import gammaln, pdtr
 from scipy.stats import poisson
 
 from .._component import check_component_fitted, map_chunks
-from .._contract import Expert
+from .._contract import Expert, keep_experts
 from .._data import add_stats
 from .._linalg import psd_solve, weighted_grams
 from .._online import running_average
@@ -148,7 +148,7 @@ class PoissonExpert(Expert):
 
     # ------------------------------------------------- protocol of the driver
     capabilities = frozenset(
-        {"em", "gradient", "online", "blockwise", "predictive_distribution"}
+        {"em", "gradient", "online", "blockwise", "predictive_distribution", "pruning"}
     )
     _integer_support = True
 
@@ -204,6 +204,9 @@ class PoissonExpert(Expert):
 
     def _penalty(self):
         return 0.5 * float(np.sum(self._ridge * self.coef_**2))
+
+    def _keep(self, experts):
+        keep_experts(self, ("coef_", "intercept_"), experts)
 
     def _n_parameters(self):
         return self.coef_.size + self.intercept_.size

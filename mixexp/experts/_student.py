@@ -246,7 +246,8 @@ class StudentTExpert(LinearExpert):
     # ------------------------------------------------- protocol of the driver
     # No "gradient": the gradient solvers have no t likelihood. No
     # "online": the inherited online M-step would leave nu at its start.
-    capabilities = frozenset({"em", "blockwise", "predictive_distribution"})
+    capabilities = frozenset({"em", "blockwise", "predictive_distribution", "pruning"})
+    _per_expert = (*LinearExpert._per_expert, "df_")
 
     def _prepare(self, data):
         super()._prepare(data)

@@ -90,7 +90,7 @@ class ConstantGate(Gate):
     # ------------------------------------------------- protocol of the driver
     # No gradient training and no top-k routing: nothing to route by. The
     # closed-form M-step is exact, so nothing is ever pending.
-    capabilities = frozenset({"em", "online", "blockwise"})
+    capabilities = frozenset({"em", "online", "blockwise", "pruning"})
 
     def _check_fitted(self):
         if not hasattr(self, "proportions_"):
@@ -112,6 +112,10 @@ class ConstantGate(Gate):
         """Store proportions floored at ``_FLOOR`` and renormalized."""
         proportions = np.maximum(proportions, _FLOOR)
         self.proportions_ = proportions / proportions.sum()
+
+    def _keep(self, experts):
+        """The kept proportions, renormalized."""
+        self._set_proportions(self.proportions_[experts])
 
     def _revive(self, experts):
         """Give re-seeded experts the mean proportion, so the next M-step

@@ -8,7 +8,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import StrOptions
 
 from .._component import map_chunks
-from .._contract import Gate
+from .._contract import Gate, keep_experts
 from .._data import add_stats
 from .._linalg import weighted_grams
 from .._online import running_average
@@ -269,7 +269,7 @@ class GaussianGate(Gate):
     # ------------------------------------------------- protocol of the driver
     # No gradient training (the gate has no gradient passes) and no top-k
     # routing; the closed-form M-step is exact, so nothing is ever pending.
-    capabilities = frozenset({"em", "online", "blockwise"})
+    capabilities = frozenset({"em", "online", "blockwise", "pruning"})
 
     def _check_fitted(self):
         if not hasattr(self, "means_"):
@@ -315,6 +315,15 @@ class GaussianGate(Gate):
             np.repeat(mean + data.offset["gate"], n_experts, axis=0),
             np.repeat(cov, n_experts, axis=0),
         )
+
+    def _keep(self, experts):
+        """The kept components, their weights renormalized."""
+        keep_experts(
+            self,
+            ("weights_", "means_", "covariances_", "precisions_cholesky_"),
+            experts,
+        )
+        self.weights_ = self.weights_ / self.weights_.sum()
 
     def _revive(self, experts):
         """Give re-seeded experts a neutral region: the mean weight, and the

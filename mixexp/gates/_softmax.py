@@ -4,7 +4,7 @@ import numpy as np
 from scipy.special import expit
 
 from .._component import MultinomialComponent, check_component_fitted, map_chunks
-from .._contract import Gate
+from .._contract import Gate, keep_experts
 from .._data import design_chunks
 from .._estep import restrict_to_top_k, top_k_mask
 from .._linalg import weighted_grams
@@ -175,7 +175,7 @@ class SoftmaxGate(MultinomialComponent, Gate):
 
     # ------------------------------------------------- protocol of the driver
     capabilities = frozenset(
-        {"em", "gradient", "online", "blockwise", "sparse_routing"}
+        {"em", "gradient", "online", "blockwise", "sparse_routing", "pruning"}
     )
     _bound_grams_in_pass = False  # the bound's Gram matrix needs the weights only
 
@@ -220,6 +220,14 @@ class SoftmaxGate(MultinomialComponent, Gate):
         self.intercept_[experts] = 0.0
         self.coef_ -= self.coef_.mean(axis=0)
         self.intercept_ -= self.intercept_.mean()
+
+    def _keep(self, experts):
+        """The kept experts' rows; the softmax renormalizes over them."""
+        keep_experts(
+            self,
+            ("coef_", "intercept_", "noise_coef_", "noise_intercept_"),
+            experts,
+        )
 
     def _log_proba(self, Xt, V):
         """log g on design columns, shape (K, n_rows) (top-k restricted), and

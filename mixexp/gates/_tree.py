@@ -176,6 +176,9 @@ class TreeGate(SoftmaxGate):
             )
         super()._prepare(data)
 
+    # A leaf cannot leave a balanced tree: no pruning.
+    capabilities = SoftmaxGate.capabilities - {"pruning"}
+
     def _reset(self, data):
         """Start from the uniform gate."""
         shape = (self.n_internal, self.branching)
