@@ -10,6 +10,7 @@ from ._hierarchical import (
     HierarchicalMixtureOfExpertsRegressor,
 )
 from ._regressor import MixtureOfExpertsRegressor
+from ._selection import MixtureOfExpertsClassifierCV, MixtureOfExpertsRegressorCV
 
 __version__ = "0.1.0.dev0"
 
@@ -17,6 +18,8 @@ __all__ = [
     "HierarchicalMixtureOfExpertsClassifier",
     "HierarchicalMixtureOfExpertsRegressor",
     "MixtureOfExpertsClassifier",
+    "MixtureOfExpertsClassifierCV",
     "MixtureOfExpertsRegressor",
+    "MixtureOfExpertsRegressorCV",
     "__version__",
 ]

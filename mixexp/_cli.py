@@ -3,17 +3,28 @@
 import argparse
 import csv
 import sys
+import warnings
 
 import joblib
 import numpy as np
 from sklearn.base import clone
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.model_selection import KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from . import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor, __version__
+from . import (
+    MixtureOfExpertsClassifier,
+    MixtureOfExpertsClassifierCV,
+    MixtureOfExpertsRegressor,
+    MixtureOfExpertsRegressorCV,
+    __version__,
+)
+from ._selection import walk_path
 from .datasets import load_vowels, make_piecewise_linear
+
+# The numbers of experts ``--select`` walks, up to ``--max-experts``.
+_GRID = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 
 
 def _rmse(model, X, y):
@@ -40,7 +51,7 @@ def demo_regression(random_state, out=sys.stdout):
     grid = np.linspace(-3, 3, 6001)[:, None]
     in_charge = moe.predict_gate_proba(grid).argmax(axis=1)
     rows = []
-    for k in range(moe.n_experts):
+    for k in range(moe.n_experts_):
         region = grid[in_charge == k, 0]
         span = f"[{region.min():.2f}, {region.max():.2f}]" if region.size else "nowhere"
         rows.append(
@@ -85,7 +96,7 @@ def demo_classification(random_state, out=sys.stdout):
     fitted = moe[-1]
     gate = fitted.predict_gate_proba(moe[0].transform(X))
     rows = []
-    for k in range(fitted.n_experts):
+    for k in range(fitted.n_experts_):
         # Which vowels the samples routed to this expert are.
         mix = (
             np.array([gate[y == c, k].sum() for c in fitted.classes_])
@@ -146,7 +157,7 @@ def draw_demo(moe, pipe, path, random_state=0):
         region.reshape(f1.shape),
         alpha=0.25,
         cmap="tab10",
-        levels=np.arange(pipe[-1].n_experts + 1) - 0.5,
+        levels=np.arange(pipe[-1].n_experts_ + 1) - 0.5,
     )
     for label in pipe[-1].classes_:
         mask = data.target[train] == label
@@ -199,30 +210,46 @@ def read_table(path, target):
     return np.column_stack(X), y, names
 
 
-def _select_experts(model, X, y, select, max_experts, random_state, out):
-    """The number of experts by BIC (fits on all rows) or by 5-fold CV."""
-    candidates = list(range(1, max_experts + 1))
+def _select(model, X, y, select, max_experts, random_state, out):
+    """The pipeline chosen by cross-validation (the CV estimator: expert
+    form and number of experts) or by BIC (along the split path of linear
+    experts, on all rows), fitted on all rows; prints what was compared."""
+    grid = [k for k in _GRID if k <= max_experts] or [1]
+    scaler, mixture = model.steps[0][1], model.steps[-1][1]
     if select == "cv":
-        search = GridSearchCV(
-            model,
-            {model.steps[-1][0] + "__n_experts": candidates},
-            cv=KFold(5, shuffle=True, random_state=random_state),
-        ).fit(X, y)
-        scores = search.cv_results_["mean_test_score"]
-        for k, score in zip(candidates, scores, strict=True):
-            print(f"  K = {k}: cross-validated score {score:.4f}", file=out)
-        return int(search.best_params_[model.steps[-1][0] + "__n_experts"])
-    criteria = []
-    for k in candidates:
-        fitted = clone(model).set_params(**{model.steps[-1][0] + "__n_experts": k})
-        fitted.fit(X, y)
-        criteria.append(fitted[-1].bic(fitted[:-1].transform(X), y))
-        print(f"  K = {k}: BIC {criteria[-1]:.1f}", file=out)
-    return candidates[int(np.argmin(criteria))]
+        kind = (
+            MixtureOfExpertsClassifierCV
+            if isinstance(mixture, MixtureOfExpertsClassifier)
+            else MixtureOfExpertsRegressorCV
+        )
+        search = make_pipeline(clone(scaler), kind(grid, random_state=random_state))
+        search.fit(X, y)
+        results = search[-1].cv_results_
+        print(f"  {'expert form':26} {'K':>2}   held-out score", file=out)
+        for i, params in enumerate(results["params"]):
+            score = results["mean_test_score"][i]
+            if not np.isnan(score):
+                mark = "  <- chosen" if i == search[-1].best_index_ else ""
+                print(
+                    f"  {params['expert']!r:26} {params['n_experts']:2d}   "
+                    f"{score:.4f}{mark}",
+                    file=out,
+                )
+        return make_pipeline(search[0], search[-1].best_estimator_)
+    Z = clone(scaler).fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pruning on the way is expected
+        path = walk_path(mixture, grid, (Z, y, np.ones(len(y))), random_state)
+    criteria = [m.bic(Z, y) for m in path]
+    for m, criterion in zip(path, criteria, strict=True):
+        print(f"  K = {m.n_experts_}: BIC {criterion:.1f}", file=out)
+    best = path[int(np.argmin(criteria))]
+    return make_pipeline(clone(scaler).fit(X), best)
 
 
 def fit_command(args, out=None):
-    """``mixexp fit``: cross-validated score, chosen K, saved model, picture."""
+    """``mixexp fit``: the model (chosen by ``--select``), its
+    cross-validated score, the saved pipeline and a picture."""
     out = sys.stdout if out is None else out
     X, y, names = read_table(args.data, args.target)
     kind = MixtureOfExpertsClassifier if args.classifier else MixtureOfExpertsRegressor
@@ -238,31 +265,44 @@ def fit_command(args, out=None):
         StandardScaler(), kind(args.n_experts, n_init=3, random_state=args.random_state)
     )
     print(f"{args.data}: {X.shape[0]} rows, features {names}", file=out)
+    fitted = None
     if args.select:
-        print(f"Choosing the number of experts by {args.select}:", file=out)
-        k = _select_experts(
+        what = "cross-validation" if args.select == "cv" else "BIC"
+        print(f"Choosing the model by {what}:", file=out)
+        fitted = _select(
             model, X, y, args.select, args.max_experts, args.random_state, out
         )
-        model.set_params(**{model.steps[-1][0] + "__n_experts": k})
-    k = model[-1].n_experts
-    scores = cross_val_score(
-        model, X, y, cv=KFold(5, shuffle=True, random_state=args.random_state)
-    )
+        # Scored below as a fixed configuration: the choice saw these rows.
+        model = make_pipeline(StandardScaler(), clone(fitted[-1]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = cross_val_score(
+            model, X, y, cv=KFold(5, shuffle=True, random_state=args.random_state)
+        )
+    if any("were removed" in str(w.message) for w in caught):
+        print(
+            "note: on 4/5 of the rows, some cross-validation fits removed experts "
+            "that explained too few rows (see n_experts_).",
+            file=out,
+        )
     metric = "accuracy" if args.classifier else "R^2"
+    if fitted is None:
+        fitted = model.fit(X, y)
+    mixture = fitted[-1]
     print(
-        f"{kind.__name__} with {k} experts: 5-fold cross-validated {metric} "
+        f"{kind.__name__} with {mixture.n_experts_} experts "
+        f"({mixture.experts_!r}): 5-fold cross-validated {metric} "
         f"{scores.mean():.4f} +/- {scores.std() / np.sqrt(scores.size):.4f} (s.e.)",
         file=out,
     )
-    model.fit(X, y)
-    print(f"gate share of each expert: {np.round(model[-1].expert_load_, 3)}", file=out)
+    print(f"gate share of each expert: {np.round(mixture.expert_load_, 3)}", file=out)
     if args.save:
-        joblib.dump(model, args.save)
+        joblib.dump(fitted, args.save)
         print(f"model saved to {args.save} (joblib.load reads it back)", file=out)
     if args.plot:
-        draw_fit(model, X, y, names, args.target, args.plot)
+        draw_fit(fitted, X, y, names, args.target, args.plot)
         print(f"picture: {args.plot}", file=out)
-    return model
+    return fitted
 
 
 def draw_fit(model, X, y, names, target, path):
@@ -277,7 +317,7 @@ def draw_fit(model, X, y, names, target, path):
         return model[-1].predict_gate_proba(model[:-1].transform(Z))
 
     in_charge = gate(X).argmax(axis=1)
-    colours = plt.cm.tab10(np.arange(model[-1].n_experts) % 10)
+    colours = plt.cm.tab10(np.arange(model[-1].n_experts_) % 10)
     fig, ax = plt.subplots(figsize=(6, 4.5))
     if X.shape[1] == 2:
         f0, f1 = np.meshgrid(
@@ -286,7 +326,7 @@ def draw_fit(model, X, y, names, target, path):
         )
         grid = np.column_stack([f0.ravel(), f1.ravel()])
         regions = gate(grid).argmax(axis=1).reshape(f0.shape)
-        levels = np.arange(model[-1].n_experts + 1) - 0.5
+        levels = np.arange(model[-1].n_experts_ + 1) - 0.5
         ax.contourf(f0, f1, regions, levels=levels, colors=colours, alpha=0.3)
         ax.scatter(X[:, 0], X[:, 1], c=colours[in_charge], s=8)
         ax.set(xlabel=names[0], ylabel=names[1], title="Region of each expert")
@@ -300,7 +340,7 @@ def draw_fit(model, X, y, names, target, path):
         ax.scatter(y, model.predict(X), c=colours[in_charge], s=8)
         ax.set(xlabel=f"observed {target}", ylabel="predicted", title="By expert")
     else:
-        ax.bar(np.arange(model[-1].n_experts), model[-1].expert_load_)
+        ax.bar(np.arange(model[-1].n_experts_), model[-1].expert_load_)
         ax.set(xlabel="expert", ylabel="share of the samples", title="Expert usage")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -338,9 +378,16 @@ def main(argv=None):
     size.add_argument(
         "--select",
         choices=["bic", "cv"],
-        help="choose the number of experts by BIC or by 5-fold cross-validation",
+        help="choose the model: by 5-fold cross-validation (the expert form and "
+        "the number of experts, MixtureOfExpertsRegressorCV / ClassifierCV) or by "
+        "BIC (the number of linear experts, fitted on all rows)",
     )
-    fit.add_argument("--max-experts", type=int, default=6)
+    fit.add_argument(
+        "--max-experts",
+        type=int,
+        default=8,
+        help="largest number of experts --select tries (of 1 2 3 4 6 8 12 16 24 32)",
+    )
     fit.add_argument("--save", help="save the fitted pipeline here (joblib)")
     fit.add_argument("--plot", help="draw who is in charge where (PNG)")
     fit.add_argument("--random-state", type=int, default=0)

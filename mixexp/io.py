@@ -64,6 +64,8 @@ _ALLOWED = {
     ("mixexp._classifier", "MixtureOfExpertsClassifier"): _CLASS,
     ("mixexp._hierarchical", "HierarchicalMixtureOfExpertsRegressor"): _CLASS,
     ("mixexp._hierarchical", "HierarchicalMixtureOfExpertsClassifier"): _CLASS,
+    ("mixexp._selection", "MixtureOfExpertsRegressorCV"): _CLASS,
+    ("mixexp._selection", "MixtureOfExpertsClassifierCV"): _CLASS,
     ("mixexp.gates._softmax", "SoftmaxGate"): _CLASS,
     ("mixexp.gates._gaussian", "GaussianGate"): _CLASS,
     ("mixexp.gates._constant", "ConstantGate"): _CLASS,

@@ -9,7 +9,9 @@ from mixexp import (
     HierarchicalMixtureOfExpertsClassifier,
     HierarchicalMixtureOfExpertsRegressor,
     MixtureOfExpertsClassifier,
+    MixtureOfExpertsClassifierCV,
     MixtureOfExpertsRegressor,
+    MixtureOfExpertsRegressorCV,
 )
 from mixexp.experts import (
     LinearExpert,
@@ -87,10 +89,14 @@ ESTIMATORS = [
     HierarchicalMixtureOfExpertsRegressor(depth=2),
     HierarchicalMixtureOfExpertsClassifier(depth=2),
     HierarchicalMixtureOfExpertsRegressor(depth=2, solver="gd"),
+    MixtureOfExpertsRegressorCV(n_experts=(1, 2), cv=3),
+    MixtureOfExpertsClassifierCV(n_experts=(1, 2), cv=3),
 ]
 
 
 def _expected_failures(estimator):
+    if not hasattr(estimator, "solver"):  # the CV estimators
+        return {}
     if estimator.solver in ("sgd", "adam"):
         return MINIBATCH_FAILED_CHECKS
     if isinstance(estimator.expert, DecisionTreeClassifier):

@@ -34,7 +34,9 @@ from mixexp import (
     HierarchicalMixtureOfExpertsClassifier,
     HierarchicalMixtureOfExpertsRegressor,
     MixtureOfExpertsClassifier,
+    MixtureOfExpertsClassifierCV,
     MixtureOfExpertsRegressor,
+    MixtureOfExpertsRegressorCV,
 )
 from mixexp import io as mio
 from mixexp.datasets import make_local_classification, make_piecewise_linear
@@ -114,6 +116,8 @@ def _model_kinds():
     kinds["pandas"] = (C(2), frame, YC)
     kinds["RandomState"] = (R(2, random_state=np.random.RandomState(0)), XR, YR)
     kinds["pipeline"] = (make_pipeline(StandardScaler(), R(2)), XR, YR)
+    kinds["regressor CV"] = (MixtureOfExpertsRegressorCV((1, 2), cv=2), XR, YR)
+    kinds["classifier CV"] = (MixtureOfExpertsClassifierCV((1, 2), cv=2), XC, YC)
     return kinds
 
 

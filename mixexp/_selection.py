@@ -1,0 +1,882 @@
+"""Choosing the mixture: the split path over the number of experts, and the
+cross-validated estimators built on it.
+
+``walk_path`` grows a mixture along a grid of expert counts: the first fit
+starts from k-means clusters, every later one from its predecessor, whose
+worst-explained experts are split in two (split-and-merge EM, Ueda et al.
+2000; greedy mixture learning, Vlassis & Likas 2002). Each step is then a
+warm-started EM run that moves little, instead of a fit from scratch.
+``MixtureOfExpertsRegressorCV`` and ``MixtureOfExpertsClassifierCV`` walk it
+on every fold for every candidate expert form and gate, and pick by the
+held-out log-likelihood with the one-standard-error rule.
+"""
+
+import time
+import warnings
+from numbers import Integral
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    MetaEstimatorMixin,
+    RegressorMixin,
+    clone,
+)
+from sklearn.model_selection import KFold, StratifiedKFold, check_cv
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._classifier import MixtureOfExpertsClassifier
+from ._init import kmeans_centres, nearest_centre
+from ._params import Interval
+from ._regressor import MixtureOfExpertsRegressor
+from .experts import LinearExpert, LogisticExpert
+from .gates import SoftmaxGate
+
+# Rows whose responsibility for the expert being split is below this take
+# no part in its 2-means (they barely move its fit).
+_SPLIT_MIN_RESP = 1e-3
+
+
+def owned_misfit(model, X, y, sample_weight, resp):
+    """How badly each expert explains the rows it is responsible for,
+    shape (K,): its responsibility-weighted squared error (regression) or
+    log-loss (classification), summed over the rows."""
+    if model._task == "regression":
+        means = model.predict_experts(X)
+        target = model._encode_targets(y)
+        if means.ndim == 2:
+            means = means[:, :, None]
+        loss = ((means - target[:, None, :]) ** 2).sum(axis=2)  # (n, K)
+        loss = loss / np.maximum(np.var(target, axis=0).sum(), 1e-300)
+    else:
+        proba = model.predict_experts(X)  # (n, K, C)
+        codes = np.searchsorted(model.classes_, y)
+        picked = proba[np.arange(len(codes)), :, codes]
+        loss = -np.log(np.maximum(picked, 1e-300))
+    return (resp * sample_weight[:, None] * loss).sum(axis=0)
+
+
+def _joint_features(model, X, y, sample_weight):
+    """The standardized rows a split clusters: the inputs, and for a
+    regression the targets too (an expert may cover two regimes in y)."""
+    columns = [X]
+    if model._task == "regression":
+        columns.append(model._encode_targets(y))
+    Z = np.hstack(columns)
+    mean = np.average(Z, axis=0, weights=sample_weight)
+    std = np.sqrt(np.average((Z - mean) ** 2, axis=0, weights=sample_weight))
+    return (Z - mean) / np.where(std > 0, std, 1.0)
+
+
+def split_responsibilities(model, X, y, sample_weight, n_new, random_state):
+    """Responsibilities (K + s, n_samples) that start the next model of the
+    path from the fitted ``model``: its own, with the columns of the ``s <=
+    n_new`` experts with the largest ``owned_misfit`` each split in two by a
+    weighted 2-means of their rows (``_joint_features``). Experts whose rows
+    do not split (fewer than two distinct points) are passed over."""
+    resp = model.responsibilities(X, y)  # (n, K)
+    misfit = owned_misfit(model, X, y, sample_weight, resp)
+    Z = _joint_features(model, X, y, sample_weight)
+    columns = list(resp.T)
+    for expert in np.argsort(-misfit, kind="stable"):
+        if len(columns) - resp.shape[1] == n_new:
+            break
+        weight = sample_weight * resp[:, expert]
+        rows = np.flatnonzero(resp[:, expert] > _SPLIT_MIN_RESP)
+        if np.unique(Z[rows], axis=0).shape[0] < 2:
+            continue
+        centres = kmeans_centres(Z[rows], weight[rows], 2, random_state)
+        labels = nearest_centre(Z[rows], centres)
+        second = np.zeros_like(columns[expert])
+        second[rows[labels == 1]] = columns[expert][rows[labels == 1]]
+        columns[expert] = columns[expert] - second
+        columns.append(second)
+    return np.array(columns)
+
+
+def grow(template, model, n_experts, train, random_state):
+    """The next model of the split path: ``template`` (an unfitted mixture)
+    fitted on ``train = (X, y, sample_weight)`` with ``n_experts``, from
+    k-means clusters when ``model`` is None, else from ``model``'s
+    responsibilities with its worst-explained experts split. Returns None
+    when no expert could be added (nothing split, or pruning removed what
+    the split added)."""
+    X, y, weight = train
+    if model is None:
+        return clone(template).set_params(n_experts=n_experts).fit(X, y, weight)
+    resp = split_responsibilities(
+        model, X, y, weight, n_experts - model.n_experts_, random_state
+    )
+    if resp.shape[0] == model.n_experts_:
+        return None
+    fitted = clone(template).set_params(n_experts=resp.shape[0])
+    fitted._fit_from_responsibilities(X, y, weight, resp)
+    return fitted if fitted.n_experts_ > model.n_experts_ else None
+
+
+def walk_path(template, grid, train, seed=0):
+    """Fit ``template`` along the increasing expert counts of ``grid`` on
+    ``train = (X, y, sample_weight)``, each fit after the first started
+    from the previous one (``grow``); the walk ends early when a step adds
+    no expert. Returns the fitted models."""
+    rng = np.random.RandomState(seed)
+    models = []
+    for n_experts in grid:
+        model = grow(template, models[-1] if models else None, n_experts, train, rng)
+        if model is None:
+            break
+        models.append(model)
+    return models
+
+
+def _n_parameters(model):
+    try:
+        return float(model._n_parameters())
+    except ValueError:  # a wrapped estimator without a parameter count
+        return float(model.n_experts_)
+
+
+def per_sample_score(model, X, y, scoring):
+    """Each row's held-out score, higher is better: its log-likelihood,
+    minus its squared error (summed over outputs), or 1 if its class is
+    predicted right."""
+    if scoring == "log_likelihood":
+        return model.log_likelihood(X, y)
+    if scoring == "squared_error":
+        error = model.predict(X) - y
+        return -(error**2 if error.ndim == 1 else (error**2).sum(axis=1))
+    return (model.predict(X) == y).astype(float)
+
+
+class _FoldWalk:
+    """One candidate's split path on one fold, a step at a time."""
+
+    def __init__(self, template, train, test, seed, scoring):
+        self.template, self.train, self.test = template, train, test
+        self.scoring = scoring
+        self.rng = np.random.RandomState(seed)
+        self.model = None
+
+    def step(self, X, y, weight, n_experts):
+        """Grow to ``n_experts``; returns the held-out log-likelihood of
+        every test row, the fitted size, its parameters and the seconds, or
+        None when the path could not grow."""
+        train, test = self.train, self.test
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the search's fits are its own
+            model = grow(
+                self.template,
+                self.model,
+                n_experts,
+                (X[train], y[train], weight[train]),
+                self.rng,
+            )
+        if model is None:
+            return None
+        seconds = time.perf_counter() - start
+        self.model = model
+        scores = per_sample_score(model, X[test], y[test], self.scoring)
+        return scores, model.n_experts_, _n_parameters(model), seconds
+
+
+def paired_shortfall(held_out, best, weight):
+    """How far each row of ``held_out`` (candidates x samples, NaN where not
+    reached) falls short of row ``best``: the weighted mean difference of
+    the per-sample held-out log-likelihoods and its standard error, each
+    (n_candidates,), NaN for candidates not reached."""
+    difference = held_out[best] - held_out
+    reached = ~np.isnan(difference).any(axis=1)
+    gap = np.full(held_out.shape[0], np.nan)
+    error = np.full(held_out.shape[0], np.nan)
+    total = weight.sum()
+    n_effective = total**2 / np.sum(weight**2)
+    d = difference[reached]
+    gap[reached] = d @ weight / total
+    variance = ((d - gap[reached, None]) ** 2) @ weight / total
+    error[reached] = np.sqrt(variance / n_effective)
+    return gap, error
+
+
+class _Delegates:
+    """The chosen mixture's methods on the cross-validated estimator."""
+
+    # -------------------------------------------------- the chosen mixture
+    def _delegate(name):  # noqa: N805 - a decorator factory used in the body
+        return available_if(lambda self: hasattr(self._best_or_template(), name))
+
+    def _best_or_template(self):
+        best = getattr(self, "best_estimator_", None)
+        return self._mixture() if best is None else best
+
+    @_delegate("predict_proba")
+    def predict_proba(self, X):
+        """Class probabilities of the chosen mixture, (n_samples, n_classes).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.predict_proba(X)
+
+    @_delegate("predict_log_proba")
+    def predict_log_proba(self, X):
+        """Log class probabilities of the chosen mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.predict_log_proba(X)
+
+    def predict_gate_proba(self, X):
+        """Gate probabilities of the chosen mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        gate_proba : ndarray of shape (n_samples, n_experts_)
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.predict_gate_proba(X)
+
+    def predict_experts(self, X):
+        """Every expert's output in the chosen mixture (see the mixture's
+        ``predict_experts``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        outputs : ndarray of shape (n_samples, n_experts_, ...)
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.predict_experts(X)
+
+    def responsibilities(self, X, y):
+        """Posterior probability of each expert for each (x, y) pair.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+
+        Returns
+        -------
+        responsibilities : ndarray of shape (n_samples, n_experts_)
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.responsibilities(X, y)
+
+    def log_likelihood(self, X, y):
+        """Per-sample log p(y | x) under the chosen mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+
+        Returns
+        -------
+        log_likelihood : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.log_likelihood(X, y)
+
+    def bic(self, X, y):
+        """Bayesian information criterion of the chosen mixture on (X, y).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+
+        Returns
+        -------
+        bic : float
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.bic(X, y)
+
+    @_delegate("predict_quantiles")
+    def predict_quantiles(self, X, quantiles=(0.05, 0.5, 0.95)):
+        """Quantiles of the chosen mixture's predictive distribution.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        quantiles : sequence of float, default=(0.05, 0.5, 0.95)
+            Levels in (0, 1).
+
+        Returns
+        -------
+        quantiles : ndarray of shape (n_samples, n_quantiles) or \
+                (n_samples, n_outputs, n_quantiles)
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.predict_quantiles(X, quantiles)
+
+    @_delegate("sample_y")
+    def sample_y(self, X, n_samples=1, random_state=0):
+        """Draws from the chosen mixture's predictive distribution.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        n_samples : int, default=1
+            Draws per input.
+        random_state : int, RandomState instance or None, default=0
+            Seed of the draws.
+
+        Returns
+        -------
+        y_samples : ndarray
+            See the mixture's ``sample_y``.
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.sample_y(X, n_samples, random_state)
+
+    del _delegate
+
+
+class _MixtureCV(_Delegates, MetaEstimatorMixin, BaseEstimator):
+    """What the two cross-validated mixtures share; not for direct use."""
+
+    _parameter_constraints = {
+        "n_experts": ["array-like"],
+        "experts": [list, tuple, None],
+        "gates": [list, tuple, None],
+        "cv": ["cv_object"],
+        "selection": [StrOptions({"one_standard_error", "best"})],
+        "scoring": [StrOptions({"log_likelihood", "squared_error", "accuracy"}), None],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_experts=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32),
+        *,
+        experts=None,
+        gates=None,
+        cv=5,
+        scoring=None,
+        selection="one_standard_error",
+        patience=2,
+        max_iter=200,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_experts = n_experts
+        self.experts = experts
+        self.gates = gates
+        self.cv = cv
+        self.scoring = scoring
+        self.selection = selection
+        self.patience = patience
+        self.max_iter = max_iter
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _candidates(self, n_samples, n_features):
+        """The (expert, gate) forms searched; each mixture checks its own."""
+        experts = self.experts
+        if experts is None:
+            experts = self._default_experts(n_samples, n_features)
+        gates = [SoftmaxGate()] if self.gates is None else self.gates
+        for name, parts in (("experts", experts), ("gates", gates)):
+            if len(parts) == 0:
+                raise ValueError(f"{name} is empty; give at least one component.")
+        return [(clone(e), clone(g)) for g in gates for e in experts]
+
+    def _grid(self):
+        grid = np.asarray(self.n_experts)
+        if (
+            grid.ndim != 1
+            or grid.size == 0
+            or not np.issubdtype(grid.dtype, np.integer)
+            or grid[0] < 1
+            or np.any(np.diff(grid) <= 0)
+        ):
+            raise ValueError(
+                f"n_experts={self.n_experts!r} must be increasing positive integers, "
+                "such as (1, 2, 4, 8)."
+            )
+        return [int(k) for k in grid]
+
+    def fit(self, X, y, sample_weight=None):
+        """Choose the expert form, the gate and the number of experts by
+        cross-validation, then refit the choice on all rows.
+
+        Every candidate form walks the ``n_experts`` grid on all folds in
+        step; it stops after ``patience`` counts without a better mean
+        held-out log-likelihood, or when no fold's mixture can grow.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights, used in every fit and in the held-out
+            scores.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._validate_params()
+        grid = self._grid()
+        X, y = validate_data(self, X, y, **self._validation_options())
+        if self._task == "classification":
+            check_classification_targets(y)
+        weight = _check_sample_weight(sample_weight, X)
+        candidates = self._candidates(*X.shape)
+        scoring = self._scoring()
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        folds = list(self._folds(seed).split(X, y))
+        templates = [self._template(expert, gate, seed) for expert, gate in candidates]
+        walks = [
+            [_FoldWalk(template, train, test, seed, scoring) for train, test in folds]
+            for template in templates
+        ]
+        n_rows = len(candidates) * len(grid)
+        held_out = np.full((n_rows, X.shape[0]), np.nan)
+        record = {
+            name: np.full((n_rows, len(folds)), np.nan)
+            for name in ("score", "n_experts_fitted", "n_parameters", "fit_time")
+        }
+        active = list(range(len(candidates)))
+        best = dict.fromkeys(active, -np.inf)
+        since_best = dict.fromkeys(active, 0)
+        for position, n_experts in enumerate(grid):
+            jobs = [(c, f) for c in active for f in range(len(folds))]
+            steps = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+                delayed(walks[c][f].step)(X, y, weight, n_experts) for c, f in jobs
+            )
+            grown = dict.fromkeys(active, False)
+            for (c, f), result in zip(jobs, steps, strict=True):
+                row, (_, test) = c * len(grid) + position, folds[f]
+                if result is None:  # this fold's mixture stays as it was
+                    if position > 0:
+                        held_out[row, test] = held_out[row - 1, test]
+                        for values in record.values():
+                            values[row, f] = values[row - 1, f]
+                        record["fit_time"][row, f] = 0.0
+                    continue
+                grown[c] = True
+                scores, fitted, parameters, seconds = result
+                held_out[row, test] = scores
+                record["score"][row, f] = np.average(scores, weights=weight[test])
+                record["n_experts_fitted"][row, f] = fitted
+                record["n_parameters"][row, f] = parameters
+                record["fit_time"][row, f] = seconds
+            for c in list(active):
+                row = c * len(grid) + position
+                if not grown[c]:  # no fold could grow: larger sizes are out of reach
+                    for values in record.values():
+                        values[row] = np.nan
+                    held_out[row] = np.nan
+                    active.remove(c)
+                    continue
+                mean = record["score"][row].mean()
+                if mean > best[c]:
+                    best[c], since_best[c] = mean, 0
+                else:
+                    since_best[c] += 1
+                    if self.patience is not None and since_best[c] >= self.patience:
+                        active.remove(c)
+            if self.verbose:
+                print(f"n_experts={n_experts}: {len(active)} candidate(s) go on")
+            if not active:
+                break
+        self.cv_results_ = self._results(candidates, grid, record)
+        index = self._select(self.cv_results_, held_out, weight)
+        self.best_index_ = index
+        self.best_params_ = self.cv_results_["params"][index]
+        self.best_score_ = float(self.cv_results_["mean_test_score"][index])
+        chosen = templates[index // len(grid)]
+        upto = [k for k in grid if k <= self.best_params_["n_experts"]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pruning on the way is expected
+            self.best_estimator_ = walk_path(chosen, upto, (X, y, weight), seed)[-1]
+        self.n_experts_ = self.best_estimator_.n_experts_
+        self.n_iter_ = self.best_estimator_.n_iter_
+        return self
+
+    def _scoring(self):
+        scoring = self._default_scoring if self.scoring is None else self.scoring
+        allowed = {"log_likelihood", self._task_score}
+        if scoring not in allowed:
+            raise ValueError(
+                f"scoring={self.scoring!r} is not available for "
+                f"{type(self).__name__}; use one of {sorted(allowed)}."
+            )
+        return scoring
+
+    def _folds(self, seed):
+        """The splitter: an int gives shuffled folds (stratified for a
+        classifier), since rows often arrive sorted."""
+        classifier = self._task == "classification"
+        if isinstance(self.cv, Integral):
+            kind = StratifiedKFold if classifier else KFold
+            return kind(self.cv, shuffle=True, random_state=seed)
+        return check_cv(self.cv, classifier=classifier)
+
+    def _template(self, expert, gate, seed):
+        return self._mixture(
+            gate=gate, expert=expert, max_iter=self.max_iter, random_state=seed
+        )
+
+    @staticmethod
+    def _results(candidates, grid, record):
+        """``cv_results_``: one row per (expert, gate, n_experts); NaN where
+        the walk of that form had stopped before."""
+        params = [
+            {"expert": expert, "gate": gate, "n_experts": k}
+            for expert, gate in candidates
+            for k in grid
+        ]
+        scores = record["score"]
+        n_folds = scores.shape[1]
+        reached = ~np.isnan(scores).any(axis=1)
+        mean = np.full(len(params), np.nan)
+        std = np.full(len(params), np.nan)
+        mean[reached] = scores[reached].mean(axis=1)
+        std[reached] = scores[reached].std(axis=1)
+        results = {
+            "params": params,
+            "param_expert": np.array([p["expert"] for p in params], dtype=object),
+            "param_gate": np.array([p["gate"] for p in params], dtype=object),
+            "param_n_experts": np.array([p["n_experts"] for p in params]),
+            **{f"split{i}_test_score": scores[:, i] for i in range(n_folds)},
+            "mean_test_score": mean,
+            "std_test_score": std,
+        }
+        order = np.argsort(-np.where(reached, mean, -np.inf), kind="stable")
+        rank = np.empty(len(params), dtype=int)
+        rank[order] = np.arange(1, len(params) + 1)
+        results["rank_test_score"] = rank
+        for name in ("n_experts_fitted", "n_parameters", "fit_time"):
+            values = np.full(len(params), np.nan)
+            values[reached] = record[name][reached].mean(axis=1)
+            results[f"mean_{name}"] = values
+        return results
+
+    def _select(self, results, held_out, weight):
+        """The row chosen: the best mean held-out score; with the
+        one-standard-error rule, the candidate with the fewest parameters
+        whose held-out log-likelihood falls short of the best one's by at
+        most one standard error of that difference (paired over the rows,
+        each scored by the fold that held it out)."""
+        mean = results["mean_test_score"]
+        if np.all(np.isnan(mean)):
+            raise ValueError(
+                "No candidate was fitted on every fold; use fewer folds (cv) or "
+                "more data."
+            )
+        best = int(np.nanargmax(mean))
+        if self.selection == "best":
+            return best
+        gap, error = paired_shortfall(held_out, best, weight)
+        close = np.flatnonzero(gap <= error)
+        complexity = results["mean_n_parameters"][close]
+        return int(close[np.lexsort((-mean[close], complexity))[0]])
+
+
+class MixtureOfExpertsRegressorCV(RegressorMixin, _MixtureCV):
+    """A mixture of experts whose form and size are chosen by cross-validation.
+
+    One ``fit`` searches the expert form (linear and quadratic experts by
+    default), the gate (softmax by default) and the number of experts (along
+    ``n_experts``) by the held-out squared error of ``cv`` folds (or
+    log-likelihood, ``scoring``), then refits the choice on all rows. The
+    number of experts is walked as a *split path*: each count starts from
+    the previous fit with its worst-explained experts split in two, so a
+    step is a short EM run, and a form stops walking once ``patience``
+    counts in a row did not improve its mean held-out score. With
+    ``selection="one_standard_error"`` the simplest candidate (fewest
+    parameters) within one standard error of the best is chosen.
+
+    Parameters
+    ----------
+    n_experts : array-like of int, default=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+        Increasing numbers of experts to walk.
+    experts : list of expert components, default=None
+        Candidate expert forms; None searches ``LinearExpert()`` and, when
+        there are at least ten rows per coefficient of a full quadratic in
+        the inputs, ``LinearExpert(degree=2)``.
+    gates : list of gate components, default=None
+        Candidate gates; None uses ``SoftmaxGate()``.
+    cv : int, cross-validation generator or iterable, default=5
+        Folds, as in :func:`~sklearn.model_selection.check_cv`; an int gives
+        shuffled folds.
+    scoring : {"squared_error", "log_likelihood"} or None, default=None
+        The held-out score of every row that candidates are compared on:
+        minus its squared error (None: what ``score``, the R^2, measures,
+        as RidgeCV and GridSearchCV compare regressors) or its
+        log-likelihood (which also judges the predicted spread).
+    selection : {"one_standard_error", "best"}, default="one_standard_error"
+        "best" takes the candidate with the best mean held-out score; the
+        one-standard-error rule takes, among the candidates whose rows score
+        worse than the best one's by at most one standard error of that
+        difference (paired over the rows, each scored by the fold that held
+        it out), the one with the fewest parameters.
+    patience : int or None, default=2
+        Numbers of experts in a row without a better mean held-out score
+        after which a candidate form stops walking; None walks the whole
+        grid.
+    max_iter : int, default=200
+        EM iterations of each fit.
+    n_jobs : int, default=None
+        Folds and candidates fitted in parallel (joblib).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the mixtures and the splits.
+    verbose : int, default=0
+        Progress of the parallel folds.
+
+    Attributes
+    ----------
+    best_estimator_ : MixtureOfExpertsRegressor
+        The chosen mixture, refitted on all rows; the ``predict_*`` methods
+        of this estimator are its.
+    best_params_ : dict
+        ``expert``, ``gate`` and ``n_experts`` of the chosen candidate.
+    best_score_ : float
+        Its mean held-out score per sample (``scoring``).
+    best_index_ : int
+        Its row in ``cv_results_``.
+    n_experts_ : int
+        Experts of the refitted mixture (after pruning, see
+        ``MixtureOfExpertsRegressor``).
+    n_iter_ : int
+        EM iterations of the refitted mixture's last step on its path.
+    cv_results_ : dict of arrays
+        One row per (expert, gate, n_experts): ``params``, ``param_*``,
+        ``split{i}_test_score`` (NaN where that fold's walk had stopped),
+        ``mean_test_score``, ``std_test_score``, ``std_error_test_score``,
+        ``rank_test_score``, ``mean_n_experts_fitted``,
+        ``mean_n_parameters`` and ``mean_fit_time``.
+    n_features_in_ : int
+        Number of input features.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Input names, when X has them.
+
+    See Also
+    --------
+    MixtureOfExpertsRegressor : The mixture with a fixed form and size.
+
+    Examples
+    --------
+    >>> from mixexp import MixtureOfExpertsRegressorCV
+    >>> from mixexp.datasets import make_piecewise_linear
+    >>> X, y = make_piecewise_linear(300, random_state=0)
+    >>> model = MixtureOfExpertsRegressorCV(n_experts=(1, 2, 3), cv=3,
+    ...                                     random_state=0).fit(X, y)
+    >>> model.best_params_["n_experts"], model.n_experts_
+    (3, 3)
+    """
+
+    def predict(self, X, return_std=False):
+        """Predict with the chosen mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        return_std : bool, default=False
+            Also return the standard deviation of the predictive mixture.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The mixture mean.
+        y_std : ndarray, same shape as ``y_pred``
+            Returned with ``return_std=True``.
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.predict(X, return_std=return_std)
+
+    _task = "regression"
+    _task_score = "squared_error"
+    # What ``score`` (R^2) measures, as RidgeCV and GridSearchCV choose.
+    _default_scoring = "squared_error"
+    _mixture = MixtureOfExpertsRegressor
+
+    @staticmethod
+    def _default_experts(n_samples, n_features):
+        """Linear experts, and quadratic ones where the rows can fit at
+        least one: ten rows per coefficient of a full quadratic."""
+        experts = [LinearExpert()]
+        if 10 * (n_features + 1) * (n_features + 2) // 2 <= n_samples:
+            experts.append(LinearExpert(degree=2))
+        return experts
+
+    def _validation_options(self):
+        return {"multi_output": True, "y_numeric": True}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class MixtureOfExpertsClassifierCV(ClassifierMixin, _MixtureCV):
+    """A mixture-of-experts classifier whose form and size are chosen by
+    cross-validation.
+
+    As :class:`MixtureOfExpertsRegressorCV`, for classification: stratified
+    folds, logistic experts by default, and candidates compared by their
+    held-out log-likelihood (the negative log-loss).
+
+    Parameters
+    ----------
+    n_experts : array-like of int, default=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+        Increasing numbers of experts to walk.
+    experts : list of expert components, default=None
+        Candidate expert forms; None uses ``LogisticExpert()``.
+    gates : list of gate components, default=None
+        Candidate gates; None uses ``SoftmaxGate()``.
+    cv : int, cross-validation generator or iterable, default=5
+        Folds (shuffled and stratified for an int), as in
+        :func:`~sklearn.model_selection.check_cv`.
+    scoring : {"log_likelihood", "accuracy"} or None, default=None
+        The held-out score of every row that candidates are compared on:
+        its log-likelihood, the log of the probability given to its class
+        (None), or whether its class is predicted (too coarse to rank close
+        models well).
+    selection : {"one_standard_error", "best"}, default="one_standard_error"
+        "best" takes the candidate with the best mean held-out score; the
+        one-standard-error rule takes, among the candidates whose rows score
+        worse than the best one's by at most one standard error of that
+        difference (paired over the rows, each scored by the fold that held
+        it out), the one with the fewest parameters.
+    patience : int or None, default=2
+        Numbers of experts in a row without a better mean held-out score
+        after which a candidate form stops walking; None walks the whole
+        grid.
+    max_iter : int, default=200
+        EM iterations of each fit.
+    n_jobs : int, default=None
+        Folds and candidates fitted in parallel (joblib).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the mixtures and the splits.
+    verbose : int, default=0
+        Progress of the parallel folds.
+
+    Attributes
+    ----------
+    best_estimator_ : MixtureOfExpertsClassifier
+        The chosen mixture, refitted on all rows.
+    best_params_ : dict
+        ``expert``, ``gate`` and ``n_experts`` of the chosen candidate.
+    best_score_ : float
+        Its mean held-out score per sample (``scoring``).
+    best_index_ : int
+        Its row in ``cv_results_``.
+    n_experts_ : int
+        Experts of the refitted mixture.
+    n_iter_ : int
+        EM iterations of the refitted mixture's last step on its path.
+    cv_results_ : dict of arrays
+        See :class:`MixtureOfExpertsRegressorCV`.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of input features.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Input names, when X has them.
+
+    See Also
+    --------
+    MixtureOfExpertsClassifier : The mixture with a fixed form and size.
+
+    Examples
+    --------
+    >>> from mixexp import MixtureOfExpertsClassifierCV
+    >>> from mixexp.datasets import make_local_classification
+    >>> X, y = make_local_classification(300, random_state=0)
+    >>> model = MixtureOfExpertsClassifierCV(n_experts=(1, 2, 4), cv=3,
+    ...                                      random_state=0).fit(X, y)
+    >>> model.predict_proba(X).shape
+    (300, 2)
+    """
+
+    def predict(self, X):
+        """Class labels predicted by the chosen mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.predict(X)
+
+    _task = "classification"
+    _task_score = "accuracy"
+    # Accuracy is too coarse to rank close models; the log-loss is not.
+    _default_scoring = "log_likelihood"
+    _mixture = MixtureOfExpertsClassifier
+
+    @staticmethod
+    def _default_experts(n_samples, n_features):
+        return [LogisticExpert()]
+
+    def _validation_options(self):
+        return {}
+
+    @property
+    def classes_(self):
+        """Class labels of the chosen mixture."""
+        check_is_fitted(self)
+        return self.best_estimator_.classes_

@@ -1,0 +1,285 @@
+"""The split path and the cross-validated estimators (mixexp._selection)."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import KFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from mixexp import (
+    MixtureOfExpertsClassifier,
+    MixtureOfExpertsClassifierCV,
+    MixtureOfExpertsRegressor,
+    MixtureOfExpertsRegressorCV,
+)
+from mixexp._selection import (
+    owned_misfit,
+    paired_shortfall,
+    split_responsibilities,
+    walk_path,
+)
+from mixexp.datasets import make_local_classification, make_piecewise_linear
+from mixexp.experts import LinearExpert
+from mixexp.gates import GaussianGate, SoftmaxGate
+
+
+def _three_lines(n=600, seed=0):
+    """y = three different lines of x on thirds of [-3, 3], small noise."""
+    rng = np.random.RandomState(seed)
+    x = rng.uniform(-3, 3, n)
+    piece = np.digitize(x, [-1, 1])
+    slope, offset = np.array([2.0, -1.0, 3.0]), np.array([4.0, 0.0, -2.0])
+    y = slope[piece] * x + offset[piece] + 0.1 * rng.standard_normal(n)
+    return x[:, None], y, piece
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+# ------------------------------------------------------------ the split path
+def test_a_split_divides_one_experts_responsibilities_between_two():
+    X, y, _ = _three_lines()
+    model = _quiet(MixtureOfExpertsRegressor(2, random_state=0).fit, X, y)
+    weight = np.ones(len(y))
+    parent = model.responsibilities(X, y).T
+    resp = split_responsibilities(model, X, y, weight, 1, np.random.RandomState(0))
+    assert resp.shape == (3, len(y))
+    np.testing.assert_allclose(resp.sum(axis=0), 1.0)
+    # The other expert is untouched; the split one's mass is shared out,
+    # each row going whole to one of the two children.
+    split = int(np.argmax(owned_misfit(model, X, y, weight, parent.T)))
+    other = 1 - split
+    np.testing.assert_array_equal(resp[other], parent[other])
+    np.testing.assert_allclose(resp[split] + resp[2], parent[split])
+    assert np.all((resp[split] == 0) | (resp[2] == 0))
+
+
+def test_the_expert_split_is_the_one_that_explains_its_rows_worst():
+    """Two experts on three lines: one covers a line exactly, the other two
+    lines; the misfit is the squared error it owns, computed by hand."""
+    X, y, piece = _three_lines()
+    model = _quiet(MixtureOfExpertsRegressor(2, random_state=0).fit, X, y)
+    resp = model.responsibilities(X, y)
+    errors = (model.predict_experts(X) - y[:, None]) ** 2
+    by_hand = (resp * errors).sum(axis=0) / np.var(y)
+    misfit = owned_misfit(model, X, y, np.ones(len(y)), resp)
+    np.testing.assert_allclose(misfit, by_hand, rtol=1e-10)
+    assert misfit.max() > 10 * misfit.min()
+
+
+def test_the_path_recovers_three_lines_and_stops_growing_when_it_cannot():
+    X, y, piece = _three_lines()
+    template = MixtureOfExpertsRegressor(random_state=0)
+    models = _quiet(walk_path, template, [1, 2, 3], (X, y, np.ones(len(y))))
+    assert [m.n_experts_ for m in models] == [1, 2, 3]
+    final = models[-1]
+    assert final.score(X, y) > 0.995
+    # Each line has its own expert.
+    owner = final.responsibilities(X, y).argmax(axis=1)
+    for p in range(3):
+        assert (
+            np.mean(owner[piece == p] == np.bincount(owner[piece == p]).argmax()) > 0.95
+        )
+    # On 12 rows a path cannot grow far: pruning stops it, it never returns
+    # a model with an expert that explains fewer rows than its parameters.
+    small = _quiet(walk_path, template, [1, 2, 4, 8], (X[:12], y[:12], np.ones(12)))
+    assert small[-1].n_experts_ < 8
+    for model in small:
+        rows = model.responsibilities(X[:12], y[:12]).sum(axis=0)
+        per_expert = model._n_parameters() / model.n_experts_
+        assert np.all(rows >= per_expert - 1e-9)
+
+
+# ------------------------------------------------------- the selection rule
+def test_paired_shortfall_is_the_mean_difference_and_its_standard_error():
+    rng = np.random.RandomState(0)
+    held_out = rng.standard_normal((3, 50))
+    held_out[2, 7] = np.nan  # not reached on one row: no verdict
+    weight = rng.uniform(0.5, 2.0, 50)
+    gap, error = paired_shortfall(held_out, 0, weight)
+    d = held_out[0] - held_out[1]
+    mean = np.average(d, weights=weight)
+    n_eff = weight.sum() ** 2 / (weight**2).sum()
+    se = np.sqrt(np.average((d - mean) ** 2, weights=weight) / n_eff)
+    assert gap[0] == 0 and error[0] == 0
+    assert gap[1] == pytest.approx(mean) and error[1] == pytest.approx(se)
+    assert np.isnan(gap[2]) and np.isnan(error[2])
+
+
+def test_one_standard_error_rule_prefers_the_simpler_of_two_close_models():
+    """The held-out scores of 1..4 experts on three lines plateau at 3; the
+    rule never takes more than the plateau's first size, "best" may."""
+    X, y, _ = _three_lines(400)
+    kwargs = dict(n_experts=(1, 2, 3, 4, 6), experts=[LinearExpert()], cv=3)
+    simple = _quiet(MixtureOfExpertsRegressorCV(random_state=0, **kwargs).fit, X, y)
+    assert simple.best_params_["n_experts"] == 3
+    best = _quiet(
+        MixtureOfExpertsRegressorCV(random_state=0, selection="best", **kwargs).fit,
+        X,
+        y,
+    )
+    assert best.best_params_["n_experts"] >= 3
+    assert best.best_score_ >= simple.best_score_
+
+
+# ------------------------------------------------------------ the estimators
+def test_cv_results_are_consistent_and_the_best_model_is_refitted():
+    X, y = make_piecewise_linear(300, random_state=0)
+    model = _quiet(
+        MixtureOfExpertsRegressorCV(n_experts=(1, 2, 3, 4), cv=3, random_state=0).fit,
+        X,
+        y,
+    )
+    results = model.cv_results_
+    rows = len(results["params"])
+    assert rows == 4 * 2  # linear and quadratic experts (300 rows, one input)
+    for key, value in results.items():
+        assert len(value) == rows, key
+    splits = np.column_stack([results[f"split{i}_test_score"] for i in range(3)])
+    reached = ~np.isnan(results["mean_test_score"])
+    np.testing.assert_allclose(
+        results["mean_test_score"][reached], splits[reached].mean(1)
+    )
+    assert results["rank_test_score"][np.nanargmax(results["mean_test_score"])] == 1
+    chosen = results["params"][model.best_index_]
+    assert chosen == model.best_params_
+    assert model.best_score_ == results["mean_test_score"][model.best_index_]
+    # The refit walks the chosen form's path on all rows.
+    best = model.best_estimator_
+    assert isinstance(best, MixtureOfExpertsRegressor)
+    assert best.n_experts_ == model.n_experts_ <= chosen["n_experts"]
+    assert type(best.expert) is type(chosen["expert"])
+    np.testing.assert_array_equal(model.predict(X), best.predict(X))
+    mean, std = model.predict(X, return_std=True)
+    np.testing.assert_array_equal(std, best.predict(X, return_std=True)[1])
+    np.testing.assert_array_equal(
+        model.predict_gate_proba(X), best.predict_gate_proba(X)
+    )
+    np.testing.assert_array_equal(model.log_likelihood(X, y), best.log_likelihood(X, y))
+    assert model.predict_quantiles(X).shape == (300, 3)
+    assert model.score(X, y) == best.score(X, y)
+
+
+def test_the_classifier_chooses_and_predicts_like_its_best_mixture():
+    X, y = make_local_classification(400, random_state=0)
+    labels = np.array(["left", "right"])[y]
+    model = _quiet(
+        MixtureOfExpertsClassifierCV(n_experts=(1, 2, 4), cv=3, random_state=0).fit,
+        X,
+        labels,
+    )
+    best = model.best_estimator_
+    assert isinstance(best, MixtureOfExpertsClassifier)
+    np.testing.assert_array_equal(model.classes_, ["left", "right"])
+    np.testing.assert_array_equal(model.predict(X), best.predict(X))
+    np.testing.assert_array_equal(model.predict_proba(X), best.predict_proba(X))
+    assert model.score(X, labels) > 0.9
+    assert model.best_params_["n_experts"] > 1  # one logistic cannot do it
+
+
+def test_it_works_in_a_pipeline_and_in_cross_validation_and_clones_clean():
+    X, y = make_piecewise_linear(240, random_state=1)
+    model = MixtureOfExpertsRegressorCV(n_experts=(1, 2, 3), cv=3, random_state=0)
+    pipe = make_pipeline(StandardScaler(), model)
+    scores = _quiet(
+        cross_val_score, pipe, X, y, cv=KFold(3, shuffle=True, random_state=0)
+    )
+    assert np.all(scores > 0.8)
+    fitted = _quiet(clone(pipe).fit, X, y)
+    assert not hasattr(clone(fitted[-1]), "best_estimator_")
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict(X), fitted.predict(X))
+
+
+def test_gates_are_candidates_too():
+    X, y, _ = _three_lines(300)
+    model = _quiet(
+        MixtureOfExpertsRegressorCV(
+            n_experts=(1, 3),
+            experts=[LinearExpert()],
+            gates=[SoftmaxGate(), GaussianGate()],
+            cv=3,
+            random_state=0,
+        ).fit,
+        X,
+        y,
+    )
+    gates = [type(p["gate"]).__name__ for p in model.cv_results_["params"]]
+    assert gates == ["SoftmaxGate", "SoftmaxGate", "GaussianGate", "GaussianGate"]
+    assert isinstance(model.best_estimator_.gate_, type(model.best_params_["gate"]))
+
+
+def test_the_default_forms_depend_on_the_rows_per_quadratic_coefficient():
+    many_inputs = np.random.RandomState(0).standard_normal((200, 6))
+    y = many_inputs[:, 0]
+    model = _quiet(
+        MixtureOfExpertsRegressorCV(n_experts=(1, 2), cv=2, random_state=0).fit,
+        many_inputs,
+        y,
+    )
+    # 28 coefficients of a quadratic in 6 inputs need 280 rows: linear only.
+    assert [type(p["expert"]).__name__ for p in model.cv_results_["params"]] == [
+        "LinearExpert",
+        "LinearExpert",
+    ]
+    assert all(p["expert"].degree == 1 for p in model.cv_results_["params"])
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"n_experts": (2, 1)}, "increasing positive integers"),
+        ({"n_experts": (0, 1)}, "increasing positive integers"),
+        ({"n_experts": (1.5, 2)}, "increasing positive integers"),
+        ({"experts": []}, "experts is empty"),
+        ({"gates": []}, "gates is empty"),
+    ],
+)
+def test_bad_settings_say_what_to_do(params, match):
+    X, y = make_piecewise_linear(60, random_state=0)
+    with pytest.raises(ValueError, match=match):
+        MixtureOfExpertsRegressorCV(**params).fit(X, y)
+
+
+def test_unfitted_predict_raises_not_fitted():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        MixtureOfExpertsRegressorCV().predict(np.zeros((2, 1)))
+
+
+def test_per_sample_scores_are_what_they_say():
+    from mixexp._selection import per_sample_score
+
+    X, y, _ = _three_lines(200)
+    model = _quiet(MixtureOfExpertsRegressor(3, random_state=0).fit, X, y)
+    np.testing.assert_allclose(
+        per_sample_score(model, X, y, "squared_error"), -((model.predict(X) - y) ** 2)
+    )
+    np.testing.assert_array_equal(
+        per_sample_score(model, X, y, "log_likelihood"), model.log_likelihood(X, y)
+    )
+    Xc, yc = make_local_classification(200, random_state=0)
+    clf = _quiet(MixtureOfExpertsClassifier(2, random_state=0).fit, Xc, yc)
+    np.testing.assert_array_equal(
+        per_sample_score(clf, Xc, yc, "accuracy"), clf.predict(Xc) == yc
+    )
+    proba = clf.predict_proba(Xc)[np.arange(200), yc]
+    np.testing.assert_allclose(
+        per_sample_score(clf, Xc, yc, "log_likelihood"), np.log(proba), rtol=1e-10
+    )
+
+
+def test_a_score_of_the_other_task_is_refused():
+    X, y = make_local_classification(60, random_state=0)
+    with pytest.raises(
+        ValueError, match="not available for MixtureOfExpertsClassifierCV"
+    ):
+        MixtureOfExpertsClassifierCV(scoring="squared_error").fit(X, y)
