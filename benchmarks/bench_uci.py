@@ -12,7 +12,7 @@ transformer=StandardScaler())``. The methods:
 
 - ``mixexp CV``: ``MixtureOfExpertsRegressorCV`` at its defaults
   (``random_state=0``): expert form, gate and number of experts chosen by
-  5-fold cross-validation on the training split alone, then refitted on it;
+  3-fold cross-validation on the training split alone, then refitted on it;
 - ``MLP``: ``MLPRegressor`` with one hidden layer of 50 ReLU units (the
   papers' network size), Adam, early stopping on 10 % of the training rows
   (sklearn's patience of 10 epochs, at most 1000);

@@ -52,6 +52,13 @@ SCRIPTS = [
         "PBP and MC-dropout numbers.",
     ),
     (
+        "bench_classification.py",
+        [],
+        "The cross-validated classifier at its defaults against MLP, an MLP "
+        "grid search, logistic regression and HistGB on the 1991 vowels, an "
+        "XOR of linear problems and the digits.",
+    ),
+    (
         "bench_em.py",
         [],
         "Seconds per EM iteration (d = 10, K = 8, float64) and the fit's "

@@ -378,7 +378,7 @@ def main(argv=None):
     size.add_argument(
         "--select",
         choices=["bic", "cv"],
-        help="choose the model: by 5-fold cross-validation (the expert form and "
+        help="choose the model: by cross-validation (the expert form and "
         "the number of experts, MixtureOfExpertsRegressorCV / ClassifierCV) or by "
         "BIC (the number of linear experts, fitted on all rows)",
     )

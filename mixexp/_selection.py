@@ -13,7 +13,7 @@ held-out log-likelihood with the one-standard-error rule.
 
 import time
 import warnings
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -40,7 +40,7 @@ from ._init import kmeans_centres, nearest_centre
 from ._params import Interval
 from ._regressor import MixtureOfExpertsRegressor
 from .experts import LinearExpert, LogisticExpert
-from .gates import SoftmaxGate
+from .gates import GaussianGate, SoftmaxGate
 
 # Rows whose responsibility for the expert being split is below this take
 # no part in its 2-means (they barely move its fit).
@@ -388,6 +388,7 @@ class _MixtureCV(_Delegates, MetaEstimatorMixin, BaseEstimator):
         "scoring": [StrOptions({"log_likelihood", "squared_error", "accuracy"}), None],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -399,11 +400,12 @@ class _MixtureCV(_Delegates, MetaEstimatorMixin, BaseEstimator):
         *,
         experts=None,
         gates=None,
-        cv=5,
+        cv=3,
         scoring=None,
         selection="one_standard_error",
         patience=2,
         max_iter=200,
+        tol=1e-3,
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -416,6 +418,7 @@ class _MixtureCV(_Delegates, MetaEstimatorMixin, BaseEstimator):
         self.selection = selection
         self.patience = patience
         self.max_iter = max_iter
+        self.tol = tol
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -425,7 +428,7 @@ class _MixtureCV(_Delegates, MetaEstimatorMixin, BaseEstimator):
         experts = self.experts
         if experts is None:
             experts = self._default_experts(n_samples, n_features)
-        gates = [SoftmaxGate()] if self.gates is None else self.gates
+        gates = self._default_gates() if self.gates is None else self.gates
         for name, parts in (("experts", experts), ("gates", gates)):
             if len(parts) == 0:
                 raise ValueError(f"{name} is empty; give at least one component.")
@@ -569,7 +572,11 @@ class _MixtureCV(_Delegates, MetaEstimatorMixin, BaseEstimator):
 
     def _template(self, expert, gate, seed):
         return self._mixture(
-            gate=gate, expert=expert, max_iter=self.max_iter, random_state=seed
+            gate=gate,
+            expert=expert,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            random_state=seed,
         )
 
     @staticmethod
@@ -652,7 +659,7 @@ class MixtureOfExpertsRegressorCV(RegressorMixin, _MixtureCV):
         the inputs, ``LinearExpert(degree=2)``.
     gates : list of gate components, default=None
         Candidate gates; None uses ``SoftmaxGate()``.
-    cv : int, cross-validation generator or iterable, default=5
+    cv : int, cross-validation generator or iterable, default=3
         Folds, as in :func:`~sklearn.model_selection.check_cv`; an int gives
         shuffled folds.
     scoring : {"squared_error", "log_likelihood"} or None, default=None
@@ -672,6 +679,10 @@ class MixtureOfExpertsRegressorCV(RegressorMixin, _MixtureCV):
         grid.
     max_iter : int, default=200
         EM iterations of each fit.
+    tol : float, default=1e-3
+        EM's tolerance in every fit (see the mixture's ``tol``), looser than
+        a mixture's default: the choice of a model needs no more precision,
+        and the search makes many fits.
     n_jobs : int, default=None
         Folds and candidates fitted in parallel (joblib).
     random_state : int, RandomState instance or None, default=None
@@ -756,6 +767,10 @@ class MixtureOfExpertsRegressorCV(RegressorMixin, _MixtureCV):
             experts.append(LinearExpert(degree=2))
         return experts
 
+    @staticmethod
+    def _default_gates():
+        return [SoftmaxGate()]
+
     def _validation_options(self):
         return {"multi_output": True, "y_numeric": True}
 
@@ -781,8 +796,9 @@ class MixtureOfExpertsClassifierCV(ClassifierMixin, _MixtureCV):
     experts : list of expert components, default=None
         Candidate expert forms; None uses ``LogisticExpert()``.
     gates : list of gate components, default=None
-        Candidate gates; None uses ``SoftmaxGate()``.
-    cv : int, cross-validation generator or iterable, default=5
+        Candidate gates; None uses ``SoftmaxGate()`` and
+        ``GaussianGate(covariance_type="diag")``.
+    cv : int, cross-validation generator or iterable, default=3
         Folds (shuffled and stratified for an int), as in
         :func:`~sklearn.model_selection.check_cv`.
     scoring : {"log_likelihood", "accuracy"} or None, default=None
@@ -802,6 +818,10 @@ class MixtureOfExpertsClassifierCV(ClassifierMixin, _MixtureCV):
         grid.
     max_iter : int, default=200
         EM iterations of each fit.
+    tol : float, default=1e-3
+        EM's tolerance in every fit (see the mixture's ``tol``), looser than
+        a mixture's default: the choice of a model needs no more precision,
+        and the search makes many fits.
     n_jobs : int, default=None
         Folds and candidates fitted in parallel (joblib).
     random_state : int, RandomState instance or None, default=None
@@ -871,6 +891,12 @@ class MixtureOfExpertsClassifierCV(ClassifierMixin, _MixtureCV):
     @staticmethod
     def _default_experts(n_samples, n_features):
         return [LogisticExpert()]
+
+    @staticmethod
+    def _default_gates():
+        """Softmax and diagonal Gaussian gates: class regions are often
+        compact blobs, which a Gaussian gate draws with fewer experts."""
+        return [SoftmaxGate(), GaussianGate(covariance_type="diag")]
 
     def _validation_options(self):
         return {}
