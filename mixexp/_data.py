@@ -22,10 +22,12 @@ FLOAT_DTYPES = (np.float64, np.float32)
 
 # Bytes of the widest per-chunk temporary (rows x n_experts x p float64), and
 # a cap on the rows of a chunk: fewer chunks cost less Python overhead until
-# the (n_experts, rows) E-step arrays leave the cache (timed with
-# benchmarks/bench_em.py; the numbers are in the commit that set them).
+# the (n_experts, rows) E-step arrays leave the cache, and larger ones made
+# each pass allocate (and the allocator fetch from the system) megabytes of
+# fresh temporaries (timed with benchmarks/bench_em.py and bench_peers.py;
+# the numbers are in the commits that set them).
 _CHUNK_BYTES = 16 * 2**20
-_CHUNK_MAX_ROWS = 16384
+_CHUNK_MAX_ROWS = 4096
 
 
 def is_dask_collection(X):
@@ -57,7 +59,7 @@ def chunk_rows(n_rows, row_width, budget=None):
 
     The budget is 16 MiB, or scikit-learn's ``working_memory`` (in MiB, set
     with ``sklearn.set_config`` or ``sklearn.config_context``) when that is
-    smaller; never more than 16,384 rows, nor fewer than 256.
+    smaller; never more than 4,096 rows, nor fewer than 256.
     """
     if budget is None:
         budget = min(_CHUNK_BYTES, get_config()["working_memory"] * 2**20)
