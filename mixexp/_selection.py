@@ -655,7 +655,7 @@ class MixtureOfExpertsRegressorCV(RegressorMixin, _MixtureCV):
         Increasing numbers of experts to walk.
     experts : list of expert components, default=None
         Candidate expert forms; None searches ``LinearExpert()`` and, when
-        there are at least ten rows per coefficient of a full quadratic in
+        there are at least five rows per coefficient of a full quadratic in
         the inputs, ``LinearExpert(degree=2)``.
     gates : list of gate components, default=None
         Candidate gates; None uses ``SoftmaxGate()``.
@@ -761,9 +761,9 @@ class MixtureOfExpertsRegressorCV(RegressorMixin, _MixtureCV):
     @staticmethod
     def _default_experts(n_samples, n_features):
         """Linear experts, and quadratic ones where the rows can fit at
-        least one: ten rows per coefficient of a full quadratic."""
+        least one: five rows per coefficient of a full quadratic."""
         experts = [LinearExpert()]
-        if 10 * (n_features + 1) * (n_features + 2) // 2 <= n_samples:
+        if 5 * (n_features + 1) * (n_features + 2) // 2 <= n_samples:
             experts.append(LinearExpert(degree=2))
         return experts
 
