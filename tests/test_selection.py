@@ -217,14 +217,14 @@ def test_gates_are_candidates_too():
 
 
 def test_the_default_forms_depend_on_the_rows_per_quadratic_coefficient():
-    many_inputs = np.random.RandomState(0).standard_normal((200, 6))
+    many_inputs = np.random.RandomState(0).standard_normal((120, 6))
     y = many_inputs[:, 0]
     model = _quiet(
         MixtureOfExpertsRegressorCV(n_experts=(1, 2), cv=2, random_state=0).fit,
         many_inputs,
         y,
     )
-    # 28 coefficients of a quadratic in 6 inputs need 280 rows: linear only.
+    # 28 coefficients of a quadratic in 6 inputs need 140 rows: linear only.
     assert [type(p["expert"]).__name__ for p in model.cv_results_["params"]] == [
         "LinearExpert",
         "LinearExpert",
