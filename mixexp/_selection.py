@@ -166,11 +166,12 @@ class _FoldWalk:
         self.scoring = scoring
         self.rng = np.random.RandomState(seed)
         self.model = None
+        self.models = {}  # requested size -> the model the fold had then
 
     def step(self, X, y, weight, n_experts):
-        """Grow to ``n_experts``; returns the held-out log-likelihood of
-        every test row, the fitted size, its parameters and the seconds, or
-        None when the path could not grow."""
+        """Grow to ``n_experts``; returns the held-out score of every test
+        row, the fitted size, its parameters and the seconds, or None when
+        the path could not grow (the fold keeps its model)."""
         train, test = self.train, self.test
         start = time.perf_counter()
         with warnings.catch_warnings():
@@ -183,9 +184,10 @@ class _FoldWalk:
                 self.rng,
             )
         if model is None:
+            self.models[n_experts] = self.model
             return None
         seconds = time.perf_counter() - start
-        self.model = model
+        self.model = self.models[n_experts] = model
         scores = per_sample_score(model, X[test], y[test], self.scoring)
         return scores, model.n_experts_, _n_parameters(model), seconds
 
@@ -451,7 +453,8 @@ class _MixtureCV(_Delegates, MetaEstimatorMixin, BaseEstimator):
 
     def fit(self, X, y, sample_weight=None):
         """Choose the expert form, the gate and the number of experts by
-        cross-validation, then refit the choice on all rows.
+        cross-validation, then refit the choice on all rows (from its model
+        on the fold that scored it best).
 
         Every candidate form walks the ``n_experts`` grid on all folds in
         step; it stops after ``patience`` counts without a better mean
@@ -494,7 +497,7 @@ class _MixtureCV(_Delegates, MetaEstimatorMixin, BaseEstimator):
             for name in ("score", "n_experts_fitted", "n_parameters", "fit_time")
         }
         active = list(range(len(candidates)))
-        best = dict.fromkeys(active, -np.inf)
+        best = dict.fromkeys(active)  # each form's best row so far
         since_best = dict.fromkeys(active, 0)
         for position, n_experts in enumerate(grid):
             jobs = [(c, f) for c in active for f in range(len(folds))]
@@ -526,9 +529,8 @@ class _MixtureCV(_Delegates, MetaEstimatorMixin, BaseEstimator):
                     held_out[row] = np.nan
                     active.remove(c)
                     continue
-                mean = record["score"][row].mean()
-                if mean > best[c]:
-                    best[c], since_best[c] = mean, 0
+                if best[c] is None or self._improves(held_out, row, best[c], weight):
+                    best[c], since_best[c] = row, 0
                 else:
                     since_best[c] += 1
                     if self.patience is not None and since_best[c] >= self.patience:
@@ -542,11 +544,15 @@ class _MixtureCV(_Delegates, MetaEstimatorMixin, BaseEstimator):
         self.best_index_ = index
         self.best_params_ = self.cv_results_["params"][index]
         self.best_score_ = float(self.cv_results_["mean_test_score"][index])
-        chosen = templates[index // len(grid)]
-        upto = [k for k in grid if k <= self.best_params_["n_experts"]]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pruning on the way is expected
-            self.best_estimator_ = walk_path(chosen, upto, (X, y, weight), seed)[-1]
+        self.best_estimator_ = self._refit(
+            templates[index // len(grid)],
+            [
+                walk.models[self.best_params_["n_experts"]]
+                for walk in walks[index // len(grid)]
+            ],
+            record["score"][index],
+            (X, y, weight),
+        )
         self.n_experts_ = self.best_estimator_.n_experts_
         self.n_iter_ = self.best_estimator_.n_iter_
         return self
@@ -560,6 +566,29 @@ class _MixtureCV(_Delegates, MetaEstimatorMixin, BaseEstimator):
                 f"{type(self).__name__}; use one of {sorted(allowed)}."
             )
         return scoring
+
+    def _improves(self, held_out, row, best, weight):
+        """Whether ``row`` beats the ``best`` row: by more than one standard
+        error of the paired difference under the one-standard-error rule
+        (a smaller gain could never make it the choice), else at all."""
+        gap, error = paired_shortfall(held_out[[best, row]], 1, weight)
+        if self.selection == "one_standard_error":
+            return gap[0] > error[0]
+        return gap[0] > 0
+
+    @staticmethod
+    def _refit(template, fold_models, fold_scores, data):
+        """The chosen candidate on all rows, started from the responsibilities
+        of its model on the fold that scored best (the folds' work shared:
+        one EM run instead of a walk along the path)."""
+        X, y, weight = data
+        start = fold_models[int(np.argmax(fold_scores))]
+        model = clone(template).set_params(n_experts=start.n_experts_)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pruning is reported in n_experts_
+            return model._fit_from_responsibilities(
+                X, y, weight, start.responsibilities(X, y).T
+            )
 
     def _folds(self, seed):
         """The splitter: an int gives shuffled folds (stratified for a
@@ -641,7 +670,8 @@ class MixtureOfExpertsRegressorCV(RegressorMixin, _MixtureCV):
     One ``fit`` searches the expert form (linear and quadratic experts by
     default), the gate (softmax by default) and the number of experts (along
     ``n_experts``) by the held-out squared error of ``cv`` folds (or
-    log-likelihood, ``scoring``), then refits the choice on all rows. The
+    log-likelihood, ``scoring``), then refits the choice on all rows,
+    starting from its model on the fold that scored it best. The
     number of experts is walked as a *split path*: each count starts from
     the previous fit with its worst-explained experts split in two, so a
     step is a short EM run, and a form stops walking once ``patience``
@@ -705,7 +735,7 @@ class MixtureOfExpertsRegressorCV(RegressorMixin, _MixtureCV):
         Experts of the refitted mixture (after pruning, see
         ``MixtureOfExpertsRegressor``).
     n_iter_ : int
-        EM iterations of the refitted mixture's last step on its path.
+        EM iterations of the refit on all rows.
     cv_results_ : dict of arrays
         One row per (expert, gate, n_experts): ``params``, ``param_*``,
         ``split{i}_test_score`` (NaN where that fold's walk had stopped),
@@ -842,7 +872,7 @@ class MixtureOfExpertsClassifierCV(ClassifierMixin, _MixtureCV):
     n_experts_ : int
         Experts of the refitted mixture.
     n_iter_ : int
-        EM iterations of the refitted mixture's last step on its path.
+        EM iterations of the refit on all rows.
     cv_results_ : dict of arrays
         See :class:`MixtureOfExpertsRegressorCV`.
     classes_ : ndarray of shape (n_classes,)

@@ -151,7 +151,7 @@ def test_cv_results_are_consistent_and_the_best_model_is_refitted():
     chosen = results["params"][model.best_index_]
     assert chosen == model.best_params_
     assert model.best_score_ == results["mean_test_score"][model.best_index_]
-    # The refit walks the chosen form's path on all rows.
+    # The refit on all rows starts from the chosen form's best fold model.
     best = model.best_estimator_
     assert isinstance(best, MixtureOfExpertsRegressor)
     assert best.n_experts_ == model.n_experts_ <= chosen["n_experts"]
