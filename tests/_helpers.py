@@ -4,6 +4,7 @@ from unittest import mock
 
 import numpy as np
 
+from mixexp._accelerate import Squarem
 from mixexp._data import TrainingData
 
 
@@ -28,10 +29,26 @@ def fit_recording_reseeds(model, X, y):
         reseeded.append(dead.size > 0)
         return dead
 
-    with mock.patch.object(em, "reseed_dead_experts", recording):
+    jump = Squarem.extrapolate
+
+    def extrapolating(*args, **kwargs):  # an iteration that re-seeds nothing
+        reseeded.append(False)
+        return jump(*args, **kwargs)
+
+    with (
+        mock.patch.object(em, "reseed_dead_experts", recording),
+        mock.patch.object(Squarem, "extrapolate", extrapolating),
+    ):
         model.fit(X, y)
     assert len(reseeded) == len(model.lower_bounds_)  # one check per iteration
     return model, np.array(reseeded, dtype=bool)
+
+
+def plain_em(monkeypatch):
+    """Turn off EM's SQUAREM acceleration (fits then follow plain EM's path)."""
+    import mixexp._em as em
+
+    monkeypatch.setattr(em, "squarem", lambda *parts: None)
 
 
 def search_n_experts(model, X, y, n_experts=(1, 2)):
