@@ -6,6 +6,8 @@ theta0``, SQUAREM's squared extrapolation (step length "SqS3") jumps to
 
     theta' = theta0 - 2 a r + a^2 v,   a = -||r|| / ||v||,   a <= -1,
 
+(the norms with the coefficients in standardized units of the features),
+
 where ``a = -1`` gives ``theta2`` back. The jump is kept only if its
 penalized log-likelihood is at least ``theta2``'s and it leaves every expert
 some responsibility (a jump along an expert's decay would otherwise kill it);
@@ -56,6 +58,19 @@ class Squarem:
         self.parts, self.data = parts, data
         self.step_max = _FIRST_STEP
         self.thetas = []
+        self.units = [self._units(part) for part in parts]
+
+    def _units(self, part):
+        """Per array of the part's ``_theta``, the factor that puts a
+        coefficient on the design columns in standardized units (the
+        feature's standard deviation; 1 for the intercept and other
+        arrays), so the step length does not depend on the units of the
+        features."""
+        scale = np.append(self.data.column_scale(part._role), 1.0)
+        return [
+            scale if a.ndim and a.shape[-1] == scale.size else 1.0
+            for a in part._theta(self.data)
+        ]
 
     def _get(self):
         return [
@@ -85,6 +100,16 @@ class Squarem:
     def ready(self):
         """Whether two EM iterations since the cycle's start allow a jump."""
         return len(self.thetas) == 3
+
+    def _flat(self, theta):
+        """The parameters as one vector in the units of the step length."""
+        return np.concatenate(
+            [
+                (a * u).ravel()
+                for arrays, units in zip(theta, self.units, strict=True)
+                for a, u in zip(arrays, units, strict=True)
+            ]
+        )
 
     def _jump(self, step):
         """SQUAREM's point for step length ``step`` (``-a``, at least 1)."""
@@ -118,12 +143,14 @@ class Squarem:
             no jump was tried (the iterates did not move apart).
         """
         theta2 = self.thetas[2]
-        flat = [np.concatenate([a.ravel() for p in t for a in p]) for t in self.thetas]
+        flat = [self._flat(theta) for theta in self.thetas]
         r = flat[1] - flat[0]
         v = flat[2] - 2.0 * flat[1] + flat[0]
         norm_v = np.linalg.norm(v)
         step = np.linalg.norm(r) / norm_v if norm_v > 0 else 1.0
-        step = min(max(step, 1.0), self.step_max)
+        # Rounded, so that rounding errors (sample weights against repeated
+        # rows) do not move the path.
+        step = min(max(float(f"{step:.2g}"), 1.0), self.step_max)
         if not np.isfinite(step) or step <= 1.0:
             self.thetas = [theta2]
             return None

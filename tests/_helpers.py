@@ -31,9 +31,11 @@ def fit_recording_reseeds(model, X, y):
 
     jump = Squarem.extrapolate
 
-    def extrapolating(*args, **kwargs):  # an iteration that re-seeds nothing
-        reseeded.append(False)
-        return jump(*args, **kwargs)
+    def extrapolating(*args, **kwargs):  # a jump re-seeds nothing
+        jumped = jump(*args, **kwargs)
+        if jumped is not None:
+            reseeded.append(False)
+        return jumped
 
     with (
         mock.patch.object(em, "reseed_dead_experts", recording),
