@@ -39,16 +39,18 @@ from ._online import running_average
 from ._params import Interval
 
 # Newton's Hessian costs C (C - 1) / 2 weighted Gram products and its solve
-# grows as ((C - 1)(d + 1))^3: above this many free parameters L-BFGS fits
-# faster, and Newton's single steps also began to end at worse optima. The
-# bound solver needs many more EM iterations, so "auto" never picks it
-# (tables: ``python benchmarks/bench_gate_solvers.py`` in BENCHMARKS.md).
+# grows as ((C - 1)(d + 1))^3: above this many free parameters the block
+# solver (C Gram products, C small solves) fits faster; L-BFGS paid a pass
+# over the data per inner step. The bound solver needs many more EM
+# iterations, so "auto" never picks it (tables:
+# ``python benchmarks/bench_gate_solvers.py`` and ``bench_large_k.py`` in
+# BENCHMARKS.md).
 _NEWTON_MAX_PARAMS = 450
 
 # Inner steps per M-step: one Newton step per EM iteration gives the fastest
 # whole fits, at the same final likelihood as more; L-BFGS needs a few
 # iterations to build its curvature estimate.
-_INNER_STEPS = {"newton": 1, "bound": 1, "lbfgs": 10}
+_INNER_STEPS = {"newton": 1, "block": 1, "bound": 1, "lbfgs": 10}
 
 
 def check_component_fitted(component):
@@ -91,7 +93,7 @@ class MultinomialComponent(Part):
 
     _parameter_constraints = {
         "alpha": [Interval(Real, 0, None, closed="left")],
-        "solver": [StrOptions({"auto", "newton", "bound", "lbfgs"})],
+        "solver": [StrOptions({"auto", "newton", "block", "bound", "lbfgs"})],
         "max_iter": [Interval(Integral, 1, None, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="left")],
     }
@@ -107,7 +109,7 @@ class MultinomialComponent(Part):
         self.solver_ = self.solver
         if self.solver == "auto":
             free = (n_choices - 1) * p
-            self.solver_ = "newton" if free <= _NEWTON_MAX_PARAMS else "lbfgs"
+            self.solver_ = "newton" if free <= _NEWTON_MAX_PARAMS else "block"
         # Rows of the Newton Hessian's sample, or None for all rows; the
         # sample is drawn at the first M-step, after the initialization's
         # k-means has freed its memory.
@@ -222,6 +224,7 @@ class MultinomialComponent(Part):
             weights,
             targets,
             hessian=self.solver_ == "newton" and self._curvature_rows is None,
+            blocks=self.solver_ == "block",
             softmax_out=softmax_out,
         )
         if self.solver_ == "bound" and self._bound_grams_in_pass:
@@ -233,13 +236,16 @@ class MultinomialComponent(Part):
         if self._n_choices(data) == 1:
             return
 
-        def pass_stats(W, hessian):
+        block = self.solver_ == "block"
+
+        def pass_stats(W, curvature):
             return data.reduce(
                 lambda part, rows, Xt: chunk_stats(
                     Xt,
                     W,
                     *self._problem(part.sample_weight[rows], part, rows),
-                    hessian=hessian,
+                    hessian=curvature and not block,
+                    blocks=curvature and block,
                 ),
                 self._role,
             )

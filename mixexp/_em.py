@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._accelerate import squarem
 from ._estep import e_step, routed
 from ._init import initialize_responsibilities
 from ._online import new_state, online_step
@@ -292,9 +293,24 @@ def _em_phase(gate, experts, data, settings):
     def penalties():  # of the current parameters, once per pass
         return {name: part._penalty() for name, part in components.items()}
 
+    def objective_of(state):
+        return _penalized(state.log_likelihood, penalties(), data.total_weight)
+
     state, penalty = e_step(gate, experts, data), penalties()
-    monitor.start(_penalized(state.log_likelihood, penalty, data.total_weight))
-    for _ in range(monitor.max_iter):
+    current = _penalized(state.log_likelihood, penalty, data.total_weight)
+    monitor.start(current)
+    accelerator = squarem(gate, experts, data)
+    if accelerator is not None:
+        accelerator.restart()
+    while monitor.iter < monitor.max_iter:
+        if accelerator is not None and accelerator.ready():
+            # A jump is no EM step: EM's own next step decides convergence.
+            jumped = accelerator.extrapolate(state, current, objective_of)
+            if jumped is not None:
+                state, current = jumped
+                penalty = penalties()
+                monitor.report(current, comparable=False)
+                continue
         # A top-k gate may legitimately route no sample to an expert; such an
         # expert keeps its parameters (expert_load_ shows it) rather than be
         # re-seeded where a sparse gate would hand it whole regions untrained.
@@ -328,6 +344,8 @@ def _em_phase(gate, experts, data, settings):
                 components[name]._retreat(data)
             old_params = (before["gate"][1], before["experts"][1])
         current = _penalized(state.log_likelihood, penalty, data.total_weight)
+        if accelerator is not None:
+            accelerator.record(comparable=not reseeded)
         if monitor.report(current, comparable=not reseeded):
             return monitor.history, True
     return monitor.history, False

@@ -4,6 +4,7 @@ from unittest import mock
 
 import numpy as np
 
+from mixexp._accelerate import Squarem
 from mixexp._data import TrainingData
 
 
@@ -38,13 +39,30 @@ def fit_recording_reseeds(model, X, y, **fit_params):
             pruned.append(True)
         return found
 
+    jump = Squarem.extrapolate
+
+    def extrapolating(*args, **kwargs):  # a jump re-seeds nothing
+        jumped = jump(*args, **kwargs)
+        if jumped is not None:
+            reseeded.append(bool(pruned))
+            pruned.clear()
+        return jumped
+
     with (
         mock.patch.object(em, "reseed_dead_experts", recording),
         mock.patch.object(prune, "degenerate_experts", recording_degenerate),
+        mock.patch.object(Squarem, "extrapolate", extrapolating),
     ):
         model.fit(X, y, **fit_params)
     assert len(reseeded) == len(model.lower_bounds_)  # one check per iteration
     return model, np.array(reseeded, dtype=bool)
+
+
+def plain_em(monkeypatch):
+    """Turn off EM's SQUAREM acceleration (fits then follow plain EM's path)."""
+    import mixexp._em as em
+
+    monkeypatch.setattr(em, "squarem", lambda *parts: None)
 
 
 def search_n_experts(model, X, y, n_experts=(1, 2)):

@@ -249,15 +249,15 @@ def test_bohning_bound_dominates_the_curvature():
             assert np.linalg.eigvalsh(bound - curvature).min() > -1e-12
 
 
-@pytest.mark.parametrize("solver", ["newton", "bound", "lbfgs"])
+@pytest.mark.parametrize("solver", ["newton", "block", "bound", "lbfgs"])
 def test_maximizers_never_decrease_and_reach_the_optimum(solver):
     rng = np.random.RandomState(6)
     Xt, weights, targets = _problem(rng, n_rows=200, soft=True)
     alpha = 0.5
     mask = np.array([1.0, 1.0, 1.0, 0.0])
 
-    def pass_stats(W, hessian):
-        return chunk_stats(Xt, W, weights, targets, hessian=hessian)
+    def pass_stats(W, curvature):  # Newton's and the block solver's curvature
+        return chunk_stats(Xt, W, weights, targets, hessian=curvature, blocks=curvature)
 
     def objective(W):
         return pass_stats(W, False)["value"] - penalty(W, alpha, mask)

@@ -152,9 +152,12 @@ def test_a_weight_of_two_is_a_repeated_row():
     for a, b in [
         (weighted.experts_.coef_, repeated.experts_.coef_),
         (weighted.experts_.intercept_, repeated.experts_.intercept_),
-        (weighted.gate_.coef_, repeated.gate_.coef_),
     ]:
         np.testing.assert_allclose(a, b, atol=1e-7)
+    # The gate's weights (hundreds: a sharp switch) still grow along a
+    # nearly flat ridge, where SQUAREM's jumps carry rounding further.
+    np.testing.assert_allclose(weighted.gate_.coef_, repeated.gate_.coef_, rtol=1e-5)
+    assert weighted.lower_bound_ == pytest.approx(repeated.lower_bound_, rel=1e-10)
 
 
 def test_permuting_the_experts_changes_nothing(fitted):

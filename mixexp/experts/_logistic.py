@@ -28,7 +28,7 @@ class LogisticExpert(MultinomialComponent, Expert):
         inputs nor on the scale of the weights). It must be positive when an
         expert may see linearly separable data, or its weights grow without
         bound.
-    solver : {"auto", "newton", "bound", "lbfgs"}, default="auto"
+    solver : {"auto", "newton", "block", "bound", "lbfgs"}, default="auto"
         M-step solver, as for :class:`~mixexp.gates.SoftmaxGate`.
     max_iter : int, default=None
         Solver steps per M-step (None: 1 for Newton and the bound, 10 for

@@ -35,18 +35,20 @@ class SoftmaxGate(MultinomialComponent, Gate):
         deviation of its input), so the gate depends neither on the units of
         the inputs nor on the scale of the sample weights. Keep it small: a
         sharp switch between experts needs large weights.
-    solver : {"auto", "newton", "bound", "lbfgs"}, default="auto"
+    solver : {"auto", "newton", "block", "bound", "lbfgs"}, default="auto"
         How the M-step improves the gate. ``"newton"``: full Newton steps with
         backtracking (cost grows as ``(n_experts * n_features)^2``).
+        ``"block"``: a Newton step per expert on its own block of a bound on
+        the curvature (``n_experts`` weighted Gram products per step).
         ``"bound"``: Böhning's (1992) fixed bound on the Hessian, factorized
         once per fit; each step is one gradient pass plus a small solve and
         never decreases the objective. ``"lbfgs"``: warm-started L-BFGS.
         ``"auto"`` uses Newton while ``(n_experts - 1) * (n_features + 1)
-        <= 450`` and L-BFGS above (measured in
-        benchmarks/bench_gate_solvers.py).
+        <= 450`` and the block solver above (measured in
+        benchmarks/bench_gate_solvers.py and bench_large_k.py).
     max_iter : int, default=None
-        Solver steps per M-step; None means 1 for Newton and the bound, 10
-        for L-BFGS.
+        Solver steps per M-step; None means 1 for Newton, the block solver
+        and the bound, 10 for L-BFGS.
     tol : float, default=1e-12
         Inner steps stop once the relative gain falls below ``tol``.
 

@@ -36,7 +36,7 @@ class TreeGate(SoftmaxGate):
     alpha : float, default=1e-8
         L2 penalty on every node's weights (not the intercepts), per unit of
         sample weight and in standardized units, as for :class:`SoftmaxGate`.
-    solver : {"auto", "newton", "bound", "lbfgs"}, default="auto"
+    solver : {"auto", "newton", "block", "bound", "lbfgs"}, default="auto"
         M-step solver, as for :class:`SoftmaxGate`; "auto" applies its rule
         to one node's parameters, (branching - 1) * (n_features + 1).
     max_iter : int, default=None
