@@ -273,7 +273,10 @@ def test_per_sample_scores_are_what_they_say():
     )
     proba = clf.predict_proba(Xc)[np.arange(200), yc]
     np.testing.assert_allclose(
-        per_sample_score(clf, Xc, yc, "log_likelihood"), np.log(proba), rtol=1e-10
+        per_sample_score(clf, Xc, yc, "log_likelihood"),
+        np.log(proba),
+        rtol=1e-9,
+        atol=1e-12,
     )
 
 
