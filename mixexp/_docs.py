@@ -180,6 +180,66 @@ sample_weight : array-like of shape (n_samples,), default=None
     Non-negative weights of the batch's samples.
 """
     ),
+    "cv": _entries(
+        """
+n_experts : array-like of int, default=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+    Increasing numbers of experts to walk.
+cv : int, cross-validation generator or iterable, default=3
+    Folds, as in :func:`~sklearn.model_selection.check_cv`; an int gives
+    shuffled folds{stratified}.
+selection : "one_standard_error" or "best", default="one_standard_error"
+    "best" takes the candidate with the best mean held-out score; the
+    one-standard-error rule takes, among the candidates whose rows score
+    worse than the best one's by at most one standard error of that
+    difference (paired over the rows, each scored by the fold that held it
+    out), the one with the fewest parameters.
+patience : int or None, default=2
+    Numbers of experts in a row that do not beat a form's best by more
+    than one standard error (by anything with ``selection="best"``) after
+    which the form stops walking; None walks the whole grid.
+max_iter : int, default=200
+    EM iterations of each fit.
+tol : float, default=1e-3
+    EM's tolerance in every fit (see the mixture's ``tol``), looser than a
+    mixture's default: the choice of a model needs no more precision, and
+    the search makes many fits.
+n_jobs : int, default=None
+    Folds and candidates fitted at once, in threads.
+random_state : int, RandomState instance or None, default=None
+    Seeds the folds and the mixtures.
+verbose : int, default=0
+    Print how many candidate forms go on after each number of experts.
+"""
+    ),
+    "cv_regression": _entries(
+        """
+experts : list of expert components, default=None
+    Candidate expert forms; None searches ``LinearExpert()`` and, when there
+    are at least five rows per coefficient of a full quadratic in the
+    inputs, ``LinearExpert(degree=2)``.
+gates : list of gate components, default=None
+    Candidate gates; None uses ``SoftmaxGate()``.
+scoring : "squared_error", "log_likelihood" or None, default=None
+    The held-out score of every row that candidates are compared on: minus
+    its squared error (None: what ``score``, the R^2, measures, as RidgeCV
+    and GridSearchCV compare regressors) or its log-likelihood (which also
+    judges the predicted spread).
+"""
+    ),
+    "cv_classification": _entries(
+        """
+experts : list of expert components, default=None
+    Candidate expert forms; None uses ``LogisticExpert()``.
+gates : list of gate components, default=None
+    Candidate gates; None uses ``SoftmaxGate()`` and
+    ``GaussianGate(covariance_type="diag")``.
+scoring : "log_likelihood", "accuracy" or None, default=None
+    The held-out score of every row that candidates are compared on: its
+    log-likelihood, the log of the probability given to its class (None),
+    or whether its class is predicted (too coarse to rank close models
+    well).
+"""
+    ),
 }
 
 ATTRIBUTES = {
@@ -260,10 +320,44 @@ gate_ : :class:`~mixexp.gates.TreeGate`
     :meth:`predict_node_proba`).
 """
     ),
+    "cv": _entries(
+        """
+best_estimator_ : {mixture}
+    The chosen mixture, refitted on all rows; the ``predict_*`` methods of
+    this estimator are its.
+best_params_ : dict
+    ``expert``, ``gate`` and ``n_experts`` of the chosen candidate.
+best_score_ : float
+    Its mean held-out score per sample (``scoring``).
+best_index_ : int
+    Its row in ``cv_results_``.
+n_experts_ : int
+    Experts of the refitted mixture (after pruning, see
+    :class:`~mixexp.{mixture}`).
+n_iter_ : int
+    EM iterations of the refit on all rows.
+cv_results_ : dict of arrays
+    One row per (expert, gate, n_experts): ``params``, ``param_expert``,
+    ``param_gate``, ``param_n_experts``, the held-out score of each fold
+    (``split0_test_score``, ``split1_test_score``, ...: NaN where the form
+    had stopped walking), ``mean_test_score``, ``std_test_score``,
+    ``rank_test_score``, and the means over the folds of the fitted number
+    of experts, the parameters and the seconds of a fit
+    (``mean_n_experts_fitted``, ``mean_n_parameters``, ``mean_fit_time``).
+"""
+    ),
 }
 
 # The words of the shared texts that depend on the task.
 WORDS = {
+    "cv_regression": {
+        "mixture": "MixtureOfExpertsRegressor",
+        "stratified": "",
+    },
+    "cv_classification": {
+        "mixture": "MixtureOfExpertsClassifier",
+        "stratified": ", stratified",
+    },
     "regression": {
         "experts": ":class:`~mixexp.experts.LinearExpert`, "
         ":class:`~mixexp.experts.StudentTExpert`, "
@@ -298,6 +392,19 @@ _FITTED = (
     "feature_names_in_",
 )
 REGRESSOR_ATTRIBUTES = ("gate_", "experts_", "n_outputs_", *_FITTED)
+_CV_FITTED = (
+    "best_estimator_",
+    "best_params_",
+    "best_score_",
+    "best_index_",
+    "n_experts_",
+    "n_iter_",
+    "cv_results_",
+    "n_features_in_",
+    "feature_names_in_",
+)
+REGRESSOR_CV_ATTRIBUTES = _CV_FITTED
+CLASSIFIER_CV_ATTRIBUTES = (*_CV_FITTED[:-2], "classes_", *_CV_FITTED[-2:])
 CLASSIFIER_ATTRIBUTES = ("classes_", "gate_", "experts_", *_FITTED)
 
 PARTIAL_FIT_DOC = """Update the model with one batch of a stream (online EM).

@@ -11,6 +11,7 @@ on every fold for every candidate expert form and gate, and pick by the
 held-out log-likelihood with the one-standard-error rule.
 """
 
+import functools
 import time
 import warnings
 from numbers import Integral, Real
@@ -27,7 +28,6 @@ from sklearn.base import (
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -36,6 +36,7 @@ from sklearn.utils.validation import (
 )
 
 from ._classifier import MixtureOfExpertsClassifier
+from ._docs import CLASSIFIER_CV_ATTRIBUTES, REGRESSOR_CV_ATTRIBUTES, document
 from ._init import kmeans_centres, nearest_centre
 from ._params import Interval
 from ._regressor import MixtureOfExpertsRegressor
@@ -210,175 +211,22 @@ def paired_shortfall(held_out, best, weight):
     return gap, error
 
 
-class _Delegates:
-    """The chosen mixture's methods on the cross-validated estimator."""
+def _delegating(name, mixture):
+    """A method of the cross-validated estimator that calls the chosen
+    mixture's method ``name``, with that method's signature and docstring
+    (``mixture`` is its class)."""
+    target = getattr(mixture, name)
 
-    # -------------------------------------------------- the chosen mixture
-    def _delegate(name):  # noqa: N805 - a decorator factory used in the body
-        return available_if(lambda self: hasattr(self._best_or_template(), name))
-
-    def _best_or_template(self):
-        best = getattr(self, "best_estimator_", None)
-        return self._mixture() if best is None else best
-
-    @_delegate("predict_proba")
-    def predict_proba(self, X):
-        """Class probabilities of the chosen mixture, (n_samples, n_classes).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-        """
+    @functools.wraps(target)
+    def method(self, *args, **kwargs):
         check_is_fitted(self)
-        return self.best_estimator_.predict_proba(X)
+        return getattr(self.best_estimator_, name)(*args, **kwargs)
 
-    @_delegate("predict_log_proba")
-    def predict_log_proba(self, X):
-        """Log class probabilities of the chosen mixture.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-        """
-        check_is_fitted(self)
-        return self.best_estimator_.predict_log_proba(X)
-
-    def predict_gate_proba(self, X):
-        """Gate probabilities of the chosen mixture.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-
-        Returns
-        -------
-        gate_proba : ndarray of shape (n_samples, n_experts_)
-        """
-        check_is_fitted(self)
-        return self.best_estimator_.predict_gate_proba(X)
-
-    def predict_experts(self, X):
-        """Every expert's output in the chosen mixture (see the mixture's
-        ``predict_experts``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-
-        Returns
-        -------
-        outputs : ndarray of shape (n_samples, n_experts_, ...)
-        """
-        check_is_fitted(self)
-        return self.best_estimator_.predict_experts(X)
-
-    def responsibilities(self, X, y):
-        """Posterior probability of each expert for each (x, y) pair.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets.
-
-        Returns
-        -------
-        responsibilities : ndarray of shape (n_samples, n_experts_)
-        """
-        check_is_fitted(self)
-        return self.best_estimator_.responsibilities(X, y)
-
-    def log_likelihood(self, X, y):
-        """Per-sample log p(y | x) under the chosen mixture.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets.
-
-        Returns
-        -------
-        log_likelihood : ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self)
-        return self.best_estimator_.log_likelihood(X, y)
-
-    def bic(self, X, y):
-        """Bayesian information criterion of the chosen mixture on (X, y).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets.
-
-        Returns
-        -------
-        bic : float
-        """
-        check_is_fitted(self)
-        return self.best_estimator_.bic(X, y)
-
-    @_delegate("predict_quantiles")
-    def predict_quantiles(self, X, quantiles=(0.05, 0.5, 0.95)):
-        """Quantiles of the chosen mixture's predictive distribution.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-        quantiles : sequence of float, default=(0.05, 0.5, 0.95)
-            Levels in (0, 1).
-
-        Returns
-        -------
-        quantiles : ndarray of shape (n_samples, n_quantiles) or \
-                (n_samples, n_outputs, n_quantiles)
-        """
-        check_is_fitted(self)
-        return self.best_estimator_.predict_quantiles(X, quantiles)
-
-    @_delegate("sample_y")
-    def sample_y(self, X, n_samples=1, random_state=0):
-        """Draws from the chosen mixture's predictive distribution.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-        n_samples : int, default=1
-            Draws per input.
-        random_state : int, RandomState instance or None, default=0
-            Seed of the draws.
-
-        Returns
-        -------
-        y_samples : ndarray
-            See the mixture's ``sample_y``.
-        """
-        check_is_fitted(self)
-        return self.best_estimator_.sample_y(X, n_samples, random_state)
-
-    del _delegate
+    method.__qualname__ = name
+    return method
 
 
-class _MixtureCV(_Delegates, MetaEstimatorMixin, BaseEstimator):
+class _MixtureCV(MetaEstimatorMixin, BaseEstimator):
     """What the two cross-validated mixtures share; not for direct use."""
 
     _parameter_constraints = {
@@ -664,6 +512,7 @@ class _MixtureCV(_Delegates, MetaEstimatorMixin, BaseEstimator):
         return int(close[np.lexsort((-mean[close], complexity))[0]])
 
 
+@document("cv_regression", "cv", attributes=REGRESSOR_CV_ATTRIBUTES)
 class MixtureOfExpertsRegressorCV(RegressorMixin, _MixtureCV):
     """A mixture of experts whose form and size are chosen by cross-validation.
 
@@ -681,71 +530,11 @@ class MixtureOfExpertsRegressorCV(RegressorMixin, _MixtureCV):
 
     Parameters
     ----------
-    n_experts : array-like of int, default=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
-        Increasing numbers of experts to walk.
-    experts : list of expert components, default=None
-        Candidate expert forms; None searches ``LinearExpert()`` and, when
-        there are at least five rows per coefficient of a full quadratic in
-        the inputs, ``LinearExpert(degree=2)``.
-    gates : list of gate components, default=None
-        Candidate gates; None uses ``SoftmaxGate()``.
-    cv : int, cross-validation generator or iterable, default=3
-        Folds, as in :func:`~sklearn.model_selection.check_cv`; an int gives
-        shuffled folds.
-    scoring : {"squared_error", "log_likelihood"} or None, default=None
-        The held-out score of every row that candidates are compared on:
-        minus its squared error (None: what ``score``, the R^2, measures,
-        as RidgeCV and GridSearchCV compare regressors) or its
-        log-likelihood (which also judges the predicted spread).
-    selection : {"one_standard_error", "best"}, default="one_standard_error"
-        "best" takes the candidate with the best mean held-out score; the
-        one-standard-error rule takes, among the candidates whose rows score
-        worse than the best one's by at most one standard error of that
-        difference (paired over the rows, each scored by the fold that held
-        it out), the one with the fewest parameters.
-    patience : int or None, default=2
-        Numbers of experts in a row without a better mean held-out score
-        after which a candidate form stops walking; None walks the whole
-        grid.
-    max_iter : int, default=200
-        EM iterations of each fit.
-    tol : float, default=1e-3
-        EM's tolerance in every fit (see the mixture's ``tol``), looser than
-        a mixture's default: the choice of a model needs no more precision,
-        and the search makes many fits.
-    n_jobs : int, default=None
-        Folds and candidates fitted in parallel (joblib).
-    random_state : int, RandomState instance or None, default=None
-        Seeds the mixtures and the splits.
-    verbose : int, default=0
-        Progress of the parallel folds.
+    {parameters}
 
     Attributes
     ----------
-    best_estimator_ : MixtureOfExpertsRegressor
-        The chosen mixture, refitted on all rows; the ``predict_*`` methods
-        of this estimator are its.
-    best_params_ : dict
-        ``expert``, ``gate`` and ``n_experts`` of the chosen candidate.
-    best_score_ : float
-        Its mean held-out score per sample (``scoring``).
-    best_index_ : int
-        Its row in ``cv_results_``.
-    n_experts_ : int
-        Experts of the refitted mixture (after pruning, see
-        ``MixtureOfExpertsRegressor``).
-    n_iter_ : int
-        EM iterations of the refit on all rows.
-    cv_results_ : dict of arrays
-        One row per (expert, gate, n_experts): ``params``, ``param_*``,
-        ``split{i}_test_score`` (NaN where that fold's walk had stopped),
-        ``mean_test_score``, ``std_test_score``, ``std_error_test_score``,
-        ``rank_test_score``, ``mean_n_experts_fitted``,
-        ``mean_n_parameters`` and ``mean_fit_time``.
-    n_features_in_ : int
-        Number of input features.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Input names, when X has them.
+    {attributes}
 
     See Also
     --------
@@ -762,25 +551,16 @@ class MixtureOfExpertsRegressorCV(RegressorMixin, _MixtureCV):
     (3, 3)
     """
 
-    def predict(self, X, return_std=False):
-        """Predict with the chosen mixture.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-        return_std : bool, default=False
-            Also return the standard deviation of the predictive mixture.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            The mixture mean.
-        y_std : ndarray, same shape as ``y_pred``
-            Returned with ``return_std=True``.
-        """
-        check_is_fitted(self)
-        return self.best_estimator_.predict(X, return_std=return_std)
+    # The chosen mixture's methods, with its signatures and docstrings.
+    predict = _delegating("predict", MixtureOfExpertsRegressor)
+    predict_quantiles = _delegating("predict_quantiles", MixtureOfExpertsRegressor)
+    sample_y = _delegating("sample_y", MixtureOfExpertsRegressor)
+    predict_experts = _delegating("predict_experts", MixtureOfExpertsRegressor)
+    predict_gate_proba = _delegating("predict_gate_proba", MixtureOfExpertsRegressor)
+    responsibilities = _delegating("responsibilities", MixtureOfExpertsRegressor)
+    log_likelihood = _delegating("log_likelihood", MixtureOfExpertsRegressor)
+    bic = _delegating("bic", MixtureOfExpertsRegressor)
+    aic = _delegating("aic", MixtureOfExpertsRegressor)
 
     _task = "regression"
     _task_score = "squared_error"
@@ -811,6 +591,9 @@ class MixtureOfExpertsRegressorCV(RegressorMixin, _MixtureCV):
         return tags
 
 
+@document(
+    "cv_classification", "cv", "classification", attributes=CLASSIFIER_CV_ATTRIBUTES
+)
 class MixtureOfExpertsClassifierCV(ClassifierMixin, _MixtureCV):
     """A mixture-of-experts classifier whose form and size are chosen by
     cross-validation.
@@ -821,66 +604,11 @@ class MixtureOfExpertsClassifierCV(ClassifierMixin, _MixtureCV):
 
     Parameters
     ----------
-    n_experts : array-like of int, default=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
-        Increasing numbers of experts to walk.
-    experts : list of expert components, default=None
-        Candidate expert forms; None uses ``LogisticExpert()``.
-    gates : list of gate components, default=None
-        Candidate gates; None uses ``SoftmaxGate()`` and
-        ``GaussianGate(covariance_type="diag")``.
-    cv : int, cross-validation generator or iterable, default=3
-        Folds (shuffled and stratified for an int), as in
-        :func:`~sklearn.model_selection.check_cv`.
-    scoring : {"log_likelihood", "accuracy"} or None, default=None
-        The held-out score of every row that candidates are compared on:
-        its log-likelihood, the log of the probability given to its class
-        (None), or whether its class is predicted (too coarse to rank close
-        models well).
-    selection : {"one_standard_error", "best"}, default="one_standard_error"
-        "best" takes the candidate with the best mean held-out score; the
-        one-standard-error rule takes, among the candidates whose rows score
-        worse than the best one's by at most one standard error of that
-        difference (paired over the rows, each scored by the fold that held
-        it out), the one with the fewest parameters.
-    patience : int or None, default=2
-        Numbers of experts in a row without a better mean held-out score
-        after which a candidate form stops walking; None walks the whole
-        grid.
-    max_iter : int, default=200
-        EM iterations of each fit.
-    tol : float, default=1e-3
-        EM's tolerance in every fit (see the mixture's ``tol``), looser than
-        a mixture's default: the choice of a model needs no more precision,
-        and the search makes many fits.
-    n_jobs : int, default=None
-        Folds and candidates fitted in parallel (joblib).
-    random_state : int, RandomState instance or None, default=None
-        Seeds the mixtures and the splits.
-    verbose : int, default=0
-        Progress of the parallel folds.
+    {parameters}
 
     Attributes
     ----------
-    best_estimator_ : MixtureOfExpertsClassifier
-        The chosen mixture, refitted on all rows.
-    best_params_ : dict
-        ``expert``, ``gate`` and ``n_experts`` of the chosen candidate.
-    best_score_ : float
-        Its mean held-out score per sample (``scoring``).
-    best_index_ : int
-        Its row in ``cv_results_``.
-    n_experts_ : int
-        Experts of the refitted mixture.
-    n_iter_ : int
-        EM iterations of the refit on all rows.
-    cv_results_ : dict of arrays
-        See :class:`MixtureOfExpertsRegressorCV`.
-    classes_ : ndarray of shape (n_classes,)
-        Class labels.
-    n_features_in_ : int
-        Number of input features.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Input names, when X has them.
+    {attributes}
 
     See Also
     --------
@@ -897,20 +625,16 @@ class MixtureOfExpertsClassifierCV(ClassifierMixin, _MixtureCV):
     (300, 2)
     """
 
-    def predict(self, X):
-        """Class labels predicted by the chosen mixture.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self)
-        return self.best_estimator_.predict(X)
+    # The chosen mixture's methods, with its signatures and docstrings.
+    predict = _delegating("predict", MixtureOfExpertsClassifier)
+    predict_proba = _delegating("predict_proba", MixtureOfExpertsClassifier)
+    predict_log_proba = _delegating("predict_log_proba", MixtureOfExpertsClassifier)
+    predict_experts = _delegating("predict_experts", MixtureOfExpertsClassifier)
+    predict_gate_proba = _delegating("predict_gate_proba", MixtureOfExpertsClassifier)
+    responsibilities = _delegating("responsibilities", MixtureOfExpertsClassifier)
+    log_likelihood = _delegating("log_likelihood", MixtureOfExpertsClassifier)
+    bic = _delegating("bic", MixtureOfExpertsClassifier)
+    aic = _delegating("aic", MixtureOfExpertsClassifier)
 
     _task = "classification"
     _task_score = "accuracy"
