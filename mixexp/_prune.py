@@ -70,9 +70,7 @@ def prune_degenerate(gate, experts, data, settings, history, run):
         bad, rows, need = degenerate_experts(gate, experts, data)
         if not bad.size:
             break
-        # The retraining shares the fit's max_iter.
-        budget = settings.max_iter * (2 if history.n_iter_dense else 1)
-        remaining = budget - len(history.loss_curve)
+        remaining = settings.max_iter - len(history.loss_curve)  # shared budget
         description = ", ".join(f"{rows[k]:.1f}" for k in bad)
         why = _why_kept(gate, experts, remaining)
         if why:
