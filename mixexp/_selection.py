@@ -94,8 +94,8 @@ def split_responsibilities(model, X, y, sample_weight, n_new, random_state):
             break
         weight = sample_weight * resp[:, expert]
         rows = np.flatnonzero(resp[:, expert] > _SPLIT_MIN_RESP)
-        if np.unique(Z[rows], axis=0).shape[0] < 2:
-            continue
+        if rows.size < 2 or not np.any(Z[rows] != Z[rows[0]]):
+            continue  # a single distinct point does not split
         centres = kmeans_centres(Z[rows], weight[rows], 2, random_state)
         labels = nearest_centre(Z[rows], centres)
         second = np.zeros_like(columns[expert])
