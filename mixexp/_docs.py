@@ -184,9 +184,11 @@ sample_weight : array-like of shape (n_samples,), default=None
         """
 n_experts : array-like of int, default=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
     Increasing numbers of experts to walk.
-cv : int, cross-validation generator or iterable, default=3
+cv : int, cross-validation generator, iterable or None, default=None
     Folds, as in :func:`~sklearn.model_selection.check_cv`; an int gives
-    shuffled folds{stratified}.
+    shuffled folds{stratified}. None gives 5 folds below 500 rows (3 would
+    leave each fit a third fewer rows, and the search is cheap there) and 3
+    from 500 rows on.
 selection : "one_standard_error" or "best", default="one_standard_error"
     "best" takes the candidate with the best mean held-out score; the
     one-standard-error rule takes, among the candidates whose rows score

@@ -43,6 +43,9 @@ from ._regressor import MixtureOfExpertsRegressor
 from .experts import LinearExpert, LogisticExpert
 from .gates import GaussianGate, SoftmaxGate
 
+# Below this many rows, cv=None walks 5 folds instead of 3.
+_FEW_ROWS = 500
+
 # Rows whose responsibility for the expert being split is below this take
 # no part in its 2-means (they barely move its fit).
 _SPLIT_MIN_RESP = 1e-3
@@ -250,7 +253,7 @@ class _MixtureCV(MetaEstimatorMixin, BaseEstimator):
         *,
         experts=None,
         gates=None,
-        cv=3,
+        cv=None,
         scoring=None,
         selection="one_standard_error",
         patience=2,
@@ -332,7 +335,7 @@ class _MixtureCV(MetaEstimatorMixin, BaseEstimator):
         candidates = self._candidates(*X.shape)
         scoring = self._scoring()
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        folds = list(self._folds(seed).split(X, y))
+        folds = list(self._folds(seed, X.shape[0]).split(X, y))
         templates = [self._template(expert, gate, seed) for expert, gate in candidates]
         walks = [
             [_FoldWalk(template, train, test, seed, scoring) for train, test in folds]
@@ -438,14 +441,19 @@ class _MixtureCV(MetaEstimatorMixin, BaseEstimator):
                 X, y, weight, start.responsibilities(X, y).T
             )
 
-    def _folds(self, seed):
+    def _folds(self, seed, n_samples):
         """The splitter: an int gives shuffled folds (stratified for a
-        classifier), since rows often arrive sorted."""
+        classifier), since rows often arrive sorted; None gives 5 folds
+        below ``_FEW_ROWS`` rows, where 3 would leave each fit too few rows
+        and the search is cheap, and 3 above."""
         classifier = self._task == "classification"
-        if isinstance(self.cv, Integral):
+        cv = self.cv
+        if cv is None:
+            cv = 5 if n_samples < _FEW_ROWS else 3
+        if isinstance(cv, Integral):
             kind = StratifiedKFold if classifier else KFold
-            return kind(self.cv, shuffle=True, random_state=seed)
-        return check_cv(self.cv, classifier=classifier)
+            return kind(cv, shuffle=True, random_state=seed)
+        return check_cv(cv, classifier=classifier)
 
     def _template(self, expert, gate, seed):
         return self._mixture(
