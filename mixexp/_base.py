@@ -211,7 +211,9 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
 
     def _fit(self, X, y, sample_weight, start_resp=None):
         warm = self.warm_start and hasattr(self, "gate_")
-        data, *prototypes = self._prepare_fit(X, y, sample_weight, warm)
+        # A start from responsibilities needs no k-means features.
+        clustered = not warm and start_resp is None
+        data, *prototypes = self._prepare_fit(X, y, sample_weight, warm, clustered)
         settings = self._training_settings()
         n_init = 1 if warm or start_resp is not None else self.n_init
         random_state = check_random_state(self.random_state)
@@ -282,7 +284,7 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
         self.n_iter_dense_ = history.n_iter_dense
         self.converged_ = history.converged
 
-    def _prepare_fit(self, X, y, sample_weight, warm):
+    def _prepare_fit(self, X, y, sample_weight, warm, clustered):
         """The one validation and set-up sequence of ``fit``, on arrays in
         memory and on dask arrays: check the input and the options, build
         the gate and the experts once (the restarts copy them) and make the
@@ -317,7 +319,7 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
             self._check_n_experts(data.n_weighted)
         else:
             data = make_data(X, y_encoded, sample_weight)
-        if not warm:
+        if clustered:  # the k-means start's standardized features
             standardize_features(data, self._init_features)
         return data, gate, experts
 
