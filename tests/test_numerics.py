@@ -134,7 +134,7 @@ def test_e_step_sums_over_chunks_and_the_experts_only_pass():
     weight = np.random.default_rng(0).uniform(0.5, 2.0, 700)
     model = MixtureOfExpertsRegressor(3, random_state=0)
     with config_context(working_memory=0.001):  # 256-row chunks
-        data, gate, experts = model._prepare_fit(X, y, weight, False)
+        data, gate, experts = model._prepare_fit(X, y, weight, False, True)
         data = data.restart(np.random.RandomState(0))
         assert len(list(data.chunks("gate"))) == 3
         model._initialize(*model._prepare_parts(gate, experts, data), data)
