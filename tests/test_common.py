@@ -31,21 +31,14 @@ MINIBATCH_FAILED_CHECKS = {
     ),
 }
 
-# A tree's split is a discontinuous function of the weights: after one EM
-# iteration the weighted and the duplicated fits agree to 2e-8, and the
-# rounding then breaks a tie between two equally good splits differently.
-TREE_EXPERT_FAILED_CHECKS = {
-    "check_sample_weight_equivalence_on_dense_data": (
-        "tree experts: rounding breaks ties between equal splits differently "
-        "for a weight-2 row and its two copies"
-    ),
-}
-
 # L-BFGS on the likelihood of a regression mixture stops after n_iter_no_change
 # iterations without progress, short of the optimum, where its line search has
 # amplified rounding: on the check's 15 rows the two fits start 8e-9 apart and
 # differ by 2e-5 after ten iterations, and permuting the rows of one data set
 # changes its fit as much (tests/test_properties.py holds EM to the check).
+# A flat mixture no longer meets this here: on 15 rows of 30 features every
+# expert has more parameters than rows, and pruning leaves one (a tree of
+# gates keeps its leaves).
 GD_LIKELIHOOD_FAILED_CHECKS = {
     "check_sample_weight_equivalence_on_dense_data": (
         "gd on a regression likelihood stops short of the optimum along a path "
@@ -99,12 +92,11 @@ def _expected_failures(estimator):
         return {}
     if estimator.solver in ("sgd", "adam"):
         return MINIBATCH_FAILED_CHECKS
-    if isinstance(estimator.expert, DecisionTreeClassifier):
-        return TREE_EXPERT_FAILED_CHECKS
     if (
         estimator.solver == "gd"
         and estimator.loss == "likelihood"
         and is_regressor(estimator)
+        and hasattr(estimator, "depth")
     ):
         return GD_LIKELIHOOD_FAILED_CHECKS
     return {}
