@@ -8,7 +8,7 @@ worst-explained experts are split in two (split-and-merge EM, Ueda et al.
 warm-started EM run that moves little, instead of a fit from scratch.
 ``MixtureOfExpertsRegressorCV`` and ``MixtureOfExpertsClassifierCV`` walk it
 on every fold for every candidate expert form and gate, and pick by the
-held-out log-likelihood with the one-standard-error rule.
+held-out scores with the one-standard-error rule.
 """
 
 import functools
@@ -199,7 +199,7 @@ class _FoldWalk:
 def paired_shortfall(held_out, best, weight):
     """How far each row of ``held_out`` (candidates x samples, NaN where not
     reached) falls short of row ``best``: the weighted mean difference of
-    the per-sample held-out log-likelihoods and its standard error, each
+    the per-sample held-out scores and its standard error, each
     (n_candidates,), NaN for candidates not reached."""
     difference = held_out[best] - held_out
     reached = ~np.isnan(difference).any(axis=1)
