@@ -14,7 +14,7 @@ held-out scores with the one-standard-error rule.
 import functools
 import time
 import warnings
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -35,6 +35,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._base import BaseMixtureOfExperts
 from ._classifier import MixtureOfExpertsClassifier
 from ._docs import CLASSIFIER_CV_ATTRIBUTES, REGRESSOR_CV_ATTRIBUTES, document
 from ._init import kmeans_centres, nearest_centre
@@ -240,11 +241,11 @@ class _MixtureCV(MetaEstimatorMixin, BaseEstimator):
         "selection": [StrOptions({"one_standard_error", "best"})],
         "scoring": [StrOptions({"log_likelihood", "squared_error", "accuracy"}), None],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "n_jobs": [Integral, None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        # The mixtures' own constraints for the settings passed on to them.
+        **{
+            name: BaseMixtureOfExperts._parameter_constraints[name]
+            for name in ("max_iter", "tol", "n_jobs", "random_state", "verbose")
+        },
     }
 
     def __init__(
