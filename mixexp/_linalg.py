@@ -1,5 +1,7 @@
 """Small dense linear-algebra kernels shared by the gate and expert M-steps."""
 
+import functools
+
 import numpy as np
 
 
@@ -7,7 +9,10 @@ def weighted_grams(Xt, weights, right=None):
     """Stacked weighted cross products ``sum_i w_bi x_i r_i^T``.
 
     All ``B`` products are computed by one matrix product over the rows given,
-    which is what makes the expert M-step cost about one Gram pass.
+    which is what makes the expert M-step cost about one Gram pass. Gram
+    matrices (``right`` None) of many weightings are taken from the products
+    ``x_ij x_ik``, j <= k, of each row, computed once for all B: about half
+    the multiplications, and no (B p, n_rows) temporary.
 
     Parameters
     ----------
@@ -22,12 +27,41 @@ def weighted_grams(Xt, weights, right=None):
     -------
     products : ndarray of shape (B, p, q)
     """
-    if right is None:
-        right = Xt
     p, n_rows = Xt.shape
     n_mats = weights.shape[0]
+    if right is None:
+        # Measured crossover: the row products pay for themselves once the
+        # weightings are many next to the columns.
+        if n_mats >= 8 and 2 * n_mats > p:
+            return _packed_grams(Xt, weights)
+        right = Xt
     scaled = (weights[:, None, :] * Xt[None, :, :]).reshape(n_mats * p, n_rows)
     return (scaled @ right.T).reshape(n_mats, p, right.shape[0])
+
+
+def _packed_grams(Xt, weights):
+    """``weighted_grams`` through the upper-triangle row products."""
+    p, n_rows = Xt.shape
+    products = np.empty((p * (p + 1) // 2, n_rows))
+    start = 0
+    for j in range(p):  # over columns, not rows
+        np.multiply(Xt[j], Xt[j:], out=products[start : start + p - j])
+        start += p - j
+    packed = weights @ products.T
+    upper, lower = _triangle(p)
+    grams = np.empty((weights.shape[0], p, p))
+    grams[:, upper, lower] = packed
+    grams[:, lower, upper] = packed
+    return grams
+
+
+@functools.cache
+def _triangle(p):
+    """Row and column indices of the upper triangle, row-major."""
+    upper, lower = np.triu_indices(p)
+    upper.setflags(write=False)  # cached, hence shared
+    lower.setflags(write=False)
+    return upper, lower
 
 
 def psd_solve(A, B):

@@ -321,6 +321,18 @@ def test_weighted_grams_match_loop():
     np.testing.assert_allclose(weighted_grams(Xt, weights)[1], (Xt * weights[1]) @ Xt.T)
 
 
+@pytest.mark.parametrize("n_mats, p", [(3, 4), (8, 5), (32, 15), (20, 1)])
+def test_weighted_grams_without_right_factor_match_loop(n_mats, p):
+    # Covers both ways of computing Gram matrices (many weightings use
+    # the rows' products) against a sum over the rows.
+    rng = np.random.RandomState(n_mats + p)
+    Xt = rng.standard_normal((p, 60))
+    weights = rng.uniform(size=(n_mats, 60))
+    out = weighted_grams(Xt, weights)
+    expected = np.einsum("bi,ji,ki->bjk", weights, Xt, Xt)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_psd_solve_falls_back_to_least_squares_on_singular_systems():
     rng = np.random.RandomState(9)
     B = rng.standard_normal((5, 2))

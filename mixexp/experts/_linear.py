@@ -371,17 +371,17 @@ class LinearExpert(LocationScaleMarginals, Expert):
         """Stacked Gram matrices, cross products and target moments under
         ``weights`` (K, n_rows), and the responsibility mass under
         ``count_weights``."""
-        products = weighted_grams(Xt, weights, np.vstack([Xt, y]))
         p = Xt.shape[0]
-        if self.covariance_type == "full":
-            yty = (weights[:, None, :] * y[None]) @ y.T
-        else:
-            yty = weights @ (y * y).T
+        # One Gram of [x, y] gives all three: x x^T, x y^T and y y^T.
+        products = weighted_grams(np.vstack([Xt, y]), weights)
+        yty = products[:, p:, p:]
+        if self.covariance_type != "full":
+            yty = np.diagonal(yty, axis1=1, axis2=2)
         add_stats(
             stats,
             {
-                "gram": products[:, :, :p],
-                "xty": products[:, :, p:],
+                "gram": products[:, :p, :p],
+                "xty": products[:, :p, p:],
                 "yty": yty,
                 "count": count_weights.sum(axis=1),
             },
