@@ -93,7 +93,8 @@ def prune_degenerate(gate, experts, data, settings, history, run):
         f"Expert(s) {bad} of {n_experts} explained fewer rows of data "
         f"({description}) than each expert has parameters ({need:.1f}, with "
         "its share of the gate's), so they were removed and the others "
-        f"retrained: the model has {data.n_experts} experts (n_experts_). Use "
+        f"retrained: the model has {data.n_experts} "
+        f"expert{'s' if data.n_experts != 1 else ''} (n_experts_). Use "
         "fewer experts or more data."
         for bad, description, need, n_experts in dropped
     )

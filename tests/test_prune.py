@@ -69,6 +69,15 @@ def test_degenerate_experts_are_removed_with_a_warning_that_says_so():
     assert np.all(rows >= _parameters_per_expert(model)), rows
 
 
+def test_the_warning_counts_one_expert_in_the_singular():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(8, 3))
+    y = X @ [1.0, 2.0, 3.0] + rng.normal(size=8)
+    with pytest.warns(UserWarning, match=r"the model has 1 expert \(n_experts_\)"):
+        model = MixtureOfExpertsRegressor(4, random_state=0).fit(X, y)
+    assert model.n_experts_ == 1
+
+
 def test_a_model_the_data_support_is_not_touched():
     X, y = make_piecewise_linear(600, random_state=0)
     with warnings.catch_warnings():
