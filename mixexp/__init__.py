@@ -11,6 +11,7 @@ from ._hierarchical import (
 )
 from ._regressor import MixtureOfExpertsRegressor
 from ._selection import MixtureOfExpertsClassifierCV, MixtureOfExpertsRegressorCV
+from ._show_versions import show_versions
 
 __version__ = "0.1.0.dev0"
 
@@ -22,4 +23,5 @@ __all__ = [
     "MixtureOfExpertsRegressor",
     "MixtureOfExpertsRegressorCV",
     "__version__",
+    "show_versions",
 ]

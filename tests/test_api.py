@@ -291,3 +291,17 @@ def test_classifier_string_labels_and_methods_are_row_wise():
         est.responsibilities(X[:10], labels[:10]),
         est.responsibilities(X, labels)[:10],
     )
+
+
+def test_show_versions_names_every_dependency_and_its_version(capsys):
+    import sklearn
+
+    import mixexp
+
+    mixexp.show_versions()
+    out = capsys.readouterr().out
+    assert out.startswith("System:")
+    assert f"numpy: {np.__version__}" in out
+    assert f"scikit-learn: {sklearn.__version__}" in out
+    assert f"mixexp: {mixexp.__version__}" in out
+    assert "Threadpool libraries:" in out and "blas" in out

@@ -78,3 +78,15 @@ def test_no_import_cycles():
     for name in sorted(graph):
         if name not in state:
             visit(name, [name])
+
+
+def test_citation_and_changelog_name_the_package_version():
+    import yaml  # dask's dependency, in the test extra
+
+    import mixexp
+
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0"
+    assert citation["version"] == mixexp.__version__
+    assert citation["license"] == "BSD-3-Clause"
+    assert f"— {mixexp.__version__}" in (ROOT / "CHANGELOG.md").read_text()
