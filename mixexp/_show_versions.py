@@ -29,9 +29,9 @@ def _installed(name):
 
 def _blas():
     """The BLAS and OpenMP libraries loaded, as threadpoolctl sees them."""
-    import numpy  # noqa: F401  (loads numpy's BLAS)
-    import scipy.linalg  # noqa: F401  (and scipy's, which may differ)
     from threadpoolctl import threadpool_info
+
+    import mixexp  # noqa: F401  (loads numpy's BLAS, and scipy's through scipy.optimize)
 
     return [
         {

@@ -194,6 +194,15 @@ def _header(schema):
     its schema before anything is built."""
     if not isinstance(schema, dict) or schema.get("__loader__") != "DictNode":
         raise ValueError("its content is not the dictionary dump writes")
+    # Older skops versions do not check the protocol themselves.
+    from skops.io._protocol import PROTOCOL
+
+    protocol = schema.get("protocol")
+    if type(protocol) is not int or not 0 <= protocol <= PROTOCOL:
+        raise ValueError(
+            f"its skops protocol {protocol!r} is not one this skops reads "
+            f"(0 to {PROTOCOL})"
+        )
     content = schema["content"]
     values = {}
     for key in (_HEADER, "mixexp_version", "format"):

@@ -231,7 +231,7 @@ def _check_predictions(model, X):
         assert np.all(np.isfinite(output))
 
 
-@pytest.mark.parametrize("est_name, case_name", _fit_cases())
+@pytest.mark.parametrize("est_name, case_name", list(_fit_cases()))
 def test_fit_on_hostile_data(est_name, case_name):
     make, error, _ = FIT_CASES[case_name]
     if isinstance(error, dict):
