@@ -138,6 +138,49 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
         self.warm_start = warm_start
         self.verbose = verbose
 
+    def set_params(self, **params):
+        """Set the parameters of this estimator and of its gate and expert.
+
+        As scikit-learn's ``BaseEstimator.set_params``; a component's own
+        parameters (``gate__alpha``, ``expert__degree``) need the component
+        itself first: ``gate=None`` and ``expert=None`` stand for defaults
+        made at fit, which have no parameters to set beforehand.
+
+        Parameters
+        ----------
+        params : dict
+            Estimator parameters as keyword arguments, and
+            ``<component>__<parameter>`` for those of ``gate`` and ``expert``.
+
+        Returns
+        -------
+        self : object
+            The estimator.
+
+        Examples
+        --------
+        >>> from mixexp import MixtureOfExpertsRegressor
+        >>> from mixexp.gates import SoftmaxGate
+        >>> model = MixtureOfExpertsRegressor(gate=SoftmaxGate())
+        >>> model.set_params(gate__alpha=1e-3).gate
+        SoftmaxGate(alpha=0.001)
+        """
+        defaults = {"gate": "SoftmaxGate", "expert": None}
+        for key in params:
+            name, nested, parameter = key.partition("__")
+            if not nested or name not in defaults:
+                continue
+            if params.get(name, getattr(self, name, None)) is None:
+                default = defaults[name] or type(self._default_expert()).__name__
+                raise ValueError(
+                    f"Cannot set {key}: {name}=None stands for the default "
+                    f"{default}, made at fit. Pass the component to set its "
+                    f"{parameter}: {type(self).__name__}({name}={default}("
+                    f"{parameter}=...)), or in a search, "
+                    f"{{{name!r}: [{default}()], {key!r}: [...]}}."
+                )
+        return super().set_params(**params)
+
     # ------------------------------------------------------ subclass hooks
     @abstractmethod
     def _default_expert(self):

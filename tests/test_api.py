@@ -305,3 +305,29 @@ def test_show_versions_names_every_dependency_and_its_version(capsys):
     assert f"scikit-learn: {sklearn.__version__}" in out
     assert f"mixexp: {mixexp.__version__}" in out
     assert "Threadpool libraries:" in out and "blas" in out
+
+
+@pytest.mark.parametrize(
+    "make, key, default, values",
+    [
+        (MixtureOfExpertsRegressor, "gate__alpha", "SoftmaxGate", [1e-3, 1e-2]),
+        (MixtureOfExpertsRegressor, "expert__degree", "LinearExpert", [1, 2]),
+        (MixtureOfExpertsClassifier, "expert__alpha", "LogisticExpert", [1e-3, 1e-2]),
+    ],
+)
+def test_a_default_components_parameter_names_the_component_to_pass(
+    make, key, default, values
+):
+    X, y = make_piecewise_linear(60, random_state=0)
+    if make is MixtureOfExpertsClassifier:
+        y = (y > np.median(y)).astype(int)
+    name = key.split("__")[0]
+    search = GridSearchCV(make(2), {key: values}, cv=2)
+    with pytest.raises(ValueError, match=rf"{name}={default}\(") as caught:
+        search.fit(X, y)
+    assert f"{{'{name}': [{default}()]" in str(caught.value)
+    # Passing the component, as the message says, works.
+    component = type(make()._default_expert()) if name == "expert" else SoftmaxGate
+    search = GridSearchCV(make(2, **{name: component()}), {key: values}, cv=2)
+    search.fit(X, y)
+    assert search.best_params_[key] in values
