@@ -356,7 +356,8 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
         data_kwargs = {}
         targets = sharded_targets(y, self._task) if sharded else y
         y_encoded = self._encode_fit_targets(targets, data_kwargs)
-        make_data = self._data_maker(experts, data_kwargs, warm)
+        class_weight = self._class_weights(y if sharded else y_encoded)
+        make_data = self._data_maker(experts, data_kwargs, warm, class_weight)
         if sharded:
             data = sharded_training_data(X, y, sample_weight, make_data)
             self._check_n_experts(data.n_weighted)
@@ -425,10 +426,11 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
         before their own feature map, e.g. a polynomial expansion)."""
         return take(X, self.gate_features_), take(X, self.expert_features_)
 
-    def _data_maker(self, experts, data_kwargs, continued=False):
+    def _data_maker(self, experts, data_kwargs, continued=False, class_weight=None):
         """How this fit or batch makes its TrainingData, once the features
         are resolved (``experts``: unfitted, for its feature map;
-        ``continued``: for the fitted parts)."""
+        ``continued``: for the fitted parts; ``class_weight``: a weight per
+        class code, multiplying the sample weights)."""
         return DataMaker(
             self.n_features_in_,
             self._n_experts_in_use() if continued else self.n_experts,
@@ -437,7 +439,14 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
             experts,
             data_kwargs,
             self._encode_targets,
+            class_weight,
         )
+
+    def _class_weights(self, y, stream=False):
+        """A weight per class for the fit's sample weights (a classifier's
+        ``class_weight``), or None; ``y`` holds the class codes, or the
+        labels of a dask fit; ``stream`` for ``partial_fit``."""
+        return None
 
     def _atomic(self, method, *args):
         """Run a fitting method; if it fails, restore the fitted attributes so
@@ -479,7 +488,8 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
         else:
             y_encoded = self._encode_targets(y)
             self._target_kwargs(data_kwargs)
-        data = self._data_maker(experts, data_kwargs, not first)(
+        class_weight = self._class_weights(y_encoded, stream=True)
+        data = self._data_maker(experts, data_kwargs, not first, class_weight)(
             X, y_encoded, sample_weight
         )
         data = data.restart(check_random_state(self.random_state))

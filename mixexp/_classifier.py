@@ -2,13 +2,16 @@
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseMixtureOfExperts
-from ._dask import dask_rows
+from ._dask import dask_rows, sharded_class_counts
+from ._data import is_dask_collection
 from ._docs import CLASSIFIER_ATTRIBUTES, PARTIAL_FIT_DOC, document
+from ._params import check_class_weight, init_with
 from ._validation import check_targets
 from .experts import LogisticExpert
 
@@ -79,6 +82,52 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
     >>> moe.predict_proba(X[:2]).shape
     (2, 2)
     """
+
+    _parameter_constraints = {
+        **BaseMixtureOfExperts._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    __init__ = init_with(BaseMixtureOfExperts.__init__, "max_iter", class_weight=None)
+
+    def _class_weights(self, y, stream=False):
+        """``class_weight`` as a weight per class code, as LogisticRegression
+        reads it: a dict's classes get their weight and the others 1;
+        "balanced" gives n_samples / (n_classes * count) from the class
+        counts of y, unweighted."""
+        class_weight = self.class_weight
+        if class_weight is None:
+            return None
+        check_class_weight(class_weight)
+        classes = self.classes_
+        if isinstance(class_weight, str):  # "balanced"
+            if stream:
+                raise ValueError(
+                    'class_weight="balanced" needs the class counts of all the '
+                    "data, which partial_fit does not see; pass a dict, e.g. "
+                    "from sklearn.utils.class_weight.compute_class_weight on a "
+                    "sample."
+                )
+            if is_dask_collection(y):
+                counts = sharded_class_counts(y, classes)
+            else:
+                counts = np.bincount(y, minlength=classes.shape[0])
+            return counts.sum() / (classes.shape[0] * counts.astype(float))
+        weights = np.ones(classes.shape[0])
+        for label, weight in class_weight.items():
+            index = np.flatnonzero(classes == label)
+            if index.size == 0:
+                raise ValueError(
+                    f"class_weight has a weight for {label!r}, which is not one "
+                    f"of the classes {classes.tolist()}."
+                )
+            weights[index] = weight
+        if not np.any(weights > 0):
+            raise ValueError(
+                "class_weight gives every class a weight of zero; give some "
+                "class a positive weight."
+            )
+        return weights
 
     def _check_loss(self):
         if self.loss == "cooperative":

@@ -292,6 +292,17 @@ def sharded_targets(y, task):
     return y[:1].compute()
 
 
+def sharded_class_counts(y, classes):
+    """The number of rows of each of ``classes`` in dask labels ``y``."""
+    import dask.array as da
+
+    labels, counts = da.unique(y, return_counts=True)
+    labels, counts = labels.compute(), counts.compute()
+    found = np.zeros(classes.shape[0], dtype=np.int64)
+    found[np.searchsorted(classes, labels)] = counts
+    return found
+
+
 def sharded_training_data(X, y, sample_weight, make_data):
     """The ShardedData of dask arrays checked by ``check_sharded_input``:
     one part per row block, made by ``make_data`` (a ``DataMaker``) where

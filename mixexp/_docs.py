@@ -142,6 +142,13 @@ init : {"kmeans", "random"}, default="kmeans"
     ),
     "classification": _entries(
         """
+class_weight : dict, "balanced" or None, default=None
+    Weights of the classes, multiplying the sample weights as in
+    :class:`~sklearn.linear_model.LogisticRegression`: ``{label: weight}``
+    (the classes not named weigh 1), or ``"balanced"``, ``n_samples /
+    (n_classes * np.bincount(y))`` from the training labels (not in
+    ``partial_fit``, which never sees all the data). None weighs every
+    class 1.
 tol : float, default=1e-4
     Convergence threshold on the change of the training objective (the
     mean penalized log-likelihood per sample for EM).

@@ -17,7 +17,7 @@ from ._base import BaseMixtureOfExperts
 from ._classifier import MixtureOfExpertsClassifier
 from ._dask import dask_rows
 from ._docs import CLASSIFIER_ATTRIBUTES, REGRESSOR_ATTRIBUTES, document
-from ._params import Interval
+from ._params import Interval, init_with
 from ._regressor import MixtureOfExpertsRegressor
 from .gates import SoftmaxGate, TreeGate
 
@@ -297,3 +297,12 @@ class HierarchicalMixtureOfExpertsClassifier(_Hierarchy, MixtureOfExpertsClassif
     >>> bool(hme.fit(X, y).score(X, y) > 0.9)
     True
     """
+
+    _parameter_constraints = {
+        **_Hierarchy._parameter_constraints,
+        "class_weight": MixtureOfExpertsClassifier._parameter_constraints[
+            "class_weight"
+        ],
+    }
+
+    __init__ = init_with(_Hierarchy.__init__, "max_iter", class_weight=None)

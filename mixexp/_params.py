@@ -1,5 +1,8 @@
 """Parameter constraints shared by the estimators and their components."""
 
+import inspect
+from numbers import Real
+
 import numpy as np
 from sklearn.utils._param_validation import Interval as _SklearnInterval
 
@@ -15,3 +18,50 @@ class Interval(_SklearnInterval):
 
     def is_satisfied_by(self, val):
         return not isinstance(val, bool | np.bool_) and super().is_satisfied_by(val)
+
+
+def init_with(base_init, before, **defaults):
+    """An ``__init__`` taking the parameters of ``base_init`` and, keyword
+    only and placed before ``before``, those of ``defaults``.
+
+    scikit-learn reads an estimator's parameters from the signature of its
+    ``__init__``; this gives a subclass its base's signature plus a few
+    parameters of its own (a classifier's ``class_weight``) without
+    repeating the base's two dozen, which would then have to be kept in
+    step by hand.
+    """
+    signature = inspect.signature(base_init)
+    names = list(signature.parameters)
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+        for name, default in defaults.items()
+    ]
+    at = names.index(before)
+    parameters = list(signature.parameters.values())
+
+    def __init__(self, *args, **kwargs):
+        for name, default in defaults.items():
+            setattr(self, name, kwargs.pop(name, default))
+        base_init(self, *args, **kwargs)
+
+    __init__.__signature__ = signature.replace(
+        parameters=parameters[:at] + added + parameters[at:]
+    )
+    return __init__
+
+
+def check_class_weight(class_weight):
+    """Refuse class weights that are not non-negative finite numbers."""
+    if not isinstance(class_weight, dict):
+        return
+    for label, weight in class_weight.items():
+        if (
+            isinstance(weight, bool | np.bool_)
+            or not isinstance(weight, Real | np.number)
+            or not np.isfinite(weight)
+            or weight < 0
+        ):
+            raise ValueError(
+                f"class_weight[{label!r}] = {weight!r}; class weights must be "
+                "non-negative finite numbers, e.g. {0: 1.0, 1: 5.0}."
+            )

@@ -357,9 +357,13 @@ class DataMaker:
     data_kwargs: dict
     #: The estimator's ``_encode_targets``, for the targets of a block.
     encode_targets: Callable
+    #: A weight per class code that multiplies the sample weights, or None.
+    class_weight: Any = None
 
     def __call__(self, X, y_encoded, sample_weight):
         """The TrainingData of validated X, encoded y and sample weights."""
+        if self.class_weight is not None:
+            sample_weight = sample_weight * self.class_weight[y_encoded]
         n_targets = self.data_kwargs.get("n_classes", y_encoded.shape[-1])
         gate_X = take(X, self.gate_columns)
         expert_X = self.experts._features(take(X, self.expert_columns))

@@ -41,6 +41,18 @@ GD_LIKELIHOOD_FAILED_CHECKS = {
 # hostile values: not converging there is expected.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
+# The check sets min_weight_fraction_leaf=0.01 on a tree classifier, which a
+# mixture with tree experts does not have: without it the trees keep pure
+# leaves of the down-weighted classes, as DecisionTreeClassifier(max_depth=2,
+# class_weight=...) alone does on the check's data (0.78 of the predictions
+# are class 0; the check asks for 0.87).
+TREE_EXPERT_FAILED_CHECKS = {
+    "check_class_weight_classifiers": (
+        "tree experts without min_weight_fraction_leaf keep pure leaves of the "
+        "down-weighted classes, as a plain DecisionTreeClassifier does"
+    ),
+}
+
 ESTIMATORS = [
     MixtureOfExpertsRegressor(),
     MixtureOfExpertsClassifier(),
@@ -85,6 +97,8 @@ ESTIMATORS = [
 def _expected_failures(estimator):
     if not hasattr(estimator, "solver"):  # the CV estimators
         return {}
+    if isinstance(estimator.expert, DecisionTreeClassifier):
+        return TREE_EXPERT_FAILED_CHECKS
     if (
         estimator.solver == "gd"
         and estimator.loss == "likelihood"

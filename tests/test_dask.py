@@ -322,3 +322,15 @@ def test_unknown_chunk_sizes_are_refused_with_the_fix():
     # The remedy works.
     fixed = _unknown_chunks(X).compute_chunk_sizes()
     np.testing.assert_allclose(model.predict(fixed).compute(), before)
+
+
+def test_distributed_balanced_class_weights_equal_in_memory(client):
+    X, y = make_local_classification(4000, random_state=0)
+    keep = (y == 0) | (np.arange(y.shape[0]) % 3 == 0)  # class 1 made rare
+    X, y = X[keep], y[keep]
+    make = lambda: MixtureOfExpertsClassifier(  # noqa: E731
+        3, class_weight="balanced", tol=1e-8, random_state=0
+    )
+    in_memory = make().fit(X, y)
+    distributed = make().fit(da.from_array(X, 700), da.from_array(y, 700))
+    _assert_same_fit(in_memory, distributed)
