@@ -166,6 +166,40 @@ def test_region_colours_are_expert_colour_with_gate_as_alpha(xor_classification)
     assert display.surface_.origin == "lower"
 
 
+def test_class_markers_draw_each_point_with_its_class_marker(xor_classification):
+    X, y, moe = xor_classification
+    display = ExpertRegionDisplay.from_estimator(
+        moe, X, y, grid_resolution=RESOLUTION, class_markers=["o", "^"]
+    )
+    paths = display.scatter_.get_paths()
+    assert len(paths) == X.shape[0]
+    triangle = matplotlib.markers.MarkerStyle("^")
+    triangle = triangle.get_path().transformed(triangle.get_transform())
+    for path, label in zip(paths, y, strict=True):  # each point's own marker
+        same = path.vertices.shape == triangle.vertices.shape and np.allclose(
+            path.vertices, triangle.vertices
+        )
+        assert same == (label == 1)
+    # white faces: the marker, not a colour that might match a region, tells
+    np.testing.assert_allclose(display.class_colors_[:, :3], 1.0)
+    legend = {
+        t.get_text(): h
+        for t, h in zip(
+            display.legend_.get_texts(), display.legend_.legend_handles, strict=True
+        )
+    }
+    assert legend["class 0"].get_marker() == "o"
+    assert legend["class 1"].get_marker() == "^"
+    auto = ExpertRegionDisplay.from_estimator(
+        moe, X, y, grid_resolution=RESOLUTION, class_markers="auto"
+    )
+    assert auto.class_markers_ == ["o", "^"]
+    with pytest.raises(ValueError, match="one per class"):
+        ExpertRegionDisplay.from_estimator(moe, X, y, class_markers=["o"])
+    with pytest.raises(ValueError, match='"auto" or a list'):
+        ExpertRegionDisplay.from_estimator(moe, X, y, class_markers="shapes")
+
+
 def test_grid_covers_data_with_margin(split_regression):
     X, _, moe = split_regression
     display = ExpertRegionDisplay.from_estimator(

@@ -50,6 +50,39 @@ def _boundary_margins(gate_proba):
     return gate_proba - np.where(gate_proba >= first, second, first)
 
 
+# Filled markers that stay distinct at small sizes.
+_MARKERS = ("o", "^", "s", "D", "v", "P", "X", "*", "<", ">")
+
+
+def _select_markers(markers, n_classes):
+    """One marker per class: ``"auto"`` or a list of matplotlib markers."""
+    if isinstance(markers, str):
+        if markers != "auto":
+            raise ValueError(
+                f'class_markers must be "auto" or a list of markers, got {markers!r}.'
+            )
+        if n_classes > len(_MARKERS):
+            raise ValueError(
+                f'class_markers="auto" has {len(_MARKERS)} markers for '
+                f"{n_classes} classes; give one marker per class, or leave "
+                "class_markers=None to tell the classes by colour."
+            )
+        return list(_MARKERS[:n_classes])
+    markers = list(markers)
+    if len(markers) != n_classes:
+        raise ValueError(
+            f"class_markers has {len(markers)} markers for {n_classes} classes; "
+            "give one per class."
+        )
+    return markers
+
+
+def _marker_path(mpl, marker):
+    """A marker's path in the units of a scatter's marker size."""
+    style = mpl.markers.MarkerStyle(marker)
+    return style.get_path().transformed(style.get_transform())
+
+
 class ExpertRegionDisplay:
     """Regions of the input space that each expert is in charge of.
 
@@ -116,6 +149,8 @@ class ExpertRegionDisplay:
         RGBA colour of every region.
     class_colors_ : ndarray of shape (n_classes, 4) or None
         RGBA colour of every class (None for a regressor).
+    class_markers_ : list of str or None
+        Marker of every class, when drawn by ``class_markers``.
     ax_ : matplotlib Axes
         Axes with the regions.
     figure_ : matplotlib Figure
@@ -197,6 +232,7 @@ class ExpertRegionDisplay:
         legend=True,
         expert_colors=None,
         class_colors=None,
+        class_markers=None,
         region_kw=None,
         boundary_kw=None,
         scatter_kw=None,
@@ -222,7 +258,13 @@ class ExpertRegionDisplay:
         class_colors : str or list of matplotlib colours, default=None
             Colours of the classes of a classifier: a colormap name or one
             colour per class; None is white and black for two classes, which
-            show on any region, else "Dark2" (up to 8 classes).
+            show on any region, else "Dark2" (up to 8 classes); with
+            ``class_markers``, None is white for every class.
+        class_markers : "auto" or list of str, default=None
+            Draw each class of a classifier's data with its own marker (one
+            matplotlib marker per class, or ``"auto"`` for up to 10), so the
+            classes do not depend on colours that can resemble the regions'.
+            None draws every class as a circle of its colour.
         region_kw : dict, default=None
             Keyword arguments of :meth:`matplotlib.axes.Axes.imshow` for the
             background (``cmap`` for a regressor's prediction, say).
@@ -252,9 +294,13 @@ class ExpertRegionDisplay:
         self.expert_colors_ = select_colors(
             mpl, expert_colors, n_regions, "tab10", "expert_colors"
         )
-        self.class_colors_ = None
+        self.class_colors_ = self.class_markers_ = None
         if self.classes is not None:
             n_classes = len(self.classes)
+            if class_markers is not None:
+                self.class_markers_ = _select_markers(class_markers, n_classes)
+                if class_colors is None:
+                    class_colors = ["white"] * n_classes  # the marker tells
             if class_colors is None and n_classes == 2:
                 class_colors = ["white", "black"]  # visible on any region
             self.class_colors_ = select_colors(
@@ -317,6 +363,11 @@ class ExpertRegionDisplay:
             self.scatter_ = ax.scatter(
                 points[:, 0], points[:, 1], c=colors, **scatter_kw
             )
+            if self.class_markers_ is not None and self.data_kind == "class":
+                # One collection keeps the points in their order; each
+                # point takes its class's marker path.
+                paths = [_marker_path(mpl, marker) for marker in self.class_markers_]
+                self.scatter_.set_paths([paths[k] for k in self.data_labels])
 
         self.legend_ = None
         if legend:
@@ -329,18 +380,19 @@ class ExpertRegionDisplay:
             if self.classes is not None and (
                 self.data_kind == "class" or self.prediction is not None
             ):
+                markers = self.class_markers_ or ["o"] * len(self.classes)
                 handles += [
                     mpl.lines.Line2D(
                         [],
                         [],
-                        marker="o",
+                        marker=marker,
                         linestyle="",
                         markerfacecolor=color,
                         markeredgecolor="k",
                         label=f"class {label}",
                     )
-                    for color, label in zip(
-                        self.class_colors_, self.classes, strict=True
+                    for color, marker, label in zip(
+                        self.class_colors_, markers, self.classes, strict=True
                     )
                 ]
             if handles:
@@ -367,6 +419,7 @@ class ExpertRegionDisplay:
         scatter=True,
         expert_colors=None,
         class_colors=None,
+        class_markers=None,
         xlabel=None,
         ylabel=None,
         ax=None,
@@ -423,6 +476,8 @@ class ExpertRegionDisplay:
             Colours of the regions (see :meth:`plot`).
         class_colors : str or list of matplotlib colours, default=None
             Colours of the classes (see :meth:`plot`).
+        class_markers : "auto" or list of str, default=None
+            Markers of the classes (see :meth:`plot`).
         xlabel : str, default=None
             Label of the x axis; None is the column name, or "feature j".
         ylabel : str, default=None
@@ -533,4 +588,5 @@ class ExpertRegionDisplay:
             scatter=scatter,
             expert_colors=expert_colors,
             class_colors=class_colors,
+            class_markers=class_markers,
         )
