@@ -9,7 +9,7 @@ import joblib
 import numpy as np
 from sklearn.base import clone
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.model_selection import KFold, cross_val_score
+from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -124,58 +124,45 @@ def demo_classification(random_state, out=sys.stdout):
 
 
 def draw_demo(moe, pipe, path, random_state=0):
-    """Save the two demo fits as one picture: the pieces each expert took on
-    the 1-D regression, and the formant regions each expert is in charge of."""
+    """Save the two demo fits as one picture, drawn by the library's displays:
+    the experts of the 1-D regression with their gate, and the formant
+    regions each expert is in charge of, the vowels marked by shape."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    from .inspection import ExpertFitDisplay, ExpertRegionDisplay
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
     X, y = make_piecewise_linear(1500, noise=0.3, random_state=random_state)
-    grid = np.linspace(-3, 3, 600)[:, None]
-    gate = moe.predict_gate_proba(grid)
-    left.scatter(X[:, 0], y, s=4, c="0.7", label="data")
-    for k, line in enumerate(moe.predict_experts(grid).T):
-        in_charge = gate.argmax(axis=1) == k
-        left.plot(grid[in_charge, 0], line[in_charge], lw=3, label=f"expert {k}")
-    left.plot(grid[:, 0], moe.predict(grid), "k--", lw=1, label="mixture")
-    left.set(title="Piecewise regression: each expert takes a piece", xlabel="x")
-    left.legend(fontsize=8)
+    ExpertFitDisplay.from_estimator(moe, X, y, ax=left, xlabel="x").ax_.set_title(
+        "Piecewise regression: each expert takes a piece"
+    )
     data = load_vowels()
     train = data.speaker <= 50
-    F = data.data[train]
-    f1, f2 = np.meshgrid(
-        np.linspace(F[:, 0].min(), F[:, 0].max(), 200),
-        np.linspace(F[:, 1].min(), F[:, 1].max(), 200),
-    )
-    points = np.column_stack([f1.ravel(), f2.ravel()])
-    region = pipe[-1].predict_gate_proba(pipe[0].transform(points)).argmax(axis=1)
-    right.contourf(
-        f1,
-        f2,
-        region.reshape(f1.shape),
-        alpha=0.25,
-        cmap="tab10",
-        levels=np.arange(pipe[-1].n_experts_ + 1) - 0.5,
-    )
-    for label in pipe[-1].classes_:
-        mask = data.target[train] == label
-        right.scatter(F[mask, 0], F[mask, 1], s=6, label=f"[{label}]")
-    right.set(
-        title="Vowels: region of each expert (shaded)",
+    ExpertRegionDisplay.from_estimator(
+        pipe,
+        data.data[train],
+        data.target[train],
+        class_markers="auto",
         xlabel="F1 (Hz)",
         ylabel="F2 (Hz)",
-    )
-    right.legend(fontsize=8)
+        ax=right,
+    ).ax_.set_title("Vowels: the region of each expert, the vowels by marker")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def read_table(path, target):
+_MISSING = {"", "na", "nan", "null", "none", "?"}
+
+
+def read_table(path, target, features=None, drop=()):
     """Numeric feature matrix, target column and feature names from a CSV
-    file with a header row; a ValueError says what is wrong."""
+    file with a header row; ``features`` (default: every column but the
+    target) less ``drop`` are the inputs. A ValueError says what is wrong,
+    with the line numbers of missing values."""
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))
@@ -186,31 +173,64 @@ def read_table(path, target):
             f"{path!r} needs a header row and at least two data rows; it has "
             f"{len(rows)} row(s)."
         )
-    header, body = rows[0], [row for row in rows[1:] if row]
-    if target not in header:
-        raise ValueError(f"no column {target!r} in {path!r}; its columns are {header}.")
+    header = rows[0]
+    lines = [i + 2 for i, row in enumerate(rows[1:]) if row]  # 1-based, header 1
+    body = [row for row in rows[1:] if row]
+    for name in [target, *(features or ()), *drop]:
+        if name not in header:
+            raise ValueError(
+                f"no column {name!r} in {path!r}; its columns are {header}."
+            )
     if any(len(row) != len(header) for row in body):
         raise ValueError(f"{path!r} has rows with a different number of fields.")
-    columns = list(zip(*body, strict=True))
-    y = np.array(columns[header.index(target)])
-    names = [name for name in header if name != target]
+    names = [n for n in (features or header) if n != target and n not in drop]
+    if not names:
+        raise ValueError(
+            f"{path!r} has no feature column left besides {target!r}; check "
+            "--features and --drop."
+        )
+    columns = dict(zip(header, zip(*body, strict=True), strict=True))
+    missing = {}
+    for name in [target, *names]:
+        at = [line for line, v in zip(lines, columns[name], strict=True) if _absent(v)]
+        if at:
+            missing[name] = at
+    if missing:
+        where = "; ".join(
+            f"{name!r} on line(s) {_first(at)}" for name, at in missing.items()
+        )
+        raise ValueError(
+            f"{path!r} has missing values: {where}. Fill them in, or remove "
+            "those rows (or the column, with --drop)."
+        )
     X, bad = [], []
     for name in names:
         try:
-            X.append(np.array(columns[header.index(name)], dtype=float))
+            X.append(np.array(columns[name], dtype=float))
         except ValueError:
             bad.append(name)
     if bad:
         raise ValueError(
             f"feature column(s) {bad} of {path!r} are not numeric; encode them as "
-            "numbers or remove them."
+            "numbers, or leave them out with --drop."
         )
-    if not names:
-        raise ValueError(f"{path!r} has no feature column besides {target!r}.")
-    return np.column_stack(X), y, names
+    return np.column_stack(X), np.array(columns[target]), names
 
 
-def _select(model, X, y, select, max_experts, random_state, out):
+def _absent(value):
+    return value.strip().lower() in _MISSING
+
+
+def _first(lines, shown=10):
+    text = ", ".join(map(str, lines[:shown]))
+    return text + (f" and {len(lines) - shown} more" if len(lines) > shown else "")
+
+
+def _experts(k):
+    return f"{k} expert{'' if k == 1 else 's'}"
+
+
+def _select(model, X, y, select, max_experts, random_state, out, verbose=0):
     """The pipeline chosen by cross-validation (the CV estimator: expert
     form and number of experts) or by BIC (along the split path of linear
     experts, on all rows), fitted on all rows; prints what was compared."""
@@ -222,7 +242,9 @@ def _select(model, X, y, select, max_experts, random_state, out):
             if isinstance(mixture, MixtureOfExpertsClassifier)
             else MixtureOfExpertsRegressorCV
         )
-        search = make_pipeline(clone(scaler), kind(grid, random_state=random_state))
+        search = make_pipeline(
+            clone(scaler), kind(grid, random_state=random_state, verbose=verbose)
+        )
         search.fit(X, y)
         results = search[-1].cv_results_
         print(f"  {'expert form':26} {'K':>2}   held-out score", file=out)
@@ -247,11 +269,50 @@ def _select(model, X, y, select, max_experts, random_state, out):
     return make_pipeline(clone(scaler).fit(X), best)
 
 
+class _Progress:
+    """One status line, rewritten in place, when ``out`` is a terminal (a
+    minutes-long search shows it is alive); nothing otherwise."""
+
+    def __init__(self, out):
+        self.out = out
+        self.live = bool(getattr(out, "isatty", lambda: False)())
+        self.width = 0
+
+    def __call__(self, message):
+        if self.live:
+            self.out.write("\r" + message.ljust(self.width))
+            self.out.flush()
+            self.width = len(message)
+
+    def clear(self):
+        if self.live and self.width:
+            self.out.write("\r" + " " * self.width + "\r")
+            self.out.flush()
+            self.width = 0
+
+
+def _cross_validated(model, X, y, folds, progress, what):
+    """Scores of ``model`` on ``folds``, with a progress line per fold; the
+    pruning warnings of the fits are collected, not shown."""
+    scores, caught = [], []
+    for i, (train, test) in enumerate(folds):
+        progress(f"{what}: fold {i + 1} of {len(folds)}")
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            fitted = clone(model).fit(X[train], y[train])
+        caught += record
+        scores.append(fitted.score(X[test], y[test]))
+    progress.clear()
+    return np.array(scores), caught
+
+
 def fit_command(args, out=None):
     """``mixexp fit``: the model (chosen by ``--select``), its
-    cross-validated score, the saved pipeline and a picture."""
+    cross-validated score beside a linear baseline's, the saved pipeline
+    and a picture."""
     out = sys.stdout if out is None else out
-    X, y, names = read_table(args.data, args.target)
+    progress = _Progress(out)
+    X, y, names = read_table(args.data, args.target, args.features, args.drop)
     kind = MixtureOfExpertsClassifier if args.classifier else MixtureOfExpertsRegressor
     if not args.classifier:
         try:
@@ -261,6 +322,14 @@ def fit_command(args, out=None):
                 f"target {args.target!r} is not numeric; pass --classifier to "
                 "predict class labels."
             ) from exc
+    folds = list(KFold(5, shuffle=True, random_state=args.random_state).split(X))
+    smallest = min(len(train) for train, _ in folds)
+    if not args.select and args.n_experts > smallest:
+        raise ValueError(
+            f"--n-experts {args.n_experts} is more than the {smallest} rows each "
+            f"cross-validation fit has (4/5 of the {X.shape[0]} rows); use at most "
+            f"{smallest}, or let --select cv choose."
+        )
     model = make_pipeline(
         StandardScaler(), kind(args.n_experts, n_init=3, random_state=args.random_state)
     )
@@ -270,29 +339,51 @@ def fit_command(args, out=None):
         what = "cross-validation" if args.select == "cv" else "BIC"
         print(f"Choosing the model by {what}:", file=out)
         fitted = _select(
-            model, X, y, args.select, args.max_experts, args.random_state, out
+            model,
+            X,
+            y,
+            args.select,
+            args.max_experts,
+            args.random_state,
+            out,
+            verbose=int(progress.live),  # the search's progress, in a terminal
         )
         # Scored below as a fixed configuration: the choice saw these rows.
         model = make_pipeline(StandardScaler(), clone(fitted[-1]))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        scores = cross_val_score(
-            model, X, y, cv=KFold(5, shuffle=True, random_state=args.random_state)
-        )
+    scores, caught = _cross_validated(model, X, y, folds, progress, "scoring")
     if any("were removed" in str(w.message) for w in caught):
         print(
             "note: on 4/5 of the rows, some cross-validation fits removed experts "
             "that explained too few rows (see n_experts_).",
             file=out,
         )
+    baseline = make_pipeline(
+        StandardScaler(),
+        LogisticRegression(max_iter=1000) if args.classifier else LinearRegression(),
+    )
+    baseline_scores, _ = _cross_validated(
+        baseline, X, y, folds, progress, "scoring the baseline"
+    )
     metric = "accuracy" if args.classifier else "R^2"
     if fitted is None:
-        fitted = model.fit(X, y)
+        progress("fitting on all rows")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fitted = model.fit(X, y)
+        progress.clear()
+        for warning in caught:
+            print(f"warning: {warning.message}", file=out)
     mixture = fitted[-1]
     print(
-        f"{kind.__name__} with {mixture.n_experts_} experts "
+        f"{kind.__name__} with {_experts(mixture.n_experts_)} "
         f"({mixture.experts_!r}): 5-fold cross-validated {metric} "
-        f"{scores.mean():.4f} +/- {scores.std() / np.sqrt(scores.size):.4f} (s.e.)",
+        f"{_mean_and_error(scores)}",
+        file=out,
+    )
+    name = "logistic regression" if args.classifier else "linear regression"
+    print(
+        f"{name} (the baseline), same folds: {metric} "
+        f"{_mean_and_error(baseline_scores)}",
         file=out,
     )
     print(f"gate share of each expert: {np.round(mixture.expert_load_, 3)}", file=out)
@@ -305,46 +396,91 @@ def fit_command(args, out=None):
     return fitted
 
 
+def _mean_and_error(scores):
+    return f"{scores.mean():.4f} +/- {scores.std() / np.sqrt(scores.size):.4f} (s.e.)"
+
+
 def draw_fit(model, X, y, names, target, path):
-    """A picture of who is in charge: the experts over one feature, the
-    gate's regions over two, or fitted against observed values."""
+    """A picture of who is in charge, drawn by the library's displays: the
+    experts and their gate over one feature, the regions of the experts
+    over two (the first two, the others at their median, for a classifier
+    with more; classes by marker), or observed against fitted values
+    coloured by expert (a regressor with more than two features)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    def gate(Z):
-        return model[-1].predict_gate_proba(model[:-1].transform(Z))
+    from .inspection import ExpertFitDisplay, ExpertRegionDisplay
 
-    in_charge = gate(X).argmax(axis=1)
-    colours = plt.cm.tab10(np.arange(model[-1].n_experts_) % 10)
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    if X.shape[1] == 2:
-        f0, f1 = np.meshgrid(
-            np.linspace(X[:, 0].min(), X[:, 0].max(), 200),
-            np.linspace(X[:, 1].min(), X[:, 1].max(), 200),
+    classifier = hasattr(model, "classes_")
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    if X.shape[1] == 1 and not classifier:
+        ExpertFitDisplay.from_estimator(
+            model, X, y, xlabel=names[0], ylabel=target, ax=ax
+        ).ax_.set_title("The experts and their gate")
+    elif X.shape[1] == 1:  # a classifier on one feature: the gate over it
+        ax.remove()
+        _gate_along(model, X, y, names[0], fig)
+    elif classifier or X.shape[1] == 2:
+        display = ExpertRegionDisplay.from_estimator(
+            model,
+            X,
+            y,
+            class_markers="auto" if classifier and len(model.classes_) <= 10 else None,
+            xlabel=names[0],
+            ylabel=names[1],
+            ax=ax,
         )
-        grid = np.column_stack([f0.ravel(), f1.ravel()])
-        regions = gate(grid).argmax(axis=1).reshape(f0.shape)
-        levels = np.arange(model[-1].n_experts_ + 1) - 0.5
-        ax.contourf(f0, f1, regions, levels=levels, colors=colours, alpha=0.3)
-        ax.scatter(X[:, 0], X[:, 1], c=colours[in_charge], s=8)
-        ax.set(xlabel=names[0], ylabel=names[1], title="Region of each expert")
-    elif X.shape[1] == 1 and not hasattr(model, "classes_"):
-        order = np.argsort(X[:, 0])
-        ax.scatter(X[:, 0], y, c=colours[in_charge], s=8)
-        ax.plot(X[order, 0], model.predict(X[order]), "k-", label="mixture mean")
-        ax.set(xlabel=names[0], ylabel=target, title="Data coloured by expert")
-        ax.legend()
-    elif not hasattr(model, "classes_"):
-        ax.scatter(y, model.predict(X), c=colours[in_charge], s=8)
-        ax.set(xlabel=f"observed {target}", ylabel="predicted", title="By expert")
+        sliced = " (others at their median)" if X.shape[1] > 2 else ""
+        display.ax_.set_title(f"The region of each expert{sliced}")
     else:
-        ax.bar(np.arange(model[-1].n_experts_), model[-1].expert_load_)
-        ax.set(xlabel="expert", ylabel="share of the samples", title="Expert usage")
+        _observed_vs_fitted(model, X, y, target, ax)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _gate_along(model, X, y, name, fig):
+    """A classifier on one feature: its gate probabilities along it, with
+    the classes' rows marked below."""
+    ax = fig.add_subplot(111)
+    grid = np.linspace(X[:, 0].min(), X[:, 0].max(), 400)[:, None]
+    gate = model[-1].predict_gate_proba(model[:-1].transform(grid))
+    for k in range(gate.shape[1]):
+        ax.plot(grid[:, 0], gate[:, k], lw=2, label=f"expert {k}")
+    classes = model.classes_
+    codes = np.searchsorted(classes, y)
+    for c, label in enumerate(classes):
+        rows = X[codes == c, 0]
+        ax.plot(
+            rows, np.full(rows.shape, -0.05 - 0.05 * c), "|", label=f"class {label}"
+        )
+    ax.set(xlabel=name, ylabel="gate probability", title="The gate along the feature")
+    ax.legend(fontsize="small")
+
+
+def _observed_vs_fitted(model, X, y, target, ax):
+    """Observed against fitted values, each point coloured by the expert
+    most responsible for it, with the line y = x."""
+    import matplotlib.pyplot as plt
+
+    mixture = model[-1]
+    posterior = mixture.responsibilities(model[:-1].transform(X), y)
+    owner = posterior.argmax(axis=1)
+    fitted = model.predict(X)
+    colours = plt.cm.tab10(np.arange(mixture.n_experts_) % 10)
+    for k in range(mixture.n_experts_):
+        mine = owner == k
+        ax.scatter(y[mine], fitted[mine], s=10, color=colours[k], label=f"expert {k}")
+    low, high = min(y.min(), fitted.min()), max(y.max(), fitted.max())
+    ax.plot([low, high], [low, high], "k--", lw=1, label="fitted = observed")
+    ax.set(
+        xlabel=f"observed {target}",
+        ylabel=f"fitted {target}",
+        title="Fitted against observed, by the expert in charge",
+    )
+    ax.legend(fontsize="small")
 
 
 def main(argv=None):
@@ -370,6 +506,15 @@ def main(argv=None):
     )
     fit.add_argument("data", help="CSV file with a header row")
     fit.add_argument("--target", required=True, help="name of the target column")
+    fit.add_argument(
+        "--features",
+        nargs="+",
+        metavar="COLUMN",
+        help="the input columns (default: every column but the target)",
+    )
+    fit.add_argument(
+        "--drop", nargs="+", default=(), metavar="COLUMN", help="columns to leave out"
+    )
     fit.add_argument(
         "--classifier", action="store_true", help="the target holds class labels"
     )

@@ -217,7 +217,9 @@ n_jobs : int, default=None
 random_state : int, RandomState instance or None, default=None
     Seeds the folds and the mixtures.
 verbose : int, default=0
-    Print how many candidate forms go on after each number of experts.
+    1 prints a progress line after each number of experts: the fits made,
+    the seconds so far, the best mean held-out score and how many
+    candidate forms go on. 0 prints nothing.
 """
     ),
     "cv_regression": _entries(

@@ -351,6 +351,7 @@ class _MixtureCV(MetaEstimatorMixin, BaseEstimator):
         active = list(range(len(candidates)))
         best = dict.fromkeys(active)  # each form's best row so far
         since_best = dict.fromkeys(active, 0)
+        begin = time.perf_counter()
         for position, n_experts in enumerate(grid):
             jobs = [(c, f) for c in active for f in range(len(folds))]
             steps = Parallel(n_jobs=self.n_jobs, prefer="threads")(
@@ -388,7 +389,14 @@ class _MixtureCV(MetaEstimatorMixin, BaseEstimator):
                     if self.patience is not None and since_best[c] >= self.patience:
                         active.remove(c)
             if self.verbose:
-                print(f"n_experts={n_experts}: {len(active)} candidate(s) go on")
+                reached = record["score"][~np.isnan(record["score"]).any(axis=1)]
+                print(
+                    f"n_experts={n_experts} ({position + 1} of {len(grid)}): "
+                    f"{len(jobs)} fits, {time.perf_counter() - begin:.1f} s so far; "
+                    f"best mean held-out score {reached.mean(axis=1).max():.4f}; "
+                    f"{len(active)} form(s) go on",
+                    flush=True,
+                )
             if not active:
                 break
         self.cv_results_ = self._results(candidates, grid, record)

@@ -103,6 +103,24 @@ def test_classifier_with_string_labels_chosen_by_cv(tmp_path, capsys):
         (["--target", "y"], ["x", "y"], [["1", "a"], [3, 4], [5, 6]], "--classifier"),
         (["--target", "y"], ["x", "y"], [[1, 2]], "at least two data rows"),
         (["--target", "y"], ["y"], [[1], [2], [3]], "no feature column"),
+        (
+            ["--target", "y"],
+            ["x", "w", "y"],
+            [[1, "", 2], [3, 4, "NA"], [5, 6, 7], [7, "nan", 8]],
+            r"missing values: 'y' on line\(s\) 3; 'w' on line\(s\) 2, 5",
+        ),
+        (
+            ["--target", "y", "--drop", "v"],
+            ["x", "y"],
+            [[1, 2], [3, 4], [5, 6]],
+            "no column 'v'",
+        ),
+        (
+            ["--target", "y", "--n-experts", "5"],
+            ["x", "y"],
+            [[1, 2], [3, 4], [5, 6], [7, 8], [9, 1], [2, 2]],
+            "--n-experts 5 is more than the 4 rows each cross-validation fit has",
+        ),
     ],
 )
 def test_bad_input_gets_a_clear_error(tmp_path, capsys, args, header, rows, message):
@@ -147,3 +165,88 @@ def test_selection_on_a_small_file_keeps_no_degenerate_expert(tmp_path, select):
     parameters = mixture._n_parameters() / mixture.n_experts_
     assert np.all(rows >= parameters), (rows, parameters)
     assert np.all(mixture.expert_load_ > 0.05)
+
+
+def test_features_and_drop_choose_the_inputs(tmp_path, capsys):
+    X, y = make_piecewise_linear(300, random_state=0)
+    noise = np.random.RandomState(0).normal(size=(300, 2))
+    path = _write(
+        tmp_path / "wide.csv",
+        ["x", "n1", "n2", "y"],
+        zip(X[:, 0], noise[:, 0], noise[:, 1], y, strict=True),
+    )
+    assert main(["fit", path, "--target", "y", "--features", "x", "n1"]) == 0
+    assert "features ['x', 'n1']" in capsys.readouterr().out
+    assert main(["fit", path, "--target", "y", "--drop", "n1", "n2"]) == 0
+    assert "features ['x']" in capsys.readouterr().out
+
+
+def test_the_baseline_is_scored_on_the_same_folds(piecewise_csv, capsys):
+    assert main(["fit", piecewise_csv, "--target", "y", "--n-experts", "3"]) == 0
+    out = capsys.readouterr().out
+    baseline = re.search(
+        r"linear regression \(the baseline\), same folds: R\^2 (\S+)", out
+    )
+    mixture = re.search(r"cross-validated R\^2 (\S+)", out)
+    # Three linear pieces with jumps: one line explains much less.
+    assert float(baseline.group(1)) < float(mixture.group(1)) - 0.1
+
+
+def test_one_expert_is_singular(tmp_path, capsys):
+    X, y = make_piecewise_linear(60, random_state=0)
+    path = _write(tmp_path / "line.csv", ["x", "y"], zip(X[:, 0], X[:, 0], strict=True))
+    assert main(["fit", path, "--target", "y", "--n-experts", "1"]) == 0
+    assert "MixtureOfExpertsRegressor with 1 expert (" in capsys.readouterr().out
+
+
+class _Terminal:
+    """A stand-in for a terminal: collects what is written."""
+
+    def __init__(self, tty):
+        self.text, self.tty = "", tty
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return self.tty
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_progress_lines_only_in_a_terminal(piecewise_csv, tty):
+    from argparse import Namespace
+
+    from mixexp._cli import fit_command
+
+    out = _Terminal(tty)
+    args = Namespace(
+        data=piecewise_csv, target="y", features=None, drop=(), classifier=False,
+        n_experts=3, select=None, max_experts=8, save=None, plot=None,
+        random_state=0,
+    )  # fmt: skip
+    fit_command(args, out=out)
+    assert ("\rscoring: fold 5 of 5" in out.text) == tty
+    assert "\r" not in out.text or tty
+
+
+@pytest.mark.parametrize(
+    "n_features, classifier",
+    [(1, False), (1, True), (2, True), (3, False), (3, True)],
+)
+def test_pictures_for_every_shape_of_data(tmp_path, n_features, classifier):
+    X, y = make_local_classification(300, random_state=0)
+    X = np.column_stack([X, X[:, :1] ** 2])[:, :n_features]
+    target = np.where(y == 1, "yes", "no") if classifier else X[:, 0] * 2.0 + y
+    names = [f"x{j}" for j in range(n_features)]
+    path = _write(
+        tmp_path / "data.csv",
+        [*names, "t"],
+        [[*row, t] for row, t in zip(X, target, strict=True)],
+    )
+    picture = tmp_path / "fit.png"
+    args = ["fit", path, "--target", "t", "--n-experts", "2", "--plot", str(picture)]
+    assert main(args + (["--classifier"] if classifier else [])) == 0
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

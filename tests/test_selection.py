@@ -286,3 +286,21 @@ def test_a_score_of_the_other_task_is_refused():
         ValueError, match="not available for MixtureOfExpertsClassifierCV"
     ):
         MixtureOfExpertsClassifierCV(scoring="squared_error").fit(X, y)
+
+
+@pytest.mark.parametrize("verbose", [0, 1])
+def test_verbose_prints_a_progress_line_per_size_and_nothing_at_zero(capsys, verbose):
+    X, y = make_piecewise_linear(200, random_state=0)
+    MixtureOfExpertsRegressorCV((1, 2, 3), cv=3, verbose=verbose, random_state=0).fit(
+        X, y
+    )
+    lines = capsys.readouterr().out.splitlines()
+    if not verbose:
+        assert lines == []
+        return
+    assert [line.split(" (")[0] for line in lines] == [
+        "n_experts=1",
+        "n_experts=2",
+        "n_experts=3",
+    ]
+    assert all("s so far; best mean held-out score" in line for line in lines)
