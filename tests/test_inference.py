@@ -555,3 +555,38 @@ def test_bootstrap_lrt_classifier_and_errors():
     assert np.isfinite(test.statistic) and test.boot_statistics.shape == (3,)
     with pytest.raises(ValueError, match="K0 < K1"):
         bootstrap_lrt(MixtureOfExpertsClassifier(), X, y, n_experts=(2, 2))
+
+
+# -------------------------------------------------------- the forest plot
+def test_coefficient_display_draws_the_table():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mixexp.inspection import CoefficientDisplay
+
+    X, y = _two_linear_experts(300)
+    model = _tight(MixtureOfExpertsRegressor(2)).fit(X, y)
+    display = CoefficientDisplay.from_estimator(model, X, y)
+    table = coef_table(model, X, y)
+    assert display.row_labels_ == ["intercept", "x0", "gate: intercept", "gate: x0"]
+    assert display.ax_ is display.figure_.axes[0]
+    # Expert 0: its intercept and slope; expert 1: those and the gate's two.
+    for k, count in ((0, 2), (1, 4)):
+        line = display.errorbars_[k].lines[0]
+        rows = (table["expert"] == k) & (table["term"] != "variance")
+        np.testing.assert_allclose(line.get_xdata(), table["estimate"][rows])
+        assert len(line.get_ydata()) == count
+    # Experts side by side on the shared lines, the first line on top.
+    first = display.errorbars_[0].lines[0].get_ydata()
+    second = display.errorbars_[1].lines[0].get_ydata()[:2]
+    assert np.all(first < second) and np.all(np.abs(first - second) < 0.5)
+    assert display.ax_.get_ylim()[0] > display.ax_.get_ylim()[1]
+    with_variance = CoefficientDisplay(table=table).plot(include_variance=True)
+    assert "variance" in with_variance.row_labels_
+    _, ax = plt.subplots()
+    assert CoefficientDisplay(table=table).plot(ax=ax).ax_ is ax
+    with pytest.raises(ValueError, match="lacks the columns"):
+        CoefficientDisplay(table={"estimate": [1.0]}).plot()
+    plt.close("all")
