@@ -107,13 +107,16 @@ def test_one_logistic_expert_is_the_logistic_information():
 def _set_parameters(model, table, theta):
     """Write the table's parameters ``theta`` into the fitted attributes
     (the gate with expert 0's parameters at zero; a logistic expert with
-    class 0's at zero)."""
+    class 0's at zero). The features of a (part, expert, output) block are
+    its non-intercept terms in their order."""
     gate, experts = model.gate_, model.experts_
     if isinstance(gate, SoftmaxGate):
         gate.coef_[0], gate.intercept_[0] = 0.0, 0.0
     if isinstance(experts, LogisticExpert):
         experts.coef_[:, 0], experts.intercept_[:, 0] = 0.0, 0.0
+    multi = isinstance(experts, LinearExpert) and experts.coef_.ndim == 3
     log_odds = np.zeros(model.n_experts_)
+    features = {}
     for part, k, out, term, value in zip(
         table["part"],
         table["expert"],
@@ -123,21 +126,26 @@ def _set_parameters(model, table, theta):
         strict=True,
     ):
         owner = gate if part == "gate" else experts
+        two_axes = owner is experts and (multi or isinstance(owner, LogisticExpert))
+        where = (k, out) if two_axes else (k,)
         if isinstance(owner, ConstantGate):
             log_odds[k] = value
-        elif isinstance(owner, LogisticExpert):
-            if term == "intercept":
-                owner.intercept_[k, out] = value
-            else:
-                owner.coef_[k, out, int(term[1:])] = value
         elif term == "intercept":
-            owner.intercept_[k] = value
+            owner.intercept_[where] = value
         elif term == "variance":
-            owner.noise_variance_[k] = value
+            owner.noise_variance_[where] = value
         else:
-            owner.coef_[k, int(term[1:])] = value
+            j = features.setdefault((part, k, out), 0)
+            features[(part, k, out)] += 1
+            owner.coef_[(*where, j)] = value
     if isinstance(gate, ConstantGate):
         gate.proportions_ = softmax(log_odds)
+
+
+def _two_outputs(n=400, seed=0):
+    X, y = _two_linear_experts(n, seed)
+    rng = np.random.RandomState(seed + 1)
+    return X, np.column_stack([y, 0.5 * y + X[:, 0] ** 2 + 0.3 * rng.randn(n)])
 
 
 def _fd_information(model, X, y, table, sample_weight=None, steps=None):
@@ -181,6 +189,20 @@ CASES = {
         _two_poisson_experts,
         MixtureOfExpertsRegressor(
             2, gate=SoftmaxGate(alpha=0.0), expert=PoissonExpert(alpha=0.0)
+        ),
+    ),
+    "quadratic-two-outputs": (
+        _two_outputs,
+        MixtureOfExpertsRegressor(
+            2, gate=SoftmaxGate(alpha=0.0), expert=LinearExpert(alpha=0.0, degree=2)
+        ),
+    ),
+    "no-intercept": (
+        _two_linear_experts,
+        MixtureOfExpertsRegressor(
+            2,
+            gate=SoftmaxGate(alpha=0.0),
+            expert=LinearExpert(alpha=0.0, fit_intercept=False),
         ),
     ),
     "linear-constant": (
