@@ -318,7 +318,12 @@ def _bootstrap_replicate(mixture, X, y, sample_weight, seed, reference):
     model.set_params(warm_start=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.fit(_safe_indexing(X, rows), _safe_indexing(y, rows), sample_weight[rows])
+        try:
+            model.fit(
+                _safe_indexing(X, rows), _safe_indexing(y, rows), sample_weight[rows]
+            )
+        except ValueError:  # e.g. a class missing from the drawn rows
+            return None
     if model.n_experts_ != mixture.n_experts_:
         return None
     order = _matching(reference, model.responsibilities(X, y))
@@ -343,15 +348,16 @@ def _bootstrap_covariance(mixture, X, y, sample_weight, n_boot, n_jobs, random_s
     kept = [run for run in runs if run is not None]
     if len(runs) - len(kept):
         warnings.warn(
-            f"{len(runs) - len(kept)} of {n_boot} bootstrap refits lost an expert "
-            "and were left out.",
+            f"{len(runs) - len(kept)} of {n_boot} bootstrap refits failed or lost "
+            "an expert and were left out.",
             RuntimeWarning,
             stacklevel=3,
         )
     if len(kept) < 2:
         raise ValueError(
-            "Fewer than two bootstrap refits kept every expert; the model has "
-            "more experts than the data support. Fit fewer experts."
+            "Fewer than two bootstrap refits kept every expert (or succeeded); "
+            "the model may have more experts than the data support: fit fewer "
+            'experts, or use method="observed".'
         )
     draws = np.vstack(kept)
     return np.var(draws, axis=0, ddof=1), draws
@@ -563,7 +569,9 @@ def summary(table, title=None):
             ]
         else:
             rows = np.flatnonzero(part == "gate")
-            header = "Gate (log-odds against expert 0)"
+            header = "Gate"
+            if not np.any(expert[rows] == 0):  # the softmax's relative rows
+                header = "Gate (log-odds against expert 0)"
             names = [f"expert {expert[i]}: {table['term'][i]}" for i in rows]
         blocks.append(_render_block(header, names, rows, table))
     text = "\n\n".join(blocks)

@@ -17,7 +17,7 @@ from mixexp import (
 )
 from mixexp.datasets import load_patent
 from mixexp.experts import LinearExpert, LogisticExpert, PoissonExpert, StudentTExpert
-from mixexp.gates import ConstantGate, SoftmaxGate
+from mixexp.gates import ConstantGate, GaussianGate, SoftmaxGate
 from mixexp.inference import (
     bootstrap_lrt,
     coef_table,
@@ -476,6 +476,13 @@ def test_parts_without_information_point_to_the_bootstrap():
     table = coef_table(model, X, y, method="bootstrap", n_boot=5, random_state=0)
     assert np.all(np.isfinite(table["std_error"]))
     assert "df_" in set(table["term"])
+    # A generative gate's own parameters, not log-odds against expert 0.
+    model = MixtureOfExpertsRegressor(1, gate=GaussianGate()).fit(X, y)
+    with pytest.raises(ValueError, match="GaussianGate does not declare"):
+        coef_table(model, X, y)
+    table = coef_table(model, X, y, method="bootstrap", n_boot=5, random_state=0)
+    assert "means_[0]" in set(table["term"][table["part"] == "gate"])
+    assert "\n\nGate\n" in summary(table)
 
 
 @pytest.mark.parametrize(
