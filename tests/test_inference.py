@@ -619,3 +619,19 @@ def test_coefficient_display_draws_the_table():
     with pytest.raises(ValueError, match="lacks the columns"):
         CoefficientDisplay(table={"estimate": [1.0]}).plot()
     plt.close("all")
+
+
+def test_bootstrap_is_reproducible_across_n_jobs():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(200, 1))
+    y = 1 + 2 * X[:, 0] + 0.3 * rng.randn(200)
+    model = MixtureOfExpertsRegressor(1).fit(X, y)
+    tables = [
+        coef_table(
+            model, X, y, method="bootstrap", n_boot=4, n_jobs=n_jobs, random_state=0
+        )
+        for n_jobs in (1, 2)
+    ]
+    np.testing.assert_array_equal(tables[0]["std_error"], tables[1]["std_error"])
+    other = coef_table(model, X, y, method="bootstrap", n_boot=4, random_state=1)
+    assert not np.array_equal(other["std_error"], tables[0]["std_error"])
