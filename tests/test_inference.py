@@ -452,6 +452,18 @@ def test_cv_estimator_uses_its_best_estimator():
     np.testing.assert_array_equal(table["std_error"], direct["std_error"])
 
 
+def test_pipeline_uses_its_transformed_inputs():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = _two_linear_experts(200)
+    pipe = make_pipeline(StandardScaler(), MixtureOfExpertsRegressor(2, random_state=0))
+    pipe.fit(3.0 * X + 1.0, y)
+    table = coef_table(pipe, 3.0 * X + 1.0, y)
+    direct = coef_table(pipe[-1], pipe[0].transform(3.0 * X + 1.0), y)
+    np.testing.assert_array_equal(table["std_error"], direct["std_error"])
+
+
 def test_table_shape_and_columns():
     X, y = _two_poisson_experts(300)
     model = _tight(MixtureOfExpertsRegressor(2, expert=PoissonExpert())).fit(X, y)
