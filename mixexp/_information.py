@@ -13,6 +13,8 @@ apart.
 
 import numpy as np
 
+from ._linalg import weighted_grams
+
 
 def design(X):
     """``[1, X]`` of shape (n, 1 + d)."""
@@ -50,14 +52,15 @@ def multinomial_curvature(Z, prob, weights):
     q = prob[:, :, 1:]
     n, n_problems, n_free = q.shape
     p = Z.shape[1]
-    diag = np.einsum("nb,nbc,na,nd->bcad", weights, q, Z, Z)
+    weighted_q = (weights[:, :, None] * q).reshape(n, n_problems * n_free)
+    diag = weighted_grams(Z.T, weighted_q.T).reshape(n_problems, n_free, p, p)
     hess = np.zeros((n_problems, n_free, p, n_free, p))
     free = np.arange(n_free)
     hess[:, free, :, free, :] = diag.transpose(1, 0, 2, 3)
     root = np.sqrt(weights)[:, :, None, None] * q[..., None] * Z[:, None, None, :]
-    root = root.reshape(n, n_problems, n_free * p)
+    root = root.reshape(n, n_problems, n_free * p).transpose(1, 0, 2)
     hess = hess.reshape(n_problems, n_free * p, n_free * p)
-    return hess - np.einsum("nbi,nbj->bij", root, root)
+    return hess - np.matmul(root.transpose(0, 2, 1), root)
 
 
 def multinomial_penalty(alpha_total, mask, n_choices):

@@ -261,9 +261,11 @@ def _information(mixture, X, y, sample_weight):
             expert_X[rows], y[rows]
         )
         scores[:, :, n_gate:] = own.reshape(n_rows, n_experts, -1)
-        mean = np.einsum("nk,nkp->np", h, scores)
-        spread += np.einsum("nk,nkp,nkq->pq", weighted, scores, scores)
-        spread -= np.einsum("n,np,nq->pq", weight, mean, mean)
+        mean = np.matmul(h[:, None, :], scores)[:, 0]
+        # sum_ik w_i h_ik s s^T - sum_i w_i sbar sbar^T, as two BLAS products.
+        root = (np.sqrt(weighted)[:, :, None] * scores).reshape(-1, n_params)
+        centre = np.sqrt(weight)[:, None] * mean
+        spread += root.T @ root - centre.T @ centre
 
     gate_penalty = gate._info_penalty(gate_X, sample_weight)
     expert_penalty = experts._info_penalty(expert_X, sample_weight)

@@ -613,11 +613,11 @@ class LinearExpert(LocationScaleMarginals, Expert):
         n_experts, n_outputs = variance.shape
         q = Z.shape[1]
         block = np.zeros((n_experts, n_outputs, q + 1, q + 1))
-        gram = np.einsum("nk,na,nb->kab", weights, Z, Z)
+        gram = weighted_grams(Z.T, weights.T)
         block[:, :, :q, :q] = gram[:, None] / variance[:, :, None, None]
-        cross = (
-            np.einsum("nk,nkm,na->kma", weights, resid, Z) / variance[..., None] ** 2
-        )
+        weighted = (weights[:, :, None] * resid).reshape(Z.shape[0], -1)
+        cross = (weighted.T @ Z).reshape(n_experts, n_outputs, q)
+        cross /= variance[..., None] ** 2
         block[:, :, :q, q] = block[:, :, q, :q] = cross
         square = np.einsum("nk,nkm->km", weights, resid * resid)
         mass = weights.sum(axis=0)[:, None]

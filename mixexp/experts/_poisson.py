@@ -415,7 +415,7 @@ class PoissonExpert(Expert):
     def _info_curvature(self, X, y, weights):
         """``sum_i weights_ik mu_ik z_i z_i^T``, (K, 1 + d, 1 + d)."""
         Z = design(X)
-        return np.einsum("nk,na,nb->kab", weights * self._info_means(Z), Z, Z)
+        return weighted_grams(Z.T, (weights * self._info_means(Z)).T)
 
     def _info_penalty(self, X, sample_weight):
         """The ridge on the slopes: ``alpha W Var(x_j)`` on the diagonal."""
