@@ -87,6 +87,13 @@ SCRIPTS = [
         "EM at K = 8 to 64 experts: iterations and seconds to convergence, and "
         "one iteration against the K weighted Gram products.",
     ),
+    (
+        "bench_inference.py",
+        [],
+        "Coverage of coef_table's 95% Wald intervals (observed information "
+        "and bootstrap) on planted two-expert problems, and the bootstrap "
+        "LRT's size and power.",
+    ),
 ]
 
 

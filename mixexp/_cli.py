@@ -387,6 +387,7 @@ def fit_command(args, out=None):
         file=out,
     )
     print(f"gate share of each expert: {np.round(mixture.expert_load_, 3)}", file=out)
+    print_summary(fitted, X, y, names, out)
     if args.save:
         joblib.dump(fitted, args.save)
         print(f"model saved to {args.save} (joblib.load reads it back)", file=out)
@@ -398,6 +399,30 @@ def fit_command(args, out=None):
 
 def _mean_and_error(scores):
     return f"{scores.mean():.4f} +/- {scores.std() / np.sqrt(scores.size):.4f} (s.e.)"
+
+
+def print_summary(pipeline, X, y, names, out):
+    """The Wald table of the fitted pipeline's mixture (coefficients of the
+    standardized features), or why there is none."""
+    from .inference import coef_table, summary
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            table = coef_table(pipeline, X, y)
+        except ValueError as exc:
+            print(f"no Wald table: {exc}", file=out)
+            return
+    renamed = {f"x{j}": name for j, name in enumerate(names)}
+    table["term"] = np.array([renamed.get(t, t) for t in table["term"]], dtype=object)
+    title = (
+        "\nWald table (observed information; coefficients of the standardized "
+        "features):"
+    )
+    print(summary(table, title=title), file=out)
+    for warning in caught:
+        if issubclass(warning.category, RuntimeWarning):
+            print(f"note: {warning.message}", file=out)
 
 
 def draw_fit(model, X, y, names, target, path):

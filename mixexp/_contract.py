@@ -39,6 +39,10 @@ CAPABILITIES = {
     "_marginal_* hooks (LocationScaleMarginals has them for normal and t "
     "noise), for the regressor's predictive "
     "distribution: its return_std, predict_quantiles and sample_y",
+    "information": "observed information for mixexp.inference (Louis 1982): "
+    "_info_estimates, _info_scores, _info_curvature and _info_penalty give "
+    "the part's free parameters, its complete-data scores, its expected "
+    "complete-data curvature and its penalty's curvature",
 }
 __doc__ += "".join(f"\n- ``{k}``: {v}." for k, v in CAPABILITIES.items())
 
@@ -71,6 +75,12 @@ class Part(BaseEstimator):
         "gradient": ("_theta", "_set_theta", "_theta_penalty"),
         "online": ("_prepare_online", "_online_update"),
         "pruning": ("_keep",),
+        "information": (
+            "_info_estimates",
+            "_info_scores",
+            "_info_curvature",
+            "_info_penalty",
+        ),
     }
 
     def _missing(self, hook, capability=None):
@@ -158,6 +168,45 @@ class Part(BaseEstimator):
         index array), in that order; between two runs of a solver, so no
         step is pending. Returns None."""
         raise self._missing("_keep", "pruning")
+
+    # ---------------------------------------------- capability: information
+    # The pieces of Louis' (1982) observed information, in the part's free
+    # parameters (identified: a softmax's are relative to a reference
+    # choice, its first). X is the part's validated inputs (the experts'
+    # before their feature map), y the encoded targets, both of some rows;
+    # the inference driver sums over row chunks. For the experts, P counts
+    # one expert's parameters: expert k's are the k-th block of P.
+    def _info_estimates(self, names):
+        """``(estimates, labels)``: the fitted free parameters (P_total,)
+        (experts: all K blocks, expert-major) and, for each, a tuple
+        ``(expert, output, term, wald)``: the expert it belongs to (for the
+        gate, the expert whose odds against the reference it is), the
+        output (or class) index, the term's name built from ``names`` (the
+        part's input feature names) or ``"intercept"``, ``"variance"``...,
+        and whether a Wald test of zero means anything (not for a
+        variance)."""
+        raise self._missing("_info_estimates", "information")
+
+    def _info_scores(self, X, y):
+        """Complete-data scores (n_rows, K, P): the gradient of log g_k(x_i)
+        in the gate's parameters, or of log P_k(y_i | x_i) in expert k's own
+        parameters."""
+        raise self._missing("_info_scores", "information")
+
+    def _info_curvature(self, X, y, weights):
+        """The expected negative complete-data Hessian under ``weights``
+        (n_rows, K), the sample weights times the responsibilities: the gate
+        ``sum_ik weights_ik (-d2 log g_k(x_i))`` of shape (P, P), the
+        experts ``sum_i weights_ik (-d2 log P_k(y_i | x_i))`` for each k,
+        (K, P, P)."""
+        raise self._missing("_info_curvature", "information")
+
+    def _info_penalty(self, X, sample_weight):
+        """Hessian of the penalty the fit subtracts, at the fitted
+        parameters, for a fit on these rows and weights (its scale is per
+        unit of sample weight): (P, P) for the gate, (K, P, P) for the
+        experts."""
+        raise self._missing("_info_penalty", "information")
 
     # --------------------------------------------------- capability: online
     def _prepare_online(self):

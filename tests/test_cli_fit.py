@@ -45,6 +45,9 @@ def test_fit_reports_saves_and_draws(piecewise_csv, tmp_path, capsys):
     assert re.search(
         r"3 experts \(LinearExpert\(\)\): 5-fold cross-validated R\^2 0.98", out
     )
+    # The Wald table after the fit: three experts and the gate, by feature name.
+    assert "Wald table (observed information" in out
+    assert out.count("\nExpert ") == 3 and "Gate (log-odds against expert 0)" in out
     model = joblib.load(model_path)
     X, y = read_table(piecewise_csv, "y")[:2]
     assert model.score(X, y.astype(float)) > 0.98

@@ -31,13 +31,16 @@ NO_GRADIENT = ALL - {"gradient", "sparse_routing"}
 # supports today.
 PARTS = [
     (SoftmaxGate(), ALL - {"predictive_distribution"}),
-    (TreeGate(), ALL - {"predictive_distribution", "pruning"}),
+    (TreeGate(), ALL - {"predictive_distribution", "pruning", "information"}),
     (GaussianGate(), {"em", "online", "blockwise", "pruning"}),
-    (ConstantGate(), {"em", "online", "blockwise", "pruning"}),
+    (ConstantGate(), {"em", "online", "blockwise", "pruning", "information"}),
     (LinearExpert(), ALL - {"sparse_routing"}),
-    (LinearExpert(covariance_type="full"), NO_GRADIENT),
+    (LinearExpert(covariance_type="full"), NO_GRADIENT - {"information"}),
     (StudentTExpert(), {"em", "blockwise", "predictive_distribution", "pruning"}),
-    (LogisticExpert(), {"em", "gradient", "online", "blockwise", "pruning"}),
+    (
+        LogisticExpert(),
+        {"em", "gradient", "online", "blockwise", "pruning", "information"},
+    ),
     (PoissonExpert(), ALL - {"sparse_routing"}),
     (EstimatorExpert(Ridge()), {"em", "predictive_distribution", "pruning"}),
     (EstimatorExpert(LogisticRegression()), {"em", "pruning"}),

@@ -6,9 +6,9 @@ import re
 import pytest
 
 import mixexp
-from mixexp import datasets, experts, gates, io, metrics
+from mixexp import datasets, experts, gates, inference, io, metrics
 
-MODULES = [mixexp, gates, experts, datasets, io, metrics]
+MODULES = [mixexp, gates, experts, datasets, inference, io, metrics]
 try:  # the displays need no matplotlib to import
     from mixexp import inspection
 

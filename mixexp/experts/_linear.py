@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import StrOptions
 from .._component import check_component_fitted, map_chunks
 from .._contract import Expert, LocationScaleMarginals, keep_experts
 from .._data import add_stats
+from .._information import column_variance, term_names
 from .._linalg import psd_solve, weighted_grams
 from .._online import running_average
 from .._params import Interval
@@ -195,7 +196,7 @@ class LinearExpert(LocationScaleMarginals, Expert):
         passes train diagonal noise only, so full covariances are EM's."""
         supported = {"em", "online", "blockwise", "predictive_distribution", "pruning"}
         if self.covariance_type != "full":
-            supported.add("gradient")
+            supported.update({"gradient", "information"})
         return frozenset(supported)
 
     def _predict_pairs(self, X, samples, experts):
@@ -552,3 +553,100 @@ class LinearExpert(LocationScaleMarginals, Expert):
         new_coef[~alive] = coef[~alive]
         new_intercept[~alive] = intercept[~alive]
         self._set_arrays(new_coef, new_intercept, noise)
+
+    # ------------------------------------------------------- information
+    # Per expert and output: the coefficients of [1, phi(x)] (no 1 without
+    # an intercept), then the noise variance; diagonal noise only.
+    def _info_design(self, X):
+        """The design ``[1, phi(x)]`` (or ``phi(x)``), shape (n, q)."""
+        Z = self._features(X)
+        if self.fit_intercept:
+            Z = np.column_stack([np.ones(Z.shape[0]), Z])
+        return Z
+
+    def _info_coef(self):
+        """Coefficients on the design (K, m, q) and variances (K, m)."""
+        coef, intercept, variance = self._arrays()
+        if self.fit_intercept:
+            coef = np.concatenate([intercept[:, :, None], coef], axis=2)
+        return coef, variance
+
+    def _info_estimates(self, names):
+        coef, variance = self._info_coef()
+        n_experts, n_outputs, _ = coef.shape
+        features = names
+        if self.degree > 1:
+            features = PolynomialFeatures(self.degree, include_bias=False)
+            features = features.fit(np.zeros((1, len(names))))
+            features = features.get_feature_names_out([str(n) for n in names])
+        terms = term_names(features, self.fit_intercept)
+        estimates = np.concatenate([coef, variance[:, :, None]], axis=2)
+        labels = [
+            (k, o, term, wald)
+            for k in range(n_experts)
+            for o in range(n_outputs)
+            for term, wald in [*((t, True) for t in terms), ("variance", False)]
+        ]
+        return estimates.ravel(), labels
+
+    def _info_residuals(self, X, y):
+        Z = self._info_design(X)
+        coef, variance = self._info_coef()
+        resid = y[:, None, :] - np.einsum("nq,kmq->nkm", Z, coef)
+        return Z, resid, variance
+
+    def _info_scores(self, X, y):
+        """``r z / v`` and ``(r^2 / v - 1) / (2 v)``: (n, K, m (q + 1))."""
+        Z, resid, variance = self._info_residuals(X, y)
+        scaled = resid / variance
+        scores = np.concatenate(
+            [
+                scaled[..., None] * Z[:, None, None, :],
+                (0.5 * (scaled * resid - 1.0) / variance)[..., None],
+            ],
+            axis=3,
+        )
+        return scores.reshape(scores.shape[0], scores.shape[1], -1)
+
+    def _info_curvature(self, X, y, weights):
+        Z, resid, variance = self._info_residuals(X, y)
+        n_experts, n_outputs = variance.shape
+        q = Z.shape[1]
+        block = np.zeros((n_experts, n_outputs, q + 1, q + 1))
+        gram = weighted_grams(Z.T, weights.T)
+        block[:, :, :q, :q] = gram[:, None] / variance[:, :, None, None]
+        weighted = (weights[:, :, None] * resid).reshape(Z.shape[0], -1)
+        cross = (weighted.T @ Z).reshape(n_experts, n_outputs, q)
+        cross /= variance[..., None] ** 2
+        block[:, :, :q, q] = block[:, :, q, :q] = cross
+        square = np.einsum("nk,nkm->km", weights, resid * resid)
+        mass = weights.sum(axis=0)[:, None]
+        block[:, :, q, q] = square / variance**3 - 0.5 * mass / variance**2
+        return _block_diagonal(block)
+
+    def _info_penalty(self, X, sample_weight):
+        """Hessian of ``sum_j ridge_j c_j^2 / (2 v)`` in (c, v), the ridge
+        ``alpha W Var(phi_j)`` on the slopes only."""
+        coef, variance = self._info_coef()
+        n_experts, n_outputs, q = coef.shape
+        features = self._features(X)
+        ridge = self.alpha * float(sample_weight.sum())
+        ridge *= column_variance(features, sample_weight)
+        if self.fit_intercept:
+            ridge = np.append(0.0, ridge)
+        block = np.zeros((n_experts, n_outputs, q + 1, q + 1))
+        v = variance[..., None]
+        block[:, :, np.arange(q), np.arange(q)] = ridge / v
+        cross = -ridge * coef / v**2
+        block[:, :, :q, q] = block[:, :, q, :q] = cross
+        block[:, :, q, q] = np.sum(ridge * coef**2, axis=2) / variance**3
+        return _block_diagonal(block)
+
+
+def _block_diagonal(blocks):
+    """(K, m, s, s) blocks as K block-diagonal matrices (K, m s, m s)."""
+    n_experts, n_outputs, size, _ = blocks.shape
+    out = np.zeros((n_experts, n_outputs, size, n_outputs, size))
+    outputs = np.arange(n_outputs)
+    out[:, outputs, :, outputs, :] = blocks.transpose(1, 0, 2, 3)
+    return out.reshape(n_experts, n_outputs * size, n_outputs * size)

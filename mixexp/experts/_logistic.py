@@ -4,6 +4,15 @@ import numpy as np
 
 from .._component import MultinomialComponent, check_component_fitted, map_chunks
 from .._contract import Expert, keep_experts
+from .._information import (
+    column_variance,
+    design,
+    multinomial_curvature,
+    multinomial_penalty,
+    multinomial_scores,
+    relative,
+    term_names,
+)
 from .._multinomial import batch_logits, softmax
 
 
@@ -80,7 +89,9 @@ class LogisticExpert(MultinomialComponent, Expert):
         return proba.transpose(2, 0, 1)
 
     # ------------------------------------------------- protocol of the driver
-    capabilities = frozenset({"em", "gradient", "online", "blockwise", "pruning"})
+    capabilities = frozenset(
+        {"em", "gradient", "online", "blockwise", "pruning", "information"}
+    )
 
     def _keep(self, experts):
         keep_experts(self, ("coef_", "intercept_"), experts)
@@ -177,3 +188,44 @@ class LogisticExpert(MultinomialComponent, Expert):
         log_prob, prob, y = cache
         targets = self._one_hot(y, V.shape[1])
         self._accumulate_multinomial(stats, Xt, weights, targets, (log_prob, prob), V)
+
+    # ------------------------------------------------------- information
+    # Each expert's parameters of every class but the first relative to the
+    # first's, on the design [1, x]: (C - 1) blocks of 1 + d per expert, the
+    # output index being the class's (into the estimator's ``classes_``).
+    def _info_design_params(self):
+        """The experts' parameters on ``[1, x]``, shape (K, C, 1 + d)."""
+        return np.concatenate([self.intercept_[:, :, None], self.coef_], axis=2)
+
+    def _info_estimates(self, names):
+        beta = relative(self._info_design_params())
+        terms = term_names(names)
+        labels = [
+            (k, c, term, True)
+            for k in range(beta.shape[0])
+            for c in range(1, beta.shape[1] + 1)
+            for term in terms
+        ]
+        return beta.ravel(), labels
+
+    def _info_proba(self, Z):
+        """Class probabilities (n, K, C) on the design ``Z``."""
+        logits = np.einsum("np,kcp->nkc", Z, self._info_design_params())
+        return softmax(logits.transpose(1, 2, 0))[1].transpose(2, 0, 1)
+
+    def _info_scores(self, X, y):
+        Z = design(X)
+        prob = self._info_proba(Z)
+        indicator = np.zeros_like(prob)
+        indicator[np.arange(Z.shape[0]), :, y] = 1.0
+        return multinomial_scores(Z, indicator, prob)
+
+    def _info_curvature(self, X, y, weights):
+        Z = design(X)
+        return multinomial_curvature(Z, self._info_proba(Z), weights)
+
+    def _info_penalty(self, X, sample_weight):
+        mask = np.append(0.0, column_variance(X, sample_weight))
+        alpha_total = self.alpha * float(sample_weight.sum())
+        block = multinomial_penalty(alpha_total, mask, self.coef_.shape[1])
+        return np.broadcast_to(block, (self.coef_.shape[0],) + block.shape).copy()

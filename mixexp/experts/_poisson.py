@@ -9,6 +9,7 @@ from scipy.stats import poisson
 from .._component import check_component_fitted, map_chunks
 from .._contract import Expert, keep_experts
 from .._data import add_stats
+from .._information import column_variance, design, term_names
 from .._linalg import psd_solve, weighted_grams
 from .._online import running_average
 from .._params import Interval
@@ -148,7 +149,15 @@ class PoissonExpert(Expert):
 
     # ------------------------------------------------- protocol of the driver
     capabilities = frozenset(
-        {"em", "gradient", "online", "blockwise", "predictive_distribution", "pruning"}
+        {
+            "em",
+            "gradient",
+            "online",
+            "blockwise",
+            "predictive_distribution",
+            "pruning",
+            "information",
+        }
     )
     _integer_support = True
 
@@ -381,3 +390,37 @@ class PoissonExpert(Expert):
     def _marginal_draw(self, marginals, rows, experts, rng):
         """Poisson counts (n_draws, 1) with the drawn experts' means."""
         return rng.poisson(marginals[0][rows, experts]).astype(float)
+
+    # ------------------------------------------------------- information
+    # Each expert's log-mean coefficients on the design [1, x].
+    def _info_design_params(self):
+        """(K, 1 + d) coefficients of ``[1, x]``."""
+        return np.column_stack([self.intercept_, self.coef_])
+
+    def _info_estimates(self, names):
+        W = self._info_design_params()
+        terms = term_names(names)
+        labels = [(k, 0, term, True) for k in range(W.shape[0]) for term in terms]
+        return W.ravel(), labels
+
+    def _info_means(self, Z):
+        eta = np.clip(Z @ self._info_design_params().T, -_ETA_LIMIT, _ETA_LIMIT)
+        return np.exp(eta)  # (n, K)
+
+    def _info_scores(self, X, y):
+        """``(y - mu_k) z``, shape (n, K, 1 + d)."""
+        Z = design(X)
+        return (y[:, :1] - self._info_means(Z))[:, :, None] * Z[:, None, :]
+
+    def _info_curvature(self, X, y, weights):
+        """``sum_i weights_ik mu_ik z_i z_i^T``, (K, 1 + d, 1 + d)."""
+        Z = design(X)
+        return weighted_grams(Z.T, (weights * self._info_means(Z)).T)
+
+    def _info_penalty(self, X, sample_weight):
+        """The ridge on the slopes: ``alpha W Var(x_j)`` on the diagonal."""
+        ridge = (
+            self.alpha * float(sample_weight.sum()) * column_variance(X, sample_weight)
+        )
+        block = np.diag(np.append(0.0, ridge))
+        return np.broadcast_to(block, (self.coef_.shape[0],) + block.shape).copy()

@@ -5,6 +5,7 @@ from sklearn.exceptions import NotFittedError
 
 from .._contract import Gate
 from .._data import add_stats
+from .._information import multinomial_curvature, multinomial_scores
 from .._online import running_average
 
 # Proportions are kept at or above this (the smallest normal float), so that
@@ -90,7 +91,7 @@ class ConstantGate(Gate):
     # ------------------------------------------------- protocol of the driver
     # No gradient training and no top-k routing: nothing to route by. The
     # closed-form M-step is exact, so nothing is ever pending.
-    capabilities = frozenset({"em", "online", "blockwise", "pruning"})
+    capabilities = frozenset({"em", "online", "blockwise", "pruning", "information"})
 
     def _check_fitted(self):
         if not hasattr(self, "proportions_"):
@@ -158,3 +159,28 @@ class ConstantGate(Gate):
         running_average(store, stats, data.total_weight, gamma, ("count",))
         if update:
             self._m_step({"count": store["count"]}, data)
+
+    # ------------------------------------------------------- information
+    # The log-odds of every expert against the first, log(pi_k / pi_0) for
+    # k = 1..K-1: the intercept-only multinomial logit.
+    def _info_estimates(self, names):
+        log_odds = np.log(self.proportions_[1:] / self.proportions_[0])
+        labels = [(k, 0, "intercept", True) for k in range(1, log_odds.shape[0] + 1)]
+        return log_odds, labels
+
+    def _info_scores(self, X, y):
+        n, n_experts = X.shape[0], self.proportions_.shape[0]
+        indicator = np.broadcast_to(np.eye(n_experts), (n, n_experts, n_experts))
+        prob = np.broadcast_to(self.proportions_, indicator.shape)
+        return multinomial_scores(np.ones((n, 1)), indicator, prob)
+
+    def _info_curvature(self, X, y, weights):
+        n = X.shape[0]
+        prob = np.broadcast_to(self.proportions_, (n, 1, self.proportions_.shape[0]))
+        total = weights.sum(axis=1)[:, None]
+        return multinomial_curvature(np.ones((n, 1)), prob, total)[0]
+
+    def _info_penalty(self, X, sample_weight):
+        """No penalty: zeros."""
+        n_free = self.proportions_.shape[0] - 1
+        return np.zeros((n_free, n_free))

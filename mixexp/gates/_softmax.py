@@ -7,6 +7,15 @@ from .._component import MultinomialComponent, check_component_fitted, map_chunk
 from .._contract import Gate, keep_experts
 from .._data import design_chunks
 from .._estep import restrict_to_top_k, top_k_mask
+from .._information import (
+    column_variance,
+    design,
+    multinomial_curvature,
+    multinomial_penalty,
+    multinomial_scores,
+    relative,
+    term_names,
+)
 from .._linalg import weighted_grams
 from .._multinomial import batch_logits, penalty, softmax
 
@@ -177,7 +186,15 @@ class SoftmaxGate(MultinomialComponent, Gate):
 
     # ------------------------------------------------- protocol of the driver
     capabilities = frozenset(
-        {"em", "gradient", "online", "blockwise", "sparse_routing", "pruning"}
+        {
+            "em",
+            "gradient",
+            "online",
+            "blockwise",
+            "sparse_routing",
+            "pruning",
+            "information",
+        }
     )
     _bound_grams_in_pass = False  # the bound's Gram matrix needs the weights only
 
@@ -339,3 +356,46 @@ class SoftmaxGate(MultinomialComponent, Gate):
                 else (d_logits * d_noise) @ Xt.T
             )
         return grads
+
+    # ------------------------------------------------------- information
+    # In the parameters of every expert but the first relative to the
+    # first's (flexmix's multinomial logit), on the design [1, x]:
+    # (K - 1) blocks of 1 + d.
+    def _info_design_params(self):
+        """The gate's parameters on ``[1, x]``, shape (1, K, 1 + d)."""
+        return np.column_stack([self.intercept_, self.coef_])[None]
+
+    def _info_estimates(self, names):
+        beta = relative(self._info_design_params())[0]
+        terms = term_names(names)
+        labels = [
+            (k, 0, term, True) for k in range(1, beta.shape[0] + 1) for term in terms
+        ]
+        return beta.ravel(), labels
+
+    def _info_proba(self, Z):
+        """Dense gate probabilities (n, K) on the design ``Z``."""
+        logits = Z @ self._info_design_params()[0].T
+        return softmax(logits.T[None])[1][0].T
+
+    def _info_scores(self, X, y):
+        Z = design(X)
+        prob = self._info_proba(Z)
+        n, n_experts = prob.shape
+        indicator = np.broadcast_to(np.eye(n_experts), (n, n_experts, n_experts))
+        expanded = np.broadcast_to(prob[:, None, :], indicator.shape)
+        return multinomial_scores(Z, indicator, expanded)
+
+    def _info_curvature(self, X, y, weights):
+        """The curvature of log g_k does not depend on k: one multinomial
+        curvature under the total weight of each row."""
+        Z = design(X)
+        prob = self._info_proba(Z)
+        return multinomial_curvature(Z, prob[:, None, :], weights.sum(axis=1)[:, None])[
+            0
+        ]
+
+    def _info_penalty(self, X, sample_weight):
+        mask = np.append(0.0, column_variance(X, sample_weight))
+        alpha_total = self.alpha * float(sample_weight.sum())
+        return multinomial_penalty(alpha_total, mask, self.coef_.shape[0])

@@ -176,8 +176,9 @@ class TreeGate(SoftmaxGate):
             )
         super()._prepare(data)
 
-    # A leaf cannot leave a balanced tree: no pruning.
-    capabilities = SoftmaxGate.capabilities - {"pruning"}
+    # A leaf cannot leave a balanced tree: no pruning. Its nodes' information
+    # pieces are not written yet (mixexp.inference's bootstrap works).
+    capabilities = SoftmaxGate.capabilities - {"pruning", "information"}
 
     def _reset(self, data):
         """Start from the uniform gate."""

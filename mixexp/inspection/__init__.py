@@ -8,11 +8,13 @@ without recomputing. matplotlib is imported only when something is drawn:
 ``pip install mixexp[plot]``.
 """
 
+from ._coefficients import CoefficientDisplay
 from ._fit import ExpertFitDisplay
 from ._regions import ExpertRegionDisplay
 from ._training import ConvergenceDisplay, ExpertUsageDisplay
 
 __all__ = [
+    "CoefficientDisplay",
     "ConvergenceDisplay",
     "ExpertFitDisplay",
     "ExpertRegionDisplay",
