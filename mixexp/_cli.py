@@ -20,6 +20,7 @@ from . import (
     MixtureOfExpertsRegressorCV,
     __version__,
 )
+from ._progress import StatusLine
 from ._selection import walk_path
 from .datasets import load_vowels, make_piecewise_linear
 
@@ -269,28 +270,6 @@ def _select(model, X, y, select, max_experts, random_state, out, verbose=0):
     return make_pipeline(clone(scaler).fit(X), best)
 
 
-class _Progress:
-    """One status line, rewritten in place, when ``out`` is a terminal (a
-    minutes-long search shows it is alive); nothing otherwise."""
-
-    def __init__(self, out):
-        self.out = out
-        self.live = bool(getattr(out, "isatty", lambda: False)())
-        self.width = 0
-
-    def __call__(self, message):
-        if self.live:
-            self.out.write("\r" + message.ljust(self.width))
-            self.out.flush()
-            self.width = len(message)
-
-    def clear(self):
-        if self.live and self.width:
-            self.out.write("\r" + " " * self.width + "\r")
-            self.out.flush()
-            self.width = 0
-
-
 def _cross_validated(model, X, y, folds, progress, what):
     """Scores of ``model`` on ``folds``, with a progress line per fold; the
     pruning warnings of the fits are collected, not shown."""
@@ -311,7 +290,7 @@ def fit_command(args, out=None):
     cross-validated score beside a linear baseline's, the saved pipeline
     and a picture."""
     out = sys.stdout if out is None else out
-    progress = _Progress(out)
+    progress = StatusLine(out)
     X, y, names = read_table(args.data, args.target, args.features, args.drop)
     kind = MixtureOfExpertsClassifier if args.classifier else MixtureOfExpertsRegressor
     if not args.classifier:

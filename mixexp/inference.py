@@ -48,6 +48,7 @@ from sklearn.utils import Bunch, _safe_indexing, check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ._estep import responsibilities
+from ._progress import counted
 
 __all__ = ["bootstrap_lrt", "coef_table", "observed_information", "summary"]
 
@@ -338,15 +339,18 @@ def _bootstrap_replicate(mixture, X, y, sample_weight, seed, reference):
     return _estimates(model)[0]
 
 
-def _bootstrap_covariance(mixture, X, y, sample_weight, n_boot, n_jobs, random_state):
+def _bootstrap_covariance(
+    mixture, X, y, sample_weight, n_boot, n_jobs, random_state, verbose=0
+):
     reference = mixture.responsibilities(X, y)
     seeds = check_random_state(random_state).randint(
         np.iinfo(np.int32).max, size=n_boot
     )
-    runs = Parallel(n_jobs=n_jobs)(
+    runs = Parallel(n_jobs=n_jobs, return_as="generator")(
         delayed(_bootstrap_replicate)(mixture, X, y, sample_weight, seed, reference)
         for seed in seeds
     )
+    runs = list(counted(runs, n_boot, "bootstrap refits", verbose))
     kept = [run for run in runs if run is not None]
     if len(runs) - len(kept):
         warnings.warn(
@@ -392,6 +396,7 @@ def coef_table(
     n_boot=200,
     n_jobs=None,
     random_state=None,
+    verbose=0,
 ):
     """Wald table of the coefficients of every expert and of the gate.
 
@@ -436,6 +441,9 @@ def coef_table(
         Parallel bootstrap refits (joblib).
     random_state : int, RandomState instance or None, default=None
         Seeds the bootstrap's draws.
+    verbose : int, default=0
+        1 shows the bootstrap's progress (refits done of ``n_boot``): on one
+        line rewritten in place in a terminal, else a line at every tenth.
 
     Returns
     -------
@@ -487,7 +495,7 @@ def coef_table(
         variance = _covariance(information)[1]
     else:
         variance = _bootstrap_covariance(
-            mixture, X, y, weight, n_boot, n_jobs, random_state
+            mixture, X, y, weight, n_boot, n_jobs, random_state, verbose
         )[0]
     return _table(estimates, np.sqrt(variance), labels, parts, alpha)
 
@@ -672,6 +680,7 @@ def bootstrap_lrt(
     n_boot=99,
     n_jobs=None,
     random_state=None,
+    verbose=0,
 ):
     """Parametric bootstrap likelihood-ratio test of K0 against K1 experts.
 
@@ -701,6 +710,9 @@ def bootstrap_lrt(
         Parallel replicates (joblib).
     random_state : int, RandomState instance or None, default=None
         Seeds the draws (the fits use the estimator's ``random_state``).
+    verbose : int, default=0
+        1 shows the progress (replicates done of ``n_boot``): on one line
+        rewritten in place in a terminal, else a line at every tenth.
 
     Returns
     -------
@@ -754,11 +766,13 @@ def bootstrap_lrt(
     seeds = check_random_state(random_state).randint(
         np.iinfo(np.int32).max, size=n_boot
     )
-    boot = Parallel(n_jobs=n_jobs)(
+    boot = Parallel(n_jobs=n_jobs, return_as="generator")(
         delayed(_lrt_replicate)(template, fits[0], X, sample_weight, n_experts, seed)
         for seed in seeds
     )
-    boot = np.asarray(boot, dtype=float)
+    boot = np.asarray(
+        list(counted(boot, n_boot, "bootstrap replicates", verbose)), dtype=float
+    )
     p_value = (1.0 + np.sum(boot >= statistic)) / (n_boot + 1.0)
     return Bunch(
         statistic=statistic,

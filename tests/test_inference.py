@@ -647,3 +647,43 @@ def test_bootstrap_is_reproducible_across_n_jobs():
     np.testing.assert_array_equal(tables[0]["std_error"], tables[1]["std_error"])
     other = coef_table(model, X, y, method="bootstrap", n_boot=4, random_state=1)
     assert not np.array_equal(other["std_error"], tables[0]["std_error"])
+
+
+class _Terminal:
+    """Collects what is written; says it is a terminal or not."""
+
+    def __init__(self, tty):
+        self.text, self.tty = "", tty
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return self.tty
+
+
+@pytest.mark.parametrize("verbose, tty", [(0, True), (1, False), (1, True)])
+def test_bootstrap_progress(monkeypatch, verbose, tty):
+    X, y = _two_linear_experts(200, seed=2)
+    model = _tight(MixtureOfExpertsRegressor(2)).fit(X, y)
+    out = _Terminal(tty)
+    monkeypatch.setattr("sys.stdout", out)
+    coef_table(
+        model, X, y, method="bootstrap", n_boot=20, random_state=0, verbose=verbose
+    )
+    bootstrap_lrt(
+        model, X, y, n_experts=(1, 2), n_boot=5, random_state=0, verbose=verbose
+    )
+    if not verbose:
+        assert out.text == ""
+    elif tty:  # one line rewritten in place, erased at the end
+        assert "\rbootstrap refits: 20 of 20" in out.text
+        assert "\rbootstrap replicates: 5 of 5" in out.text
+        assert "\n" not in out.text
+    else:  # a line at every tenth
+        lines = out.text.splitlines()
+        assert lines[:10] == [f"bootstrap refits: {k} of 20" for k in range(2, 21, 2)]
+        assert lines[10:] == [f"bootstrap replicates: {k} of 5" for k in range(1, 6)]
