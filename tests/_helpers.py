@@ -81,3 +81,20 @@ def search_n_experts(model, X, y, n_experts=(1, 2)):
         scoring=log_likelihood_scorer,
         cv=KFold(3, shuffle=True, random_state=0),
     ).fit(X, y)
+
+
+class Terminal:
+    """A stand-in for a terminal (``tty=True``) or a file: collects what is
+    written."""
+
+    def __init__(self, tty):
+        self.text, self.tty = "", tty
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return self.tty

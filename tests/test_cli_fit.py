@@ -5,6 +5,7 @@ import re
 import joblib
 import numpy as np
 import pytest
+from _helpers import Terminal
 
 from mixexp._cli import main, read_table
 from mixexp.datasets import make_local_classification, make_piecewise_linear
@@ -202,29 +203,13 @@ def test_one_expert_is_singular(tmp_path, capsys):
     assert "MixtureOfExpertsRegressor with 1 expert (" in capsys.readouterr().out
 
 
-class _Terminal:
-    """A stand-in for a terminal: collects what is written."""
-
-    def __init__(self, tty):
-        self.text, self.tty = "", tty
-
-    def write(self, text):
-        self.text += text
-
-    def flush(self):
-        pass
-
-    def isatty(self):
-        return self.tty
-
-
 @pytest.mark.parametrize("tty", [True, False])
 def test_progress_lines_only_in_a_terminal(piecewise_csv, tty):
     from argparse import Namespace
 
     from mixexp._cli import fit_command
 
-    out = _Terminal(tty)
+    out = Terminal(tty)
     args = Namespace(
         data=piecewise_csv, target="y", features=None, drop=(), classifier=False,
         n_experts=3, select=None, max_experts=8, save=None, plot=None,

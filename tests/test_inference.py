@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from _helpers import Terminal
 from scipy.special import expit, softmax
 
 from mixexp import (
@@ -649,27 +650,11 @@ def test_bootstrap_is_reproducible_across_n_jobs():
     assert not np.array_equal(other["std_error"], tables[0]["std_error"])
 
 
-class _Terminal:
-    """Collects what is written; says it is a terminal or not."""
-
-    def __init__(self, tty):
-        self.text, self.tty = "", tty
-
-    def write(self, text):
-        self.text += text
-
-    def flush(self):
-        pass
-
-    def isatty(self):
-        return self.tty
-
-
 @pytest.mark.parametrize("verbose, tty", [(0, True), (1, False), (1, True)])
 def test_bootstrap_progress(monkeypatch, verbose, tty):
     X, y = _two_linear_experts(200, seed=2)
     model = _tight(MixtureOfExpertsRegressor(2)).fit(X, y)
-    out = _Terminal(tty)
+    out = Terminal(tty)
     monkeypatch.setattr("sys.stdout", out)
     coef_table(
         model, X, y, method="bootstrap", n_boot=20, random_state=0, verbose=verbose
