@@ -78,6 +78,10 @@ def problems(n_seeds):
     for s in range(n_seeds // 2):
         X, y = make_mixture_regression(5000, 20, 8, noise=0.3, random_state=s)
         yield "planted K=8", s, X, y, lambda s=s: regressor(8, random_state=s)
+    for s in range(n_seeds // 2):  # bench_peers.py's largest flexmix size
+        X, y = make_mixture_regression(13333, 5, 4, noise=0.3, random_state=s)
+        make = lambda s=s: regressor(4, random_state=s, tol=5e-7)  # noqa: E731
+        yield "planted K=4 10k", s, X, y, make
     for s in range(n_seeds // 2):  # bench_gates.py's largest problems
         X, y = make_mixture_regression(25000, 10, 8, noise=0.3, random_state=s)
         yield "softmax-gated K=8", s, X, y, lambda s=s: regressor(8, random_state=s)
@@ -122,10 +126,13 @@ def problems(n_seeds):
 
 def run(setting, n_seeds):
     """{(problem, seed): (lower bound, test score, n_iter, seconds)}."""
-    runs, max_iter = (int(v) for v in setting.split("x"))
+    shape, _, rows = setting.partition("/")
+    runs, max_iter = (int(v) for v in shape.split("x"))
     defaults = mixexp._init.kmeans_centres.__kwdefaults__
     saved = dict(defaults)
     defaults.update(n_seeds=runs, max_iter=max_iter)
+    if rows:
+        defaults.update(max_rows=int(rows))
     results = {}
     try:
         for name, seed, X, y, make in problems(n_seeds):

@@ -8,8 +8,9 @@ invariant to row order and equivalent under integer weights.
 
 The clustered rows are never copied whole: ``StandardizedFeatures`` makes
 them block by block from X and y when indexed. k-means holds them for at
-most 80,000 rows (larger data are subsampled), with a few vectors of length
-n_samples per run; distances to all centres are computed in row chunks.
+most 8,192 rows (larger data are subsampled: 4,096 weighted draws, drawn in
+the same canonical order), with a few vectors of length n_samples per run;
+distances to all centres are computed in row chunks.
 """
 
 from functools import partial
@@ -197,7 +198,7 @@ def kmeans_centres(
     plus_plus=True,
     n_seeds=5,
     max_iter=10,
-    max_rows=20000,
+    max_rows=4096,
 ):
     """Weighted k-means(++) centres of the rows of ``Z``.
 
@@ -222,16 +223,19 @@ def kmeans_centres(
         Lloyd iterations at most per run. An initialization for EM needs no
         more precision: more iterations did not lead EM to better optima
         (``python benchmarks/bench_init.py`` in BENCHMARKS.md).
-    max_rows : int, default=20000
-        Above ``4 * max_rows`` samples the centres are found on ``max_rows``
+    max_rows : int, default=4096
+        Above ``2 * max_rows`` samples the centres are found on ``max_rows``
         rows drawn in proportion to their weight (in the canonical order, so
-        still invariant to row order and repeats).
+        still invariant to row order and repeats). On all the rows, k-means
+        cost as much as several EM iterations at 10,000 rows; the sample
+        led EM to the same optima (``python benchmarks/bench_init.py`` in
+        BENCHMARKS.md).
 
     Returns
     -------
     centres : ndarray of shape (n_clusters, n_dims)
     """
-    subsample = Z.shape[0] > 4 * max_rows
+    subsample = Z.shape[0] > 2 * max_rows
     if not subsample:
         Z = Z[:]  # StandardizedFeatures: made once, for the order and Lloyd
     order = canonical_order(Z)
