@@ -62,9 +62,15 @@ def chunk_rows(n_rows, row_width, budget=None):
     smaller; never more than 4,096 rows, nor fewer than 256.
     """
     if budget is None:
-        budget = min(_CHUNK_BYTES, get_config()["working_memory"] * 2**20)
+        budget = _memory_budget()
     rows = min(int(budget) // (8 * max(int(row_width), 1)), _CHUNK_MAX_ROWS)
     return int(min(max(rows, 256), max(n_rows, 1)))
+
+
+def _memory_budget():
+    """Bytes of a chunk's temporaries: 16 MiB, or scikit-learn's
+    ``working_memory`` when that is smaller."""
+    return min(_CHUNK_BYTES, get_config()["working_memory"] * 2**20)
 
 
 def design_chunks(X, offset, rows):
@@ -346,21 +352,26 @@ class TrainingData:
     def chunks(self, role):
         """Yield ``(slice, Xt)`` centred design chunks of ``role``.
 
-        When all the rows fit in one chunk, that chunk's design is made once
-        (per input and offset) and reused by every pass of the fit: it takes
-        no more memory than one chunk, and small fits are dominated by such
-        per-pass copies.
+        When all the rows fit in one chunk, or the whole design in the
+        memory budget of one chunk's temporaries (``chunk_rows``), its
+        chunks are made once (per input and offset) and reused by every pass
+        of the fit: small and mid-size fits are dominated by such per-pass
+        copies.
         """
         Z, offset = self.inputs[role], self.offset[role]
-        if not 0 < self.n_samples <= self.rows:
+        size = 8 * (Z.shape[1] + 1) * self.n_samples
+        if self.n_samples == 0 or (
+            self.n_samples > self.rows and size > _memory_budget()
+        ):
             return design_chunks(Z, offset, self.rows)
         key = (id(Z), np.asarray(offset, dtype=float).tobytes())
-        Xt = self._designs.get(key)
-        if Xt is None:
-            Xt = self.design(slice(None), role)
-            Xt.setflags(write=False)  # shared by all the passes
-            self._designs[key] = Xt
-        return iter([(slice(0, self.n_samples), Xt)])
+        designs = self._designs.get(key)
+        if designs is None:
+            designs = list(design_chunks(Z, offset, self.rows))
+            for _, Xt in designs:
+                Xt.setflags(write=False)  # shared by all the passes
+            self._designs[key] = designs
+        return iter(designs)
 
     def joint_chunks(self):
         """Yield ``(slice, Xt_gate, Xt_experts)``: the same rows in the
