@@ -19,8 +19,11 @@ The parameters are the parts' ``_theta`` arrays (the 'gradient'
 capability); with a part that lacks them EM runs unaccelerated.
 """
 
+from functools import partial
+
 import numpy as np
 
+from ._data import memory_budget
 from ._estep import e_step
 
 # Bounds of the step length |a|: it starts at _FIRST_STEP, grows by
@@ -139,8 +142,10 @@ class Squarem:
         -------
         (state, value) or None
             The E-step and objective of the parameters EM continues from:
-            the jump's, or ``theta2``'s again (one more pass); None when
-            no jump was tried (the iterates did not move apart).
+            the jump's, or ``theta2``'s again (``state``, with the
+            responsibilities the jump's pass overwrote put back, or one more
+            pass when they were too large to keep a copy of); None when no
+            jump was tried (the iterates did not move apart).
         """
         theta2 = self.thetas[2]
         flat = [self._flat(theta) for theta in self.thetas]
@@ -156,8 +161,9 @@ class Squarem:
             return None
         jump = self._jump(step)
         total = self.data.total_weight
-        accepted = False
+        accepted, kept = False, [False]
         if all(np.all(np.isfinite(a)) for p in jump for a in p):
+            kept = self.data.map_parts(_keep_responsibilities)
             self._set(jump)
             trial = e_step(*self.parts, self.data)
             trial_value = objective(trial)
@@ -165,6 +171,9 @@ class Squarem:
                 trial.resp_mass < state.resp_mass
             )
             accepted = trial_value >= value and not np.any(starved)
+        restore = all(kept) and not accepted
+        if any(kept):
+            self.data.map_parts(partial(_restore_responsibilities, restore))
         if accepted:
             if step >= self.step_max:
                 self.step_max = min(self.step_max * _STEP_FACTOR, _MAX_STEP)
@@ -173,5 +182,25 @@ class Squarem:
         self.step_max = max(self.step_max / _STEP_FACTOR, _MIN_STEP)
         self._set(theta2)
         self.thetas = [theta2]
+        if restore:  # the pass of theta2 holds again
+            return state, value
         state = e_step(*self.parts, self.data)
         return state, objective(state)
+
+
+def _keep_responsibilities(part):
+    """Keep a copy of a part's responsibilities and log-evidence, which a
+    rejected jump's pass would otherwise have to recompute, if it fits the
+    memory budget of a chunk's temporaries; returns whether it was kept."""
+    part.kept_resp = None
+    if part.resp.nbytes + part.log_evidence.nbytes > memory_budget():
+        return False
+    part.kept_resp = (part.resp.copy(), part.log_evidence.copy())
+    return True
+
+
+def _restore_responsibilities(restore, part):
+    """Put the kept copy back (if ``restore``) and drop it."""
+    if restore:
+        part.resp[...], part.log_evidence[...] = part.kept_resp
+    part.kept_resp = None

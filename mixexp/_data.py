@@ -62,12 +62,12 @@ def chunk_rows(n_rows, row_width, budget=None):
     smaller; never more than 4,096 rows, nor fewer than 256.
     """
     if budget is None:
-        budget = _memory_budget()
+        budget = memory_budget()
     rows = min(int(budget) // (8 * max(int(row_width), 1)), _CHUNK_MAX_ROWS)
     return int(min(max(rows, 256), max(n_rows, 1)))
 
 
-def _memory_budget():
+def memory_budget():
     """Bytes of a chunk's temporaries: 16 MiB, or scikit-learn's
     ``working_memory`` when that is smaller."""
     return min(_CHUNK_BYTES, get_config()["working_memory"] * 2**20)
@@ -361,7 +361,7 @@ class TrainingData:
         Z, offset = self.inputs[role], self.offset[role]
         size = 8 * (Z.shape[1] + 1) * self.n_samples
         if self.n_samples == 0 or (
-            self.n_samples > self.rows and size > _memory_budget()
+            self.n_samples > self.rows and size > memory_budget()
         ):
             return design_chunks(Z, offset, self.rows)
         key = (id(Z), np.asarray(offset, dtype=float).tobytes())

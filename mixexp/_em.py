@@ -36,7 +36,9 @@ class History(NamedTuple):
     of the parameters kept, when they are not those of the last iteration
     (a minibatch run that kept earlier ones); restarts are compared on it.
     ``notes`` are warnings for the user about the run (experts pruned),
-    given by the fit if the run is the one kept.
+    given by the fit if the run is the one kept. ``resp_current`` says that
+    the data's responsibilities are those of the parameters kept (EM's last
+    pass made them), so the pruning that follows need not make them again.
     """
 
     loss_curve: list
@@ -46,6 +48,7 @@ class History(NamedTuple):
     warning: str = ""
     objective: float | None = None
     notes: tuple = ()
+    resp_current: bool = False
 
     @property
     def final(self):
@@ -272,21 +275,30 @@ def fit_em(gate, experts, data, settings):
     """
     top_k = gate.top_k
     if top_k is None:
-        lower_bounds, converged = _em_phase(gate, experts, data, settings)
-        return History([-v for v in lower_bounds], lower_bounds, converged)
+        lower_bounds, converged, current = _em_phase(gate, experts, data, settings)
+        return History(
+            [-v for v in lower_bounds], lower_bounds, converged, resp_current=current
+        )
     gate.top_k = None
     try:
-        dense, _ = _em_phase(gate, experts, data, settings)
+        dense = _em_phase(gate, experts, data, settings)[0]
     finally:
         gate.top_k = top_k
-    sparse, converged = _em_phase(gate, experts, data, settings)
+    sparse, converged, current = _em_phase(gate, experts, data, settings)
     lower_bounds = dense + sparse
-    return History([-v for v in lower_bounds], lower_bounds, converged, len(dense))
+    return History(
+        [-v for v in lower_bounds],
+        lower_bounds,
+        converged,
+        len(dense),
+        resp_current=current,
+    )
 
 
 def _em_phase(gate, experts, data, settings):
     """EM iterations until convergence or ``max_iter``; returns the
-    objective after each iteration and whether it converged."""
+    objective after each iteration, whether it converged and whether the
+    responsibilities are those of the final parameters."""
     monitor = ConvergenceMonitor(settings.tol, settings.max_iter, settings.verbose)
     components = {"gate": gate, "experts": experts}
 
@@ -297,6 +309,7 @@ def _em_phase(gate, experts, data, settings):
         return _penalized(state.log_likelihood, penalties(), data.total_weight)
 
     state, penalty = e_step(gate, experts, data), penalties()
+    fresh = True  # the responsibilities are those of the current parameters
     current = _penalized(state.log_likelihood, penalty, data.total_weight)
     monitor.start(current)
     accelerator = squarem(gate, experts, data)
@@ -310,6 +323,7 @@ def _em_phase(gate, experts, data, settings):
                 state, current = jumped
                 penalty = penalties()
                 monitor.report(current, comparable=False)
+                fresh = True
                 continue
         # A top-k gate may legitimately route no sample to an expert; such an
         # expert keeps its parameters (expert_load_ shows it) rather than be
@@ -343,12 +357,13 @@ def _em_phase(gate, experts, data, settings):
             for name in rejected:
                 components[name]._retreat(data)
             old_params = (before["gate"][1], before["experts"][1])
+        fresh = not rejected  # else a step was halved after the last pass
         current = _penalized(state.log_likelihood, penalty, data.total_weight)
         if accelerator is not None:
             accelerator.record(comparable=not reseeded)
         if monitor.report(current, comparable=not reseeded):
-            return monitor.history, True
-    return monitor.history, False
+            return monitor.history, True, fresh
+    return monitor.history, False, fresh
 
 
 def online_em(data, state, parts, start=None, previous=None):

@@ -29,21 +29,25 @@ def parameters_per_expert(gate, experts, n_experts):
     return (own + gate._n_parameters()) / n_experts
 
 
-def effective_rows(gate, experts, data):
+def effective_rows(gate, experts, data, current=False):
     """Each expert's responsibilities summed over the rows of positive
     weight, shape (K,): the rows it explains, whatever their weights (a row
-    of weight 3 gives an expert no more distinct points to fit than one)."""
-    e_step(gate, experts, data)
+    of weight 3 gives an expert no more distinct points to fit than one).
+    The responsibilities are made by an E-step, unless ``current`` says the
+    data holds those of the parameters already."""
+    if not current:
+        e_step(gate, experts, data)
     return sum(
         data.map_parts(lambda part: part.resp[:, part.sample_weight > 0].sum(axis=1))
     )
 
 
-def degenerate_experts(gate, experts, data):
+def degenerate_experts(gate, experts, data, current=False):
     """Indices of the experts whose effective rows are fewer than their
     parameters (``parameters_per_expert``); never all of them: the expert
-    with the most rows stays. Returns ``(indices, rows, parameters)``."""
-    rows = effective_rows(gate, experts, data)
+    with the most rows stays. Returns ``(indices, rows, parameters)``
+    (``current``: see ``effective_rows``)."""
+    rows = effective_rows(gate, experts, data, current)
     need = parameters_per_expert(gate, experts, data.n_experts)
     bad = rows < need
     bad[np.argmax(rows)] = False
@@ -67,7 +71,9 @@ def prune_degenerate(gate, experts, data, settings, history, run):
     """
     dropped = []
     while data.n_experts > 1:
-        bad, rows, need = degenerate_experts(gate, experts, data)
+        bad, rows, need = degenerate_experts(
+            gate, experts, data, current=history.resp_current
+        )
         if not bad.size:
             break
         remaining = settings.max_iter - len(history.loss_curve)  # shared budget
@@ -129,4 +135,5 @@ def _joined(first, second):
         second.warning,
         second.objective,
         first.notes,
+        second.resp_current,
     )
