@@ -346,7 +346,8 @@ class LinearExpert(LocationScaleMarginals, Expert):
         targets (m, n_rows)."""
         W, y_offset, variance, precision = params
         y = y.T - y_offset[:, None]
-        resid = y[None] - self._mean(Xt, W)
+        resid = self._mean(Xt, W)
+        np.subtract(y[None], resid, out=resid)
         if precision is None:
             resid *= resid
             resid /= variance[:, :, None]
@@ -355,13 +356,15 @@ class LinearExpert(LocationScaleMarginals, Expert):
             resid = np.swapaxes(precision, 1, 2) @ resid
             resid *= resid
             half_logdet = -np.sum(np.log(np.diagonal(precision, 0, 1, 2)), axis=1)
-        return resid.sum(axis=1), half_logdet, y
+        # One output: its squared distance as it is, not summed into a copy.
+        maha = resid[:, 0] if resid.shape[1] == 1 else resid.sum(axis=1)
+        return maha, half_logdet, y
 
     def _log_likelihood(self, Xt, y, params):
         """log N(y_i; mean_ik, S_k) of shape (K, n_rows), and a cache for
         ``_accumulate`` (the centred targets, (m, n_rows))."""
-        maha, half_logdet, y = self._mahalanobis(Xt, y, params)
-        log_lik = -0.5 * maha
+        log_lik, half_logdet, y = self._mahalanobis(Xt, y, params)
+        log_lik *= -0.5  # in place: the distances are this pass's own
         log_lik -= (half_logdet + 0.5 * y.shape[0] * _LOG_2PI)[:, None]
         return log_lik, y
 
