@@ -9,9 +9,10 @@ time, so how much of it EM actually needs is a speed question as much as a
 quality one.
 
 Each setting fits the same problems from the same seeds: planted mixtures of
-linear regressions (2,000 rows, K = 4; 5,000 rows, d = 20, K = 8; and
-bench_gates.py's 25,000 rows, d = 10, K = 8, with softmax-gated regimes and
-with Gaussian blobs in x), the
+linear regressions (2,000 rows, K = 4; 5,000 rows, d = 20, K = 8;
+bench_peers.py's 10,000 training rows, d = 5, K = 4; and bench_gates.py's
+25,000 rows, d = 10, K = 8, with softmax-gated regimes and with Gaussian
+blobs in x), the
 Peterson-Barney vowels (K = 4 and 8), the local classification problem, a
 depth-3 HME on the robot arm, mcycle, the piecewise-linear and tone data,
 and four UCI regression sets (standardized, K = 4), each with 75% of the
@@ -24,7 +25,9 @@ standard error).
 
 Run:  python benchmarks/bench_init.py [--seeds 16] [--settings 5x20 5x10 5x40 1x10]
 (5x20 was the default before; 1x10 is one run, as scikit-learn's
-GaussianMixture initializes.)
+GaussianMixture initializes.) A setting may end in ``/rows``, k-means's
+``max_rows`` (its row sample above twice as many rows): ``5x10/40000`` is
+k-means on all the rows of every problem here.
 """
 
 import argparse

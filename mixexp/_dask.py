@@ -16,8 +16,8 @@ What differs from an in-memory fit:
   sample of 8,192 rows drawn part by part (in memory: in a canonical row
   order), so the steps differ, though not the optimum they converge to;
 - with more than 80,000 rows, the k-means initialization clusters a weighted
-  sample of 20,000 rows drawn block by block (in memory: drawn in a canonical
-  row order), so the starting point differs;
+  sample drawn from 20,000 rows drawn block by block (in memory: drawn in a
+  canonical row order from all the rows), so the starting point differs;
 - only ``solver="em"``, and components whose statistics are sums over rows
   (not ``EstimatorExpert``).
 

@@ -4,8 +4,9 @@ Everything the EM driver and the components compute is a sum over rows, so
 they see the data only as parts (``map_parts``) made of row chunks. The extra
 memory of a fit is then a few chunk-sized temporaries plus the (n_experts,
 n_samples) responsibilities (the k-means features are made block by block
-from X and y), and the same code runs over parts that live elsewhere
-(``mixexp._dask``: on dask workers).
+from X and y; what passes reuse is kept only within a chunk's budget), and
+the same code runs over parts that live elsewhere (``mixexp._dask``: on dask
+workers).
 """
 
 import copy
