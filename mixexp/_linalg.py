@@ -8,11 +8,13 @@ import numpy as np
 def weighted_grams(Xt, weights, right=None):
     """Stacked weighted cross products ``sum_i w_bi x_i r_i^T``.
 
-    All ``B`` products are computed by one matrix product over the rows given,
-    which is what makes the expert M-step cost about one Gram pass. Gram
-    matrices (``right`` None) of many weightings are taken from the products
-    ``x_ij x_ik``, j <= k, of each row, computed once for all B: about half
-    the multiplications, and no (B p, n_rows) temporary.
+    Each product is one matrix product over all the rows given, which is
+    what makes the expert M-step cost about one Gram pass; the weighted
+    design is made one product at a time in one buffer (made for all ``B``
+    at once, it was a pass's widest temporary, ``B`` times the design).
+    Gram matrices (``right`` None) of many weightings are taken from the
+    products ``x_ij x_ik``, j <= k, of each row, computed once for all B:
+    about half the multiplications.
 
     Parameters
     ----------
@@ -27,16 +29,20 @@ def weighted_grams(Xt, weights, right=None):
     -------
     products : ndarray of shape (B, p, q)
     """
-    p, n_rows = Xt.shape
-    n_mats = weights.shape[0]
+    p, n_mats = Xt.shape[0], weights.shape[0]
     if right is None:
         # Measured crossover: the row products pay for themselves once the
         # weightings are many next to the columns.
         if n_mats >= 8 and 2 * n_mats > p:
             return _packed_grams(Xt, weights)
         right = Xt
-    scaled = (weights[:, None, :] * Xt[None, :, :]).reshape(n_mats * p, n_rows)
-    return (scaled @ right.T).reshape(n_mats, p, right.shape[0])
+    right = np.asarray(right, dtype=float)  # cast once, not once per product
+    products = np.empty((n_mats, p, right.shape[0]))
+    scaled = np.empty(Xt.shape)
+    for b, weight in enumerate(weights):
+        np.multiply(Xt, weight, out=scaled)
+        np.matmul(scaled, right.T, out=products[b])
+    return products
 
 
 def _packed_grams(Xt, weights):
