@@ -170,3 +170,45 @@ def test_squarem_jump_is_the_closed_form_on_a_linear_map():
     expected = thetas[0] + 2 * a * r + a**2 * v
     jump = acc._jump(a)
     np.testing.assert_allclose(jump[0][0], expected)
+
+
+def test_kept_responsibilities_change_no_fit(monkeypatch):
+    """A rejected jump puts back the responsibilities its pass overwrote,
+    and the pruning check reuses EM's last ones: the fit is the one that
+    makes those passes again, with fewer passes."""
+    import mixexp._accelerate as accelerate
+    import mixexp._em as em
+    import mixexp._prune as prune
+
+    X, y = make_mixture_regression(2000, 5, 4, noise=0.3, random_state=0)
+    passes = []
+
+    def counted(original):
+        def e_step(*args, **kwargs):
+            passes.append(kwargs)
+            return original(*args, **kwargs)
+
+        return e_step
+
+    for module in (em, accelerate, prune):
+        monkeypatch.setattr(module, "e_step", counted(module.e_step))
+
+    def fit():
+        passes.clear()
+        model = MixtureOfExpertsRegressor(4, random_state=0, tol=5e-7).fit(X, y)
+        return model, len(passes)
+
+    kept, kept_passes = fit()
+    rows = prune.effective_rows
+    monkeypatch.setattr(accelerate, "memory_budget", lambda: 0)
+    monkeypatch.setattr(
+        prune,
+        "effective_rows",
+        lambda gate, experts, data, current: rows(gate, experts, data),
+    )
+    again, again_passes = fit()
+    assert kept.n_iter_ == again.n_iter_
+    np.testing.assert_allclose(kept.lower_bounds_, again.lower_bounds_, rtol=1e-12)
+    np.testing.assert_allclose(kept.experts_.coef_, again.experts_.coef_, atol=1e-10)
+    np.testing.assert_allclose(kept.gate_.coef_, again.gate_.coef_, atol=1e-8)
+    assert kept_passes < again_passes  # a rejected jump and the pruning check

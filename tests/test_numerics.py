@@ -12,7 +12,7 @@ from sklearn import config_context
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
 from mixexp._data import design_chunks
 from mixexp._estep import e_step, expected_log, responsibilities
-from mixexp._init import _cluster_sums, _nearest, _seed, kmeans_labels
+from mixexp._init import _cluster_sums, _nearest, _seed, kmeans_centres, kmeans_labels
 from mixexp._linalg import psd_solve, weighted_grams
 from mixexp._multinomial import (
     batch_logits,
@@ -481,3 +481,29 @@ def test_kmeans_is_invariant_to_row_order_and_integer_weights():
     # and the clusters are the three blobs
     assert len(set(labels_w[:30])) == len(set(labels_w[30:60])) == 1
     assert len({labels_w[0], labels_w[30], labels_w[60]}) == 3
+
+
+def test_kmeans_on_a_row_sample_is_invariant_to_row_order_and_integer_weights():
+    """Above twice ``max_rows`` rows k-means clusters a weighted draw of
+    rows, in the canonical order: the same centres for a row of weight 3
+    and three copies of it, in any order."""
+    rng = np.random.RandomState(11)
+    Z = np.vstack(
+        [rng.standard_normal((60, 2)) + shift for shift in ([0, 0], [6, 0], [0, 6])]
+    )
+    counts = rng.randint(1, 4, size=Z.shape[0])
+    weighted = kmeans_centres(
+        Z, counts.astype(float), 3, np.random.RandomState(0), max_rows=40
+    )
+    repeated = np.repeat(Z, counts, axis=0)
+    repeated = repeated[rng.permutation(repeated.shape[0])]
+    copies = kmeans_centres(
+        repeated, np.ones(repeated.shape[0]), 3, np.random.RandomState(0), max_rows=40
+    )
+    np.testing.assert_allclose(copies, weighted, rtol=0, atol=1e-12)
+    # a sample: other centres than k-means on all the rows, still the blobs
+    every_row = kmeans_centres(Z, counts.astype(float), 3, np.random.RandomState(0))
+    assert not np.allclose(weighted, every_row)
+    assert np.allclose(
+        np.sort(np.round(weighted / 6.0), axis=0), [[0, 0], [0, 0], [1, 1]]
+    )
