@@ -13,7 +13,7 @@ apart.
 
 import numpy as np
 
-from ._linalg import weighted_grams
+from ._multinomial import _curvature
 
 
 def design(X):
@@ -48,19 +48,10 @@ def multinomial_curvature(Z, prob, weights):
     """``sum_i w_ib (diag(q_i) - q_i q_i^T) (x) z_i z_i^T`` with q the
     probabilities of choices 1..C-1 (the negative Hessian of any log
     softmax entry in the relative parameters): (B, (C - 1) p, (C - 1) p)
-    from ``prob`` (n, B, C) and ``weights`` (n, B)."""
-    q = prob[:, :, 1:]
-    n, n_problems, n_free = q.shape
-    p = Z.shape[1]
-    weighted_q = (weights[:, :, None] * q).reshape(n, n_problems * n_free)
-    diag = weighted_grams(Z.T, weighted_q.T).reshape(n_problems, n_free, p, p)
-    hess = np.zeros((n_problems, n_free, p, n_free, p))
-    free = np.arange(n_free)
-    hess[:, free, :, free, :] = diag.transpose(1, 0, 2, 3)
-    root = np.sqrt(weights)[:, :, None, None] * q[..., None] * Z[:, None, None, :]
-    root = root.reshape(n, n_problems, n_free * p).transpose(1, 0, 2)
-    hess = hess.reshape(n_problems, n_free * p, n_free * p)
-    return hess - np.matmul(root.transpose(0, 2, 1), root)
+    from ``prob`` (n, B, C) and ``weights`` (n, B). The M-steps' curvature,
+    whose reference is the last choice: the first is moved last."""
+    reordered = np.concatenate([prob[:, :, 1:], prob[:, :, :1]], axis=2)
+    return _curvature(Z.T, weights.T, reordered.transpose(1, 2, 0))
 
 
 def multinomial_penalty(alpha_total, mask, n_choices):
