@@ -148,7 +148,7 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        params : dict
+        **params : dict
             Estimator parameters as keyword arguments, and
             ``<component>__<parameter>`` for those of ``gate`` and ``expert``.
 

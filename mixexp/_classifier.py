@@ -285,6 +285,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
+            The logarithm of ``predict_proba``; columns follow ``classes_``.
         """
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
@@ -301,6 +302,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            The most probable class of each sample.
         """
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
@@ -317,5 +319,6 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         Returns
         -------
         expert_proba : ndarray of shape (n_samples, n_experts, n_classes)
+            Each expert's own class probabilities, whatever the gate says.
         """
         return self.experts_.predict_proba(self._split(self._validate_X(X))[1])

@@ -38,7 +38,7 @@ class FittedMixture:
         Returns
         -------
         gate_proba : ndarray of shape (n_samples, n_experts)
-            g_k(x); each row sums to one.
+            The gate probabilities ``g_k(x)``; each row sums to one.
         """
         return self.gate_.predict_proba(self._split(self._validate_X(X))[0])
 
@@ -77,7 +77,8 @@ class FittedMixture:
         Returns
         -------
         responsibilities : ndarray of shape (n_samples, n_experts)
-            h_k(x, y) = g_k(x) P_k(y | x) / sum_j g_j(x) P_j(y | x).
+            The posterior of each expert,
+            ``h_k(x, y) = g_k(x) P_k(y | x) / sum_j g_j(x) P_j(y | x)``.
 
         Examples
         --------
@@ -107,7 +108,7 @@ class FittedMixture:
         Returns
         -------
         log_likelihood : ndarray of shape (n_samples,)
-            log sum_k g_k(x) P_k(y | x).
+            The log-likelihood of each sample, ``log sum_k g_k(x) P_k(y | x)``.
 
         See Also
         --------

@@ -116,12 +116,14 @@ class _Hierarchy:
         return self.branching**self.depth
 
     def set_params(self, **params):
-        """Set the parameters of this estimator (see scikit-learn's
-        ``BaseEstimator.set_params``).
+        """Set the parameters of this estimator.
+
+        As scikit-learn's ``BaseEstimator.set_params``, except that
+        ``n_experts`` follows from ``depth`` and ``branching``.
 
         Parameters
         ----------
-        params : dict
+        **params : dict
             Estimator parameters as keyword arguments; ``n_experts`` is not
             one of them, it is ``branching ** depth``.
 
@@ -246,6 +248,13 @@ class HierarchicalMixtureOfExpertsRegressor(_Hierarchy, MixtureOfExpertsRegresso
     ----------
     {attributes}
 
+    See Also
+    --------
+    MixtureOfExpertsRegressor
+        The flat mixture: one gate over all experts.
+    mixexp.gates.TreeGate
+        The tree of softmax gates the hierarchy fits.
+
     References
     ----------
     Jordan & Jacobs (1994). Hierarchical mixtures of experts and the EM
@@ -282,6 +291,13 @@ class HierarchicalMixtureOfExpertsClassifier(_Hierarchy, MixtureOfExpertsClassif
     Attributes
     ----------
     {attributes}
+
+    See Also
+    --------
+    MixtureOfExpertsClassifier
+        The flat mixture: one gate over all experts.
+    mixexp.gates.TreeGate
+        The tree of softmax gates the hierarchy fits.
 
     References
     ----------

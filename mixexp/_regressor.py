@@ -210,8 +210,10 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         Returns
         -------
         y_mean : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The mean of the predictive mixture distribution.
         y_std : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Only with ``return_std=True``; per output for 2-D targets.
+            Its standard deviation; only with ``return_std=True``, per
+            output for 2-D targets.
 
         Examples
         --------
@@ -271,6 +273,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         -------
         y_samples : ndarray of shape (n_samples_X, n_samples) or \
                 (n_samples_X, n_outputs, n_samples)
+            Draws from ``p(y | x)``, ``n_samples`` for each input.
 
         Examples
         --------
@@ -302,7 +305,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         return values[:, 0] if self.experts_._single_output else values
 
     def predict_quantiles(self, X, quantiles=(0.05, 0.5, 0.95)):
-        """Quantiles of the predictive mixture distribution.
+        """Compute quantiles of the predictive mixture distribution.
 
         The q-quantile solves ``sum_k g_k(x) F_k(t | x) = q`` (per output for
         2-D targets), found by bisection between the smallest and the
@@ -322,6 +325,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         -------
         y_quantiles : ndarray of shape (n_samples, n_quantiles) or \
                 (n_samples, n_outputs, n_quantiles)
+            The quantiles of ``p(y | x)``, in the order of ``quantiles``.
 
         Examples
         --------
@@ -368,6 +372,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         -------
         expert_predictions : ndarray of shape (n_samples, n_experts) or \
                 (n_samples, n_experts, n_outputs)
+            Each expert's own prediction (its mean), whatever the gate says.
         """
         return self.experts_.predict(self._split(self._validate_X(X))[1])
 

@@ -304,9 +304,11 @@ class _MixtureCV(MetaEstimatorMixin, BaseEstimator):
         return [int(k) for k in grid]
 
     def fit(self, X, y, sample_weight=None):
-        """Choose the expert form, the gate and the number of experts by
-        cross-validation, then refit the choice on all rows (from its model
-        on the fold that scored it best).
+        """Choose the form and the number of experts by cross-validation.
+
+        The expert form, the gate and the number of experts are chosen by
+        cross-validation, then the choice is refitted on all rows (from its
+        model on the fold that scored it best).
 
         Every candidate form walks the ``n_experts`` grid on all folds in
         step; it stops after ``patience`` counts without a better mean
@@ -612,8 +614,9 @@ class MixtureOfExpertsRegressorCV(RegressorMixin, _MixtureCV):
     "cv_classification", "cv", "classification", attributes=CLASSIFIER_CV_ATTRIBUTES
 )
 class MixtureOfExpertsClassifierCV(ClassifierMixin, _MixtureCV):
-    """A mixture-of-experts classifier whose form and size are chosen by
-    cross-validation.
+    """A mixture-of-experts classifier with form and size chosen by CV.
+
+    The form and the number of experts are chosen by cross-validation.
 
     As :class:`MixtureOfExpertsRegressorCV`, for classification: stratified
     folds, logistic experts by default, and candidates compared by their

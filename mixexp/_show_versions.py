@@ -56,6 +56,11 @@ def show_versions():
     None
         The report goes to standard output.
 
+    See Also
+    --------
+    sklearn.show_versions
+        The report of scikit-learn alone.
+
     Examples
     --------
     >>> import mixexp

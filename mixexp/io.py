@@ -266,6 +266,9 @@ def _skops():
 def dump(estimator, path):
     """Save a fitted estimator (or a Pipeline holding one) with skops.
 
+    The file holds the estimator's arrays and builtins, the mixexp version
+    and the format of the fitted state; :func:`load` reads it back.
+
     Parameters
     ----------
     estimator : object
@@ -278,6 +281,11 @@ def dump(estimator, path):
     -------
     None
         The estimator, the mixexp version and the format are in ``path``.
+
+    See Also
+    --------
+    load
+        Read the file back, trusting only known types.
 
     Examples
     --------
@@ -302,6 +310,11 @@ def dump(estimator, path):
 
 def load(path, trusted=None):
     """Load an estimator saved by :func:`dump`, trusting only known types.
+
+    The file's schema is checked against an exact allow-list before anything
+    is imported or constructed: a file naming any other type is refused with
+    a ``TypeError``, and a damaged file, or one saved in another format,
+    with a ``ValueError``.
 
     Parameters
     ----------
@@ -330,6 +343,11 @@ def load(path, trusted=None):
     ValueError
         If the file is damaged or was not written by :func:`dump`, or by a
         mixexp whose fitted-state format differs from this one.
+
+    See Also
+    --------
+    dump
+        Write the file.
 
     Examples
     --------

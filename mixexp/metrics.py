@@ -54,6 +54,11 @@ def log_likelihood_scorer(estimator, X, y, sample_weight=None):
     score : float
         The (weighted) mean of ``log_likelihood(X, y)``.
 
+    See Also
+    --------
+    mixexp.MixtureOfExpertsRegressor.log_likelihood
+        The per-sample log-likelihood it averages.
+
     Examples
     --------
     >>> from sklearn.model_selection import GridSearchCV

@@ -44,7 +44,7 @@ def _cases():
 def _documented(doc):
     """Names in the numpydoc Parameters section, in order."""
     match = re.search(r"^Parameters\n-+\n(.*?)(?=^\w[\w ]*\n-+\n|\Z)", doc, re.S | re.M)
-    return re.findall(r"^(\w+) :", match.group(1), re.M) if match else []
+    return re.findall(r"^\*{0,2}(\w+) :", match.group(1), re.M) if match else []
 
 
 @pytest.mark.parametrize("case", list(_cases()), ids=lambda case: case[0])

@@ -36,7 +36,14 @@ def make_piecewise_linear(n_samples=1500, *, noise=0.3, random_state=None):
     Returns
     -------
     X : ndarray of shape (n_samples, 1)
+        The inputs.
     y : ndarray of shape (n_samples,)
+        The noisy targets.
+
+    See Also
+    --------
+    make_mixture_regression
+        A planted mixture in any dimension.
 
     Examples
     --------
@@ -75,7 +82,7 @@ def make_mixture_regression(
     random_state=None,
     return_params=False,
 ):
-    """Samples from a planted mixture of linear experts with a softmax gate.
+    """Draw samples from a planted mixture of linear experts with a softmax gate.
 
     ``x ~ N(0, I)``; the expert is drawn from ``softmax(V^T x + b)``; then
     ``y = W_k^T x + c_k + noise * N(0, I)``. Expert coefficients are drawn
@@ -104,12 +111,19 @@ def make_mixture_regression(
     Returns
     -------
     X : ndarray of shape (n_samples, n_features)
+        The inputs.
     y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        The targets, each drawn from the expert the gate drew.
     params : dict, only if ``return_params``
         ``gate_coef`` (n_experts, n_features), ``gate_intercept``
         (n_experts,), ``expert_coef`` (n_experts, n_outputs, n_features),
         ``expert_intercept`` (n_experts, n_outputs), ``noise`` and
         ``expert`` (the expert that generated each sample).
+
+    See Also
+    --------
+    make_piecewise_linear
+        A one-dimensional problem with jumps.
 
     Examples
     --------
@@ -156,13 +170,13 @@ def make_mixture_regression(
     prefer_skip_nested_validation=True,
 )
 def make_local_classification(n_samples=2000, *, noise=0.05, random_state=None):
-    """Four quadrants, each with its own linear class boundary (an XOR of
-    linear problems).
+    """Make four quadrants, each with its own linear class boundary.
 
-    In each quadrant of ``[-2, 2]^2`` the boundary passes through the
-    quadrant's centre ``(±1, ±1)`` with a different orientation, and the
-    orientations alternate in an XOR pattern, so no single linear classifier
-    does much better than chance while four local linear experts are exact.
+    An XOR of linear problems: in each quadrant of ``[-2, 2]^2`` the
+    boundary passes through the quadrant's centre ``(±1, ±1)`` with a
+    different orientation, and the orientations alternate in an XOR
+    pattern, so no single linear classifier does much better than chance
+    while four local linear experts are exact.
 
     Parameters
     ----------
@@ -176,8 +190,14 @@ def make_local_classification(n_samples=2000, *, noise=0.05, random_state=None):
     Returns
     -------
     X : ndarray of shape (n_samples, 2)
+        The inputs.
     y : ndarray of shape (n_samples,)
         Labels 0 and 1.
+
+    See Also
+    --------
+    load_vowels
+        The real classification task of Jacobs et al. (1991).
 
     Examples
     --------

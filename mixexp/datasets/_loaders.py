@@ -39,6 +39,11 @@ def load_vowels(
         these for speaker-independent tests), ``speaker_type`` ("m", "w" or
         "c"), ``feature_names`` and ``DESCR``.
 
+    See Also
+    --------
+    make_local_classification
+        Synthetic data that need local classifiers.
+
     Examples
     --------
     >>> from mixexp.datasets import load_vowels
@@ -118,6 +123,11 @@ def load_mcycle(*, return_X_y=False):
         ``feature_names``, ``target_names`` and ``DESCR``. With
         ``return_X_y=True``, the tuple ``(X, y)`` of these two arrays.
 
+    See Also
+    --------
+    mixexp.experts.StudentTExpert
+        The robust experts of the published fits on these data.
+
     Examples
     --------
     >>> from mixexp.datasets import load_mcycle
@@ -161,6 +171,11 @@ def load_tone(*, outliers=False, return_X_y=False):
         ``target`` (150,) or (155,) float array of ``tuned``,
         ``feature_names``, ``target_names`` and ``DESCR``. With
         ``return_X_y=True``, the tuple ``(X, y)`` of these two arrays.
+
+    See Also
+    --------
+    mixexp.experts.StudentTExpert
+        Robust experts, which the outliers barely move.
 
     Examples
     --------
@@ -206,6 +221,11 @@ def load_ethanol(*, features=("E",), return_X_y=False):
         ``target_names`` and ``DESCR``. With ``return_X_y=True``, the tuple
         ``(X, y)`` of these two arrays.
 
+    See Also
+    --------
+    load_mcycle
+        Another small regression set with published mixture fits.
+
     Examples
     --------
     >>> from mixexp.datasets import load_ethanol
@@ -227,7 +247,7 @@ def load_ethanol(*, features=("E",), return_X_y=False):
 
 
 def load_patent(*, return_X_y=False):
-    """Patents and R&D spending: the count data of flexmix's concomitant example.
+    """Load the patents and R&D spending of flexmix's concomitant example.
 
     70 pharmaceutical and biomedical companies in 1976 (Hall, Cummins,
     Laderman & Mundy 1988): the number of patents granted (``Patents``, a
@@ -251,6 +271,11 @@ def load_patent(*, return_X_y=False):
         (70,) float array of the patent counts, ``company`` (70,) names,
         ``feature_names``, ``target_names`` and ``DESCR``. With
         ``return_X_y=True``, the tuple ``(X, y)`` of these two arrays.
+
+    See Also
+    --------
+    mixexp.experts.PoissonExpert
+        Experts for count targets such as these.
 
     Examples
     --------

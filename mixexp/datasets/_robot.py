@@ -220,6 +220,11 @@ def make_robot_arm_dynamics(
         Joint accelerations ``qddot_1..qddot_n`` (rad/s^2), 2-D even for one
         joint.
 
+    See Also
+    --------
+    mixexp.HierarchicalMixtureOfExpertsRegressor
+        The model Jordan & Jacobs (1994) fit to these data.
+
     References
     ----------
     M. I. Jordan and R. A. Jacobs, "Hierarchical mixtures of experts and the

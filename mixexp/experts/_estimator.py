@@ -54,6 +54,11 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
     noise_variance_ : ndarray of shape (n_experts,) or (n_experts, n_outputs)
         Noise variance of each expert (regressors).
 
+    See Also
+    --------
+    LinearExpert
+        Linear experts with closed-form M-steps.
+
     Examples
     --------
     >>> import numpy as np
@@ -86,9 +91,12 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
 
     @property
     def capabilities(self):
-        """What the experts support (see ``mixexp._contract``): EM only, as
-        the wrapped estimators have no gradients; M-steps refit on all rows
-        in memory (not blockwise); noise models for regressors only."""
+        """What the experts support (see ``mixexp._contract``).
+
+        EM only, as the wrapped estimators have no gradients; M-steps refit
+        on all rows in memory (not blockwise); noise models for regressors
+        only.
+        """
         if self._task == "regression":
             return frozenset({"em", "predictive_distribution", "pruning"})
         return frozenset({"em", "pruning"})
@@ -106,6 +114,7 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
         -------
         y_pred : ndarray of shape (n_samples, n_experts) or \
                 (n_samples, n_experts, n_outputs)
+            Each expert's prediction.
         """
         out = self._predict_all(X).transpose(1, 0, 2)
         return out[:, :, 0] if self._single_output else out
@@ -121,6 +130,7 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_experts, n_classes)
+            Each expert's class probabilities.
         """
         return self._predict_all(X).transpose(1, 0, 2)
 

@@ -104,6 +104,13 @@ class LinearExpert(LocationScaleMarginals, Expert):
     noise_covariance_ : ndarray of shape (n_experts, n_outputs, n_outputs)
         Noise covariance of each expert (only with ``covariance_type="full"``).
 
+    See Also
+    --------
+    StudentTExpert
+        Linear experts with robust t noise.
+    EstimatorExpert
+        Any scikit-learn regressor as the experts.
+
     Examples
     --------
     >>> import numpy as np
@@ -158,6 +165,7 @@ class LinearExpert(LocationScaleMarginals, Expert):
         -------
         y_pred : ndarray of shape (n_samples, n_experts) or \
                 (n_samples, n_experts, n_outputs)
+            Each expert's mean.
         """
         check_component_fitted(self)
         W = self._params()[0]
@@ -192,8 +200,11 @@ class LinearExpert(LocationScaleMarginals, Expert):
 
     @property
     def capabilities(self):
-        """What the experts support (see ``mixexp._contract``): the gradient
-        passes train diagonal noise only, so full covariances are EM's."""
+        """What the experts support (see ``mixexp._contract``).
+
+        The gradient passes train diagonal noise only, so full covariances
+        are EM's.
+        """
         supported = {"em", "online", "blockwise", "predictive_distribution", "pruning"}
         if self.covariance_type != "full":
             supported.update({"gradient", "information"})

@@ -52,6 +52,11 @@ class LogisticExpert(MultinomialComponent, Expert):
     solver_ : str
         The solver actually used.
 
+    See Also
+    --------
+    mixexp.MixtureOfExpertsClassifier
+        The mixture these experts are the default of.
+
     Examples
     --------
     >>> import numpy as np
@@ -82,6 +87,7 @@ class LogisticExpert(MultinomialComponent, Expert):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_experts, n_classes)
+            Each expert's class probabilities.
         """
         check_component_fitted(self)
         V = self._params()

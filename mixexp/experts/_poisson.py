@@ -41,10 +41,10 @@ def _target_issues(part):
 
 
 class PoissonExpert(Expert):
-    """K Poisson regression experts ``y | x, k ~ Poisson(exp(coef_[k] @ x +
-    intercept_[k]))``, for count targets.
+    """K Poisson regression experts, for count targets.
 
-    Each expert is a Poisson generalized linear model with the log link,
+    ``y | x, k ~ Poisson(exp(coef_[k] @ x + intercept_[k]))``: each expert
+    is a Poisson generalized linear model with the log link,
 
         log P_k(y | x) = y eta_k - exp(eta_k) - log(y!),
         eta_k = coef_[k] @ x + intercept_[k],

@@ -242,7 +242,8 @@ class GaussianGate(Gate):
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_experts)
-            log g_k(x): each row's exponentials sum to one.
+            The log gate probabilities ``log g_k(x)``: each row's
+            exponentials sum to one.
         """
         self._check_fitted()
         params = self._params()

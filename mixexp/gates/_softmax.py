@@ -76,6 +76,13 @@ class SoftmaxGate(MultinomialComponent, Gate):
     noise_intercept_ : ndarray of shape (n_experts,)
         Intercepts of the noise scale (only with ``gate_noise=True``).
 
+    See Also
+    --------
+    GaussianGate
+        A localized gate with a closed-form M-step.
+    ConstantGate
+        A gate that ignores the inputs.
+
     Notes
     -----
     Routing is the estimator's: its ``top_k`` and ``gate_noise`` parameters

@@ -54,6 +54,11 @@ class TreeGate(SoftmaxGate):
     solver_ : str
         The solver actually used.
 
+    See Also
+    --------
+    mixexp.HierarchicalMixtureOfExpertsRegressor
+        The estimator that builds this gate.
+
     Notes
     -----
     Sparse routing over the leaves is the hierarchical estimator's
