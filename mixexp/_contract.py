@@ -21,6 +21,8 @@ import numpy as np
 from scipy.special import ndtr, ndtri, stdtr, stdtrit
 from sklearn.base import BaseEstimator
 
+from ._html_repr import DocLinkMixin
+
 CAPABILITIES = {
     "em": "trained by EM through the required hooks (solver='em')",
     "gradient": "trained by the gradient solvers (gd, sgd, adam): _theta, "
@@ -47,7 +49,7 @@ CAPABILITIES = {
 __doc__ += "".join(f"\n- ``{k}``: {v}." for k, v in CAPABILITIES.items())
 
 
-class Part(BaseEstimator):
+class Part(DocLinkMixin, BaseEstimator):
     """What gates and experts share: a scikit-learn estimator for its
     parameters (``clone``, ``set_params``) fitted by a mixture estimator."""
 

@@ -8,12 +8,15 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._dask import dask_rows
 from ._data import FLOAT_DTYPES, check_magnitude
 from ._estep import log_joint, mix, responsibilities
+from ._html_repr import MixtureReprMixin
 from ._validation import check_targets, numeric_input
 
 
-class FittedMixture:
+class FittedMixture(MixtureReprMixin):
     """The fitted API of the mixture estimators: ``predict_gate_proba``,
-    ``responsibilities``, ``log_likelihood``, ``bic`` and ``aic``.
+    ``responsibilities``, ``log_likelihood``, ``bic`` and ``aic``; and,
+    from :class:`~mixexp._html_repr.MixtureReprMixin`, their HTML
+    representation.
 
     A mixin of :class:`~mixexp._base.BaseMixtureOfExperts`: it reads the
     fitted ``gate_``, ``experts_`` and feature columns, and the estimator's
