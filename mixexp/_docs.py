@@ -257,14 +257,14 @@ ATTRIBUTES = {
     "": _entries(
         """
 gate_ : :class:`~mixexp.gates.SoftmaxGate`
-    Fitted gate, with ``coef_`` of shape (n_experts, n_features_in_) and
+    Fitted gate, with ``coef_`` of shape (n_experts, `n_features_in_`) and
     ``intercept_`` of shape (n_experts,).
 n_experts_ : int
     Experts of the fitted model: ``n_experts``, less the degenerate
     experts the fit removed (those that explained fewer rows of data than
     they have parameters; a warning says which). The fitted arrays and
     every ``predict_*`` output have this many experts.
-expert_load_ : ndarray of shape (n_experts_,)
+expert_load_ : ndarray of shape (`n_experts_`,)
     Fraction of the routing slots each expert gets on the training
     data: each sample is routed to its ``top_k`` experts (to its most
     probable expert when ``top_k`` is None). Sums to one; uniform is
@@ -283,7 +283,7 @@ lower_bound_ : float
     Final mean penalized log-likelihood per sample: of y given x, or of
     (x, y) jointly with a :class:`~mixexp.gates.GaussianGate` (whose EM
     maximizes the joint likelihood; ``log_likelihood`` stays log p(y | x)).
-lower_bounds_ : ndarray of shape (n_iter_,) or (1,)
+lower_bounds_ : ndarray of shape (`n_iter_`,) or (1,)
     Its value after each iteration. EM never lowers it, except right
     after re-seeding an expert that lost all responsibility (a warning
     says so). With ``top_k``, EM's first ``n_iter_dense_`` values are
@@ -298,15 +298,15 @@ loss_curve_ : list of float
     the parameters of each step.
 n_features_in_ : int
     Number of features seen during fit.
-feature_names_in_ : ndarray of shape (n_features_in_,)
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
     Names of features seen during fit, when X has string column names.
 """
     ),
     "regression": _entries(
         """
 experts_ : :class:`~mixexp.experts.LinearExpert`
-    Fitted experts, with ``coef_`` of shape (n_experts, n_features_in_)
-    (or (n_experts, n_outputs_, n_features_in_)), ``intercept_`` and
+    Fitted experts, with ``coef_`` of shape (n_experts, `n_features_in_`)
+    (or (n_experts, `n_outputs_`, `n_features_in_`)), ``intercept_`` and
     ``noise_variance_``.
 n_outputs_ : int
     Number of target columns.
@@ -318,7 +318,7 @@ classes_ : ndarray of shape (n_classes,)
     Class labels.
 experts_ : :class:`~mixexp.experts.LogisticExpert`
     Fitted experts, with ``coef_`` of shape
-    (n_experts, n_classes, n_features_in_) and ``intercept_`` of shape
+    (n_experts, n_classes, `n_features_in_`) and ``intercept_`` of shape
     (n_experts, n_classes).
 """
     ),

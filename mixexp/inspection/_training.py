@@ -45,8 +45,9 @@ class ConvergenceDisplay:
         The value of every iteration of every run.
     labels : list of str, default=None
         Legend label of every run; None draws no legend.
-    quantity : {"lower_bounds_", "loss_curve_"}, default="lower_bounds_"
-        The attribute the curves come from, which gives the y label.
+    quantity : {`"lower_bounds_"`, `"loss_curve_"`}, optional
+        The attribute the curves come from, which gives the y label; the
+        default is ``"lower_bounds_"``.
 
     Attributes
     ----------
