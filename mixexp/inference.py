@@ -211,6 +211,10 @@ def observed_information(estimator, X, y, sample_weight=None):
     estimates : ndarray of shape (n_parameters,)
         The fitted parameters in the same order.
 
+    See Also
+    --------
+    coef_table : The standard errors this information gives.
+
     Examples
     --------
     >>> import numpy as np
@@ -526,6 +530,9 @@ def _table(estimates, std_error, labels, parts, alpha):
 def summary(table, title=None):
     """The coefficient table as text: one block per expert, then the gate.
 
+    The layout of a regression table in statistics packages, for printing
+    (``mixexp fit`` prints it too).
+
     Parameters
     ----------
     table : dict
@@ -539,6 +546,11 @@ def summary(table, title=None):
         Columns: term, estimate, standard error, z, p-value and the
         interval; rows of several outputs (or classes) are prefixed with
         ``[output]``.
+
+    See Also
+    --------
+    coef_table : The table this function prints.
+    mixexp.inspection.CoefficientDisplay : The table as a forest plot.
 
     Examples
     --------
@@ -720,6 +732,12 @@ def bootstrap_lrt(
         ``statistic`` (float), ``boot_statistics`` (ndarray of shape
         (n_boot,)), ``p_value`` (``(1 + #{T* >= T}) / (n_boot + 1)``),
         ``log_likelihoods`` (l0, l1) and ``n_experts``.
+
+    See Also
+    --------
+    coef_table : Wald tests of the coefficients of a fitted mixture.
+    mixexp.MixtureOfExpertsRegressor.bic : A cheaper way to compare numbers
+        of experts.
 
     Notes
     -----
