@@ -157,53 +157,6 @@ def _capabilities():
     return "".join(f"- ``{name}``: {text}.\n" for name, text in CAPABILITIES.items())
 
 
-# mixexp.inference is being written on another branch: its pages appear when
-# the module exists, and the build passes without it.
-_INFERENCE_COMING = """\
-:mod:`mixexp.inference` (coefficient tables with standard errors, the
-bootstrap likelihood-ratio test for the number of experts, and
-``CoefficientDisplay``) is coming in the next release; this page will
-document it then.
-"""
-
-
-def _inference_names():
-    try:
-        import mixexp.inference as inference
-    except ImportError:
-        return None
-    return list(getattr(inference, "__all__", []))
-
-
-def _inference_pages(names):
-    """The API section and the user guide's text for ``mixexp.inference``."""
-    if names is None:
-        return "", _INFERENCE_COMING
-    api = [
-        "Inference: :mod:`mixexp.inference`",
-        "----------------------------------",
-        "",
-        ".. automodule:: mixexp.inference",
-        "   :no-members:",
-        "   :no-index:",
-        "",
-        ".. currentmodule:: mixexp.inference",
-        "",
-        ".. autosummary::",
-        "   :toctree: generated/",
-        "",
-        *(f"   {name}" for name in names),
-        "",
-    ]
-    guide = (
-        ":mod:`mixexp.inference` answers questions about a fitted mixture's "
-        "parameters: "
-        + ", ".join(f":obj:`~mixexp.inference.{name}`" for name in names)
-        + ". See the :ref:`API reference <api>` for each.\n"
-    )
-    return "\n".join(api) + "\n", guide
-
-
 def _write_if_changed(path, text):
     # An unchanged file keeps its time stamp, so Sphinx does not rebuild pages.
     if not path.exists() or path.read_text() != text:
@@ -217,9 +170,6 @@ def _generate(app):
     _write_if_changed(GENERATED / "cli_fit_help.txt", _cli_help("fit"))
     _write_if_changed(GENERATED / "io_allow_list.rst", _allow_list())
     _write_if_changed(GENERATED / "capabilities.rst", _capabilities())
-    api, guide = _inference_pages(_inference_names())
-    _write_if_changed(GENERATED / "api_inference.rst", api)
-    _write_if_changed(GENERATED / "inference_body.rst", guide)
     notebooks = GENERATED / "notebooks"
     notebooks.mkdir(exist_ok=True)
     for source in sorted((ROOT / "notebooks").glob("*.ipynb")):

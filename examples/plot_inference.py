@@ -1,7 +1,7 @@
 """
-=====================================================
+======================================================
 Standard errors, Wald tables and the number of experts
-=====================================================
+======================================================
 
 The patent data (Wang, Cockburn & Puterman 1998; flexmix's concomitant
 variable example, Grün & Leisch 2008): the number of patents of 70

@@ -43,3 +43,19 @@ def test_api_pages_are_where_the_html_repr_links():
 
     assert "/generated/{estimator_module}.{estimator_name}.html" in DOC_LINK_TEMPLATE
     assert ":toctree: generated/" in (DOCS / "api.rst").read_text()
+
+
+def test_api_reference_lists_every_public_name():
+    import importlib
+
+    api = (DOCS / "api.rst").read_text()
+    listed = set(re.findall(r"^   (\w+)$", api, re.M))
+    for module in ("mixexp", "gates", "experts", "inspection", "datasets"):
+        module = importlib.import_module(
+            module if module == "mixexp" else f"mixexp.{module}"
+        )
+        missing = {n for n in module.__all__ if not n.startswith("__")} - listed
+        assert not missing, f"{module.__name__}: {missing} not in docs/api.rst"
+    for module in ("io", "metrics", "inference"):
+        module = importlib.import_module(f"mixexp.{module}")
+        assert set(module.__all__) <= listed, module.__name__
