@@ -131,23 +131,21 @@ def _cli_help(*argv):
 
 
 def _allow_list():
-    """``mixexp.io``'s exact allow-list, one row a qualified name."""
+    """``mixexp.io``'s exact allow-list, grouped by the skops loaders each
+    name may be read with."""
     from mixexp import io as mixexp_io
 
-    rows = sorted(
-        (".".join(name), ", ".join(sorted(loaders)))
-        for name, loaders in mixexp_io._ALLOWED.items()
-    )
-    lines = [
-        ".. list-table::",
-        "   :header-rows: 1",
-        "",
-        "   * - name",
-        "     - read as",
-    ]
-    for name, loaders in rows:
-        lines += [f"   * - ``{name}``", f"     - {loaders}"]
-    return "\n".join(lines) + "\n"
+    groups = {}
+    for name, loaders in mixexp_io._ALLOWED.items():
+        groups.setdefault(", ".join(sorted(loaders)), []).append(".".join(name))
+    lines = []
+    for loaders, names in sorted(groups.items()):
+        lines += [
+            f"Read as {loaders}",
+            "    " + ", ".join(f"``{name}``" for name in sorted(names)),
+            "",
+        ]
+    return "\n".join(lines)
 
 
 def _capabilities():
