@@ -16,9 +16,8 @@ MODULES = [
     "mixexp.datasets",
     "mixexp.io",
     "mixexp.metrics",
+    "mixexp.inference",
 ]
-if importlib.util.find_spec("mixexp.inference") is not None:
-    MODULES.append("mixexp.inference")
 
 # Ignored everywhere, as scikit-learn does: RT02 (the Returns line may name
 # the value), GL01 and GL02 (where the summary starts and the blank lines).
