@@ -113,7 +113,15 @@ html_theme_options = {
     "navbar_end": ["search-button", "theme-switcher", "navbar-icon-links"],
     "navbar_persistent": [],
     "show_toc_level": 2,
-    "secondary_sidebar_items": ["page-toc"],
+    # An API page's outline is its method names, too long for the narrow
+    # right column; its width goes to the signatures instead.
+    "secondary_sidebar_items": {
+        "*": ["page-toc"],
+        "user_guide/*": ["page-toc"],
+        "auto_examples/*": ["page-toc"],
+        "_generated/notebooks/*": ["page-toc"],
+        "generated/*": [],
+    },
 }
 html_sidebars = {"index": []}
 html_show_sourcelink = False
