@@ -123,7 +123,8 @@ html_theme_options = {
         "generated/*": [],
     },
 }
-html_sidebars = {"index": []}
+# Single pages without sections: no empty navigation column.
+html_sidebars = {"index": [], "benchmarks": [], "reproductions": []}
 html_show_sourcelink = False
 
 
