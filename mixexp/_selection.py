@@ -38,6 +38,7 @@ from sklearn.utils.validation import (
 from ._base import BaseMixtureOfExperts
 from ._classifier import MixtureOfExpertsClassifier
 from ._docs import CLASSIFIER_CV_ATTRIBUTES, REGRESSOR_CV_ATTRIBUTES, document
+from ._html_repr import DocLinkMixin
 from ._init import kmeans_centres, nearest_centre
 from ._params import Interval
 from ._regressor import MixtureOfExpertsRegressor
@@ -230,7 +231,7 @@ def _delegating(name, mixture):
     return method
 
 
-class _MixtureCV(MetaEstimatorMixin, BaseEstimator):
+class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, BaseEstimator):
     """What the two cross-validated mixtures share; not for direct use."""
 
     _parameter_constraints = {

@@ -9,6 +9,7 @@ from sklearn.tree import DecisionTreeRegressor
 from mixexp import (
     HierarchicalMixtureOfExpertsRegressor,
     MixtureOfExpertsClassifier,
+    MixtureOfExpertsClassifierCV,
     MixtureOfExpertsRegressor,
 )
 from mixexp._html_repr import DOCS_URL
@@ -59,6 +60,7 @@ def test_fitted_model_shows_fitted_components():
             HierarchicalMixtureOfExpertsRegressor(),
             "mixexp.HierarchicalMixtureOfExpertsRegressor",
         ),
+        (MixtureOfExpertsClassifierCV(), "mixexp.MixtureOfExpertsClassifierCV"),
         (GaussianGate(), "mixexp.gates.GaussianGate"),
         (SoftmaxGate(), "mixexp.gates.SoftmaxGate"),
         (LogisticExpert(), "mixexp.experts.LogisticExpert"),
