@@ -210,6 +210,13 @@ class Part(DocLinkMixin, BaseEstimator):
         experts."""
         raise self._missing("_info_penalty", "information")
 
+    def _info_caveat(self):
+        """None, or why the fitted parameters are not a stationary point of
+        the penalized conditional log-likelihood (a parameter on a bound, a
+        fit of another likelihood), a clause ``coef_table`` warns with: the
+        information is then still the negative Hessian there. Optional."""
+        return None
+
     # --------------------------------------------------- capability: online
     def _prepare_online(self):
         """Set up a partial_fit batch (after ``_prepare``). Returns None."""

@@ -13,6 +13,7 @@ apart.
 
 import numpy as np
 
+from ._linalg import weighted_grams
 from ._multinomial import _curvature
 
 
@@ -66,3 +67,148 @@ def multinomial_penalty(alpha_total, mask, n_choices):
 def term_names(names, intercept=True):
     """Names of the design columns: "intercept", then the inputs'."""
     return (["intercept"] if intercept else []) + [str(name) for name in names]
+
+
+# ------------------------------------------------ location-scale experts
+# Normal and t regression experts with a full (or diagonal) scale matrix S_k,
+# in their natural parameters: per expert the coefficients B (m, q) on the
+# design, the free entries of S ("pairs" (i, j), i >= j, each entering S at
+# (i, j) and (j, i)) and, for a t, the degrees of freedom nu. With P = S^-1,
+# r the residual, u = P r and d = r^T u, a t's log-density depends on B and
+# S through d and log|S|, so every derivative follows from those of d:
+# dd/dB = -2 u z^T, dd/dS_a = -u^T E_a u, with E_a = dS/dS_a.
+def scale_pairs(n_outputs, full):
+    """The free entries of a scale matrix: the diagonal, then (full) the
+    lower triangle below it, row by row."""
+    pairs = [(o, o) for o in range(n_outputs)]
+    if full:
+        pairs += [(i, j) for i in range(n_outputs) for j in range(i)]
+    return pairs
+
+
+def _pair_matrices(pairs, n_outputs):
+    """``E_a = dS / dS_a`` (A, m, m)."""
+    E = np.zeros((len(pairs), n_outputs, n_outputs))
+    for a, (i, j) in enumerate(pairs):  # a loop over the few free entries
+        E[a, i, j] = E[a, j, i] = 1.0
+    return E
+
+
+def location_scale_layout(n_outputs, q, pairs, with_df):
+    """Index of each table parameter in the internal order ``[vec B (m q,
+    row-major), the pairs, nu]``: per output its q coefficients and its
+    variance, then the off-diagonal pairs, then nu."""
+    n_coef = n_outputs * q
+    order = []
+    for o in range(n_outputs):
+        order += list(range(o * q, (o + 1) * q))
+        order.append(n_coef + pairs.index((o, o)))
+    order += [n_coef + a for a, (i, j) in enumerate(pairs) if i != j]
+    if with_df:
+        order.append(n_coef + len(pairs))
+    return np.asarray(order)
+
+
+class LocationScale:
+    """Residual pieces of K normal (``df`` None) or t experts on a chunk:
+    design Z (n, q), targets Y (n, m), coefficients B (K, m, q), scale
+    matrices S (K, m, m), the free ``pairs`` of S and the degrees of
+    freedom (K,)."""
+
+    def __init__(self, Z, Y, B, S, pairs, df=None):
+        self.Z, self.pairs, self.df = Z, pairs, df
+        self.m = S.shape[1]
+        self.P = np.linalg.inv(S)
+        self.P = 0.5 * (self.P + np.swapaxes(self.P, 1, 2))
+        self.E = _pair_matrices(pairs, self.m)
+        self.r = Y[:, None, :] - np.einsum("nq,kmq->nkm", Z, B)
+        self.u = np.einsum("kij,nkj->nki", self.P, self.r)
+        self.d = np.sum(self.r * self.u, axis=2)
+        if df is None:
+            self.w = np.ones_like(self.d)
+            self.c2 = np.zeros_like(self.d)  # w^2 / (nu + m)
+        else:
+            self.w = (df + self.m) / (df + self.d)
+            self.c2 = self.w**2 / (df + self.m)
+        # E_a u (n, K, A, m), P E_a u and u^T E_a u (n, K, A).
+        self.Eu = np.einsum("aij,nkj->nkai", self.E, self.u)
+        self.PEu = np.einsum("kij,nkaj->nkai", self.P, self.Eu)
+        self.Ua = np.sum(self.Eu * self.u[:, :, None, :], axis=3)
+        self.Pa = np.einsum("aij,kji->ka", self.E, self.P)
+
+    def _uz(self):
+        """u (x) z: (n, K, m q)."""
+        n, K, m = self.u.shape
+        return (self.u[..., None] * self.Z[:, None, None, :]).reshape(n, K, -1)
+
+    def scores(self, df_first=None):
+        """(n, K, m q + A [+ 1]) in the internal order."""
+        parts = [
+            self.w[..., None] * self._uz(),
+            0.5 * (self.w[..., None] * self.Ua - self.Pa[None]),
+        ]
+        if df_first is not None:
+            parts.append(df_first.T[..., None])
+        return np.concatenate(parts, axis=2)
+
+    def curvature(self, weights, df_second=None):
+        """Minus the Hessians of the log-densities summed under ``weights``
+        (n, K): (K, s, s) in the internal order."""
+        n, K, m = self.u.shape
+        q = self.Z.shape[1]
+        A = len(self.pairs)
+        n_coef = m * q
+        size = n_coef + A + (df_second is not None)
+        out = np.zeros((K, size, size))
+        gram = weighted_grams(self.Z.T, (weights * self.w).T)
+        bb = np.einsum("kij,kab->kiajb", self.P, gram).reshape(K, n_coef, n_coef)
+        uz = self._uz()
+        root = (np.sqrt(weights * 2.0 * self.c2)[..., None] * uz).transpose(1, 0, 2)
+        out[:, :n_coef, :n_coef] = bb - np.matmul(root.transpose(0, 2, 1), root)
+        coef = (weights * self.w)[..., None, None] * self.PEu - (weights * self.c2)[
+            ..., None, None
+        ] * self.Ua[..., None] * self.u[:, :, None, :]
+        cross = np.einsum("nkao,nb->koba", coef, self.Z).reshape(K, n_coef, A)
+        out[:, :n_coef, n_coef : n_coef + A] = cross
+        out[:, n_coef : n_coef + A, :n_coef] = np.swapaxes(cross, 1, 2)
+        trace = np.einsum("kij,ajl,klm,bmi->kab", self.P, self.E, self.P, self.E)
+        ss = (
+            np.einsum("nk,nkai,nkbi->kab", weights * self.w, self.Eu, self.PEu)
+            - 0.5 * np.einsum("nk,nka,nkb->kab", weights * self.c2, self.Ua, self.Ua)
+            - 0.5 * weights.sum(axis=0)[:, None, None] * trace
+        )
+        out[:, n_coef : n_coef + A, n_coef : n_coef + A] = ss
+        if df_second is not None:
+            nu = self.df
+            slope = weights * (self.d - m) / (nu + self.d) ** 2  # (n, K)
+            b_nu = -np.einsum("nk,nkc->kc", slope, uz)
+            s_nu = -0.5 * np.einsum("nk,nka->ka", slope, self.Ua)
+            out[:, :n_coef, -1] = out[:, -1, :n_coef] = b_nu
+            out[:, n_coef : n_coef + A, -1] = out[:, -1, n_coef : n_coef + A] = s_nu
+            out[:, -1, -1] = -np.sum(weights * df_second.T, axis=0)
+        return out
+
+
+def location_scale_penalty(B, S, pairs, ridge, with_df):
+    """Hessian of the penalty ``tr(S^-1 B D B^T) / 2`` (D = diag(ridge), the
+    ridge of each design column) in the internal order: (K, s, s)."""
+    K, m, q = B.shape
+    P = np.linalg.inv(S)
+    E = _pair_matrices(pairs, m)
+    A = len(pairs)
+    n_coef = m * q
+    out = np.zeros((K, n_coef + A + with_df, n_coef + A + with_df))
+    eye_d = np.diag(ridge)
+    out[:, :n_coef, :n_coef] = np.einsum("kij,ab->kiajb", P, eye_d).reshape(
+        K, n_coef, n_coef
+    )
+    PEP = np.einsum("kij,ajl,klm->kaim", P, E, P)  # (K, A, m, m)
+    BD = B * ridge  # (K, m, q)
+    cross = -np.einsum("kaim,kmb->kiba", PEP, BD).reshape(K, n_coef, A)
+    out[:, :n_coef, n_coef : n_coef + A] = cross
+    out[:, n_coef : n_coef + A, :n_coef] = np.swapaxes(cross, 1, 2)
+    Q = np.einsum("kmb,knb->kmn", BD, B)
+    out[:, n_coef : n_coef + A, n_coef : n_coef + A] = np.einsum(
+        "kaim,bmj,kjl,kli->kab", PEP, E, P, Q
+    )
+    return out

@@ -283,6 +283,22 @@ def _information(mixture, X, y, sample_weight):
     return information, estimates
 
 
+def _warn_caveats(mixture):
+    """Warn when a part's fitted parameters are not a stationary point of
+    the likelihood the information is the curvature of."""
+    for part in (mixture.gate_, mixture.experts_):
+        caveat = part._info_caveat() if "information" in part.capabilities else None
+        if caveat:
+            warnings.warn(
+                f"{type(part).__name__}: {caveat}. The standard errors are those "
+                "of the inverse negative Hessian of the log-likelihood at the "
+                'fitted parameters; method="bootstrap" gives sampling standard '
+                "errors of the fit itself.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+
 def _covariance(information):
     """Inverse of the information, with a warning and NaN standard errors
     along the directions where it is not positive definite."""
@@ -495,6 +511,7 @@ def coef_table(
     X_valid, y_encoded, weight = _prepared(mixture, X, y, sample_weight)
     estimates, labels, parts = _estimates(mixture)
     if method == "observed":
+        _warn_caveats(mixture)
         information, _ = _information(mixture, X_valid, y_encoded, weight)
         variance = _covariance(information)[1]
     else:

@@ -35,8 +35,11 @@ PARTS = [
     (GaussianGate(), {"em", "online", "blockwise", "pruning"}),
     (ConstantGate(), {"em", "online", "blockwise", "pruning", "information"}),
     (LinearExpert(), ALL - {"sparse_routing"}),
-    (LinearExpert(covariance_type="full"), NO_GRADIENT - {"information"}),
-    (StudentTExpert(), {"em", "blockwise", "predictive_distribution", "pruning"}),
+    (LinearExpert(covariance_type="full"), NO_GRADIENT),
+    (
+        StudentTExpert(),
+        {"em", "blockwise", "predictive_distribution", "pruning", "information"},
+    ),
     (
         LogisticExpert(),
         {"em", "gradient", "online", "blockwise", "pruning", "information"},

@@ -57,6 +57,22 @@ def _two_poisson_experts(n=400, seed=0):
     return X, rng.poisson(np.exp(log_mean)).astype(float)
 
 
+def _two_t_experts(n=400, seed=0):
+    """Two lines with t noise (4 degrees of freedom)."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(n, 1))
+    first = rng.uniform(size=n) < expit(2.0 * X[:, 0])
+    y = np.where(first, 1.0 + 2.0 * X[:, 0], -1.0 + 0.5 * X[:, 0])
+    return X, y + 0.4 * rng.standard_t(4, size=n)
+
+
+def _two_t_outputs(n=400, seed=0):
+    X, y = _two_t_experts(n, seed)
+    rng = np.random.RandomState(seed + 1)
+    noise = 0.3 * rng.standard_t(5, size=n)
+    return X, np.column_stack([y, 0.5 * y + X[:, 0] + noise])
+
+
 def _tight(model):
     return model.set_params(tol=1e-12, max_iter=5000, random_state=0)
 
@@ -104,6 +120,47 @@ def test_one_logistic_expert_is_the_logistic_information():
     assert list(table["part"]) == ["expert"] * 3  # one expert: no gate rows
 
 
+def test_one_full_covariance_expert_is_multivariate_ols():
+    """Multivariate regression: Cov(B) = S (x) (Z'Z)^-1 at the MLE S."""
+    rng = np.random.RandomState(2)
+    X = rng.normal(size=(200, 2))
+    noise = rng.multivariate_normal([0, 0], [[1.0, 0.6], [0.6, 0.5]], size=200)
+    Y = np.column_stack([1 + X @ [1.0, -1.0], -0.5 + X @ [0.3, 2.0]]) + noise
+    expert = LinearExpert(alpha=0.0, covariance_type="full")
+    model = _tight(MixtureOfExpertsRegressor(1, expert=expert)).fit(X, Y)
+    table = coef_table(model, X, Y)
+    Z = np.column_stack([np.ones(200), X])
+    B = np.linalg.lstsq(Z, Y, rcond=None)[0]  # (q, m)
+    S = (Y - Z @ B).T @ (Y - Z @ B) / 200
+    se = np.sqrt(np.outer(np.diag(S), np.diag(np.linalg.inv(Z.T @ Z))))  # (m, q)
+    coef = np.isin(table["term"], ["intercept", "x0", "x1"])
+    np.testing.assert_allclose(table["estimate"][coef], B.T.ravel(), rtol=1e-7)
+    np.testing.assert_allclose(table["std_error"][coef], se.ravel(), rtol=1e-6)
+    # The covariance entries: Var(s_ij) = (s_ii s_jj + s_ij^2) / n.
+    assert list(table["term"][~coef]) == ["variance", "variance", "cov(y0,y1)"]
+    entries = [S[0, 0], S[1, 1], S[1, 0]]
+    np.testing.assert_allclose(table["estimate"][~coef], entries, rtol=1e-7)
+    var = [2 * S[0, 0] ** 2, 2 * S[1, 1] ** 2, S[0, 0] * S[1, 1] + S[1, 0] ** 2]
+    np.testing.assert_allclose(table["std_error"][~coef], np.sqrt(np.array(var) / 200))
+    assert np.all(np.isnan(table["z"][~coef]))
+
+
+def test_student_degrees_of_freedom_rows():
+    X, y = _two_t_experts(300)
+    fixed = StudentTExpert(alpha=0.0, min_df=4.0, max_df=4.0)
+    model = _tight(MixtureOfExpertsRegressor(2, expert=fixed)).fit(X, y)
+    table = coef_table(model, X, y)  # nu fixed: not a parameter
+    assert "df" not in set(table["term"])
+    assert np.all(np.isfinite(table["std_error"]))
+    # nu on its bound: a warning, and the rows still the curvature there.
+    bounded = StudentTExpert(alpha=0.0, max_df=3.0)
+    model = _tight(MixtureOfExpertsRegressor(2, expert=bounded)).fit(X, y)
+    assert np.any(model.experts_.df_ == 3.0)
+    with pytest.warns(RuntimeWarning, match="on their bound"):
+        table = coef_table(model, X, y)
+    assert list(table["term"]).count("df") == 2
+
+
 # ------------------------------------- K = 2: a finite-difference Hessian
 def _set_parameters(model, table, theta):
     """Write the table's parameters ``theta`` into the fitted attributes
@@ -135,6 +192,13 @@ def _set_parameters(model, table, theta):
             owner.intercept_[where] = value
         elif term == "variance":
             owner.noise_variance_[where] = value
+            if getattr(owner, "noise_covariance_", None) is not None:
+                owner.noise_covariance_[k, out, out] = value
+        elif term.startswith("cov(y"):  # "cov(yj,yi)": entries (i, j), (j, i)
+            i, j = out, int(term[5 : term.index(",")])
+            owner.noise_covariance_[k, i, j] = owner.noise_covariance_[k, j, i] = value
+        elif term == "df":
+            owner.df_[k] = value
         else:
             j = features.setdefault((part, k, out), 0)
             features[(part, k, out)] += 1
@@ -204,6 +268,34 @@ CASES = {
             2,
             gate=SoftmaxGate(alpha=0.0),
             expert=LinearExpert(alpha=0.0, fit_intercept=False),
+        ),
+    ),
+    "full-covariance-two-outputs": (
+        _two_outputs,
+        MixtureOfExpertsRegressor(
+            2,
+            gate=SoftmaxGate(alpha=0.0),
+            expert=LinearExpert(alpha=0.0, covariance_type="full"),
+        ),
+    ),
+    "student": (
+        _two_t_experts,
+        MixtureOfExpertsRegressor(
+            2, gate=SoftmaxGate(alpha=0.0), expert=StudentTExpert(alpha=0.0)
+        ),
+    ),
+    "student-full-two-outputs": (
+        _two_t_outputs,
+        MixtureOfExpertsRegressor(
+            2,
+            gate=SoftmaxGate(alpha=0.0),
+            expert=StudentTExpert(alpha=0.0, covariance_type="full"),
+        ),
+    ),
+    "student-diag-two-outputs": (
+        _two_t_outputs,
+        MixtureOfExpertsRegressor(
+            2, gate=SoftmaxGate(alpha=0.0), expert=StudentTExpert(alpha=0.0)
         ),
     ),
     "linear-constant": (
@@ -302,6 +394,50 @@ def test_penalty_curvature_is_added():
     free = observed_information(unpenalized, X, y)[0]
     penalized = observed_information(model, X, y)[0]
     assert np.abs(free - penalized).max() > 0.1 * np.abs(penalized).max()
+
+
+@pytest.mark.parametrize(
+    "expert",
+    [
+        LinearExpert(alpha=0.2, covariance_type="full"),
+        StudentTExpert(alpha=0.2, covariance_type="full", min_df=5.0, max_df=5.0),
+    ],
+    ids=["linear-full", "student-full-fixed-df"],
+)
+def test_penalty_curvature_with_full_scale_matrices(expert):
+    """The ridge alpha W sum_j Var(x_j) c_kj^T S_k^-1 c_kj / 2 of the
+    docstrings (c_kj: the outputs' coefficients of feature j) on two
+    outputs: the information is the FD Hessian of the penalized
+    log-likelihood."""
+    X, y = _two_t_outputs(300)
+    model = _tight(MixtureOfExpertsRegressor(2, gate=SoftmaxGate(alpha=0.0)))
+    model = model.set_params(expert=expert).fit(X, y)
+    table = coef_table(model, X, y)
+    var_x = X[:, 0].var()
+    work = copy.deepcopy(model)
+
+    def objective(point):
+        _set_parameters(work, table, point)
+        c = work.experts_.coef_[:, :, 0]  # (K, m)
+        precision = np.linalg.inv(work.experts_.noise_covariance_)
+        quad = np.einsum("ki,kij,kj->k", c, precision, c)
+        return work.log_likelihood(X, y).sum() - 0.2 * 300 * var_x * quad.sum() / 2
+
+    theta = table["estimate"].astype(float)
+    steps = 1e-3 * table["std_error"]
+    size = theta.shape[0]
+    hess = np.empty((size, size))
+    for i in range(size):
+        for j in range(i, size):
+            ei, ej = np.eye(size)[i] * steps[i], np.eye(size)[j] * steps[j]
+            hess[i, j] = hess[j, i] = (
+                objective(theta + ei + ej)
+                - objective(theta + ei - ej)
+                - objective(theta - ei + ej)
+                + objective(theta - ei - ej)
+            ) / (4 * steps[i] * steps[j])
+    se = np.sqrt(np.diag(np.linalg.inv(-hess)))
+    np.testing.assert_allclose(table["std_error"], se, rtol=1e-4)
 
 
 # ----------------------------------------------------- flexmix's anchor
@@ -479,19 +615,29 @@ def test_table_shape_and_columns():
     assert pd.DataFrame(table).shape == (6, 10)
 
 
+class _OpaqueGate(GaussianGate):
+    """A gate without the 'information' capability."""
+
+    capabilities = GaussianGate.capabilities - {"information"}
+
+
 def test_parts_without_information_point_to_the_bootstrap():
+    from sklearn.linear_model import LinearRegression
+
+    from mixexp.experts import EstimatorExpert
+
     rng = np.random.RandomState(0)
     X = rng.uniform(-1, 1, size=(150, 1))
     y = 2 * X[:, 0] + 0.3 * rng.standard_t(3, size=150)
-    model = MixtureOfExpertsRegressor(1, expert=StudentTExpert()).fit(X, y)
-    with pytest.raises(ValueError, match="'information' capability.*bootstrap"):
+    expert = EstimatorExpert(LinearRegression())
+    model = MixtureOfExpertsRegressor(2, expert=expert, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="EstimatorExpert does not declare.*bootstrap"):
         coef_table(model, X, y)
     table = coef_table(model, X, y, method="bootstrap", n_boot=5, random_state=0)
     assert np.all(np.isfinite(table["std_error"]))
-    assert "df_" in set(table["term"])
-    # A generative gate's own parameters, not log-odds against expert 0.
-    model = MixtureOfExpertsRegressor(1, gate=GaussianGate()).fit(X, y)
-    with pytest.raises(ValueError, match="GaussianGate does not declare"):
+    # A gate without the capability: its own parameters, not log-odds.
+    model = MixtureOfExpertsRegressor(1, gate=_OpaqueGate()).fit(X, y)
+    with pytest.raises(ValueError, match="_OpaqueGate does not declare"):
         coef_table(model, X, y)
     table = coef_table(model, X, y, method="bootstrap", n_boot=5, random_state=0)
     assert "means_[0]" in set(table["term"][table["part"] == "gate"])

@@ -9,7 +9,14 @@ from sklearn.utils._param_validation import StrOptions
 from .._component import check_component_fitted, map_chunks
 from .._contract import Expert, LocationScaleMarginals, keep_experts
 from .._data import add_stats
-from .._information import column_variance, term_names
+from .._information import (
+    LocationScale,
+    column_variance,
+    location_scale_layout,
+    location_scale_penalty,
+    scale_pairs,
+    term_names,
+)
 from .._linalg import psd_solve, weighted_grams
 from .._online import running_average
 from .._params import Interval
@@ -205,9 +212,16 @@ class LinearExpert(LocationScaleMarginals, Expert):
         The gradient passes train diagonal noise only, so full covariances
         are EM's.
         """
-        supported = {"em", "online", "blockwise", "predictive_distribution", "pruning"}
+        supported = {
+            "em",
+            "online",
+            "blockwise",
+            "predictive_distribution",
+            "pruning",
+            "information",
+        }
         if self.covariance_type != "full":
-            supported.update({"gradient", "information"})
+            supported.add("gradient")
         return frozenset(supported)
 
     def _predict_pairs(self, X, samples, experts):
@@ -570,7 +584,9 @@ class LinearExpert(LocationScaleMarginals, Expert):
 
     # ------------------------------------------------------- information
     # Per expert and output: the coefficients of [1, phi(x)] (no 1 without
-    # an intercept), then the noise variance; diagonal noise only.
+    # an intercept), then the noise variance; with a full covariance, its
+    # entries below the diagonal follow, "cov(y_j,y_i)" for (i, j), i > j
+    # (the ``_info_*_general`` hooks below, which the t experts use too).
     def _info_design(self, X):
         """The design ``[1, phi(x)]`` (or ``phi(x)``), shape (n, q)."""
         Z = self._features(X)
@@ -586,14 +602,11 @@ class LinearExpert(LocationScaleMarginals, Expert):
         return coef, variance
 
     def _info_estimates(self, names):
+        if self._info_is_general():
+            return self._info_estimates_general(names)
         coef, variance = self._info_coef()
         n_experts, n_outputs, _ = coef.shape
-        features = names
-        if self.degree > 1:
-            features = PolynomialFeatures(self.degree, include_bias=False)
-            features = features.fit(np.zeros((1, len(names))))
-            features = features.get_feature_names_out([str(n) for n in names])
-        terms = term_names(features, self.fit_intercept)
+        terms = self._info_terms(names)
         estimates = np.concatenate([coef, variance[:, :, None]], axis=2)
         labels = [
             (k, o, term, wald)
@@ -611,6 +624,8 @@ class LinearExpert(LocationScaleMarginals, Expert):
 
     def _info_scores(self, X, y):
         """``r z / v`` and ``(r^2 / v - 1) / (2 v)``: (n, K, m (q + 1))."""
+        if self._info_is_general():
+            return self._info_scores_general(X, y)
         Z, resid, variance = self._info_residuals(X, y)
         scaled = resid / variance
         scores = np.concatenate(
@@ -623,6 +638,8 @@ class LinearExpert(LocationScaleMarginals, Expert):
         return scores.reshape(scores.shape[0], scores.shape[1], -1)
 
     def _info_curvature(self, X, y, weights):
+        if self._info_is_general():
+            return self._info_curvature_general(X, y, weights)
         Z, resid, variance = self._info_residuals(X, y)
         n_experts, n_outputs = variance.shape
         q = Z.shape[1]
@@ -641,6 +658,8 @@ class LinearExpert(LocationScaleMarginals, Expert):
     def _info_penalty(self, X, sample_weight):
         """Hessian of ``sum_j ridge_j c_j^2 / (2 v)`` in (c, v), the ridge
         ``alpha W Var(phi_j)`` on the slopes only."""
+        if self._info_is_general():
+            return self._info_penalty_general(X, sample_weight)
         coef, variance = self._info_coef()
         n_experts, n_outputs, q = coef.shape
         features = self._features(X)
@@ -655,6 +674,84 @@ class LinearExpert(LocationScaleMarginals, Expert):
         block[:, :, :q, q] = block[:, :, q, :q] = cross
         block[:, :, q, q] = np.sum(ridge * coef**2, axis=2) / variance**3
         return _block_diagonal(block)
+
+    def _info_terms(self, names):
+        """Names of the design columns ``[1, phi(x)]``."""
+        features = names
+        if self.degree > 1:
+            features = PolynomialFeatures(self.degree, include_bias=False)
+            features = features.fit(np.zeros((1, len(names))))
+            features = features.get_feature_names_out([str(n) for n in names])
+        return term_names(features, self.fit_intercept)
+
+    # The general pieces (mixexp._information.LocationScale): a full noise
+    # covariance, and the t experts' scale matrices and degrees of freedom.
+    def _info_is_general(self):
+        return self.covariance_type == "full"
+
+    def _info_df(self):
+        """``(df, free)``: the t's degrees of freedom (K,) (None for normal
+        noise) and whether they are parameters."""
+        return None, False
+
+    def _info_df_derivatives(self, maha):
+        """First and second derivatives in nu of the log-densities (K, n)."""
+        raise NotImplementedError
+
+    def _info_general_parts(self):
+        """Coefficients (K, m, q), scale matrices (K, m, m), their free
+        entries, the degrees of freedom (or None) and the table's order."""
+        coef = self._info_coef()[0]
+        n_outputs, q = coef.shape[1:]
+        pairs = scale_pairs(n_outputs, self.covariance_type == "full")
+        df, free = self._info_df()
+        layout = location_scale_layout(n_outputs, q, pairs, free)
+        return coef, self._covariance(), pairs, (df, free), layout
+
+    def _info_estimates_general(self, names):
+        coef, cov, pairs, (df, free), layout = self._info_general_parts()
+        n_experts, n_outputs, _ = coef.shape
+        entries = np.stack([cov[:, i, j] for i, j in pairs], axis=1)
+        blocks = [coef.reshape(n_experts, -1), entries]
+        if free:
+            blocks.append(df[:, None])
+        estimates = np.concatenate(blocks, axis=1)[:, layout]
+        terms = self._info_terms(names)
+        one = []
+        for o in range(n_outputs):
+            one += [(o, term, True) for term in terms] + [(o, "variance", False)]
+        one += [(i, f"cov(y{j},y{i})", False) for i, j in pairs if i != j]
+        if free:
+            one.append((0, "df", False))
+        labels = [(k, *label) for k in range(n_experts) for label in one]
+        return estimates.ravel(), labels
+
+    def _info_pieces(self, X, y):
+        coef, cov, pairs, (df, free), layout = self._info_general_parts()
+        pieces = LocationScale(self._info_design(X), y, coef, cov, pairs, df)
+        derivatives = None
+        if free:
+            derivatives = self._info_df_derivatives(pieces.d.T)
+        return pieces, derivatives, layout
+
+    def _info_scores_general(self, X, y):
+        pieces, derivatives, layout = self._info_pieces(X, y)
+        first = None if derivatives is None else derivatives[0]
+        return pieces.scores(first)[:, :, layout]
+
+    def _info_curvature_general(self, X, y, weights):
+        pieces, derivatives, layout = self._info_pieces(X, y)
+        second = None if derivatives is None else derivatives[1]
+        return pieces.curvature(weights, second)[:, layout][:, :, layout]
+
+    def _info_penalty_general(self, X, sample_weight):
+        coef, cov, pairs, (_, free), layout = self._info_general_parts()
+        ridge = self.alpha * float(sample_weight.sum())
+        ridge *= column_variance(self._features(X), sample_weight)
+        if self.fit_intercept:
+            ridge = np.append(0.0, ridge)
+        hess = location_scale_penalty(coef, cov, pairs, ridge, free)
+        return hess[:, layout][:, :, layout]
 
 
 def _block_diagonal(blocks):

@@ -246,7 +246,9 @@ class StudentTExpert(LinearExpert):
     # ------------------------------------------------- protocol of the driver
     # No "gradient": the gradient solvers have no t likelihood. No
     # "online": the inherited online M-step would leave nu at its start.
-    capabilities = frozenset({"em", "blockwise", "predictive_distribution", "pruning"})
+    capabilities = frozenset(
+        {"em", "blockwise", "predictive_distribution", "pruning", "information"}
+    )
     _per_expert = (*LinearExpert._per_expert, "df_")
 
     def _prepare(self, data):
@@ -341,3 +343,33 @@ class StudentTExpert(LinearExpert):
         """Back to ECM's nu, which never lowers EM's objective."""
         self.df_ = self._df_fallback
         self._pending = None
+
+    # ------------------------------------------------------- information
+    # LinearExpert's general layout (per output the coefficients and the
+    # scale matrix's diagonal entry, then its entries below the diagonal
+    # with covariance_type="full"), the entries of S_k (not of the t's
+    # covariance), then nu_k ("df") unless min_df == max_df fixes it. A nu
+    # on its bound is not at a stationary point: its row is the curvature
+    # there (see _info_caveat).
+    def _info_is_general(self):
+        return True
+
+    def _info_df(self):
+        return self.df_, bool(self.min_df < self.max_df)
+
+    def _info_df_derivatives(self, maha):
+        return df_derivatives(maha, self.df_, self._arrays()[0].shape[1])
+
+    def _info_caveat(self):
+        if not self._info_df()[1]:
+            return None
+        bound = (self.df_ <= self.min_df) | (self.df_ >= self.max_df)
+        if not np.any(bound):
+            return None
+        return (
+            f"the degrees of freedom of expert(s) {np.flatnonzero(bound).tolist()} "
+            f"are on their bound (min_df={self.min_df}, max_df={self.max_df}), "
+            "where the likelihood still changes: their standard errors describe "
+            "the curvature there, not a sampling distribution (widen the bounds, "
+            "or read max_df as normal noise)"
+        )
