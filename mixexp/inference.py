@@ -530,7 +530,7 @@ def _table(estimates, std_error, labels, parts, alpha):
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(wald, estimates / std_error, np.nan)
     width = norm.ppf(1.0 - alpha / 2.0) * std_error
-    return {
+    table = {
         "part": np.array([parts[i] for i in order], dtype=object),
         "expert": np.array([label[0] for label in labels], dtype=int),
         "output": np.array([label[1] for label in labels], dtype=int),
@@ -542,6 +542,11 @@ def _table(estimates, std_error, labels, parts, alpha):
         "ci_low": estimates - width,
         "ci_high": estimates + width,
     }
+    if any(len(label) > 4 for label in labels):  # a tree gate's nodes
+        table["node"] = np.array(
+            [label[4] if len(label) > 4 else -1 for label in labels], dtype=int
+        )
+    return table
 
 
 def summary(table, title=None):
@@ -596,9 +601,15 @@ def summary(table, title=None):
     several = len(np.unique(output[part == "expert"])) > 1
     blocks = []
     keys = [("expert", k) for k in np.unique(expert[part == "expert"])]
-    if np.any(part == "gate"):
+    node = np.asarray(table.get("node", np.full(part.shape, -1)))
+    if np.any((part == "gate") & (node >= 0)):  # a tree gate: a block per node
+        keys += [("node", j) for j in np.unique(node[part == "gate"])]
+    elif np.any(part == "gate"):
         keys.append(("gate", None))
     for kind, k in keys:
+        if kind == "node":
+            blocks.append(_node_block(table, part, expert, node, k))
+            continue
         if kind == "expert":
             rows = np.flatnonzero((part == "expert") & (expert == k))
             header = f"Expert {k}"
@@ -615,6 +626,21 @@ def summary(table, title=None):
         blocks.append(_render_block(header, names, rows, table))
     text = "\n\n".join(blocks)
     return text if title is None else f"{title}\n{text}"
+
+
+def _node_block(table, part, child, node, j):
+    """The block of a tree gate's node j: its children (numbered as nodes,
+    breadth first; the leaves, after the n_internal nodes of the table, are
+    also named as experts) against its first child."""
+    n_internal = len(np.unique(node[part == "gate"]))
+
+    def name(n):
+        return f"node {n}" + (f" (expert {n - n_internal})" if n >= n_internal else "")
+
+    rows = np.flatnonzero((part == "gate") & (node == j))
+    header = f"Gate node {j} (log-odds against {name(child[rows].min() - 1)})"
+    names = [f"{name(child[i])}: {table['term'][i]}" for i in rows]
+    return _render_block(header, names, rows, table)
 
 
 def _render_block(header, names, rows, table):

@@ -31,7 +31,7 @@ NO_GRADIENT = ALL - {"gradient", "sparse_routing"}
 # supports today.
 PARTS = [
     (SoftmaxGate(), ALL - {"predictive_distribution"}),
-    (TreeGate(), ALL - {"predictive_distribution", "pruning", "information"}),
+    (TreeGate(), ALL - {"predictive_distribution", "pruning"}),
     (GaussianGate(), {"em", "online", "blockwise", "pruning"}),
     (ConstantGate(), {"em", "online", "blockwise", "pruning", "information"}),
     (LinearExpert(), ALL - {"sparse_routing"}),

@@ -12,13 +12,14 @@ from _helpers import Terminal
 from scipy.special import expit, softmax
 
 from mixexp import (
+    HierarchicalMixtureOfExpertsRegressor,
     MixtureOfExpertsClassifier,
     MixtureOfExpertsRegressor,
     MixtureOfExpertsRegressorCV,
 )
 from mixexp.datasets import load_patent
 from mixexp.experts import LinearExpert, LogisticExpert, PoissonExpert, StudentTExpert
-from mixexp.gates import ConstantGate, GaussianGate, SoftmaxGate
+from mixexp.gates import ConstantGate, GaussianGate, SoftmaxGate, TreeGate
 from mixexp.inference import (
     bootstrap_lrt,
     coef_table,
@@ -71,6 +72,26 @@ def _two_t_outputs(n=400, seed=0):
     rng = np.random.RandomState(seed + 1)
     noise = 0.3 * rng.standard_t(5, size=n)
     return X, np.column_stack([y, 0.5 * y + X[:, 0] + noise])
+
+
+def _four_leaves(n=600, seed=0):
+    """Four lines at the leaves of a soft two-level tree of gates on x."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-3, 3, size=(n, 1))
+    x = X[:, 0]
+    right = rng.uniform(size=n) < expit(1.5 * x)
+    inner = np.where(right, expit(2 * (x - 1.5)), expit(2 * (x + 1.5)))
+    leaf = 2 * right + (rng.uniform(size=n) < inner)
+    lines = np.array([[2.0, 1.0], [-1.0, -1.0], [0.0, 2.0], [3.0, -1.0]])
+    return X, lines[leaf, 0] + lines[leaf, 1] * x + 0.3 * rng.randn(n)
+
+
+def _three_regimes(n=600, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(n, 1))
+    regime = np.digitize(X[:, 0] + 0.5 * rng.randn(n), [-0.7, 0.7])
+    y = np.choose(regime, [2 + X[:, 0], -X[:, 0], 1 + 3 * X[:, 0]])
+    return X, y + 0.3 * rng.randn(n)
 
 
 def _tight(model):
@@ -166,26 +187,35 @@ def _set_parameters(model, table, theta):
     """Write the table's parameters ``theta`` into the fitted attributes
     (the gate with expert 0's parameters at zero; a logistic expert with
     class 0's at zero). The features of a (part, expert, output) block are
-    its non-intercept terms in their order."""
+    its non-intercept terms in their order. A tree gate's row of child
+    node c of node j is entry (j, c - j b - 1), each node's first child's
+    at zero."""
     gate, experts = model.gate_, model.experts_
-    if isinstance(gate, SoftmaxGate):
+    nodes = table.get("node", np.full(len(theta), -1))
+    if isinstance(gate, TreeGate):
+        gate.coef_[:, 0], gate.intercept_[:, 0] = 0.0, 0.0
+    elif isinstance(gate, SoftmaxGate):
         gate.coef_[0], gate.intercept_[0] = 0.0, 0.0
     if isinstance(experts, LogisticExpert):
         experts.coef_[:, 0], experts.intercept_[:, 0] = 0.0, 0.0
     multi = isinstance(experts, LinearExpert) and experts.coef_.ndim == 3
     log_odds = np.zeros(model.n_experts_)
     features = {}
-    for part, k, out, term, value in zip(
+    for part, k, out, term, node, value in zip(
         table["part"],
         table["expert"],
         table["output"],
         table["term"],
+        nodes,
         theta,
         strict=True,
     ):
         owner = gate if part == "gate" else experts
         two_axes = owner is experts and (multi or isinstance(owner, LogisticExpert))
         where = (k, out) if two_axes else (k,)
+        if owner is gate and isinstance(gate, TreeGate):
+            where = (node, k - node * gate.branching - 1)
+            part = (part, node)
         if isinstance(owner, ConstantGate):
             log_odds[k] = value
         elif term == "intercept":
@@ -296,6 +326,21 @@ CASES = {
         _two_t_outputs,
         MixtureOfExpertsRegressor(
             2, gate=SoftmaxGate(alpha=0.0), expert=StudentTExpert(alpha=0.0)
+        ),
+    ),
+    "hierarchy-depth-2": (
+        _four_leaves,
+        HierarchicalMixtureOfExpertsRegressor(
+            depth=2, gate=SoftmaxGate(alpha=0.0), expert=LinearExpert(alpha=0.0)
+        ),
+    ),
+    "hierarchy-branching-3": (
+        _three_regimes,
+        HierarchicalMixtureOfExpertsRegressor(
+            depth=1,
+            branching=3,
+            gate=SoftmaxGate(alpha=0.0),
+            expert=LinearExpert(alpha=0.0),
         ),
     ),
     "linear-constant": (
@@ -818,3 +863,68 @@ def test_bootstrap_progress(monkeypatch, verbose, tty):
         lines = out.text.splitlines()
         assert lines[:10] == [f"bootstrap refits: {k} of 20" for k in range(2, 21, 2)]
         assert lines[10:] == [f"bootstrap replicates: {k} of 5" for k in range(1, 6)]
+
+
+# ------------------------------------------------------------ hierarchies
+@pytest.fixture(scope="module")
+def hierarchy_fit():
+    X, y = _four_leaves()
+    model = HierarchicalMixtureOfExpertsRegressor(
+        depth=2, tol=1e-10, max_iter=2000, random_state=0
+    ).fit(X, y)
+    return model, X, y
+
+
+def test_hierarchy_table_names_the_nodes(hierarchy_fit):
+    model, X, y = hierarchy_fit
+    table = coef_table(model, X, y)
+    gate = table["part"] == "gate"
+    assert set(table) == COLUMNS | {"node"}
+    assert np.all(table["node"][~gate] == -1)
+    # Each internal node: its second child's (node 2 j + 2) log-odds.
+    assert list(table["node"][gate]) == [0, 0, 1, 1, 2, 2]
+    assert list(table["expert"][gate]) == [2, 2, 4, 4, 6, 6]
+    # The root's rows are those of a two-expert softmax between its
+    # subtrees: log g_2 + log g_3 - log(g_0 + g_1) is linear in x.
+    X0 = np.array([[0.0], [1.0]])
+    proba = model.predict_gate_proba(X0)
+    odds = np.log(proba[:, 2:].sum(axis=1) / proba[:, :2].sum(axis=1))
+    root = table["estimate"][gate][:2]
+    np.testing.assert_allclose([root[0], root[0] + root[1]], odds, rtol=1e-8)
+    text = summary(table)
+    assert "Gate node 0 (log-odds against node 1)" in text
+    assert "Gate node 2 (log-odds against node 5 (expert 2))" in text
+    assert "node 6 (expert 3): x0" in text
+
+
+def test_hierarchy_bootstrap_includes_the_gate(hierarchy_fit):
+    model, X, y = hierarchy_fit
+    observed = coef_table(model, X, y)
+    boot = coef_table(model, X, y, method="bootstrap", n_boot=8, random_state=0)
+    for name in ("part", "expert", "term", "node"):
+        np.testing.assert_array_equal(boot[name], observed[name])
+    gate = boot["part"] == "gate"
+    assert gate.sum() == 6 and np.all(boot["std_error"][gate] > 0)
+
+
+def test_hierarchy_display_draws_the_nodes(hierarchy_fit):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mixexp.inspection import CoefficientDisplay
+
+    model, X, y = hierarchy_fit
+    display = CoefficientDisplay.from_estimator(model, X, y)
+    assert len(display.errorbars_) == 4
+    assert display.row_labels_[2:4] == [
+        "gate node 0, 2: intercept",
+        "gate node 0, 2: x0",
+    ]
+    table = coef_table(model, X, y)
+    np.testing.assert_allclose(
+        display.node_errorbar_.lines[0].get_xdata(),
+        table["estimate"][table["part"] == "gate"],
+    )
+    plt.close("all")

@@ -5,6 +5,14 @@ from numbers import Integral
 import numpy as np
 
 from .._estep import restrict_to_top_k, top_k_mask
+from .._information import (
+    column_variance,
+    design,
+    multinomial_curvature,
+    multinomial_penalty,
+    relative,
+    term_names,
+)
 from .._multinomial import batch_logits, softmax
 from .._params import Interval
 from ._softmax import SoftmaxGate
@@ -181,9 +189,8 @@ class TreeGate(SoftmaxGate):
             )
         super()._prepare(data)
 
-    # A leaf cannot leave a balanced tree: no pruning. Its nodes' information
-    # pieces are not written yet (mixexp.inference's bootstrap works).
-    capabilities = SoftmaxGate.capabilities - {"pruning", "information"}
+    # A leaf cannot leave a balanced tree: no pruning.
+    capabilities = SoftmaxGate.capabilities - {"pruning"}
 
     def _reset(self, data):
         """Start from the uniform gate."""
@@ -254,6 +261,82 @@ class TreeGate(SoftmaxGate):
         n_nodes, n_children, n_rows = node.shape
         grad = d_logits.reshape(n_nodes * n_children, n_rows) @ Xt.T
         return [grad.reshape(n_nodes, n_children, Xt.shape[0])]
+
+    # ------------------------------------------------------- information
+    # Every internal node's softmax in its children's parameters relative to
+    # its first child's, on the design [1, x]: n_internal blocks of
+    # (branching - 1) (1 + d), node-major. log g of a leaf is the sum of the
+    # log node probabilities on its path, so its score has node j's block
+    # only where j is on the path, and its curvature is the sum of its
+    # nodes' multinomial curvatures.
+    def _info_design_params(self):
+        """Each node's parameters on ``[1, x]``, (n_internal, branching, 1 + d)."""
+        return np.concatenate([self.intercept_[:, :, None], self.coef_], axis=2)
+
+    def _info_paths(self):
+        """``(on, child)`` of shape (K, n_internal): whether node j is on
+        leaf k's path, and the child the path takes there."""
+        edges = self._edges(np.arange(self.n_leaves))  # (K, depth)
+        on = np.zeros((self.n_leaves, self.n_internal), dtype=bool)
+        child = np.zeros((self.n_leaves, self.n_internal), dtype=np.intp)
+        leaves = np.arange(self.n_leaves)[:, None]
+        on[leaves, edges // self.branching] = True
+        child[leaves, edges // self.branching] = edges % self.branching
+        return on, child
+
+    def _info_estimates(self, names):
+        """Labels ``(child, 0, term, True, node)``: the row's child, by its
+        node number (breadth first, as in ``predict_node_proba``), against
+        the node's first child."""
+        beta = relative(self._info_design_params())
+        b = self.branching
+        terms = term_names(names)
+        labels = [
+            (j * b + c + 1, 0, term, True, j)
+            for j in range(self.n_internal)
+            for c in range(1, b)
+            for term in terms
+        ]
+        return beta.ravel(), labels
+
+    def _info_node_proba(self, Z):
+        """Every node's children probabilities (n, n_internal, branching)."""
+        logits = batch_logits(Z.T, self._info_design_params())
+        return softmax(logits)[1].transpose(2, 0, 1)
+
+    def _info_scores(self, X, y):
+        Z = design(X)
+        prob = self._info_node_proba(Z)  # (n, B, C)
+        on, child = self._info_paths()
+        b = self.branching
+        onehot = (child[:, :, None] == np.arange(1, b)) & on[:, :, None]
+        resid = onehot[None] - on[None, :, :, None] * prob[:, None, :, 1:]
+        scores = resid[..., None] * Z[:, None, None, None, :]
+        return scores.reshape(Z.shape[0], self.n_leaves, -1)
+
+    def _info_curvature(self, X, y, weights):
+        """Each node's multinomial curvature under the weight of the leaves
+        below it: a block-diagonal matrix."""
+        Z = design(X)
+        on = self._info_paths()[0]
+        reach = weights @ on  # (n, n_internal)
+        blocks = multinomial_curvature(Z, self._info_node_proba(Z), reach)
+        return _block_diag(blocks)
+
+    def _info_penalty(self, X, sample_weight):
+        mask = np.append(0.0, column_variance(X, sample_weight))
+        alpha_total = self.alpha * float(sample_weight.sum())
+        block = multinomial_penalty(alpha_total, mask, self.branching)
+        return _block_diag(np.broadcast_to(block, (self.n_internal, *block.shape)))
+
+
+def _block_diag(blocks):
+    """(B, s, s) blocks as one block-diagonal (B s, B s) matrix."""
+    n_blocks, size, _ = blocks.shape
+    out = np.zeros((n_blocks, size, n_blocks, size))
+    index = np.arange(n_blocks)
+    out[index, :, index, :] = blocks
+    return out.reshape(n_blocks * size, n_blocks * size)
 
 
 def _node_targets(edges, nodes):

@@ -7,17 +7,36 @@ from ._common import check_matplotlib, import_pyplot, new_axes, select_colors
 _NEEDED = ("part", "expert", "output", "term", "estimate", "ci_low", "ci_high")
 
 
+def _is_scale(term):
+    """Whether a term is a variance, a covariance or a t's degrees of
+    freedom (not a coefficient)."""
+    return term in ("variance", "df") or str(term).startswith("cov(")
+
+
+def _tree_rows(table):
+    """Which rows are a tree gate's node parameters."""
+    part = np.asarray(table["part"], dtype=object)
+    node = np.asarray(table.get("node", np.full(part.shape, -1)))
+    return (part == "gate") & (node >= 0)
+
+
 def _row_keys(table, include_variance):
     """The kept rows of the table, the key of each (its line in the plot)
     and the distinct keys in order of appearance."""
     term = np.asarray(table["term"], dtype=object)
-    kept = np.flatnonzero(include_variance | (term != "variance"))
+    scale = np.array([_is_scale(t) for t in term], dtype=bool)
+    kept = np.flatnonzero(include_variance | ~scale)
     part = np.asarray(table["part"], dtype=object)
     output = np.asarray(table["output"])
+    tree = _tree_rows(table)
     several = len(np.unique(output[part == "expert"])) > 1
     keys = []
     for i in kept:
-        if part[i] == "gate":
+        if tree[i]:
+            keys.append(
+                f"gate node {table['node'][i]}, {table['expert'][i]}: {term[i]}"
+            )
+        elif part[i] == "gate":
             keys.append(f"gate: {term[i]}")
         else:
             keys.append((f"[{output[i]}] " if several else "") + str(term[i]))
@@ -28,7 +47,9 @@ class CoefficientDisplay:
     """Forest plot of every expert's and the gate's coefficients.
 
     One line per term (each expert's terms, then the gate's log-odds
-    against expert 0, labelled ``gate: term``); on each line the experts
+    against expert 0, labelled ``gate: term``; a tree gate's rows, one
+    line each in black, ``gate node j, c: term`` for child node c of node
+    j against its first child); on each line the experts
     side by side, each a point at its estimate with its confidence
     interval, in its colour, and a vertical line at zero. Use
     :meth:`from_estimator` to make one from a fitted mixture, or pass a
@@ -45,6 +66,8 @@ class CoefficientDisplay:
     ----------
     errorbars_ : list of matplotlib ErrorbarContainer
         One per expert (None for an expert with no row shown).
+    node_errorbar_ : matplotlib ErrorbarContainer or None
+        A tree gate's rows (None without them).
     zero_line_ : matplotlib Line2D
         The vertical line at zero.
     row_labels_ : list of str
@@ -104,8 +127,9 @@ class CoefficientDisplay:
             A colormap name or one colour per expert; None is "tab10" (up to
             10 experts), as in the other displays.
         include_variance : bool, default=False
-            Also draw the experts' noise variances (on another scale than
-            the coefficients, so left out by default).
+            Also draw the experts' noise variances, covariances and degrees
+            of freedom (on other scales than the coefficients, so left out
+            by default).
         errorbar_kw : dict, default=None
             Keyword arguments of :meth:`matplotlib.axes.Axes.errorbar`.
         xlabel : str, default=None
@@ -128,6 +152,8 @@ class CoefficientDisplay:
         table = self.table
         kept, keys, lines = _row_keys(table, include_variance)
         expert = np.asarray(table["expert"], dtype=int)
+        tree = _tree_rows(table)
+        expert = np.where(tree, -1, expert)  # a tree gate's rows are drawn apart
         n_experts = int(expert.max()) + 1 if expert.size else 0
         self.expert_colors_ = select_colors(
             mpl, expert_colors, n_experts, "tab10", "expert_colors"
@@ -157,6 +183,16 @@ class CoefficientDisplay:
                     xerr=[estimate[mine] - low[mine], high[mine] - estimate[mine]],
                     **kw,
                 )
+            )
+        self.node_errorbar_ = None
+        mine = tree[kept]
+        if np.any(mine):
+            kw = {"fmt": "s", "color": "k", "capsize": 3, "label": "gate nodes"}
+            self.node_errorbar_ = ax.errorbar(
+                estimate[mine],
+                line_of[mine],
+                xerr=[estimate[mine] - low[mine], high[mine] - estimate[mine]],
+                **(kw | (errorbar_kw or {})),
             )
         self.zero_line_ = ax.axvline(0.0, color="k", linewidth=0.8, linestyle="--")
         ax.set_yticks(np.arange(len(lines)), lines)
