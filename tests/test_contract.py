@@ -32,7 +32,7 @@ NO_GRADIENT = ALL - {"gradient", "sparse_routing"}
 PARTS = [
     (SoftmaxGate(), ALL - {"predictive_distribution"}),
     (TreeGate(), ALL - {"predictive_distribution", "pruning"}),
-    (GaussianGate(), {"em", "online", "blockwise", "pruning"}),
+    (GaussianGate(), {"em", "online", "blockwise", "pruning", "information"}),
     (ConstantGate(), {"em", "online", "blockwise", "pruning", "information"}),
     (LinearExpert(), ALL - {"sparse_routing"}),
     (LinearExpert(covariance_type="full"), NO_GRADIENT),

@@ -10,6 +10,12 @@ from sklearn.utils._param_validation import StrOptions
 from .._component import map_chunks
 from .._contract import Gate, keep_experts
 from .._data import add_stats
+from .._information import (
+    multinomial_curvature,
+    multinomial_scores,
+    relative,
+    term_names,
+)
 from .._linalg import weighted_grams
 from .._online import running_average
 from .._params import Interval
@@ -270,7 +276,7 @@ class GaussianGate(Gate):
     # ------------------------------------------------- protocol of the driver
     # No gradient training (the gate has no gradient passes) and no top-k
     # routing; the closed-form M-step is exact, so nothing is ever pending.
-    capabilities = frozenset({"em", "online", "blockwise", "pruning"})
+    capabilities = frozenset({"em", "online", "blockwise", "pruning", "information"})
 
     def _check_fitted(self):
         if not hasattr(self, "means_"):
@@ -416,3 +422,114 @@ class GaussianGate(Gate):
         running_average(store, stats, data.total_weight, gamma, self._STAT_KEYS)
         if update:
             self._m_step({key: store[key] * seen for key in self._STAT_KEYS}, data)
+
+    # ------------------------------------------------------- information
+    # The conditional likelihood p(y | x) sees the gate only through
+    # log g_k - log g_0 = log(a_k N(x; m_k, S_k)) - log(a_0 N(x; m_0, S_0)),
+    # a quadratic function of x: weights, means and covariances are not
+    # identified by it (shifting every precision by the same matrix, say,
+    # changes none of the g_k), so their information is singular. The
+    # identified parameters, reported here, are the coefficients of these
+    # log-odds on [1, x, quadratic monomials of x]: x_i x_j (i <= j) for
+    # "full", x_j^2 for "diag", |x|^2 for "spherical". The gate is then a
+    # softmax of those features, whose information pieces it shares.
+    def _info_precisions(self):
+        """Precision matrices (K, d, d)."""
+        factors = self.precisions_cholesky_
+        d = self.means_.shape[1]
+        kind = _KIND[factors.ndim]
+        if kind == "full":
+            return factors @ np.swapaxes(factors, 1, 2)
+        return _to_full(factors**2, d)
+
+    def _info_quadratic(self):
+        """Index pairs (i, j) of the quadratic features (all of them summed
+        into one for "spherical")."""
+        d = self.means_.shape[1]
+        kind = _KIND[self.precisions_cholesky_.ndim]
+        if kind == "full":
+            return [(i, j) for i in range(d) for j in range(i, d)]
+        return [(j, j) for j in range(d)]
+
+    def _info_features(self, X):
+        """``[1, x, quadratic monomials]`` (n, p)."""
+        pairs = self._info_quadratic()
+        quad = np.stack([X[:, i] * X[:, j] for i, j in pairs], axis=1)
+        if _KIND[self.precisions_cholesky_.ndim] == "spherical":
+            quad = quad.sum(axis=1, keepdims=True)
+        return np.column_stack([np.ones(X.shape[0]), X, quad])
+
+    def _info_natural(self):
+        """Coefficients (K, p) of ``log a_k + log N(x; m_k, S_k)`` on the
+        features of ``_info_features``."""
+        P = self._info_precisions()
+        means = self.means_
+        d = means.shape[1]
+        Pm = np.einsum("kij,kj->ki", P, means)
+        with np.errstate(divide="ignore"):
+            constant = (
+                np.log(self.weights_)
+                - 0.5 * d * _LOG_2PI
+                + _half_log_det_precision(self.precisions_cholesky_, d)
+                - 0.5 * np.sum(means * Pm, axis=1)
+            )
+        pairs = self._info_quadratic()
+        quad = np.stack(
+            [-0.5 * P[:, i, i] if i == j else -P[:, i, j] for i, j in pairs], axis=1
+        )
+        if _KIND[self.precisions_cholesky_.ndim] == "spherical":
+            quad = quad[:, :1]
+        return np.column_stack([constant, Pm, quad])
+
+    def _info_estimates(self, names):
+        beta = relative(self._info_natural()[None])[0]
+        names = [str(name) for name in names]
+        if _KIND[self.precisions_cholesky_.ndim] == "spherical" and len(names) > 1:
+            quad = ["|x|^2"]
+        else:
+            quad = [
+                f"{names[i]}^2" if i == j else f"{names[i]} {names[j]}"
+                for i, j in self._info_quadratic()
+            ]
+        terms = term_names(names) + quad
+        labels = [
+            (k, 0, term, True) for k in range(1, beta.shape[0] + 1) for term in terms
+        ]
+        return beta.ravel(), labels
+
+    def _info_proba(self, Z):
+        logits = Z @ self._info_natural().T
+        logits -= logits.max(axis=1, keepdims=True)
+        prob = np.exp(logits)
+        return prob / prob.sum(axis=1, keepdims=True)
+
+    def _info_scores(self, X, y):
+        Z = self._info_features(X)
+        prob = self._info_proba(Z)
+        n, n_experts = prob.shape
+        indicator = np.broadcast_to(np.eye(n_experts), (n, n_experts, n_experts))
+        expanded = np.broadcast_to(prob[:, None, :], indicator.shape)
+        return multinomial_scores(Z, indicator, expanded)
+
+    def _info_curvature(self, X, y, weights):
+        Z = self._info_features(X)
+        prob = self._info_proba(Z)
+        total = weights.sum(axis=1)[:, None]
+        return multinomial_curvature(Z, prob[:, None, :], total)[0]
+
+    def _info_penalty(self, X, sample_weight):
+        """The fit's regularization (reg_covar) is no penalty of the
+        conditional likelihood: zeros."""
+        size = (self.means_.shape[0] - 1) * self._info_features(X[:1]).shape[1]
+        return np.zeros((size, size))
+
+    def _info_caveat(self):
+        if self.means_.shape[0] == 1:
+            return None  # one expert: g = 1 has no parameters
+        return (
+            "its regions were fitted by EM on the joint likelihood of x and y "
+            "(with reg_covar), so its rows (the log-odds of each expert against "
+            "expert 0 on x and its squares, the parameters of g that p(y | x) "
+            "identifies) are not at a stationary point of the conditional "
+            "log-likelihood whose curvature the information is"
+        )
