@@ -186,7 +186,9 @@ class Part(DocLinkMixin, BaseEstimator):
         output (or class) index, the term's name built from ``names`` (the
         part's input feature names) or ``"intercept"``, ``"variance"``...,
         and whether a Wald test of zero means anything (not for a
-        variance)."""
+        variance). A gate's label may have a fifth entry, its node in a
+        tree (the table's ``node`` column); its ``expert`` is then the
+        child."""
         raise self._missing("_info_estimates", "information")
 
     def _info_scores(self, X, y):

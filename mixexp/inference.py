@@ -19,7 +19,11 @@ w_i, the negative Hessian of the weighted log-likelihood is
 with sbar_i = sum_k h_ik s_ik, to which the curvature of the fit's
 penalties is added (the fitted parameters maximize the penalized
 likelihood). The softmax gate is identified by its parameters relative to
-the first expert, as flexmix reports them.
+the first expert, as flexmix reports them; a tree of gates by each node's
+relative to its first child; a Gaussian gate by the log-odds it implies, a
+quadratic function of x. Every gate and every expert but
+``EstimatorExpert`` (any scikit-learn estimator, whose parameters the
+mixture does not know) has the capability.
 
 References
 ----------
@@ -435,10 +439,13 @@ def coef_table(
     estimator : fitted mixture estimator
         A ``MixtureOfExpertsRegressor`` or ``MixtureOfExpertsClassifier``,
         one of their CV estimators (its ``best_estimator_`` is used) or a
-        Pipeline ending in one. ``method="observed"`` needs a gate and
-        experts with the 'information' capability (``SoftmaxGate``,
-        ``ConstantGate``; ``LinearExpert`` with diagonal noise,
-        ``PoissonExpert``, ``LogisticExpert``).
+        Pipeline ending in one, or a hierarchical estimator.
+        ``method="observed"`` needs a gate and experts with the
+        'information' capability: every gate (``SoftmaxGate``,
+        ``ConstantGate``, ``GaussianGate``, ``TreeGate``) and every expert
+        but ``EstimatorExpert`` (``LinearExpert``, ``StudentTExpert``,
+        ``PoissonExpert``, ``LogisticExpert``), whose standard errors only
+        the bootstrap gives.
     X : array-like of shape (n_samples, n_features)
         The inputs the model was fitted on.
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
@@ -472,10 +479,27 @@ def coef_table(
         expert whose log-odds against expert 0 the row is), ``output``
         (output index, or the class index into ``classes_`` of a logistic
         expert's log-odds against class 0), ``term`` (feature name,
-        ``"intercept"`` or ``"variance"``), ``estimate``, ``std_error``,
-        ``z``, ``p_value``, ``ci_low``, ``ci_high``. ``z`` and ``p_value``
-        are NaN for variances (zero is not a value to test them against).
+        ``"intercept"``, ``"variance"``, ``"cov(y0,y1)"``, ``"df"``),
+        ``estimate``, ``std_error``, ``z``, ``p_value``, ``ci_low``,
+        ``ci_high``; a hierarchy's table adds ``node`` (below).
+        ``z`` and ``p_value`` are NaN for variances, covariances and
+        degrees of freedom (zero is not a value to test them against).
         ``pandas.DataFrame(table)`` shows it; :func:`summary` prints it.
+
+        The rows of each part: a Gaussian expert's coefficients and noise
+        variance per output, then with ``covariance_type="full"`` the
+        covariances below the diagonal, ``"cov(yj,yi)"`` (output i); a t
+        expert's the same entries of its scale matrix, then its degrees of
+        freedom ``"df"`` (unless ``min_df == max_df`` fixes them). A
+        ``GaussianGate``'s rows are the log-odds of each expert against
+        expert 0 as a quadratic function of x, on ``[1, x]`` and
+        ``"x0^2"``, ``"x0 x1"``... (full), ``"x0^2"``... (diag) or
+        ``"|x|^2"`` (spherical): the conditional likelihood identifies
+        these, not the regions' weights, means and covariances. A
+        ``TreeGate``'s rows are each internal node's log-odds of its
+        children against its first child: ``node`` is the node (-1 on the
+        experts' rows) and ``expert`` the child, both numbered breadth
+        first as in ``predict_node_proba``.
 
     See Also
     --------
@@ -486,7 +510,11 @@ def coef_table(
     Notes
     -----
     The Wald intervals are ``estimate +- z_{1 - alpha / 2} std_error``, for
-    the bootstrap too. A variance on its floor (``min_variance``) or an
+    the bootstrap too. Where the fitted parameters are not a stationary
+    point of the likelihood (a ``GaussianGate``, fitted on the joint
+    likelihood of x and y; a t expert's degrees of freedom on their
+    bound), ``method="observed"`` warns and gives the inverse negative
+    Hessian there. A variance on its floor (``min_variance``) or an
     expert that explains almost no rows leaves the information singular;
     the affected standard errors are then NaN, with a warning.
 
