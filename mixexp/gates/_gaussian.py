@@ -428,7 +428,8 @@ class GaussianGate(Gate):
     # log g_k - log g_0 = log(a_k N(x; m_k, S_k)) - log(a_0 N(x; m_0, S_0)),
     # a quadratic function of x: weights, means and covariances are not
     # identified by it (shifting every precision by the same matrix, say,
-    # changes none of the g_k), so their information is singular. The
+    # changes none of the g_k), so their information is singular at a
+    # stationary point and can be indefinite elsewhere. The
     # identified parameters, reported here, are the coefficients of these
     # log-odds on [1, x, quadratic monomials of x]: x_i x_j (i <= j) for
     # "full", x_j^2 for "diag", |x|^2 for "spherical". The gate is then a
