@@ -333,7 +333,12 @@ def test_sparse_routing_with_estimator_experts_equals_masked_dense():
 @pytest.mark.parametrize(
     "estimator, options, error, message",
     [
-        (KNeighborsRegressor(), {}, TypeError, "sample_weight"),
+        (
+            EstimatorExpert(KNeighborsRegressor(), assignment="weights"),
+            {},
+            TypeError,
+            "sample_weight",
+        ),
         (DecisionTreeClassifier(), {}, ValueError, "not a regression expert"),
         (DecisionTreeRegressor(), {"solver": "gd"}, ValueError, "solver='em'"),
         (LogisticExpert(), {}, ValueError, "not a regression expert"),
@@ -590,8 +595,10 @@ def test_regressor_experts_without_sample_weight_name_those_that_qualify():
     X, y = make_piecewise_linear(100, random_state=0)
     est = MixtureOfExpertsRegressor(2, random_state=0).fit(X, y)
     before = est.predict(X)
-    est.set_params(expert=KNeighborsRegressor())
-    with pytest.raises(TypeError, match="sample_weight.*DecisionTreeRegressor"):
+    est.set_params(expert=EstimatorExpert(KNeighborsRegressor(), assignment="weights"))
+    with pytest.raises(
+        TypeError, match="sample_weight.*assignment='auto'.*DecisionTreeRegressor"
+    ):
         est.fit(X, y)
     np.testing.assert_array_equal(est.predict(X), before)
 

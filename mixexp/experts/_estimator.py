@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods
+from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import has_fit_parameter
 
 from .._contract import Expert, LocationScaleMarginals, keep_experts
@@ -21,19 +21,76 @@ _LOG_TINY = np.log(np.finfo(float).tiny)
 class EstimatorExpert(LocationScaleMarginals, Expert):
     """K clones of a scikit-learn estimator as the experts (generalized EM).
 
-    Each M-step fits a fresh clone per expert with the responsibilities
-    times the sample weights as ``sample_weight`` (the sample weights
-    divided by their mean, so the clones see the same weights whatever the
-    scale of the user's). Every ``random_state`` parameter of a clone
-    (nested ones too) is drawn from the mixture's ``random_state``, as
-    scikit-learn's ensembles seed their members, so a fit is reproducible.
-    A regressor becomes the Gaussian expert ``N(y; f_k(x), s_k^2)`` with
-    the noise variances from its weighted residuals; a classifier's
-    likelihood is its ``predict_proba`` of the observed class. A new clone
-    is kept only if it raises the expert's part of EM's Q-function over the
-    previous one (with its variance refitted), so the likelihood never
-    decreases even when the estimator does not minimize the weighted error
-    exactly (trees, SVR).
+    Each M-step fits a fresh clone per expert, in one of two ways
+    (``assignment``):
+
+    - **weights** (estimators whose ``fit`` takes ``sample_weight``): on all
+      rows, with the responsibilities times the sample weights as
+      ``sample_weight`` (the sample weights divided by their mean, so the
+      clones see the same weights whatever the scale of the user's);
+    - **rows** (any estimator): on the rows assigned to the expert, each row
+      to its most responsible expert (``"hard"``: the C-step of
+      classification EM, Celeux & Govaert 1992) or to an expert drawn with
+      probability its responsibility (``"sample"``: the S-step of stochastic
+      EM, Celeux & Diebolt 1985).
+
+    Every ``random_state`` parameter of a clone (nested ones too) is drawn
+    from the mixture's ``random_state``, as scikit-learn's ensembles seed
+    their members, and so are the draws of ``"sample"``, so a fit is
+    reproducible. A regressor becomes the Gaussian expert
+    ``N(y; f_k(x), s_k^2)`` with the noise variances from its residuals,
+    weighted by the responsibilities; a classifier's likelihood is its
+    ``predict_proba`` of the observed class, a probability of zero counted
+    as the smallest positive float.
+
+    A new clone is kept only if it raises the expert's part of EM's
+    Q-function over the previous one (with its variance refitted), with the
+    soft responsibilities of the last E-step. So the likelihood never
+    decreases (Dempster, Laird & Rubin's generalized EM; except right after
+    the fit re-seeds an expert that lost all its rows), even when the
+    estimator does not minimize the weighted error exactly (trees, SVR) or
+    was fitted on rows rather than weights, and the fit's ``lower_bounds_``
+    and convergence test mean what they mean for exact EM.
+
+    This is not exact EM, whose M-step maximizes the Q-function: with
+    assigned rows no clone is fitted to the responsibilities themselves,
+    and a candidate that does not raise Q is discarded, so the fit may stop
+    where exact EM would not (at a point where no refit on assigned rows
+    improves the likelihood, not at a stationary point of it). Plain
+    stochastic EM, which keeps every draw, has no monotone likelihood: its
+    iterates form a Markov chain whose stationary distribution concentrates
+    near a maximum of the likelihood as the sample grows (Nielsen 2000); and
+    plain classification EM increases
+    the classification likelihood only when each fit maximizes its
+    expert's likelihood on its rows, which k-nearest neighbours do not. The
+    acceptance test here trades their exploration for monotonicity, and the
+    parameters of the last iteration are the best the run saw.
+    ``"sample"`` is the default for estimators without ``sample_weight``:
+    where experts overlap, a row half explained by each goes to either, so
+    an expert is fitted on its share of the shared region, while
+    ``"hard"`` gives all such rows to one expert, which biases both
+    (classification EM is known to bias the estimates of overlapping
+    components, Celeux & Govaert 1992); on well separated experts both
+    agree.
+
+    With rows, sample weights are counts: a row of integer weight ``w``
+    enters ``w`` times (so a weight-2 row is two copies of it, and a row of
+    weight zero none), and a fractional weight ``w`` enters ``floor(w)``
+    times and once more with probability ``w - floor(w)`` (its expected
+    count is ``w``). Weights much smaller than 1 therefore leave most rows
+    out of the clones' fits; pass weights on the scale of counts. An expert
+    whose rows are too few for the estimator (fewer than a
+    ``KNeighborsRegressor``'s ``n_neighbors``) keeps its current model for
+    that step (the constant model of the target before its first fit).
+
+    The in-sample likelihood of an estimator that interpolates its rows
+    (``n_neighbors=1``, an unpruned tree) is infinite in the limit, so the
+    responsibilities freeze on the first assignment: use smoothing
+    estimators (k-nearest neighbours with more than a few neighbours,
+    shallow trees). Fitting is in memory (not on dask arrays), and
+    ``mixexp.io.load`` trusts the estimators but not the compiled helpers
+    some of them hold (a ``KDTree``): name those in ``trusted``, or use
+    ``algorithm="brute"``.
 
     The estimators pass this component to ``expert=``; it is created for you
     when ``expert`` is a plain scikit-learn estimator.
@@ -41,16 +98,22 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
     Parameters
     ----------
     estimator : estimator object
-        A regressor or classifier whose ``fit`` accepts ``sample_weight``;
-        a classifier must also have ``predict_proba``.
+        A regressor or a classifier with ``predict_proba``.
     min_variance : float, default=1e-6
         Floor on each noise variance (regressors), relative to the weighted
         variance of the target.
+    assignment : {"auto", "weights", "hard", "sample"}, default="auto"
+        How the M-step hands the rows to the clones: ``"weights"`` passes
+        the responsibilities as ``sample_weight``; ``"hard"`` fits each
+        clone on the rows most responsible to it and ``"sample"`` on rows
+        drawn by the responsibilities. ``"auto"`` is ``"weights"`` when the
+        estimator's ``fit`` takes ``sample_weight``, else ``"sample"``.
 
     Attributes
     ----------
     estimators_ : list of estimators
-        The K fitted clones.
+        The K fitted clones (None for an expert still at the constant
+        model).
     noise_variance_ : ndarray of shape (n_experts,) or (n_experts, n_outputs)
         Noise variance of each expert (regressors).
 
@@ -58,6 +121,19 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
     --------
     LinearExpert
         Linear experts with closed-form M-steps.
+
+    References
+    ----------
+    G. Celeux and J. Diebolt (1985). The SEM algorithm: a probabilistic
+    teacher algorithm derived from the EM algorithm for the mixture problem.
+    Computational Statistics Quarterly 2, 73-82.
+
+    G. Celeux and G. Govaert (1992). A classification EM algorithm for
+    clustering and two stochastic versions. Computational Statistics & Data
+    Analysis 14(3), 315-332.
+
+    S. F. Nielsen (2000). The stochastic EM algorithm: estimation and
+    asymptotic results. Bernoulli 6(3), 457-489.
 
     Examples
     --------
@@ -74,16 +150,27 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
     2
     >>> moe.score(X, y) > 0.95
     True
+
+    Experts without ``sample_weight``, fitted on the rows drawn to them:
+
+    >>> from sklearn.neighbors import KNeighborsRegressor
+    >>> knn = MixtureOfExpertsRegressor(
+    ...     n_experts=2, expert=KNeighborsRegressor(n_neighbors=10), random_state=0
+    ... ).fit(X, y)
+    >>> knn.score(X, y) > 0.95
+    True
     """
 
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "predict"])],
         "min_variance": [Interval(Real, 0, None, closed="neither")],
+        "assignment": [StrOptions({"auto", "weights", "hard", "sample"})],
     }
 
-    def __init__(self, estimator, min_variance=1e-6):
+    def __init__(self, estimator, min_variance=1e-6, assignment="auto"):
         self.estimator = estimator
         self.min_variance = min_variance
+        self.assignment = assignment
 
     @property
     def _task(self):
@@ -94,7 +181,7 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
         """What the experts support (see ``mixexp._contract``).
 
         EM only, as the wrapped estimators have no gradients; M-steps refit
-        on all rows in memory (not blockwise); noise models for regressors
+        on rows in memory (not blockwise); noise models for regressors
         only.
         """
         if self._task == "regression":
@@ -189,6 +276,7 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
         self._validate_params()
         self._check_estimator()
         self._rng = check_random_state(data.random_state)
+        self._mode = self._resolved_assignment()
         data.set_offset("experts", np.zeros(data.width("experts")))
         if self._task == "regression":
             self._single_output = data.single_output
@@ -200,13 +288,26 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
             prior = np.bincount(data.y, data.sample_weight, data.n_classes)
             self._start = (prior / prior.sum(), None)
 
+    def _resolved_assignment(self):
+        """How the M-step hands rows to the clones: "weights", "hard" or
+        "sample" (``assignment="auto"`` resolved for the estimator)."""
+        if self.assignment != "auto":
+            return self.assignment
+        if has_fit_parameter(self.estimator, "sample_weight"):
+            return "weights"
+        return _DEFAULT_ASSIGNMENT
+
     def _check_estimator(self):
         """Refuse estimators EM cannot use as experts, saying which can."""
-        if not has_fit_parameter(self.estimator, "sample_weight"):
+        if self.assignment == "weights" and not has_fit_parameter(
+            self.estimator, "sample_weight"
+        ):
             raise TypeError(
-                f"expert={self.estimator!r} cannot be an expert: its fit has no "
-                "sample_weight, through which EM passes the responsibilities. "
-                "Use an estimator whose fit accepts sample_weight (e.g. "
+                f"expert={self.estimator!r} cannot be fitted with "
+                "assignment='weights': its fit has no sample_weight, through "
+                "which EM passes the responsibilities. Use assignment='auto', "
+                "'hard' or 'sample' (the clones are fitted on the rows assigned "
+                "to them), or an estimator whose fit accepts sample_weight (e.g. "
                 "LinearRegression, Ridge, DecisionTreeRegressor, SVR, "
                 "HistGradientBoostingRegressor)."
             )
@@ -277,12 +378,12 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
         )
 
     def _end_fit(self):
-        for name in ("_floor", "_start", "_rng"):
+        for name in ("_floor", "_start", "_rng", "_mode"):
             self.__dict__.pop(name, None)
 
     def _m_step(self, stats, data):
-        """Fit a clone per expert on the weighted data; keep it if it raises
-        the expert's Q-function."""
+        """Fit a clone per expert on the weighted data, or on the rows
+        assigned to it; keep it if it raises the expert's Q-function."""
         X, y = data.inputs["experts"], data.y
         target = y[:, 0] if self._task == "regression" and self._single_output else y
         weights = data.resp * data.sample_weight
@@ -295,6 +396,8 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
         fit_weights = (
             np.ldexp(weights, exponent) if abs(exponent) <= _RAW_EXPONENT else weights
         )
+        rows = None if self._mode == "weights" else self._assign_rows(data)
+        failure = None
         estimators = list(self.estimators_)
         variance = self._variance().copy() if self._task == "regression" else None
         for k in range(len(estimators)):  # a loop over experts, not rows
@@ -302,33 +405,80 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
             candidate = _seeded_clone(self.estimator, self._rng)
             if count <= 0:
                 continue
-            candidate.fit(X, target, sample_weight=fit_weights[k])
+            out = None
+            if rows is None:
+                candidate.fit(X, target, sample_weight=fit_weights[k])
+                out = self._predict_one(candidate, X)
+            elif rows[k].size:
+                try:
+                    candidate.fit(X[rows[k]], target[rows[k]])
+                    out = self._predict_one(candidate, X)
+                except ValueError as exc:
+                    # Too few rows for the estimator (fewer than a kNN's
+                    # n_neighbors): the expert keeps its model this step.
+                    failure = failure or exc
             if variance is None:
-                if self._class_q(candidate, X, y, weights[k]) >= stats["q"][k]:
+                if (
+                    out is not None
+                    and self._class_q(out, y, weights[k]) >= stats["q"][k]
+                ):
                     estimators[k] = candidate
                 continue
-            sq_new = weights[k] @ (y - self._predict_one(candidate, X)) ** 2
-            new_var = np.maximum(sq_new / count, self._floor)
             old_var = np.maximum(stats["sq"][k] / count, self._floor)
+            variance[k] = old_var
+            if out is None:
+                continue
+            sq_new = weights[k] @ (y - out) ** 2
+            new_var = np.maximum(sq_new / count, self._floor)
             if _gaussian_q(sq_new, new_var, count) >= _gaussian_q(
                 stats["sq"][k], old_var, count
             ):
                 estimators[k], variance[k] = candidate, new_var
-            else:
-                variance[k] = old_var
+        if failure is not None and all(est is None for est in estimators):
+            sizes = max(part.size for part in rows)
+            raise ValueError(
+                f"expert={self.estimator!r} could not be fitted on the rows "
+                f"assigned to any of the {len(rows)} experts (at most {sizes} "
+                f"rows each): {failure} Use fewer experts (n_experts) or an "
+                "estimator that fits on fewer rows."
+            ) from failure
         self.estimators_ = estimators
         if variance is not None:
             self._set_variance(variance)
 
-    def _class_q(self, estimator, X, y, weights):
-        """sum_i w_i log P(y_i | x_i) of one classification expert."""
-        proba = self._predict_one(estimator, X)[np.arange(y.shape[0]), y]
+    def _assign_rows(self, data):
+        """The rows (K index arrays, repeated by weight) each clone is fitted
+        on: each row to its most responsible expert ("hard") or to an expert
+        drawn with probability its responsibility ("sample")."""
+        resp = data.resp
+        raw = np.ldexp(data.sample_weight, data.weight_exponent)
+        copies = np.floor(raw)
+        frac = raw - copies
+        if np.any(frac > 0):
+            copies += self._rng.uniform(size=raw.shape) < frac
+        row = np.repeat(np.arange(raw.shape[0]), copies.astype(np.intp))
+        if self._mode == "hard":
+            expert = np.argmax(resp, axis=0)[row]
+        else:
+            cum = np.cumsum(resp[:, row], axis=0)
+            u = self._rng.uniform(size=row.shape[0]) * cum[-1]
+            expert = np.minimum(np.sum(cum <= u, axis=0), resp.shape[0] - 1)
+        order = np.argsort(expert, kind="stable")
+        bounds = np.searchsorted(expert[order], np.arange(resp.shape[0] + 1))
+        return [row[order[a:b]] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+    def _class_q(self, proba, y, weights):
+        """sum_i w_i log P(y_i | x_i) of one classification expert, from its
+        class probabilities (n, C)."""
+        proba = proba[np.arange(y.shape[0]), y]
         with np.errstate(divide="ignore"):
             return float(weights @ np.maximum(np.log(proba), _LOG_TINY))
 
 
 # Largest binary exponent of the mean weight handed to the clones as is.
 _RAW_EXPONENT = 64
+# What assignment="auto" means for an estimator whose fit has no sample_weight.
+_DEFAULT_ASSIGNMENT = "sample"
 
 
 def _seeded_clone(estimator, rng):
