@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.neighbors import KNeighborsRegressor
 
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor, experts, gates
 from mixexp._contract import CAPABILITIES, Expert, Gate, Part
@@ -47,6 +48,10 @@ PARTS = [
     (PoissonExpert(), ALL - {"sparse_routing"}),
     (EstimatorExpert(Ridge()), {"em", "predictive_distribution", "pruning"}),
     (EstimatorExpert(LogisticRegression()), {"em", "pruning"}),
+    (
+        EstimatorExpert(KNeighborsRegressor()),
+        {"em", "predictive_distribution", "pruning"},
+    ),
 ]
 IDS = [repr(part) for part, _ in PARTS]
 

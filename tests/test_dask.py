@@ -11,6 +11,7 @@ from distributed import Client, LocalCluster
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV
+from sklearn.neighbors import KNeighborsRegressor
 
 from mixexp import (
     HierarchicalMixtureOfExpertsRegressor,
@@ -260,6 +261,10 @@ def test_grid_search_on_the_dask_joblib_backend(client):
     [
         (dict(solver="adam"), "solver='adam' is not available on dask"),
         (dict(expert=Ridge()), "EstimatorExpert cannot be fitted on dask"),
+        (
+            dict(expert=KNeighborsRegressor()),
+            "EstimatorExpert cannot be fitted on dask",
+        ),
     ],
 )
 def test_unsupported_options_are_refused(client, change, message):

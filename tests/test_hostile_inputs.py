@@ -15,6 +15,7 @@ import pytest
 import scipy.sparse
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils.validation import check_is_fitted
 
@@ -46,6 +47,9 @@ ESTIMATORS = {
     "tree experts": MixtureOfExpertsRegressor(
         2, expert=DecisionTreeRegressor(max_depth=2), **FAST
     ),
+    "knn experts": MixtureOfExpertsRegressor(
+        2, expert=KNeighborsRegressor(n_neighbors=3), **FAST
+    ),
     "hierarchical": HierarchicalMixtureOfExpertsRegressor(depth=2, **FAST),
     "classifier em": MixtureOfExpertsClassifier(2, **FAST),
     "classifier adam": MixtureOfExpertsClassifier(2, solver="adam", **FAST),
@@ -55,6 +59,9 @@ ESTIMATORS = {
     ),
     "classifier tree experts": MixtureOfExpertsClassifier(
         2, expert=DecisionTreeClassifier(max_depth=2), **FAST
+    ),
+    "classifier knn experts": MixtureOfExpertsClassifier(
+        2, expert=KNeighborsClassifier(n_neighbors=3), **FAST
     ),
     "hierarchical classifier": HierarchicalMixtureOfExpertsClassifier(depth=2, **FAST),
 }

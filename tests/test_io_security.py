@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
@@ -80,6 +81,17 @@ def _model_kinds():
             np.column_stack([YR, -YR]),
         )
     kinds["regressor, SVR()"] = (R(2, expert=SVR()), XR, YR)
+    # Brute-force neighbours hold arrays only (a KDTree needs trusted=).
+    kinds["regressor, KNeighborsRegressor()"] = (
+        R(2, expert=KNeighborsRegressor(algorithm="brute")),
+        XR,
+        YR,
+    )
+    kinds["classifier, KNeighborsClassifier()"] = (
+        C(2, expert=KNeighborsClassifier(algorithm="brute")),
+        XC,
+        YC,
+    )
     counts = np.random.RandomState(0).poisson(np.exp(1 + 0.3 * YR))
     kinds["regressor, PoissonExpert()"] = (R(2, expert=PoissonExpert()), XR, counts)
     for expert in [LogisticExpert(), EstimatorExpert(LogisticRegression())]:

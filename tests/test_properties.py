@@ -11,13 +11,19 @@ from _helpers import fit_recording_reseeds
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.neighbors import KNeighborsRegressor
 
 from mixexp import (
     HierarchicalMixtureOfExpertsRegressor,
     MixtureOfExpertsClassifier,
     MixtureOfExpertsRegressor,
 )
-from mixexp.experts import LinearExpert, PoissonExpert, StudentTExpert
+from mixexp.experts import (
+    EstimatorExpert,
+    LinearExpert,
+    PoissonExpert,
+    StudentTExpert,
+)
 from mixexp.gates import ConstantGate, GaussianGate
 
 SETTINGS = settings(
@@ -73,6 +79,17 @@ MONOTONE = [
     ),
     lambda seed: MixtureOfExpertsRegressor(
         2, expert=PoissonExpert(), random_state=seed, tol=0, max_iter=15
+    ),
+    # Clones fitted on rows drawn or assigned by the responsibilities.
+    lambda seed: MixtureOfExpertsRegressor(
+        2, expert=KNeighborsRegressor(), random_state=seed, tol=0, max_iter=15
+    ),
+    lambda seed: MixtureOfExpertsRegressor(
+        2,
+        expert=EstimatorExpert(KNeighborsRegressor(), assignment="hard"),
+        random_state=seed,
+        tol=0,
+        max_iter=15,
     ),
 ]
 
