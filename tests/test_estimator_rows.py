@@ -240,3 +240,20 @@ def test_an_expert_with_too_few_rows_keeps_its_model():
     fitted = [est for est in moe.experts_.estimators_ if est is not None]
     assert len(fitted) >= 1
     assert np.all(np.isfinite(moe.predict(X)))
+
+
+@pytest.mark.parametrize(
+    "scale, message", [(1e-9, "none was drawn"), (1e6, "more than")]
+)
+def test_weights_far_from_counts_are_refused_clearly(scale, message):
+    """Weights are counts for the clones: a scale that draws no row, or
+    that would copy the rows millions of times, is an error saying so, and
+    a fitted model is left as it was."""
+    X, y = make_piecewise_linear(200, random_state=0)
+    est = MixtureOfExpertsRegressor(
+        2, expert=KNeighborsRegressor(), random_state=0
+    ).fit(X, y)
+    before = est.predict(X)
+    with pytest.raises(ValueError, match=f"sample weights.*{message}"):
+        est.fit(X, y, sample_weight=np.full(200, scale))
+    np.testing.assert_array_equal(est.predict(X), before)

@@ -452,11 +452,27 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
         drawn with probability its responsibility ("sample")."""
         resp = data.resp
         raw = np.ldexp(data.sample_weight, data.weight_exponent)
+        if raw.sum() > _MAX_COPIES:
+            raise ValueError(
+                f"assignment={self._mode!r} fits the clones on copies of the "
+                f"rows, as many as their sample weights: these weights sum to "
+                f"{raw.sum():.3g}, more than {_MAX_COPIES} copies. Divide the "
+                "weights by a constant, or use an estimator whose fit accepts "
+                "sample_weight."
+            )
         copies = np.floor(raw)
         frac = raw - copies
         if np.any(frac > 0):
             copies += self._rng.uniform(size=raw.shape) < frac
         row = np.repeat(np.arange(raw.shape[0]), copies.astype(np.intp))
+        if row.size == 0:
+            raise ValueError(
+                f"assignment={self._mode!r} fits the clones on copies of the "
+                "rows, as many as their sample weights (a weight below 1 is a "
+                "row drawn with that probability), and none was drawn: these "
+                f"weights sum to {raw.sum():.3g}. Pass weights on the scale of "
+                "counts (multiply them by a constant)."
+            )
         if self._mode == "hard":
             expert = np.argmax(resp, axis=0)[row]
         else:
@@ -477,6 +493,10 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
 
 # Largest binary exponent of the mean weight handed to the clones as is.
 _RAW_EXPONENT = 64
+# Most copies of the rows the clones of assignment="hard" or "sample" are
+# fitted on (the weights are counts), so that a weight scale cannot exhaust
+# memory.
+_MAX_COPIES = 2**24
 # What assignment="auto" means for an estimator whose fit has no sample_weight.
 _DEFAULT_ASSIGNMENT = "sample"
 
