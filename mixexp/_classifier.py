@@ -115,7 +115,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
             return counts.sum() / (classes.shape[0] * counts.astype(float))
         weights = np.ones(classes.shape[0])
         for label, weight in class_weight.items():
-            index = np.flatnonzero(classes == label)
+            index = np.flatnonzero(classes.astype(object) == label)
             if index.size == 0:
                 raise ValueError(
                     f"class_weight has a weight for {label!r}, which is not one "
@@ -211,7 +211,8 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
             _refuse_mixed_labels(np.concatenate([self.classes_, y]), "y and classes_")
             raise
         codes = np.minimum(codes, self.classes_.shape[0] - 1)
-        unseen = self.classes_[codes] != y
+        # As objects: numpy < 2 does not compare numbers with strings elementwise.
+        unseen = self.classes_[codes].astype(object) != y.astype(object)
         if np.any(unseen):
             raise ValueError(
                 f"y contains labels not seen during fit: "
