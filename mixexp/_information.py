@@ -45,6 +45,16 @@ def multinomial_scores(Z, indicator, prob):
     return (resid[..., None] * Z[:, None, None, :]).reshape(n, n_problems, -1)
 
 
+def gate_scores(Z, prob):
+    """Scores of log g_k for every expert k of a softmax over the experts,
+    in the parameters relative to expert 0 on the design ``Z``: shape
+    (n, K, (K - 1) p) from the gate probabilities ``prob`` (n, K)."""
+    n, n_experts = prob.shape
+    indicator = np.broadcast_to(np.eye(n_experts), (n, n_experts, n_experts))
+    expanded = np.broadcast_to(prob[:, None, :], indicator.shape)
+    return multinomial_scores(Z, indicator, expanded)
+
+
 def multinomial_curvature(Z, prob, weights):
     """``sum_i w_ib (diag(q_i) - q_i q_i^T) (x) z_i z_i^T`` with q the
     probabilities of choices 1..C-1 (the negative Hessian of any log

@@ -11,8 +11,8 @@ from .._component import map_chunks
 from .._contract import Gate, keep_experts
 from .._data import add_stats
 from .._information import (
+    gate_scores,
     multinomial_curvature,
-    multinomial_scores,
     relative,
     term_names,
 )
@@ -506,11 +506,7 @@ class GaussianGate(Gate):
 
     def _info_scores(self, X, y):
         Z = self._info_features(X)
-        prob = self._info_proba(Z)
-        n, n_experts = prob.shape
-        indicator = np.broadcast_to(np.eye(n_experts), (n, n_experts, n_experts))
-        expanded = np.broadcast_to(prob[:, None, :], indicator.shape)
-        return multinomial_scores(Z, indicator, expanded)
+        return gate_scores(Z, self._info_proba(Z))
 
     def _info_curvature(self, X, y, weights):
         Z = self._info_features(X)

@@ -10,9 +10,9 @@ from .._estep import restrict_to_top_k, top_k_mask
 from .._information import (
     column_variance,
     design,
+    gate_scores,
     multinomial_curvature,
     multinomial_penalty,
-    multinomial_scores,
     relative,
     term_names,
 )
@@ -387,11 +387,7 @@ class SoftmaxGate(MultinomialComponent, Gate):
 
     def _info_scores(self, X, y):
         Z = design(X)
-        prob = self._info_proba(Z)
-        n, n_experts = prob.shape
-        indicator = np.broadcast_to(np.eye(n_experts), (n, n_experts, n_experts))
-        expanded = np.broadcast_to(prob[:, None, :], indicator.shape)
-        return multinomial_scores(Z, indicator, expanded)
+        return gate_scores(Z, self._info_proba(Z))
 
     def _info_curvature(self, X, y, weights):
         """The curvature of log g_k does not depend on k: one multinomial
