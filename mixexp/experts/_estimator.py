@@ -397,7 +397,7 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
             np.ldexp(weights, exponent) if abs(exponent) <= _RAW_EXPONENT else weights
         )
         rows = None if self._mode == "weights" else self._assign_rows(data)
-        failure = None
+        failure, fitted = None, False
         estimators = list(self.estimators_)
         variance = self._variance().copy() if self._task == "regression" else None
         for k in range(len(estimators)):  # a loop over experts, not rows
@@ -417,6 +417,7 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
                     # Too few rows for the estimator (fewer than a kNN's
                     # n_neighbors): the expert keeps its model this step.
                     failure = failure or exc
+            fitted = fitted or out is not None
             if variance is None:
                 if (
                     out is not None
@@ -434,7 +435,9 @@ class EstimatorExpert(LocationScaleMarginals, Expert):
                 stats["sq"][k], old_var, count
             ):
                 estimators[k], variance[k] = candidate, new_var
-        if failure is not None and all(est is None for est in estimators):
+        # Only when no clone could be fitted: a fitted clone that did not
+        # raise Q leaves its expert at the constant model, which is no error.
+        if failure is not None and not fitted and all(e is None for e in estimators):
             sizes = max(part.size for part in rows)
             raise ValueError(
                 f"expert={self.estimator!r} could not be fitted on the rows "
