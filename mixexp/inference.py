@@ -69,6 +69,9 @@ COLUMNS = (
     "ci_high",
 )
 
+# Terms whose values are positive (their intervals are made on the log scale).
+_POSITIVE_TERMS = ("variance", "df")
+
 # Rows of a chunk of the Louis sums: (rows, K, P) score arrays stay small.
 _CHUNK_ENTRIES = 2**21
 
@@ -483,7 +486,10 @@ def coef_table(
         ``estimate``, ``std_error``, ``z``, ``p_value``, ``ci_low``,
         ``ci_high``; a hierarchy's table adds ``node`` (below).
         ``z`` and ``p_value`` are NaN for variances, covariances and
-        degrees of freedom (zero is not a value to test them against).
+        degrees of freedom (zero is not a value to test them against); the
+        intervals of variances and degrees of freedom are made on the log
+        scale (``estimate * exp(+- z std_error / estimate)``), so they stay
+        positive.
         ``pandas.DataFrame(table)`` shows it; :func:`summary` prints it.
 
         The rows of each part: a Gaussian expert's coefficients and noise
@@ -509,8 +515,9 @@ def coef_table(
 
     Notes
     -----
-    The Wald intervals are ``estimate +- z_{1 - alpha / 2} std_error``, for
-    the bootstrap too. Where the fitted parameters are not a stationary
+    The Wald intervals are ``estimate +- z_{1 - alpha / 2} std_error`` (for
+    variances and degrees of freedom, the same on the log scale), for the
+    bootstrap too. Where the fitted parameters are not a stationary
     point of the likelihood (a ``GaussianGate``, fitted on the joint
     likelihood of x and y; a t expert's degrees of freedom on their
     bound), ``method="observed"`` warns and gives the inverse negative
@@ -558,6 +565,15 @@ def _table(estimates, std_error, labels, parts, alpha):
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(wald, estimates / std_error, np.nan)
     width = norm.ppf(1.0 - alpha / 2.0) * std_error
+    low, high = estimates - width, estimates + width
+    # Variances and degrees of freedom are positive: their intervals are
+    # Wald intervals of the logarithm (delta method), mapped back.
+    positive = np.isin([label[2] for label in labels], _POSITIVE_TERMS)
+    positive &= estimates > 0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        factor = np.exp(width[positive] / estimates[positive])
+    low[positive] = estimates[positive] / factor
+    high[positive] = estimates[positive] * factor
     table = {
         "part": np.array([parts[i] for i in order], dtype=object),
         "expert": np.array([label[0] for label in labels], dtype=int),
@@ -567,8 +583,8 @@ def _table(estimates, std_error, labels, parts, alpha):
         "std_error": std_error,
         "z": z,
         "p_value": 2.0 * norm.sf(np.abs(z)),
-        "ci_low": estimates - width,
-        "ci_high": estimates + width,
+        "ci_low": low,
+        "ci_high": high,
     }
     if any(len(label) > 4 for label in labels):  # a tree gate's nodes
         table["node"] = np.array(
@@ -616,7 +632,7 @@ def summary(table, title=None):
     term       estimate  std.error       z  P>|z|  [0.025  0.975]
     intercept    0.9440     0.0338  27.941  0.000  0.8777  1.0102
     x0           1.8905     0.0595  31.775  0.000  1.7739  2.0071
-    variance     0.2283     0.0228       .      .  0.1835  0.2730
+    variance     0.2283     0.0228       .      .  0.1876  0.2777
     """
     missing = [name for name in COLUMNS if name not in table]
     if missing:

@@ -130,7 +130,15 @@ def test_one_linear_expert_is_ols_with_the_mle_variance():
     # Wald columns.
     np.testing.assert_allclose(table["z"][:3], beta / se, rtol=1e-6)
     np.testing.assert_allclose(
-        table["ci_high"] - table["estimate"], 1.959963984540054 * table["std_error"]
+        table["ci_high"][:3] - table["estimate"][:3],
+        1.959963984540054 * table["std_error"][:3],
+    )
+    # The variance's interval on the log scale (delta method): positive.
+    spread = np.exp(1.959963984540054 * np.sqrt(2 / 150))
+    np.testing.assert_allclose(
+        [table["ci_low"][3], table["ci_high"][3]],
+        [variance / spread, variance * spread],
+        rtol=1e-6,
     )
 
 
