@@ -273,7 +273,7 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
         # the GIL in the products that dominate a pass.
         fits = (
             delayed(self._fit_once)(
-                i, data.restart(state), settings, *parts(), warm, start_resp
+                i, data.restart(state, i), settings, *parts(), warm, start_resp
             )
             for i, state in enumerate(states)
         )

@@ -31,7 +31,7 @@ import functools
 import numpy as np
 
 from ._data import TrainingData, is_dask_collection
-from ._init import kmeans_centres
+from ._init import centre_options, kmeans_centres
 from ._sampling import weighted_sum
 
 # Above 4 * _SAMPLE_ROWS rows the initial clusters come from a sample.
@@ -97,6 +97,7 @@ class ShardedData(TrainingData):
         self.widths = {}
         self.cache = {}
         self.random_state = None
+        self.restart_index = 0
 
     def _submit(self, fn):
         """Futures of ``fn(part)`` for every part, each pinned to the worker
@@ -144,10 +145,11 @@ class ShardedData(TrainingData):
     def width(self, role):
         return self.widths[role]
 
-    def restart(self, random_state):
+    def restart(self, random_state, index=0):
         data = self._new_parts(_restart_part)
         data.offset = dict(self.offset)
         data.random_state = random_state
+        data.restart_index = index
         return data
 
     def curvature_sample(self, size, role):
@@ -171,7 +173,6 @@ class ShardedData(TrainingData):
         return key
 
     def init_centres(self, init, rng):
-        plus_plus = init == "kmeans"
         if self.n_samples <= 4 * _SAMPLE_ROWS:  # what fit does in memory
             pieces = self.map_parts(lambda part: (part.features[:], part.sample_weight))
             features = np.concatenate([f for f, _ in pieces])
@@ -184,7 +185,11 @@ class ShardedData(TrainingData):
             features = np.concatenate([f for f, _ in drawn])
             weight = np.concatenate([w for _, w in drawn])
         return kmeans_centres(
-            features, weight, self.n_experts, rng, plus_plus=plus_plus
+            features,
+            weight,
+            self.n_experts,
+            rng,
+            **centre_options(init, self.restart_index),
         )
 
 

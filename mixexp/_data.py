@@ -14,7 +14,7 @@ import copy
 import numpy as np
 from sklearn import get_config
 
-from ._init import kmeans_centres
+from ._init import centre_options, kmeans_centres
 from ._sampling import canonical_order, draw_rows, row_blocks, weighted_sum
 
 # Input dtypes kept as they are: float32 data is never copied to float64 as a
@@ -199,21 +199,23 @@ class TrainingData:
         self.rows = chunk_rows(self.n_samples, row_width)
         # Per initialization (see ``restart``).
         self.resp = self.log_evidence = self.random_state = None
+        self.restart_index = 0  # which of the fit's initializations this is
         # Fit-time values components share across iterations; those set in
         # ``_prepare`` are the fit's units (see mixexp._contract.Part._prepare).
         self.cache = {}
         self._designs = {}  # see ``chunks``
 
-    def restart(self, random_state):
-        """This data for one initialization: the same arrays, offsets and
-        cache, with its own responsibilities and random state, so restarts
-        can run side by side."""
+    def restart(self, random_state, index=0):
+        """This data for initialization ``index``: the same arrays, offsets
+        and cache, with its own responsibilities and random state, so
+        restarts can run side by side."""
         data = copy.copy(self)
         data.offset = dict(self.offset)
         # The one (n_experts, n_samples) array of a fit, in the input's dtype.
         data.resp = np.zeros((self.n_experts, self.n_samples), dtype=self.X.dtype)
         data.log_evidence = np.empty(self.n_samples)
         data.random_state = random_state
+        data.restart_index = index
         return data
 
     # ------------------------------------------------------------- parts
@@ -245,13 +247,13 @@ class TrainingData:
     def init_centres(self, init, rng):
         """Centres of the initial clusters, (n_experts, n_dims): k-means(++)
         (``init="kmeans"``) or weighted random rows (``"random"``) of the
-        standardized ``features``."""
+        standardized ``features`` (see ``centre_options``)."""
         return kmeans_centres(
             self.features,
             self.sample_weight,
             self.n_experts,
             rng,
-            plus_plus=init == "kmeans",
+            **centre_options(init, self.restart_index),
         )
 
     def target_moments(self):

@@ -91,6 +91,9 @@ max_iter : int, default=200
     initialization (EM with ``top_k``: per phase, dense then sparse).
 n_init : int, default=1
     Initializations to run; the fit with the highest likelihood is kept.
+    With ``init="kmeans"`` the first starts from k-means clusters and the
+    others from one k-means++ seeding each, without Lloyd's iterations,
+    which would lead them all to the same clusters.
 n_jobs : int, default=None
     Initializations to run in parallel (joblib; ``None`` means 1 unless
     in a ``joblib.parallel_config`` context, -1 means all processors).

@@ -257,6 +257,19 @@ def kmeans_centres(
     return runs[best]
 
 
+def centre_options(init, restart_index):
+    """``kmeans_centres``' options for ``init`` in a fit's initialization
+    ``restart_index``.
+
+    Only the first of a fit's initializations runs Lloyd's iterations: they
+    take almost every k-means++ seeding to the same partition, so restarts
+    from it would all start EM in one basin. The others start from one
+    k-means++ seeding each (spread-out random centres)."""
+    if init == "kmeans" and restart_index > 0:
+        return {"n_seeds": 1, "max_iter": 0}
+    return {"plus_plus": init == "kmeans"}
+
+
 def nearest_centre(Z, centres):
     """Label of the nearest of ``centres`` for every row of ``Z`` (an array
     or ``StandardizedFeatures``), block by block."""

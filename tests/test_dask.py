@@ -73,6 +73,9 @@ MODELS = {
     "restarts": lambda: MixtureOfExpertsRegressor(
         3, init="random", n_init=3, tol=1e-8, random_state=0
     ),
+    "k-means restarts": lambda: MixtureOfExpertsRegressor(
+        3, n_init=3, tol=1e-8, random_state=0
+    ),
 }
 
 
