@@ -385,8 +385,7 @@ def fit_minibatch(gate, experts, data, settings):
         settings=settings,
         rng=data.random_state,
         loss_unit=loss_unit,
-        advice=f"standardize {inputs} (e.g. with StandardScaler), or use "
-        "solver='em'",
+        advice=f"standardize {inputs} (e.g. with StandardScaler), or use solver='em'",
     )
     set_params(vector)
     if loss != "likelihood":
