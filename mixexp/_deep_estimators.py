@@ -28,7 +28,7 @@ from ._docs import DEEP_CLASSIFIER_ATTRIBUTES, DEEP_REGRESSOR_ATTRIBUTES, docume
 from ._em import History
 from ._estep import routing_share
 from ._gradient import lbfgs_descent, minibatch_descent
-from ._html_repr import MixtureReprMixin
+from ._html_repr import DocLinkMixin
 from ._params import Interval
 from ._regressor import _numeric_targets
 from ._solvers import TrainingSettings
@@ -79,7 +79,7 @@ def _per_layer(value, n_layers, name, allow_none=False):
     return tuple(out)
 
 
-class _BaseDeepMixture(MixtureReprMixin, BaseEstimator, metaclass=ABCMeta):
+class _BaseDeepMixture(DocLinkMixin, BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of the deep mixtures: validation, the network's
     architecture, training and the fitted API.
 
@@ -102,7 +102,7 @@ class _BaseDeepMixture(MixtureReprMixin, BaseEstimator, metaclass=ABCMeta):
         *,
         hidden_units=32,
         top_k=None,
-        balance_weight=0.01,
+        balance_weight=0.1,
         solver="adam",
         alpha=1e-4,
         batch_size="auto",

@@ -192,15 +192,17 @@ top_k : int, array-like of int or None, or None, default=None
     value at least the layer's experts keeps it dense. With ``top_k=1`` a
     layer's gate gets no gradient from the loss (only from
     ``balance_weight``): use ``top_k >= 2`` to train its routing.
-balance_weight : float, default=0.01
+balance_weight : float, default=0.1
     Strength of the Switch Transformer's load-balancing loss (Fedus et
     al. 2022), ``balance_weight * K * sum_i f_i P_i`` in every layer, with
     ``f_i`` the fraction of a batch's routing slots expert i gets (its top
     expert for a dense layer) and ``P_i`` its mean gate probability. It
-    keeps a layer from sending everything to one expert early in
+    keeps a layer from sending everything to a few experts early in
     training, the collapse Eigen et al. (2013) prevented by constraining
-    the gates' running assignments; 0 turns it off. See
-    ``expert_load_``.
+    the gates' running assignments; 0 turns it off. The default is ten
+    times the Switch Transformer's 0.01: on jittered digits, 0.01 left two
+    of the second layer's four experts unused, 0.1 uses all four equally
+    at the same accuracy. See ``expert_load_``.
 solver : {"adam", "sgd", "gd"}, default="adam"
     Training algorithm, as for the flat mixtures' gradient solvers:
     minibatch Adam, minibatch SGD with Nesterov momentum, or full-batch

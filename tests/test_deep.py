@@ -405,3 +405,8 @@ def test_make_jittered_digits_seeds_and_limits():
         make_jittered_digits(canvas_size=10, grid=4)
     with pytest.raises(ValueError, match="canvas_size"):
         make_jittered_digits(canvas_size=7)
+
+
+def test_html_repr_links_to_the_api_page():
+    html = DeepMixtureOfExpertsRegressor()._repr_html_()
+    assert "generated/mixexp.DeepMixtureOfExpertsRegressor.html" in html
