@@ -129,7 +129,11 @@ def main():
             else:
                 mixture = model if name == "flat" else model[-1]
                 inputs = X[test] if name == "flat" else model[:-1].transform(X[test])
+                # The mixture's free parameters (mixexp's count: the softmaxes'
+                # first column is fixed), and the projection's.
                 params = mixture._n_parameters()
+                if name != "flat":
+                    params += model[0].components_.size + model[0].mean_.size
                 gates = [mixture.predict_gate_proba(inputs)]
             scores = []
             for gate in gates:
