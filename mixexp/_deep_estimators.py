@@ -156,8 +156,8 @@ class _BaseDeepMixture(DocLinkMixin, BaseEstimator, metaclass=ABCMeta):
             layers = np.asarray(layers, dtype=object).ravel()
             if layers.size == 0:
                 raise ValueError(
-                    "layers=() has no layer; give the experts of at least one "
-                    "layer, e.g. layers=(4, 4)."
+                    f"layers={self.layers!r} has no layer; give the experts of "
+                    "at least one layer, e.g. layers=(4, 4)."
                 )
         layers = _per_layer(layers, np.size(layers), "layers")
         units = _per_layer(self.hidden_units, len(layers), "hidden_units")
