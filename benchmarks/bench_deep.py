@@ -7,7 +7,8 @@ table gives the test accuracy, the trained parameters, the fit's seconds
 and its iterations (epochs, or EM iterations for the flat mixtures) of
 
 - ``deep``: ``DeepMixtureOfExpertsClassifier()`` at its defaults, two layers
-  of 4 experts with 32 units each, Adam, ``balance_weight=0.1``;
+  of 4 experts with 32 units each, Adam, ``balance_weight=0.1`` (the
+  importance loss of Shazeer et al. 2017);
 - ``deep, no balance``: the same with ``balance_weight=0``;
 - ``MLP``: ``MLPClassifier`` with two hidden layers (h, 32), h chosen so
   that it has about the deep model's number of parameters;

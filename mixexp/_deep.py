@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import log_softmax
 
-from ._estep import restrict_to_top_k, routed, routing_share, top_k_mask
-from ._losses import switch_balance
+from ._estep import restrict_to_top_k, routing_share, top_k_mask
+from ._losses import importance_balance
 
 # Rows per chunk of a pass: a chunk's expert activations (rows * sum_l K_l
 # n_units_l floats, a few arrays of them) stay near 32 MB.
@@ -108,13 +108,12 @@ def _layers(params):
 
 
 def _gate(logits, k):
-    """Dense gate probabilities, and the kept (top-k, renormalized) ones
-    with the routing mask, each (n_rows, K)."""
+    """Dense gate probabilities, and the kept (top-k, renormalized) ones,
+    each (n_rows, K)."""
     log_prob = log_softmax(logits, axis=1)
     prob = np.exp(log_prob)
     keep = top_k_mask(logits.T, k)
-    log_kept, kept = restrict_to_top_k(log_prob.T, prob.T, keep)
-    return prob, kept.T, routed(log_kept, k).T
+    return prob, restrict_to_top_k(log_prob.T, prob.T, keep)[1].T
 
 
 def forward(params, arch, X, cache=False):
@@ -125,8 +124,8 @@ def forward(params, arch, X, cache=False):
     output : ndarray of shape (n_rows, n_outputs)
         Class logits or the regression output.
     layers : list of dict
-        Per layer: ``gate`` (the kept gate probabilities, n_rows x K),
-        ``prob`` (the dense ones) and ``routed`` (the routing mask); with
+        Per layer: ``gate`` (the kept gate probabilities, n_rows x K) and
+        ``prob`` (the dense ones); with
         ``cache`` also the layer's input ``z``, pre-activations ``a`` and
         expert outputs ``f`` for ``backward``.
     """
@@ -136,8 +135,8 @@ def forward(params, arch, X, cache=False):
         n_experts = b.shape[0]
         a = (z @ w.reshape(w.shape[0], -1)).reshape(-1, n_experts, n_units) + b
         f = np.maximum(a, 0.0)
-        prob, gate, mask = _gate(z @ v + c, k)
-        layer = {"gate": gate, "prob": prob, "routed": mask}
+        prob, gate = _gate(z @ v + c, k)
+        layer = {"gate": gate, "prob": prob}
         if cache:
             layer.update(z=z, a=a, f=f)
         layers.append(layer)
@@ -162,24 +161,24 @@ def _output_loss(output, y, weight, task):
     return value, d_output * weight[:, None]
 
 
-def _balance_shares(params, arch, X, weight, chunks):
-    """Per layer, the fraction of the routing slots each expert gets over
-    all the rows (the Switch loss's f_i)."""
-    counts = [np.zeros(k) for k in arch.layers]
+def _importance(params, arch, X, weight, chunks):
+    """Per layer, every expert's mean dense gate probability over all the
+    rows (the importance loss's P_i)."""
+    totals = [np.zeros(k) for k in arch.layers]
     for rows in chunks:
         _, layers, _ = forward(params, arch, X[rows])
-        for count, layer in zip(counts, layers, strict=True):
-            count += weight[rows] @ layer["routed"]
-    return [routing_share(count) for count in counts]
+        for total, layer in zip(totals, layers, strict=True):
+            total += weight[rows] @ layer["prob"]
+    return [routing_share(total) for total in totals]
 
 
 def objective(params, arch, X, y, weight, scale, penalty_scale, alpha, balance):
     """The training objective and its gradient.
 
     ``scale`` times the weighted loss of the rows (cross-entropy or half
-    squared error) plus, per layer, the Switch Transformer's load-balancing
-    loss of ``_losses.switch_balance`` with strength ``balance`` (its
-    routing shares counted over all the rows given), plus ``penalty_scale
+    squared error) plus, per layer, the importance loss of
+    ``_losses.importance_balance`` with strength ``balance`` (the experts'
+    mean gate probabilities over all the rows given), plus ``penalty_scale
     * alpha / 2`` times the squared norm of every weight matrix (experts',
     gates' and output's; not the biases).
 
@@ -202,17 +201,17 @@ def objective(params, arch, X, y, weight, scale, penalty_scale, alpha, balance):
     n_rows = X.shape[0]
     step = arch.chunk_rows()
     chunks = [slice(i, min(i + step, n_rows)) for i in range(0, n_rows, step)]
-    shares, passed = None, None
-    if balance > 0 and len(chunks) == 1:  # the one pass gives the shares
+    importance, passed = None, None
+    if balance > 0 and len(chunks) == 1:  # the one pass gives the importance
         passed = forward(params, arch, X, cache=True)
-        shares = [routing_share(weight @ layer["routed"]) for layer in passed[1]]
-    elif balance > 0:  # the routing shares of all the rows come first
-        shares = _balance_shares(params, arch, X, weight, chunks)
+        importance = [routing_share(weight @ layer["prob"]) for layer in passed[1]]
+    elif balance > 0:  # the mean probabilities of all the rows come first
+        importance = _importance(params, arch, X, weight, chunks)
     grads = [np.zeros_like(p) for p in params]
     total = 0.0
     for rows in chunks:
         value, parts = _chunk_gradient(
-            params, arch, X[rows], y[rows], weight[rows], balance, shares, passed
+            params, arch, X[rows], y[rows], weight[rows], balance, importance, passed
         )
         total += value
         for acc, part in zip(grads, parts, strict=True):
@@ -227,7 +226,7 @@ def objective(params, arch, X, y, weight, scale, penalty_scale, alpha, balance):
     return total, grads
 
 
-def _chunk_gradient(params, arch, X, y, weight, balance, shares, passed=None):
+def _chunk_gradient(params, arch, X, y, weight, balance, importance, passed=None):
     """The loss (and balance loss) of one chunk of rows and its gradient
     (backpropagation through the gates, the experts and their rectifiers);
     ``passed``: the chunk's ``forward(..., cache=True)`` if already made."""
@@ -249,9 +248,11 @@ def _chunk_gradient(params, arch, X, y, weight, balance, shares, passed=None):
         d_a = d_a.reshape(n_rows, -1)
         # The softmax over the kept experts: dE/dlogit = g (dE/dg - g . dE/dg).
         d_logit = gate * (d_gate - np.sum(gate * d_gate, axis=1, keepdims=True))
-        if shares is not None:
+        if importance is not None:
             prob = layer["prob"]
-            extra, d_log_prob = switch_balance(weight, prob.T, shares[index], balance)
+            extra, d_log_prob = importance_balance(
+                weight, prob.T, importance[index], balance
+            )
             value += extra
             d_log_prob = d_log_prob.T
             d_logit += d_log_prob - prob * d_log_prob.sum(axis=1, keepdims=True)

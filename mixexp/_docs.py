@@ -193,16 +193,20 @@ top_k : int, array-like of int or None, or None, default=None
     layer's gate gets no gradient from the loss (only from
     ``balance_weight``): use ``top_k >= 2`` to train its routing.
 balance_weight : float, default=0.1
-    Strength of the Switch Transformer's load-balancing loss (Fedus et
-    al. 2022), ``balance_weight * K * sum_i f_i P_i`` in every layer, with
-    ``f_i`` the fraction of a batch's routing slots expert i gets (its top
-    expert for a dense layer) and ``P_i`` its mean gate probability. It
+    Strength of a load-balancing loss in every layer, the importance loss
+    of Shazeer et al. (2017) written as the Switch Transformer's (Fedus et
+    al. 2022): ``balance_weight * K * sum_i P_i^2``, with ``P_i`` expert
+    i's mean gate probability over a batch (``CV(P)^2 + 1`` times
+    ``balance_weight``; smallest when every ``P_i`` is ``1 / K``). The
+    flat mixtures' loss multiplies ``P_i`` by the share of the batch routed
+    to expert i instead; a share counts rows and jumps, which stops
+    L-BFGS's line search (``solver="gd"``), while ``P_i^2`` is smooth. It
     keeps a layer from sending everything to a few experts early in
     training, the collapse Eigen et al. (2013) prevented by constraining
-    the gates' running assignments; 0 turns it off. The default is ten
-    times the Switch Transformer's 0.01: on jittered digits, 0.01 left two
-    of the second layer's four experts unused, 0.1 uses all four equally
-    at the same accuracy. See ``expert_load_``.
+    the gates' running assignments; 0 turns it off. On jittered digits
+    (``make_jittered_digits``) 0.01 left two of the second layer's four
+    experts unused, 0.1 uses all four at the same accuracy. See
+    ``expert_load_``.
 solver : {"adam", "sgd", "gd"}, default="adam"
     Training algorithm, as for the flat mixtures' gradient solvers:
     minibatch Adam, minibatch SGD with Nesterov momentum, or full-batch
