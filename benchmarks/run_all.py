@@ -88,6 +88,13 @@ SCRIPTS = [
         "one iteration against the K weighted Gram products.",
     ),
     (
+        "bench_deep.py",
+        [],
+        "The deep mixture of experts on jittered digits against an MLP of the "
+        "same size and flat mixtures: accuracy, and each layer's NMI with the "
+        "digit's position and class (Eigen et al. 2013).",
+    ),
+    (
         "bench_inference.py",
         [],
         "Coverage of coef_table's 95% Wald intervals (observed information "

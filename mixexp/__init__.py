@@ -5,6 +5,10 @@ and its EM-trained successor (Jordan & Jacobs 1994).
 """
 
 from ._classifier import MixtureOfExpertsClassifier
+from ._deep_estimators import (
+    DeepMixtureOfExpertsClassifier,
+    DeepMixtureOfExpertsRegressor,
+)
 from ._hierarchical import (
     HierarchicalMixtureOfExpertsClassifier,
     HierarchicalMixtureOfExpertsRegressor,
@@ -16,6 +20,8 @@ from ._show_versions import show_versions
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "DeepMixtureOfExpertsClassifier",
+    "DeepMixtureOfExpertsRegressor",
     "HierarchicalMixtureOfExpertsClassifier",
     "HierarchicalMixtureOfExpertsRegressor",
     "MixtureOfExpertsClassifier",

@@ -176,6 +176,64 @@ gate : SoftmaxGate or None, default=None
     Tune them as ``gate__alpha`` and so on.
 """
     ),
+    # The deep mixtures (Eigen, Ranzato & Sutskever 2013): a stack of layers,
+    # trained by the gradient solvers only.
+    "deep": _entries(
+        """
+layers : int or array-like of int, default=(4, 4)
+    Experts of each mixture-of-experts layer, first layer first; an int
+    is one layer. Every layer mixes its experts' outputs with its own
+    softmax gate on the layer's input.
+hidden_units : int or array-like of int, default=32
+    Outputs of each expert of a layer (the width of the layer's output
+    ``z``), one value for every layer or one per layer.
+top_k : int, array-like of int or None, or None, default=None
+    Sparse gating per layer (Shazeer et al. 2017): each sample goes to the
+    ``top_k`` experts with the largest gate logits, with the softmax
+    renormalized over them, in training and in prediction. One value for
+    every layer or one per layer (None entries keep a layer dense); a
+    value at least the layer's experts keeps it dense. With ``top_k=1`` a
+    layer's gate gets no gradient from the loss (only from
+    ``balance_weight``): use ``top_k >= 2`` to train its routing.
+balance_weight : float, default=0.1
+    Strength of a load-balancing loss in every layer, the importance loss
+    of Shazeer et al. (2017) written as the Switch Transformer's (Fedus et
+    al. 2022): ``balance_weight * K * sum_i P_i^2``, with ``P_i`` expert
+    i's mean gate probability over a batch (``CV(P)^2 + 1`` times
+    ``balance_weight``; smallest when every ``P_i`` is ``1 / K``). The
+    flat mixtures' loss multiplies ``P_i`` by the share of the batch routed
+    to expert i instead; a share counts rows and jumps, which stops
+    L-BFGS's line search (``solver="gd"``), while ``P_i^2`` is smooth. It
+    keeps a layer from sending everything to a few experts early in
+    training, the collapse Eigen et al. (2013) prevented by constraining
+    the gates' running assignments; 0 turns it off. On jittered digits
+    (``make_jittered_digits``) 0.01 left two of the second layer's four
+    experts unused, 0.1 uses all four at the same accuracy. See
+    ``expert_load_``.
+solver : {"adam", "sgd", "gd"}, default="adam"
+    Training algorithm, as for the flat mixtures' gradient solvers:
+    minibatch Adam, minibatch SGD with Nesterov momentum, or full-batch
+    L-BFGS with analytic gradients (``"gd"``, for small data).
+alpha : float, default=1e-4
+    Strength of the L2 penalty on the weights (experts', gates' and the
+    output's, not the biases), ``alpha / 2 * ||W||^2`` per unit of sample
+    weight, as in :class:`~sklearn.neural_network.MLPClassifier`.
+max_iter : int, default=200
+    Epochs (``"adam"``, ``"sgd"``) or L-BFGS iterations (``"gd"``) at
+    most.
+tol : float, default=1e-4
+    The solvers stop after ``n_iter_no_change`` epochs or iterations that
+    do not lower the training objective (or raise the validation score,
+    with ``early_stopping``) by ``tol``.
+random_state : int, RandomState instance or None, default=None
+    Seeds the initial weights (Glorot-uniform, as scikit-learn's MLP), the
+    validation split and the minibatches; an int makes every fit
+    reproducible.
+verbose : int, default=0
+    1 prints every tenth epoch or iteration, 2 every one, as ``Epoch N,
+    loss = ...``.
+"""
+    ),
     # The parameters of partial_fit (rendered with the task's variant).
     "partial_fit": _entries(
         """
@@ -325,6 +383,55 @@ experts_ : :class:`~mixexp.experts.LogisticExpert`
     (n_experts, n_classes).
 """
     ),
+    "deep": _entries(
+        """
+expert_coefs_ : list of ndarray
+    Per layer, the experts' weights, of shape (n_inputs, n_experts,
+    n_units): the layer's input (`n_features_in_` for the first layer, the
+    previous layer's ``hidden_units`` after) to each expert's units.
+expert_intercepts_ : list of ndarray
+    Per layer, the experts' biases, of shape (n_experts, n_units).
+gate_coefs_ : list of ndarray
+    Per layer, the gate's weights, of shape (n_inputs, n_experts).
+gate_intercepts_ : list of ndarray
+    Per layer, the gate's biases, of shape (n_experts,).
+coef_ : ndarray of shape (n_units, n_outputs)
+    The output layer's weights ({outputs}).
+intercept_ : ndarray of shape (n_outputs,)
+    The output layer's biases.
+top_k_ : tuple of int or None
+    The experts each layer keeps per sample, None for a dense layer.
+n_parameters_ : int
+    Number of trained parameters, weights and biases.
+expert_load_ : list of ndarray
+    Per layer, the fraction of the routing slots each expert gets on the
+    training data (each sample's ``top_k`` experts, or its most probable
+    one in a dense layer), of shape (n_experts,); uniform is
+    ``1 / n_experts``.
+n_iter_ : int
+    Epochs or L-BFGS iterations run.
+converged_ : bool
+    Whether the solver met ``tol`` within ``max_iter``; False, with a
+    ConvergenceWarning, also when a minibatch solver diverged or ended
+    above its start and kept earlier parameters.
+loss_curve_ : list of float
+    Training objective per epoch or iteration, lower is better: the mean
+    loss per unit of sample weight ({loss}) plus the balancing loss and
+    the penalty; for ``"sgd"`` and ``"adam"`` the mean over each epoch's
+    batches, at the parameters of each step.
+"""
+    ),
+    "deep_regression": _entries(
+        """
+target_mean_ : ndarray of shape (`n_outputs_`,)
+    The weighted mean of each target column, which the network's output
+    is shifted by (it is trained on standardized targets, so that the
+    learning rate and ``tol`` do not depend on the targets' units).
+target_scale_ : ndarray of shape (`n_outputs_`,)
+    The weighted standard deviation of each target column (1 for a
+    constant column), which the output is scaled by.
+"""
+    ),
     "hierarchy": _entries(
         """
 gate_ : :class:`~mixexp.gates.TreeGate`
@@ -372,6 +479,14 @@ WORDS = {
         "mixture": "MixtureOfExpertsClassifier",
         "stratified": ", stratified",
     },
+    "deep_regression": {
+        "outputs": "the standardized targets, see ``target_mean_``",
+        "loss": "half the squared error of the standardized targets",
+    },
+    "deep_classification": {
+        "outputs": "the classes' logits",
+        "loss": "the cross-entropy",
+    },
     "regression": {
         "experts": ":class:`~mixexp.experts.LinearExpert`, "
         ":class:`~mixexp.experts.StudentTExpert`, "
@@ -406,6 +521,30 @@ _FITTED = (
     "feature_names_in_",
 )
 REGRESSOR_ATTRIBUTES = ("gate_", "experts_", "n_outputs_", *_FITTED)
+_DEEP_FITTED = (
+    "expert_coefs_",
+    "expert_intercepts_",
+    "gate_coefs_",
+    "gate_intercepts_",
+    "coef_",
+    "intercept_",
+    "top_k_",
+    "n_parameters_",
+    "expert_load_",
+    "n_iter_",
+    "converged_",
+    "loss_curve_",
+    "n_features_in_",
+    "feature_names_in_",
+)
+DEEP_CLASSIFIER_ATTRIBUTES = ("classes_", *_DEEP_FITTED)
+DEEP_REGRESSOR_ATTRIBUTES = (
+    "n_outputs_",
+    "target_mean_",
+    "target_scale_",
+    *_DEEP_FITTED,
+)
+
 _CV_FITTED = (
     "best_estimator_",
     "best_params_",

@@ -3,7 +3,10 @@ the losses of Jacobs et al. (1991), with analytic gradients through the
 parts' forward and backward passes ('gradient' capability).
 
 They stop by ``ConvergenceMonitor``'s patience rule (MLPRegressor's), read
-their options from a ``TrainingSettings`` and report a ``History``.
+their options from a ``TrainingSettings`` and report a ``History``. The two
+loops, ``lbfgs_descent`` and ``minibatch_descent``, work on a flat parameter
+vector and an objective given as functions, so that the deep mixtures
+(``mixexp._deep_estimators``) train by the same code.
 """
 
 import numpy as np
@@ -164,6 +167,60 @@ def _patience_monitor(settings, label):
     )
 
 
+def lbfgs_descent(fun, start, settings, unit=1.0):
+    """Full-batch L-BFGS with analytic gradients under the gradient solvers'
+    stopping rule (``_patience_monitor``): stop after ``n_iter_no_change``
+    iterations without an improvement of ``tol`` in ``unit``, or at
+    ``max_iter``. Shared by ``fit_gd`` and the deep mixtures
+    (``mixexp._deep_estimators``).
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(vector) -> (value, gradient)``, the objective to lower.
+    start : ndarray of shape (n_parameters,)
+        Where L-BFGS starts.
+    settings : TrainingSettings
+        Reads ``tol``, ``max_iter``, ``n_iter_no_change`` and ``verbose``.
+    unit : float, default=1.0
+        The objective's unit: L-BFGS and the stopping rule see ``fun / unit``
+        (L-BFGS's ``gtol`` is absolute).
+
+    Returns
+    -------
+    vector : ndarray of shape (n_parameters,)
+    curve : list of float
+        ``fun``'s value after each iteration (at least one value).
+    converged : bool
+    """
+    curve = []
+    monitor = _patience_monitor(settings, "Iteration")
+
+    def scaled(vector):
+        value, grad = fun(vector)
+        return value / unit, grad / unit
+
+    def record(intermediate_result):
+        curve.append(float(intermediate_result.fun) * unit)
+        if monitor.report(float(intermediate_result.fun), shown=curve[-1]):
+            raise StopIteration
+
+    result = minimize(
+        scaled,
+        start,
+        jac=True,
+        method="L-BFGS-B",
+        callback=record,
+        options={"maxiter": monitor.max_iter, "ftol": 0.0, "gtol": 1e-9},
+    )
+    if not curve:
+        curve.append(float(result.fun) * unit)
+    converged = monitor.converged or (
+        bool(result.success) and result.nit < monitor.max_iter
+    )
+    return result.x, curve, converged
+
+
 def fit_gd(gate, experts, data, settings):
     """Full-batch gradient descent (L-BFGS with analytic gradients) on one of
     the 1991 losses; an iteration is one L-BFGS step, one or a few passes.
@@ -179,12 +236,9 @@ def fit_gd(gate, experts, data, settings):
     like = (gate._theta(data), experts._theta(data))
     scale = 1.0 / data.total_weight
     loss_unit = _loss_unit(data, settings)
-    curve = []
-    # The rule compares L-BFGS's own values, in the loss's unit.
-    monitor = _patience_monitor(settings, "Iteration")
 
-    def fun(vector):  # in the loss's unit, as L-BFGS's gtol is absolute
-        value, grad = penalized_objective(
+    def fun(vector):
+        return penalized_objective(
             gate,
             experts,
             data,
@@ -195,29 +249,14 @@ def fit_gd(gate, experts, data, settings):
             loss_unit=loss_unit,
             balance_weight=settings.balance_weight,
         )
-        return value / loss_unit, grad / loss_unit
 
-    def record(intermediate_result):
-        curve.append(float(intermediate_result.fun) * loss_unit)
-        if monitor.report(float(intermediate_result.fun), shown=curve[-1]):
-            raise StopIteration
-
-    result = minimize(
-        fun,
-        _pack(like[0] + like[1]),
-        jac=True,
-        method="L-BFGS-B",
-        callback=record,
-        options={"maxiter": monitor.max_iter, "ftol": 0.0, "gtol": 1e-9},
+    # The rule compares L-BFGS's own values, in the loss's unit.
+    vector, curve, converged = lbfgs_descent(
+        fun, _pack(like[0] + like[1]), settings, loss_unit
     )
-    gate_theta, expert_theta = _unpack(result.x, like)
+    gate_theta, expert_theta = _unpack(vector, like)
     gate._set_theta(gate_theta, data)
     experts._set_theta(expert_theta, data)
-    if not curve:
-        curve.append(float(result.fun) * loss_unit)
-    converged = monitor.converged or (
-        bool(result.success) and result.nit < monitor.max_iter
-    )
     if loss != "likelihood":
         _final_noise(gate, experts, data)
         return History(curve, [], converged)
@@ -283,8 +322,89 @@ def fit_minibatch(gate, experts, data, settings):
     on one of the 1991 losses, with MLPRegressor's conventions: per-sample
     mean loss plus the penalties divided by the number of samples, shuffled
     batches, and stopping on the training loss or, with ``early_stopping``,
-    on the score of a held-out validation split (whose best parameters,
-    the starting ones included, are kept). An iteration is an epoch.
+    on the score of a held-out validation split. The loop, its divergence
+    rule and what it keeps are ``minibatch_descent``'s. An iteration is an
+    epoch.
+
+    Returns
+    -------
+    History
+    """
+    loss = settings.loss
+    like = (gate._theta(data), experts._theta(data))
+    loss_unit = _loss_unit(data, settings)
+    # The parts' penalties are totals over all the fit's weight (validation
+    # rows included): per unit of weight, as in EM.
+    penalty_scale = 1.0 / data.total_weight
+
+    def set_params(v):
+        gate_theta, expert_theta = _unpack(v, like)
+        gate._set_theta(gate_theta, data)
+        experts._set_theta(expert_theta, data)
+
+    def objective(v, chunks, scale, rng):
+        return penalized_objective(
+            gate,
+            experts,
+            data,
+            loss,
+            _unpack(v, like),
+            chunks,
+            scale,
+            penalty_scale,
+            loss_unit=loss_unit,
+            balance_weight=settings.balance_weight,
+            rng=rng,
+        )
+
+    def step(v, rows, scale, rng):
+        chunk = next(data.joint_rows(rows))
+        return objective(v, lambda: [chunk], scale, rng)
+
+    def full(v, rows, scale):
+        """A full pass over ``rows``; a noisy gate's noise is the same at
+        every call, so two parameter vectors are compared fairly."""
+
+        def chunks():  # made chunk by chunk, not held all at once
+            for begin in range(0, rows.size, data.rows):
+                yield next(data.joint_rows(rows[begin : begin + data.rows]))
+
+        return objective(v, chunks, scale, np.random.RandomState(0))[0]
+
+    def score(v, rows):
+        set_params(v)
+        return settings.score(gate, experts, data.X[rows], data.y[rows])
+
+    inputs = "y and X" if settings.task == "regression" else "X"
+    vector, history = minibatch_descent(
+        _pack(like[0] + like[1]),
+        step=step,
+        full=full,
+        score=score,
+        sample_weight=data.sample_weight,
+        settings=settings,
+        rng=data.random_state,
+        loss_unit=loss_unit,
+        advice=f"standardize {inputs} (e.g. with StandardScaler), or use solver='em'",
+    )
+    set_params(vector)
+    if loss != "likelihood":
+        _final_noise(gate, experts, data)
+    return history
+
+
+def minibatch_descent(
+    vector, *, step, full, score, sample_weight, settings, rng, loss_unit, advice
+):
+    """The minibatch loop of ``"sgd"`` and ``"adam"``, on a flat parameter
+    vector; shared by ``fit_minibatch`` and the deep mixtures.
+
+    Each epoch shuffles the training rows (``shuffle``) and takes one step
+    of the optimizer per batch of ``batch_size`` rows. Training stops by the
+    patience rule on the training loss (in ``loss_unit``) or, with
+    ``early_stopping``, on the score of a held-out ``validation_fraction``
+    of the rows with positive weight, whose best parameters (the starting
+    ones included) are kept.
 
     An epoch's loss is the mean over its batches, each at the parameters of
     its step. When it is not finite or far above the lowest seen (that of
@@ -292,22 +412,45 @@ def fit_minibatch(gate, experts, data, settings):
     has diverged: it stops and keeps the parameters that had the lowest.
     Without early stopping, parameters whose training objective (a full
     pass) ends above the starting one are replaced by the starting ones.
-    Either way the fit is reported as not converged, with a warning that
+    Either way the run is reported as not converged, with a warning that
     says what to change; ``loss_curve`` still holds every epoch run.
+
+    Parameters
+    ----------
+    vector : ndarray of shape (n_parameters,)
+        The starting parameters.
+    step : callable
+        ``step(vector, rows, scale, rng) -> (value, gradient)``: the
+        objective of a batch of ``rows``, its loss multiplied by ``scale``
+        (one over the batch's weight) plus the penalties, and its gradient.
+    full : callable
+        ``full(vector, rows, scale) -> value``: the same objective over all
+        the training ``rows``, deterministic.
+    score : callable
+        ``score(vector, rows) -> float``: the estimator's score (higher is
+        better) on the validation ``rows`` (``early_stopping``).
+    sample_weight : ndarray of shape (n_samples,)
+    settings : TrainingSettings
+    rng : numpy.random.RandomState
+        Draws the validation split and the batches; ``step`` gets it too.
+    loss_unit : float
+        The loss's unit (``_loss_unit``).
+    advice : str
+        What to change besides the learning rate, for the warning of a run
+        that diverged or ended above its start.
 
     Returns
     -------
-    History
+    vector : ndarray of shape (n_parameters,)
+        The parameters kept.
+    history : History
     """
-    rng = data.random_state
     loss = settings.loss
-    like = (gate._theta(data), experts._theta(data))
-    vector = _pack(like[0] + like[1])
-    loss_unit = _loss_unit(data, settings)
     optimizer = {"adam": _Adam, "sgd": _NesterovSGD}[settings.solver](
         vector.size, settings.learning_rate_init
     )
-    train = np.flatnonzero(data.sample_weight > 0)
+    weight = sample_weight
+    train = np.flatnonzero(weight > 0)
     validation = None
     if settings.early_stopping:
         order = rng.permutation(train)
@@ -315,79 +458,34 @@ def fit_minibatch(gate, experts, data, settings):
         validation, train = np.sort(order[:n_val]), np.sort(order[n_val:])
     batch = 200 if settings.batch_size == "auto" else settings.batch_size
     batch = min(batch, train.size)
-    weight = data.sample_weight
     train_weight = float(weight[train].sum())
-    # The parts' penalties are totals over all the fit's weight (validation
-    # rows included): per unit of weight, as in EM.
-    penalty_scale = 1.0 / data.total_weight
     # On the validation loss with early stopping, else on the training loss
     # in its unit; the verbose line shows the epoch's training loss.
     monitor = _patience_monitor(settings, "Epoch")
     curve, start = [], vector.copy()
 
-    def set_params(v):
-        gate_theta, expert_theta = _unpack(v, like)
-        gate._set_theta(gate_theta, data)
-        experts._set_theta(expert_theta, data)
-
     def training_objective(v):
-        """A full pass over the training rows; a noisy gate's noise is the same
-        at every call, so two parameter vectors are compared fairly."""
-
-        def chunks():  # made chunk by chunk, not held all at once
-            for begin in range(0, train.size, data.rows):
-                yield next(data.joint_rows(train[begin : begin + data.rows]))
-
         with np.errstate(all="ignore"):
-            value = penalized_objective(
-                gate,
-                experts,
-                data,
-                loss,
-                _unpack(v, like),
-                chunks,
-                1.0 / train_weight,
-                penalty_scale,
-                loss_unit=loss_unit,
-                balance_weight=settings.balance_weight,
-                rng=np.random.RandomState(0),
-            )[0]
+            value = full(v, train, 1.0 / train_weight)
         return value if np.isfinite(value) else np.inf
-
-    def validation_score():
-        return settings.score(gate, experts, data.X[validation], data.y[validation])
 
     # The parameters of the lowest training loss seen, and their epoch.
     lowest, lowest_vector, lowest_epoch = training_objective(start), start, 0
     start_value = lowest
     best_vector = start  # of the best validation score
     if validation is not None:
-        monitor.start(-validation_score())
+        monitor.start(-score(start, validation))
     diverged = False
     for _ in range(monitor.max_iter):
         order = rng.permutation(train) if settings.shuffle else train
         epoch_loss = 0.0
         for begin in range(0, order.size, batch):
             rows = order[begin : begin + batch]
-            chunk = next(data.joint_rows(rows))
-            theta = _unpack(vector, like)
             batch_weight = float(weight[rows].sum())
             if batch_weight <= 0:
                 continue
             with np.errstate(all="ignore"):  # divergence is reported below
-                value, grad = penalized_objective(
-                    gate,
-                    experts,
-                    data,
-                    loss,
-                    theta,
-                    lambda: [chunk],  # noqa: B023 (called right here)
-                    1.0 / batch_weight,
-                    penalty_scale,
-                    loss_unit=loss_unit,
-                    balance_weight=settings.balance_weight,
-                    rng=rng,
-                )
+                value, grad = step(vector, rows, 1.0 / batch_weight, rng)
                 epoch_loss += value * batch_weight
                 vector = vector + optimizer.step(grad)
         curve.append(epoch_loss / train_weight)
@@ -400,8 +498,7 @@ def fit_minibatch(gate, experts, data, settings):
         if curve[-1] < lowest:
             lowest, lowest_vector, lowest_epoch = curve[-1], vector.copy(), len(curve)
         if validation is not None:
-            set_params(vector)
-            tracked = -validation_score()
+            tracked = -score(vector, validation)
             if monitor.improves(tracked):
                 best_vector = vector.copy()
         else:
@@ -419,9 +516,6 @@ def fit_minibatch(gate, experts, data, settings):
     worse = final_value > start_value
     if worse:
         kept, kept_epoch = start, 0
-    set_params(kept)
-    if loss != "likelihood":
-        _final_noise(gate, experts, data)
     warning = ""
     if diverged or worse:
         where = {None: "the best validation score", 0: "the start"}.get(
@@ -439,15 +533,14 @@ def fit_minibatch(gate, experts, data, settings):
             )
         else:
             what = f"diverged: its parameters overflowed in epoch {len(curve)}"
-        inputs = "y and X" if settings.task == "regression" else "X"
         warning = (
             f"solver={settings.solver!r} {what}; the parameters of {where} are "
             f"kept. Lower learning_rate_init (now {settings.learning_rate_init}), "
-            f"standardize {inputs} (e.g. with StandardScaler), or use solver='em'."
+            f"{advice}."
         )
     # An epoch's loss averages over moving parameters: not a likelihood trace.
     kept_objective = min(final_value, start_value) if validation is None else None
-    return History(
+    return kept, History(
         curve,
         [],
         monitor.converged and not warning,

@@ -67,6 +67,24 @@ def switch_balance(weight, prob, share, strength):
     return float(np.sum(d_prob * prob)), prob * d_prob
 
 
+def importance_balance(weight, prob, importance, strength):
+    """The importance loss of Shazeer et al. (2017) in the Switch form,
+    ``strength * K * sum_i P_i^2``, for one chunk: ``CV(P)^2 + 1`` times
+    ``strength``, smallest (``strength``) when every expert's mean gate
+    probability ``P_i`` is ``1 / K``.
+
+    It is ``switch_balance`` with the routed shares ``f_i`` replaced by
+    ``P_i`` itself, so it is smooth in the gate's parameters (a count of
+    routed rows jumps, which breaks L-BFGS's line search). ``importance``
+    holds the ``P_i`` of the whole batch (K,); the chunk's part is ``sum_x
+    w_x sum_i a_i p_i(x)`` with ``a_i = strength * K * P_i``, and its
+    gradient counts both factors of ``P_i^2``. Returns the value and dE/dlog
+    p (K, n_rows) for the dense p.
+    """
+    value, d_log_prob = switch_balance(weight, prob, importance, strength)
+    return value, 2.0 * d_log_prob
+
+
 LOSSES = {
     "likelihood": likelihood,
     "competitive": competitive,

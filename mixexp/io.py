@@ -66,6 +66,8 @@ _ALLOWED = {
     ("mixexp._hierarchical", "HierarchicalMixtureOfExpertsClassifier"): _CLASS,
     ("mixexp._selection", "MixtureOfExpertsRegressorCV"): _CLASS,
     ("mixexp._selection", "MixtureOfExpertsClassifierCV"): _CLASS,
+    ("mixexp._deep_estimators", "DeepMixtureOfExpertsRegressor"): _CLASS,
+    ("mixexp._deep_estimators", "DeepMixtureOfExpertsClassifier"): _CLASS,
     ("mixexp.gates._softmax", "SoftmaxGate"): _CLASS,
     ("mixexp.gates._gaussian", "GaussianGate"): _CLASS,
     ("mixexp.gates._constant", "ConstantGate"): _CLASS,

@@ -20,6 +20,8 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils.validation import check_is_fitted
 
 from mixexp import (
+    DeepMixtureOfExpertsClassifier,
+    DeepMixtureOfExpertsRegressor,
     HierarchicalMixtureOfExpertsClassifier,
     HierarchicalMixtureOfExpertsRegressor,
     MixtureOfExpertsClassifier,
@@ -65,6 +67,17 @@ ESTIMATORS = {
     ),
     "hierarchical classifier": HierarchicalMixtureOfExpertsClassifier(depth=2, **FAST),
 }
+# The deep mixtures have no likelihood of a regression target (no noise
+# model) and no responsibilities: they take the fit and predict cases.
+DEEP_ESTIMATORS = {
+    "deep regressor": DeepMixtureOfExpertsRegressor(top_k=(2, None), **FAST),
+    "deep regressor gd": DeepMixtureOfExpertsRegressor(solver="gd", **FAST),
+    "deep classifier": DeepMixtureOfExpertsClassifier(**FAST),
+    "deep classifier sgd": DeepMixtureOfExpertsClassifier(
+        solver="sgd", early_stopping=True, **FAST
+    ),
+}
+ALL_ESTIMATORS = {**ESTIMATORS, **DEEP_ESTIMATORS}
 
 N, D = 40, 3
 
@@ -199,9 +212,9 @@ PREDICT_CASES = {
 }
 
 
-@pytest.mark.parametrize("est_name", list(ESTIMATORS))
+@pytest.mark.parametrize("est_name", list(ALL_ESTIMATORS))
 def test_a_dataframe_missing_a_column_at_predict(est_name):
-    estimator = clone(ESTIMATORS[est_name])
+    estimator = clone(ALL_ESTIMATORS[est_name])
     X, y, _ = _clean_for(estimator)
     frame = _frame(X)
     with warnings.catch_warnings():
@@ -218,7 +231,7 @@ def _task(estimator):
 
 
 def _fit_cases():
-    for est_name, estimator in ESTIMATORS.items():
+    for est_name, estimator in ALL_ESTIMATORS.items():
         for case_name, (_, _, tasks) in FIT_CASES.items():
             if _task(estimator) in tasks:
                 yield pytest.param(est_name, case_name, id=f"{est_name}-{case_name}")
@@ -230,9 +243,12 @@ def _check_predictions(model, X):
     if is_classifier(model):
         assert np.isin(model.predict(X), model.classes_).all()
         outputs.append(model.predict_proba(X))
+    elif hasattr(model, "layers"):  # a deep mixture predicts a mean only
+        outputs.append(model.predict(X))
     else:
         outputs.extend(model.predict(X, return_std=True))
-    outputs.append(model.predict_gate_proba(X))
+    gates = model.predict_gate_proba(X)
+    outputs.extend(gates if isinstance(gates, list) else [gates])
     for output in outputs:
         assert output.shape[0] == X.shape[0]
         assert np.all(np.isfinite(output))
@@ -243,7 +259,7 @@ def test_fit_on_hostile_data(est_name, case_name):
     make, error, _ = FIT_CASES[case_name]
     if isinstance(error, dict):
         error = error.get(est_name)
-    estimator = clone(ESTIMATORS[est_name])
+    estimator = clone(ALL_ESTIMATORS[est_name])
     X, y, sample_weight = make(*_clean_for(estimator)[:2])
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
@@ -261,10 +277,10 @@ def test_fit_on_hostile_data(est_name, case_name):
 
 
 @pytest.mark.parametrize("case_name", list(PREDICT_CASES))
-@pytest.mark.parametrize("est_name", list(ESTIMATORS))
+@pytest.mark.parametrize("est_name", list(ALL_ESTIMATORS))
 def test_predict_on_hostile_data(est_name, case_name):
     make, (kind, message) = PREDICT_CASES[case_name]
-    estimator = clone(ESTIMATORS[est_name])
+    estimator = clone(ALL_ESTIMATORS[est_name])
     X, y, _ = _clean_for(estimator)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -32,6 +32,8 @@ import mixexp
 import mixexp.experts
 import mixexp.gates
 from mixexp import (
+    DeepMixtureOfExpertsClassifier,
+    DeepMixtureOfExpertsRegressor,
     HierarchicalMixtureOfExpertsClassifier,
     HierarchicalMixtureOfExpertsRegressor,
     MixtureOfExpertsClassifier,
@@ -130,6 +132,18 @@ def _model_kinds():
     kinds["pipeline"] = (make_pipeline(StandardScaler(), R(2)), XR, YR)
     kinds["regressor CV"] = (MixtureOfExpertsRegressorCV((1, 2), cv=2), XR, YR)
     kinds["classifier CV"] = (MixtureOfExpertsClassifierCV((1, 2), cv=2), XC, YC)
+    deep = dict(layers=(3, 2), hidden_units=4, max_iter=5)
+    kinds["deep regressor"] = (DeepMixtureOfExpertsRegressor(**deep), XR, YR)
+    kinds["deep multi-output"] = (
+        DeepMixtureOfExpertsRegressor(**deep),
+        XR,
+        np.column_stack([YR, -YR]),
+    )
+    kinds["deep classifier, top_k"] = (
+        DeepMixtureOfExpertsClassifier(top_k=(2, None), **deep),
+        frame,
+        np.array(["a", "b"])[YC.astype(int)],
+    )
     return kinds
 
 

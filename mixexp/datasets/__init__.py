@@ -1,5 +1,6 @@
 """Data for mixtures of experts: generators and the bundled classic data."""
 
+from ._digits import make_jittered_digits
 from ._generators import (
     make_local_classification,
     make_mixture_regression,
@@ -14,6 +15,7 @@ __all__ = [
     "load_patent",
     "load_tone",
     "load_vowels",
+    "make_jittered_digits",
     "make_local_classification",
     "make_mixture_regression",
     "make_piecewise_linear",
