@@ -129,7 +129,9 @@ def main():
         if not args.only or entry[0].removesuffix(".py") in args.only
     ]
     out = Path(args.out)
-    sections = _existing_sections(out) if args.only and out.exists() else {}
+    sections, notes = {}, []
+    if args.only and out.exists():
+        sections, notes = _existing_sections(out)
     for script, extra, question in chosen:
         command = ["python", f"benchmarks/{script}", *extra]
         print("$", " ".join(command), flush=True)
@@ -159,7 +161,7 @@ def main():
     )
     keys = [_key(script, extra) for script, extra, _ in SCRIPTS]
     ordered = [sections[key] for key in keys if key in sections]
-    out.write_text(header + "\n".join(ordered))
+    out.write_text(header + "\n".join(notes + ordered))
     print(f"wrote {out}")
 
 
@@ -169,12 +171,17 @@ def _key(script, extra):
 
 
 def _existing_sections(path):
-    """The sections of a BENCHMARKS.md by their command."""
-    sections = {}
+    """The sections of a BENCHMARKS.md by their command, and the sections
+    whose heading is not a command (notes, kept first, in their order)."""
+    sections, notes = {}, []
     for part in path.read_text().split("\n## ")[1:]:
-        command = part.split("benchmarks/", 1)[1].split("`", 1)[0]
-        sections[command] = "## " + part.rstrip("\n") + "\n"
-    return sections
+        heading = part.split("\n", 1)[0]
+        text = "## " + part.rstrip("\n") + "\n"
+        if heading.startswith("`python benchmarks/"):
+            sections[heading.split("benchmarks/", 1)[1].split("`", 1)[0]] = text
+        else:
+            notes.append(text)
+    return sections, notes
 
 
 if __name__ == "__main__":

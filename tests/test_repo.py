@@ -90,3 +90,22 @@ def test_citation_and_changelog_name_the_package_version():
     assert citation["version"] == mixexp.__version__
     assert citation["license"] == "BSD-3-Clause"
     assert f"— {mixexp.__version__}" in (ROOT / "CHANGELOG.md").read_text()
+
+
+def test_run_all_only_keeps_every_section_of_benchmarks_md():
+    # run_all --only rewrites BENCHMARKS.md from its parsed sections: parsing
+    # and reassembling must give the file back, notes sections included.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "run_all", ROOT / "benchmarks" / "run_all.py"
+    )
+    run_all = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_all)
+    path = ROOT / "BENCHMARKS.md"
+    text = path.read_text()
+    sections, notes = run_all._existing_sections(path)
+    keys = [run_all._key(script, extra) for script, extra, _ in run_all.SCRIPTS]
+    assert set(sections) <= set(keys)
+    body = "\n".join(notes + [sections[key] for key in keys if key in sections])
+    assert text[: text.index("\n## ") + 1] + body == text
