@@ -47,6 +47,24 @@ from ._validation import (
 from .gates import SoftmaxGate, TreeGate
 
 
+def atomic(estimator, method, *args):
+    """Run a fitting method of ``estimator``; if it fails, restore its fitted
+    attributes (and partial_fit's state) so that a failed call leaves the
+    previous model exactly as it was."""
+    fitted = {k: v for k, v in vars(estimator).items() if k.endswith("_")}
+    online = getattr(estimator, "_online_state", None)
+    try:
+        return method(*args)
+    except BaseException:
+        for name in [k for k in vars(estimator) if k.endswith("_")]:
+            delattr(estimator, name)
+        vars(estimator).update(fitted)
+        estimator.__dict__.pop("_online_state", None)
+        if online is not None:
+            estimator._online_state = online
+        raise
+
+
 class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of the mixture-of-experts estimators.
 
@@ -449,20 +467,7 @@ class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
         return None
 
     def _atomic(self, method, *args):
-        """Run a fitting method; if it fails, restore the fitted attributes so
-        a failed call leaves the previous model exactly as it was."""
-        fitted = {k: v for k, v in vars(self).items() if k.endswith("_")}
-        online = getattr(self, "_online_state", None)
-        try:
-            return method(*args)
-        except BaseException:
-            for name in [k for k in vars(self) if k.endswith("_")]:
-                delattr(self, name)
-            vars(self).update(fitted)
-            self.__dict__.pop("_online_state", None)
-            if online is not None:
-                self._online_state = online
-            raise
+        return atomic(self, method, *args)
 
     def _partial_fit(self, X, y, sample_weight, classes=None):
         """One batch of online EM (see ``partial_fit``); a dask array is a

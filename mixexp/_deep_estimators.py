@@ -21,7 +21,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import _deep
-from ._base import BaseMixtureOfExperts
+from ._base import BaseMixtureOfExperts, atomic
 from ._classifier import _refuse_mixed_labels
 from ._data import FLOAT_DTYPES, check_magnitude
 from ._docs import DEEP_CLASSIFIER_ATTRIBUTES, DEEP_REGRESSOR_ATTRIBUTES, document
@@ -222,14 +222,7 @@ class _BaseDeepMixture(DocLinkMixin, BaseEstimator, metaclass=ABCMeta):
         self : object
             The fitted estimator.
         """
-        fitted = {k: v for k, v in vars(self).items() if k.endswith("_")}
-        try:
-            return self._fit(X, y, sample_weight)
-        except BaseException:  # a failed fit leaves the previous model intact
-            for name in [k for k in vars(self) if k.endswith("_")]:
-                delattr(self, name)
-            vars(self).update(fitted)
-            raise
+        return atomic(self, self._fit, X, y, sample_weight)
 
     def _fit(self, X, y, sample_weight):
         X, y, sample_weight = validate_training_input(
