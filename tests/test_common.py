@@ -16,6 +16,7 @@ from mixexp import (
     MixtureOfExpertsRegressorCV,
 )
 from mixexp.experts import (
+    GaussianProcessExpert,
     LinearExpert,
     LogisticExpert,
     PoissonExpert,
@@ -99,6 +100,8 @@ ESTIMATORS = [
         n_experts=2, expert=DecisionTreeClassifier(max_depth=2, random_state=0)
     ),
     MixtureOfExpertsRegressor(n_experts=2, expert=KNeighborsRegressor()),
+    # Few iterations: each M-step optimizes the GPs' hyperparameters.
+    MixtureOfExpertsRegressor(n_experts=2, expert=GaussianProcessExpert(), max_iter=10),
     MixtureOfExpertsClassifier(n_experts=2, expert=KNeighborsClassifier()),
     HierarchicalMixtureOfExpertsRegressor(depth=2),
     HierarchicalMixtureOfExpertsClassifier(depth=2),
