@@ -193,16 +193,19 @@ def _normal_log_pdf(y, mean, variance):
     return -0.5 * ((y - mean) ** 2 / variance + np.log(variance) + _LOG_2PI)
 
 
-def kept_rows(c, min_responsibility, max_rows):
+def kept_rows(c, min_responsibility, max_rows, rng):
     """Indices (increasing) of the rows an expert is fitted on: weight above
     ``min_responsibility`` times the largest, at most ``max_rows`` of them
-    (the heaviest)."""
+    (the heaviest, ties in a random order drawn from ``rng``)."""
     top = c.max(initial=0.0)
     if not top > 0:
         return np.empty(0, dtype=np.intp)
     rows = np.flatnonzero(c > max(min_responsibility * top, 0.0))
     if max_rows is not None and rows.size > max_rows:
-        heaviest = np.argpartition(-c[rows], max_rows - 1)[:max_rows]
+        # Ties are common (hard clusters at the start, responsibilities that
+        # round to one): in row order they would be a contiguous block of a
+        # sorted input, in a random order they are a sample of the region.
+        heaviest = np.lexsort((rng.uniform(size=rows.size), -c[rows]))[:max_rows]
         rows = np.sort(rows[heaviest])
     return rows
 
@@ -567,7 +570,9 @@ class GaussianProcessExpert(LocationScaleMarginals, Expert):
         table = self._table.copy()
         for k in range(len(self.kernels_)):  # a loop over experts, not rows
             c_all = counts * data.resp[k]
-            rows = kept_rows(c_all, self.min_responsibility, self.max_rows_per_expert)
+            rows = kept_rows(
+                c_all, self.min_responsibility, self.max_rows_per_expert, self._rng
+            )
             if rows.size == 0:
                 continue
             candidate = self._fit_expert(k, X[rows], y[rows], c_all[rows])
@@ -731,7 +736,7 @@ class GaussianProcessExpert(LocationScaleMarginals, Expert):
             ),
             experts,
         )  # fmt: skip
-        if self._table is not None:
+        if getattr(self, "_table", None) is not None:
             self._table = self._table[experts]
 
     def _end_fit(self):
