@@ -262,8 +262,8 @@ class GaussianProcessExpert(LocationScaleMarginals, Expert):
     Sample weights are counts: scaling them all changes the fit (more
     copies of every row make the GPs surer), as it does a GP's. Prediction
     costs ``O(K m^2)`` per input for experts of m rows, and so does every
-    E-step per training row: a fit is linear in n for a fixed
-    ``max_rows_per_expert``. Targets are one column; inputs and targets
+    E-step per training row: a fit is linear in n for a fixed number of
+    experts and ``max_rows_per_expert``. Targets are one column; inputs and targets
     are standardized before the kernels see them. Fitting is in memory
     (not on dask arrays); bic and aic are undefined (a GP has no parameter
     count): compare models by cross-validation.
