@@ -101,6 +101,14 @@ SCRIPTS = [
         "and bootstrap) on planted two-expert problems, and the bootstrap "
         "LRT's size and power.",
     ),
+    (
+        "bench_gp.py",
+        [],
+        "Mixtures of Gaussian-process experts against one "
+        "GaussianProcessRegressor: held-out log density and RMSE on the "
+        "motorcycle data, fit time and RMSE from 1,000 to 8,568 power-plant "
+        "rows.",
+    ),
 ]
 
 

@@ -40,6 +40,13 @@ _NUMPY_SCALARS = (
     "int64", "longlong", "uint8", "uint16", "uint32", "uint64", "ulonglong",
 )  # fmt: skip
 
+# scikit-learn's kernels a GaussianProcessExpert may hold (not WhiteKernel,
+# which it refuses).
+_KERNELS = (
+    "ConstantKernel", "RBF", "Matern", "RationalQuadratic", "ExpSineSquared",
+    "DotProduct", "Sum", "Product", "Exponentiation",
+)  # fmt: skip
+
 # Exact names ``dump`` writes for mixexp's models (every model kind is checked
 # in tests/test_io_security.py), each with the skops loaders allowed for it;
 # none is a function, and none is paired with a loader that calls it with
@@ -77,6 +84,10 @@ _ALLOWED = {
     ("mixexp.experts._student", "StudentTExpert"): _CLASS,
     ("mixexp.experts._poisson", "PoissonExpert"): _CLASS,
     ("mixexp.experts._estimator", "EstimatorExpert"): _CLASS,
+    ("mixexp.experts._gp", "GaussianProcessExpert"): _CLASS,
+    # The kernels of GaussianProcessExpert (parameters and fitted kernels_):
+    # plain objects of hyperparameter values, rebuilt from their state.
+    **{("sklearn.gaussian_process.kernels", name): _CLASS for name in _KERNELS},
 }
 
 

@@ -18,6 +18,7 @@ from mixexp._solvers import REQUIRES, SOLVERS, solvers_for
 from mixexp.datasets import make_local_classification, make_piecewise_linear
 from mixexp.experts import (
     EstimatorExpert,
+    GaussianProcessExpert,
     LinearExpert,
     LogisticExpert,
     PoissonExpert,
@@ -52,6 +53,7 @@ PARTS = [
         EstimatorExpert(KNeighborsRegressor()),
         {"em", "predictive_distribution", "pruning"},
     ),
+    (GaussianProcessExpert(), {"em", "predictive_distribution", "pruning"}),
 ]
 IDS = [repr(part) for part, _ in PARTS]
 

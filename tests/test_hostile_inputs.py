@@ -27,7 +27,12 @@ from mixexp import (
     MixtureOfExpertsClassifier,
     MixtureOfExpertsRegressor,
 )
-from mixexp.experts import LinearExpert, PoissonExpert, StudentTExpert
+from mixexp.experts import (
+    GaussianProcessExpert,
+    LinearExpert,
+    PoissonExpert,
+    StudentTExpert,
+)
 from mixexp.gates import ConstantGate, GaussianGate
 
 FAST = dict(max_iter=10, random_state=0)
@@ -43,6 +48,7 @@ ESTIMATORS = {
     "constant gate": MixtureOfExpertsRegressor(2, gate=ConstantGate(), **FAST),
     "t experts": MixtureOfExpertsRegressor(2, expert=StudentTExpert(), **FAST),
     "poisson experts": MixtureOfExpertsRegressor(2, expert=PoissonExpert(), **FAST),
+    "gp experts": MixtureOfExpertsRegressor(2, expert=GaussianProcessExpert(), **FAST),
     "quadratic experts": MixtureOfExpertsRegressor(
         2, expert=LinearExpert(degree=2, alpha=1e-3), **FAST
     ),

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator
+from sklearn.gaussian_process.kernels import RBF, Matern
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
@@ -45,6 +46,7 @@ from mixexp import io as mio
 from mixexp.datasets import make_local_classification, make_piecewise_linear
 from mixexp.experts import (
     EstimatorExpert,
+    GaussianProcessExpert,
     LinearExpert,
     LogisticExpert,
     PoissonExpert,
@@ -96,6 +98,16 @@ def _model_kinds():
     )
     counts = np.random.RandomState(0).poisson(np.exp(1 + 0.3 * YR))
     kinds["regressor, PoissonExpert()"] = (R(2, expert=PoissonExpert()), XR, counts)
+    kinds["regressor, GaussianProcessExpert()"] = (
+        R(2, expert=GaussianProcessExpert(), max_iter=5),
+        XR,
+        YR,
+    )
+    kinds["regressor, GaussianProcessExpert(Matern + RBF)"] = (
+        R(2, expert=GaussianProcessExpert(Matern(nu=1.5) + 2.0 * RBF()), max_iter=5),
+        XR,
+        YR,
+    )
     for expert in [LogisticExpert(), EstimatorExpert(LogisticRegression())]:
         kinds[f"classifier, {expert!r}"] = (C(2, expert=expert), XC, YC)
     kinds["classifier, LogisticRegression()"] = (

@@ -20,6 +20,7 @@ from mixexp import (
 )
 from mixexp.experts import (
     EstimatorExpert,
+    GaussianProcessExpert,
     LinearExpert,
     PoissonExpert,
     StudentTExpert,
@@ -79,6 +80,10 @@ MONOTONE = [
     ),
     lambda seed: MixtureOfExpertsRegressor(
         2, expert=PoissonExpert(), random_state=seed, tol=0, max_iter=15
+    ),
+    # Leave-one-out densities in the E-step, Q-tested GP candidates.
+    lambda seed: MixtureOfExpertsRegressor(
+        2, expert=GaussianProcessExpert(), random_state=seed, tol=0, max_iter=8
     ),
     # Clones fitted on rows drawn or assigned by the responsibilities.
     lambda seed: MixtureOfExpertsRegressor(
