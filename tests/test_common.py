@@ -68,15 +68,8 @@ KNN_EXPERT_FAILED_CHECKS = {
     ),
 }
 
-# The same for the deep mixtures' L-BFGS, on a non-convex objective; their
-# Adam passes (the check's rows fit in one batch, so both fits take the same
-# steps). With early stopping the two data sets hold out different rows.
-DEEP_GD_FAILED_CHECKS = {
-    "check_sample_weight_equivalence_on_dense_data": (
-        "L-BFGS on the deep mixture's non-convex objective amplifies the "
-        "rounding differences of the weighted and the repeated sums"
-    ),
-}
+# The deep mixtures with early stopping: the two data sets hold out
+# different rows.
 EARLY_STOPPING_FAILED_CHECKS = {
     "check_sample_weight_equivalence_on_dense_data": (
         "early stopping holds out a random share of the rows, which differs "
@@ -152,9 +145,7 @@ def _expected_failures(estimator):
     if not hasattr(estimator, "solver"):  # the CV estimators
         return {}
     if hasattr(estimator, "layers"):  # the deep mixtures
-        if estimator.early_stopping:
-            return EARLY_STOPPING_FAILED_CHECKS
-        return DEEP_GD_FAILED_CHECKS if estimator.solver == "gd" else {}
+        return EARLY_STOPPING_FAILED_CHECKS if estimator.early_stopping else {}
     if isinstance(estimator.expert, DecisionTreeClassifier):
         return TREE_EXPERT_FAILED_CHECKS
     if isinstance(estimator.expert, KNeighborsClassifier):
