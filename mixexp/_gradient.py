@@ -454,7 +454,14 @@ def minibatch_descent(
     validation = None
     if settings.early_stopping:
         order = rng.permutation(train)
-        n_val = max(1, int(round(settings.validation_fraction * train.size)))
+        # R^2 needs two rows; sklearn's MLP refuses fewer too.
+        n_val = max(2, int(round(settings.validation_fraction * train.size)))
+        if train.size - n_val < 1:
+            raise ValueError(
+                f"early_stopping=True holds out {n_val} of the {train.size} "
+                "samples with positive weight for validation and leaves none "
+                "to train on; fit more samples or set early_stopping=False."
+            )
         validation, train = np.sort(order[:n_val]), np.sort(order[n_val:])
     batch = 200 if settings.batch_size == "auto" else settings.batch_size
     batch = min(batch, train.size)

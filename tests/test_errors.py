@@ -10,10 +10,15 @@ import pandas as pd
 import pytest
 import scipy.sparse
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import (
+    ConvergenceWarning,
+    NotFittedError,
+    UndefinedMetricWarning,
+)
 from sklearn.utils._param_validation import InvalidParameterError
 
 from mixexp import (
+    DeepMixtureOfExpertsRegressor,
     HierarchicalMixtureOfExpertsClassifier,
     HierarchicalMixtureOfExpertsRegressor,
     MixtureOfExpertsClassifier,
@@ -580,3 +585,24 @@ def test_a_bool_is_not_a_number_parameter_of_a_part(component, name):
     model = MixtureOfExpertsRegressor(2, max_iter=5, **{role: component})
     with pytest.raises(ValueError, match=f"{name}.*(True.*bool|Got (np.)?True)"):
         model.fit(X, Y)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MixtureOfExpertsRegressor(2, solver="adam", early_stopping=True),
+        lambda: DeepMixtureOfExpertsRegressor(
+            layers=(2,), hidden_units=4, early_stopping=True
+        ),
+    ],
+)
+def test_early_stopping_validates_on_at_least_two_rows(make):
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(12, 2), rng.randn(12)
+    # A tenth of 12 rows rounds to one, on which R^2 is undefined.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UndefinedMetricWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        make().set_params(max_iter=5).fit(X, y)
+    with pytest.raises(ValueError, match="early_stopping=True holds out 2 of the 2"):
+        make().fit(X[:2], y[:2])
