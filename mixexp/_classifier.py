@@ -1,7 +1,7 @@
 """Mixture of softmax experts for classification."""
 
 import numpy as np
-from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
@@ -12,7 +12,7 @@ from ._dask import dask_rows, sharded_class_counts
 from ._data import is_dask_collection
 from ._docs import CLASSIFIER_ATTRIBUTES, PARTIAL_FIT_DOC, document
 from ._params import check_class_weight, init_with
-from ._validation import check_targets
+from ._validation import CheckedClassifierMixin, check_targets
 from .experts import LogisticExpert
 
 
@@ -43,7 +43,7 @@ def _unique_classes(classes):
 
 
 @document("classification", attributes=CLASSIFIER_ATTRIBUTES)
-class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
+class MixtureOfExpertsClassifier(CheckedClassifierMixin, BaseMixtureOfExperts):
     """Mixture of softmax (multinomial logistic) experts with a softmax gate.
 
     Each expert is a linear classifier that is only responsible for part of
@@ -220,26 +220,6 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
                 f"{self.classes_.tolist()}."
             )
         return codes.astype(np.intp)
-
-    def score(self, X, y, sample_weight=None):
-        """Mean accuracy of :meth:`predict` on (X, y).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-        y : array-like of shape (n_samples,)
-            True labels; a label not among ``classes_`` counts as an error.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
-
-        Returns
-        -------
-        score : float
-            Fraction of correctly classified samples.
-        """
-        check_targets(y)
-        return super().score(X, y, sample_weight=sample_weight)
 
     def _score_components(self, gate, experts, X, y):
         gate_X, expert_X = self._split(X)

@@ -12,7 +12,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import softmax
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
@@ -32,7 +32,12 @@ from ._html_repr import DocLinkMixin
 from ._params import Interval
 from ._regressor import _numeric_targets
 from ._solvers import TrainingSettings
-from ._validation import check_targets, numeric_input, validate_training_input
+from ._validation import (
+    CheckedClassifierMixin,
+    CheckedRegressorMixin,
+    numeric_input,
+    validate_training_input,
+)
 
 _SHARED = (
     "balance_weight",
@@ -384,7 +389,7 @@ def _is_top(gate):
     "classification",
     attributes=DEEP_CLASSIFIER_ATTRIBUTES,
 )
-class DeepMixtureOfExpertsClassifier(ClassifierMixin, _BaseDeepMixture):
+class DeepMixtureOfExpertsClassifier(CheckedClassifierMixin, _BaseDeepMixture):
     """Deep mixture of experts for classification (Eigen et al. 2013).
 
     A stack of mixture-of-experts layers, each a softmax gate over small
@@ -504,26 +509,6 @@ class DeepMixtureOfExpertsClassifier(ClassifierMixin, _BaseDeepMixture):
         output = self._network(self._validate_X(X))[0]
         return self.classes_[np.argmax(output, axis=1)]
 
-    def score(self, X, y, sample_weight=None):
-        """Mean accuracy of :meth:`predict` on (X, y).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-        y : array-like of shape (n_samples,)
-            True labels; a label not among ``classes_`` counts as an error.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
-
-        Returns
-        -------
-        score : float
-            Fraction of correctly classified samples.
-        """
-        check_targets(y)
-        return super().score(X, y, sample_weight=sample_weight)
-
 
 @document(
     "deep",
@@ -531,7 +516,7 @@ class DeepMixtureOfExpertsClassifier(ClassifierMixin, _BaseDeepMixture):
     "regression",
     attributes=DEEP_REGRESSOR_ATTRIBUTES,
 )
-class DeepMixtureOfExpertsRegressor(RegressorMixin, _BaseDeepMixture):
+class DeepMixtureOfExpertsRegressor(CheckedRegressorMixin, _BaseDeepMixture):
     """Deep mixture of experts for regression (Eigen et al. 2013).
 
     A stack of mixture-of-experts layers, each a softmax gate over small
@@ -623,23 +608,3 @@ class DeepMixtureOfExpertsRegressor(RegressorMixin, _BaseDeepMixture):
         output = self._network(self._validate_X(X))[0]
         y = output * self.target_scale_ + self.target_mean_
         return y[:, 0] if self._single_output_ else y
-
-    def score(self, X, y, sample_weight=None):
-        """Coefficient of determination R² of :meth:`predict` on (X, y).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            True targets.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
-
-        Returns
-        -------
-        score : float
-            R² of the predictions, as in ``RegressorMixin.score``.
-        """
-        check_targets(y, numeric_for=type(self).__name__)
-        return super().score(X, y, sample_weight=sample_weight)

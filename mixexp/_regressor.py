@@ -3,7 +3,7 @@
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import RegressorMixin, _fit_context
+from sklearn.base import _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.metaestimators import available_if
@@ -13,7 +13,7 @@ from ._base import BaseMixtureOfExperts
 from ._dask import dask_rows
 from ._data import check_magnitude
 from ._docs import PARTIAL_FIT_DOC, REGRESSOR_ATTRIBUTES, document
-from ._validation import check_targets
+from ._validation import CheckedRegressorMixin, check_targets
 from .experts import LinearExpert
 
 # Bisection halves the bracket of a quantile each step: 60 steps take the
@@ -62,7 +62,7 @@ def _numeric_targets(y, name):
 
 
 @document("regression", attributes=REGRESSOR_ATTRIBUTES)
-class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
+class MixtureOfExpertsRegressor(CheckedRegressorMixin, BaseMixtureOfExperts):
     """Mixture of linear experts with a softmax gate, fitted by EM.
 
     The adaptive mixture of local experts (Jacobs, Jordan, Nowlan & Hinton
@@ -375,24 +375,3 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
             Each expert's own prediction (its mean), whatever the gate says.
         """
         return self.experts_.predict(self._split(self._validate_X(X))[1])
-
-    def score(self, X, y, sample_weight=None):
-        """Coefficient of determination R² of :meth:`predict` on (X, y).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            True targets.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
-
-        Returns
-        -------
-        score : float
-            R² of the mixture mean, as in ``RegressorMixin.score``.
-        """
-        # Missing, sparse or text targets get mixexp's message, not r2_score's.
-        check_targets(y, numeric_for=type(self).__name__)
-        return super().score(X, y, sample_weight=sample_weight)

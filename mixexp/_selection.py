@@ -20,9 +20,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import (
     BaseEstimator,
-    ClassifierMixin,
     MetaEstimatorMixin,
-    RegressorMixin,
     clone,
 )
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
@@ -42,6 +40,7 @@ from ._html_repr import DocLinkMixin
 from ._init import kmeans_centres, nearest_centre
 from ._params import Interval
 from ._regressor import MixtureOfExpertsRegressor
+from ._validation import CheckedClassifierMixin, CheckedRegressorMixin
 from .experts import LinearExpert, LogisticExpert
 from .gates import GaussianGate, SoftmaxGate
 
@@ -533,7 +532,7 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, BaseEstimator):
 
 
 @document("cv_regression", "cv", attributes=REGRESSOR_CV_ATTRIBUTES)
-class MixtureOfExpertsRegressorCV(RegressorMixin, _MixtureCV):
+class MixtureOfExpertsRegressorCV(CheckedRegressorMixin, _MixtureCV):
     """A mixture of experts whose form and size are chosen by cross-validation.
 
     One ``fit`` searches the expert form (linear and quadratic experts by
@@ -614,7 +613,7 @@ class MixtureOfExpertsRegressorCV(RegressorMixin, _MixtureCV):
 @document(
     "cv_classification", "cv", "classification", attributes=CLASSIFIER_CV_ATTRIBUTES
 )
-class MixtureOfExpertsClassifierCV(ClassifierMixin, _MixtureCV):
+class MixtureOfExpertsClassifierCV(CheckedClassifierMixin, _MixtureCV):
     """A mixture-of-experts classifier with form and size chosen by CV.
 
     The form and the number of experts are chosen by cross-validation.

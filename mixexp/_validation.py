@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from scipy.sparse import issparse
-from sklearn.base import clone
+from sklearn.base import ClassifierMixin, RegressorMixin, clone
 from sklearn.utils.validation import _check_sample_weight, check_array, validate_data
 
 from ._data import FLOAT_DTYPES, TrainingData, check_magnitude
@@ -397,3 +397,55 @@ class DataMaker:
             **_ZERO_BLOCK_OK,
         )
         return self(X, y, sample_weight)
+
+
+class CheckedRegressorMixin(RegressorMixin):
+    """scikit-learn's RegressorMixin whose ``score`` checks the targets
+    first, so missing, sparse or text targets get mixexp's message rather
+    than r2_score's."""
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R² of :meth:`predict` on (X, y).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            R² of the predictions (a mixture's mean), as in
+            ``RegressorMixin.score``.
+        """
+        check_targets(y, numeric_for=type(self).__name__)
+        return super().score(X, y, sample_weight=sample_weight)
+
+
+class CheckedClassifierMixin(ClassifierMixin):
+    """scikit-learn's ClassifierMixin whose ``score`` checks the labels
+    first (missing or sparse labels get mixexp's message)."""
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of :meth:`predict` on (X, y).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,)
+            True labels; a label not among ``classes_`` counts as an error.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Fraction of correctly classified samples.
+        """
+        check_targets(y)
+        return super().score(X, y, sample_weight=sample_weight)
