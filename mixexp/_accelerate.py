@@ -15,6 +15,10 @@ else EM continues from ``theta2``. So the objective EM reports never
 decreases, and the accelerated run converges where plain EM does, in fewer
 passes over the data.
 
+A jump costs a pass, and where EM already converges fast (each iteration's
+gain below ``_FAST_RATE`` times the one before, twice in a row) it saves
+none, so it is then not tried.
+
 The parameters are the parts' ``_theta`` arrays (the 'gradient'
 capability); with a part that lacks them EM runs unaccelerated.
 """
@@ -34,6 +38,12 @@ _FIRST_STEP = 4.0
 _MIN_STEP = 2.0
 _STEP_FACTOR = 4.0
 _MAX_STEP = 1e4
+# EM's rate (the ratio of two successive gains of the objective) below
+# which a jump is not tried: EM itself then gains a digit in a few passes.
+_FAST_RATE = 0.3
+# One fast pair may be noise (a gain after a large move); this many in a
+# row are not.
+_FAST_IN_A_ROW = 2
 # A jump may not take an expert's responsibility below this fraction of the
 # total sample weight if it had more before.
 _MASS_FLOOR = 1e-3
@@ -61,6 +71,8 @@ class Squarem:
         self.parts, self.data = parts, data
         self.step_max = _FIRST_STEP
         self.thetas = []
+        self.values = []  # the objective at each of ``thetas``
+        self.fast_in_a_row = 0
         self.units = [self._units(part) for part in parts]
 
     def _units(self, part):
@@ -86,23 +98,34 @@ class Squarem:
             part._set_theta(arrays, self.data)
             part._pending = None
 
-    def restart(self):
-        """Start a new cycle at the current parameters (after the E-step
-        that evaluated them)."""
-        self.thetas = [self._get()]
+    def restart(self, value):
+        """Start a new cycle at the current parameters, whose objective is
+        ``value`` (after the E-step that evaluated them)."""
+        self.thetas, self.values = [self._get()], [value]
 
-    def record(self, comparable=True):
-        """Note the parameters of an EM iteration just made; an iteration
-        that is not ``comparable`` (an expert re-seeded) starts a new
-        cycle."""
+    def record(self, value, comparable=True):
+        """Note the parameters of an EM iteration just made and their
+        objective ``value``; an iteration that is not ``comparable`` (an
+        expert re-seeded) starts a new cycle."""
         if not comparable:
-            self.restart()
+            self.restart(value)
         elif self.thetas:
             self.thetas.append(self._get())
+            self.values.append(value)
 
     def ready(self):
-        """Whether two EM iterations since the cycle's start allow a jump."""
-        return len(self.thetas) == 3
+        """Whether the last two EM iterations allow a jump that may pay:
+        they are comparable, and EM's rate is not fast (else the cycle
+        slides on by one iteration)."""
+        if len(self.thetas) < 3:
+            return False
+        first, second = np.diff(self.values)
+        fast = first > 0 and second < _FAST_RATE * first
+        self.fast_in_a_row = self.fast_in_a_row + 1 if fast else 0
+        if self.fast_in_a_row >= _FAST_IN_A_ROW:
+            del self.thetas[0], self.values[0]
+            return False
+        return True
 
     def _flat(self, theta):
         """The parameters as one vector in the units of the step length."""
@@ -157,7 +180,7 @@ class Squarem:
         # rows) do not move the path.
         step = min(max(float(f"{step:.2g}"), 1.0), self.step_max)
         if not np.isfinite(step) or step <= 1.0:
-            self.thetas = [theta2]
+            self.thetas, self.values = [theta2], [value]
             return None
         jump = self._jump(step)
         total = self.data.total_weight
@@ -177,11 +200,11 @@ class Squarem:
         if accepted:
             if step >= self.step_max:
                 self.step_max = min(self.step_max * _STEP_FACTOR, _MAX_STEP)
-            self.thetas = [jump]
+            self.thetas, self.values = [jump], [trial_value]
             return trial, trial_value
         self.step_max = max(self.step_max / _STEP_FACTOR, _MIN_STEP)
         self._set(theta2)
-        self.thetas = [theta2]
+        self.thetas, self.values = [theta2], [value]
         if restore:  # the pass of theta2 holds again
             return state, value
         state = e_step(*self.parts, self.data)

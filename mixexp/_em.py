@@ -314,7 +314,7 @@ def _em_phase(gate, experts, data, settings):
     monitor.start(current)
     accelerator = squarem(gate, experts, data)
     if accelerator is not None:
-        accelerator.restart()
+        accelerator.restart(current)
     while monitor.iter < monitor.max_iter:
         if accelerator is not None and accelerator.ready():
             # A jump is no EM step: EM's own next step decides convergence.
@@ -360,7 +360,7 @@ def _em_phase(gate, experts, data, settings):
         fresh = not rejected  # else a step was halved after the last pass
         current = _penalized(state.log_likelihood, penalty, data.total_weight)
         if accelerator is not None:
-            accelerator.record(comparable=not reseeded)
+            accelerator.record(current, comparable=not reseeded)
         if monitor.report(current, comparable=not reseeded):
             return monitor.history, True, fresh
     return monitor.history, False, fresh

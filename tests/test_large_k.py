@@ -172,6 +172,30 @@ def test_squarem_jump_is_the_closed_form_on_a_linear_map():
     np.testing.assert_allclose(jump[0][0], expected)
 
 
+def test_squarem_skips_jumps_while_em_converges_fast():
+    """A jump is tried after two comparable EM iterations unless EM's gains
+    shrank below ``_FAST_RATE`` times the previous one twice in a row; then
+    the cycle slides on by one iteration, and a slow pair allows a jump
+    again."""
+    from mixexp._accelerate import _FAST_RATE, Squarem
+
+    acc = Squarem.__new__(Squarem)
+    acc.fast_in_a_row = 0
+
+    def after(values):
+        acc.thetas, acc.values = [None] * len(values), list(values)
+        return acc.ready()
+
+    fast = _FAST_RATE / 2
+    assert not after([0.0, 1.0])  # one iteration only
+    assert after([0.0, 1.0, 1.0 + fast])  # one fast pair: still tried
+    assert not after([0.0, 1.0, 1.0 + fast])  # the second in a row: skipped
+    assert len(acc.thetas) == 2 and acc.values == [1.0, 1.0 + fast]
+    assert after([0.0, 1.0, 1.9])  # slow again
+    assert acc.fast_in_a_row == 0
+    assert after([0.0, 0.0, 1.0]) and after([0.0, 0.0, 1.0])  # no first gain
+
+
 def test_kept_responsibilities_change_no_fit(monkeypatch):
     """A rejected jump puts back the responsibilities its pass overwrote,
     and the pruning check reuses EM's last ones: the fit is the one that
