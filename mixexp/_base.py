@@ -32,7 +32,7 @@ from ._em import History, objective, online_em, routed_weight, start_from_cluste
 from ._estep import e_step, routing_share
 from ._fitted import FittedMixture
 from ._init import standardize_features
-from ._params import Interval
+from ._params import Interval, ParamNamesOnce
 from ._prune import prune_degenerate
 from ._solvers import SOLVERS, TrainingSettings, check_options
 from ._validation import (
@@ -65,7 +65,9 @@ def atomic(estimator, method, *args):
         raise
 
 
-class BaseMixtureOfExperts(FittedMixture, BaseEstimator, metaclass=ABCMeta):
+class BaseMixtureOfExperts(
+    FittedMixture, ParamNamesOnce, BaseEstimator, metaclass=ABCMeta
+):
     """Shared machinery of the mixture-of-experts estimators.
 
     Not for direct use: use :class:`~mixexp.MixtureOfExpertsRegressor` or

@@ -22,6 +22,7 @@ from scipy.special import ndtr, ndtri, stdtr, stdtrit
 from sklearn.base import BaseEstimator
 
 from ._html_repr import DocLinkMixin
+from ._params import ParamNamesOnce
 
 CAPABILITIES = {
     "em": "trained by EM through the required hooks (solver='em')",
@@ -49,7 +50,7 @@ CAPABILITIES = {
 __doc__ += "".join(f"\n- ``{k}``: {v}." for k, v in CAPABILITIES.items())
 
 
-class Part(DocLinkMixin, BaseEstimator):
+class Part(DocLinkMixin, ParamNamesOnce, BaseEstimator):
     """What gates and experts share: a scikit-learn estimator for its
     parameters (``clone``, ``set_params``) fitted by a mixture estimator."""
 

@@ -29,7 +29,7 @@ from ._em import History
 from ._estep import routing_share
 from ._gradient import lbfgs_descent, minibatch_descent
 from ._html_repr import DocLinkMixin
-from ._params import Interval
+from ._params import Interval, ParamNamesOnce
 from ._regressor import _numeric_targets
 from ._solvers import TrainingSettings
 from ._validation import (
@@ -84,7 +84,7 @@ def _per_layer(value, n_layers, name, allow_none=False):
     return tuple(out)
 
 
-class _BaseDeepMixture(DocLinkMixin, BaseEstimator, metaclass=ABCMeta):
+class _BaseDeepMixture(DocLinkMixin, ParamNamesOnce, BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of the deep mixtures: validation, the network's
     architecture, training and the fitted API.
 

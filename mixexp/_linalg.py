@@ -1,8 +1,49 @@
 """Small dense linear-algebra kernels shared by the gate and expert M-steps."""
 
 import functools
+import math
 
 import numpy as np
+
+
+def monomials(X, degree):
+    """The monomials of the columns of ``X`` of degrees 1 to ``degree``, in
+    the order of scikit-learn's ``PolynomialFeatures(degree,
+    include_bias=False)`` and in X's dtype, without its input checks (a
+    large part of a small fit's time).
+
+    Each degree's block is the previous one's columns from feature j's
+    first on, times feature j, for every j: ``n_features`` products per
+    degree, each over all rows.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    degree : int, at least 1
+
+    Returns
+    -------
+    features : ndarray of shape (n_samples, C(n_features + degree, degree) - 1)
+    """
+    n_samples, n_features = X.shape
+    n_columns = math.comb(n_features + degree, degree) - 1
+    features = np.empty((n_samples, n_columns), dtype=X.dtype)
+    features[:, :n_features] = X
+    # starts[j]: where the previous degree's columns from feature j on begin.
+    starts, end = list(range(n_features)), n_features
+    for _ in range(1, degree):
+        column, new_starts = end, []
+        for j in range(n_features):
+            new_starts.append(column)
+            width = end - starts[j]
+            np.multiply(
+                features[:, starts[j] : end],
+                X[:, j : j + 1],
+                out=features[:, column : column + width],
+            )
+            column += width
+        starts, end = new_starts, column
+    return features
 
 
 def weighted_grams(Xt, weights, right=None):

@@ -13,7 +13,7 @@ from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
 from mixexp._data import design_chunks
 from mixexp._estep import e_step, expected_log, responsibilities
 from mixexp._init import _cluster_sums, _nearest, _seed, kmeans_centres, kmeans_labels
-from mixexp._linalg import psd_solve, weighted_grams
+from mixexp._linalg import monomials, psd_solve, weighted_grams
 from mixexp._multinomial import (
     batch_logits,
     bound_system,
@@ -331,6 +331,19 @@ def test_weighted_grams_without_right_factor_match_loop(n_mats, p):
     out = weighted_grams(Xt, weights)
     expected = np.einsum("bi,ji,ki->bjk", weights, Xt, Xt)
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_features", [1, 2, 5])
+@pytest.mark.parametrize("degree", [1, 2, 3, 4])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_monomials_are_polynomial_features_without_bias(n_features, degree, dtype):
+    from sklearn.preprocessing import PolynomialFeatures
+
+    X = np.random.RandomState(degree).standard_normal((9, n_features)).astype(dtype)
+    expected = PolynomialFeatures(degree, include_bias=False).fit_transform(X)
+    out = monomials(X, degree)
+    assert out.dtype == expected.dtype and out.shape == expected.shape
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
 
 
 def test_psd_solve_falls_back_to_least_squares_on_singular_systems():

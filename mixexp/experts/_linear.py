@@ -17,7 +17,7 @@ from .._information import (
     scale_pairs,
     term_names,
 )
-from .._linalg import psd_solve, weighted_grams
+from .._linalg import monomials, psd_solve, weighted_grams
 from .._online import running_average
 from .._params import Interval
 
@@ -203,7 +203,7 @@ class LinearExpert(LocationScaleMarginals, Expert):
                 "(e.g. StandardScaler in a Pipeline before the mixture), or "
                 "lower degree."
             )
-        return PolynomialFeatures(self.degree, include_bias=False).fit_transform(X)
+        return monomials(X, self.degree)
 
     @property
     def capabilities(self):
