@@ -255,8 +255,11 @@ n_experts : array-like of int, default=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 cv : int, cross-validation generator, iterable or None, default=None
     Folds, as in :func:`~sklearn.model_selection.check_cv`; an int gives
     shuffled folds{stratified}. None gives 5 folds below 500 rows (3 would
-    leave each fit a third fewer rows, and the search is cheap there) and 3
-    from 500 rows on.
+    leave each fit a third fewer rows, and the search is cheap there), 3
+    from 500 rows and 2 from 5,000 (half the rows fit every candidate well,
+    and each fold's fits cost in proportion to its rows). Folds need not
+    hold out every row (``ShuffleSplit``): candidates are compared on the
+    rows they do hold out.
 selection : "one_standard_error" or "best", default="one_standard_error"
     "best" takes the candidate with the best mean held-out score; the
     one-standard-error rule takes, among the candidates whose rows score
@@ -266,7 +269,11 @@ selection : "one_standard_error" or "best", default="one_standard_error"
 patience : int or None, default=2
     Numbers of experts in a row that do not beat a form's best by more
     than one standard error (by anything with ``selection="best"``) after
-    which the form stops walking; None walks the whole grid.
+    which the form stops walking. From the fifth number of experts on,
+    forms with the same experts and different gates also race: a form
+    whose best held-out score trails another's by more than two standard
+    errors of the paired difference stops walking. None walks every form
+    along the whole grid.
 max_iter : int, default=200
     EM iterations of each fit.
 tol : float, default=1e-3
@@ -290,7 +297,8 @@ experts : list of expert components, default=None
     are at least five rows per coefficient of a full quadratic in the
     inputs, ``LinearExpert(degree=2)``.
 gates : list of gate components, default=None
-    Candidate gates; None uses ``SoftmaxGate()``.
+    Candidate gates; None uses ``SoftmaxGate()`` and
+    ``GaussianGate(covariance_type="full")``.
 scoring : "squared_error", "log_likelihood" or None, default=None
     The held-out score of every row that candidates are compared on: minus
     its squared error (None: what ``score``, the R^2, measures, as RidgeCV

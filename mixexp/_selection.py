@@ -38,14 +38,23 @@ from ._classifier import MixtureOfExpertsClassifier
 from ._docs import CLASSIFIER_CV_ATTRIBUTES, REGRESSOR_CV_ATTRIBUTES, document
 from ._html_repr import DocLinkMixin
 from ._init import kmeans_centres, nearest_centre
-from ._params import Interval
+from ._params import Interval, ParamNamesOnce
 from ._regressor import MixtureOfExpertsRegressor
 from ._validation import CheckedClassifierMixin, CheckedRegressorMixin
 from .experts import LinearExpert, LogisticExpert
 from .gates import GaussianGate, SoftmaxGate
 
-# Below this many rows, cv=None walks 5 folds instead of 3.
+# Below this many rows, cv=None walks 5 folds instead of 3, and from
+# _MANY_ROWS on 2.
 _FEW_ROWS = 500
+_MANY_ROWS = 5000
+
+# From this position of the grid on, candidates that differ only in their
+# gate race: one whose best held-out score trails another's by more than
+# _RACE_ERRORS standard errors stops walking. (Earlier, a gate that needs a
+# few experts to draw the regions, such as four blobs, may still trail.)
+_RACE_START = 4
+_RACE_ERRORS = 2.0
 
 # Rows whose responsibility for the expert being split is below this take
 # no part in its 2-means (they barely move its fit).
@@ -215,6 +224,26 @@ def paired_shortfall(held_out, best, weight):
     return gap, error
 
 
+def _race_losers(active, best, held_out, weight, n_expert_forms):
+    """The active candidates (gate-major indices) whose best row trails the
+    best row of a candidate with the same expert form and another gate by
+    more than ``_RACE_ERRORS`` standard errors of the paired difference."""
+    losers = []
+    for expert in range(n_expert_forms):
+        rivals = [c for c in active if c % n_expert_forms == expert]
+        if len(rivals) < 2:
+            continue
+        rows = [best[c] for c in rivals]
+        leader = int(np.argmax(held_out[rows] @ weight))
+        gap, error = paired_shortfall(held_out[rows], leader, weight)
+        losers += [
+            c
+            for c, g, e in zip(rivals, gap, error, strict=True)
+            if g > _RACE_ERRORS * e
+        ]
+    return losers
+
+
 def _delegating(name, mixture):
     """A method of the cross-validated estimator that calls the chosen
     mixture's method ``name``, with that method's signature and docstring
@@ -230,7 +259,7 @@ def _delegating(name, mixture):
     return method
 
 
-class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, BaseEstimator):
+class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator):
     """What the two cross-validated mixtures share; not for direct use."""
 
     _parameter_constraints = {
@@ -278,7 +307,8 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, BaseEstimator):
         self.verbose = verbose
 
     def _candidates(self, n_samples, n_features):
-        """The (expert, gate) forms searched; each mixture checks its own."""
+        """The (expert, gate) forms searched, gate-major, and the number of
+        expert forms; each mixture checks its own."""
         experts = self.experts
         if experts is None:
             experts = self._default_experts(n_samples, n_features)
@@ -286,7 +316,8 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, BaseEstimator):
         for name, parts in (("experts", experts), ("gates", gates)):
             if len(parts) == 0:
                 raise ValueError(f"{name} is empty; give at least one component.")
-        return [(clone(e), clone(g)) for g in gates for e in experts]
+        pairs = [(clone(e), clone(g)) for g in gates for e in experts]
+        return pairs, len(experts)
 
     def _grid(self):
         grid = np.asarray(self.n_experts)
@@ -312,7 +343,9 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, BaseEstimator):
 
         Every candidate form walks the ``n_experts`` grid on all folds in
         step; it stops after ``patience`` counts without a better mean
-        held-out log-likelihood, or when no fold's mixture can grow.
+        held-out score, when it trails a form with the same experts and
+        another gate by more than two standard errors, or when no fold's
+        mixture can grow.
 
         Parameters
         ----------
@@ -335,7 +368,7 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, BaseEstimator):
         if self._task == "classification":
             check_classification_targets(y)
         weight = _check_sample_weight(sample_weight, X)
-        candidates = self._candidates(*X.shape)
+        candidates, n_expert_forms = self._candidates(*X.shape)
         scoring = self._scoring()
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         folds = list(self._folds(seed, X.shape[0]).split(X, y))
@@ -345,7 +378,13 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, BaseEstimator):
             for template in templates
         ]
         n_rows = len(candidates) * len(grid)
-        held_out = np.full((n_rows, X.shape[0]), np.nan)
+        # The rows some fold holds out (a splitter need not hold out all),
+        # as columns of ``held_out``, and their weights.
+        scored = np.unique(np.concatenate([test for _, test in folds]))
+        column = np.full(X.shape[0], -1)
+        column[scored] = np.arange(scored.size)
+        scored_weight = weight[scored]
+        held_out = np.full((n_rows, scored.size), np.nan)
         record = {
             name: np.full((n_rows, len(folds)), np.nan)
             for name in ("score", "n_experts_fitted", "n_parameters", "fit_time")
@@ -364,14 +403,14 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, BaseEstimator):
                 row, (_, test) = c * len(grid) + position, folds[f]
                 if result is None:  # this fold's mixture stays as it was
                     if position > 0:
-                        held_out[row, test] = held_out[row - 1, test]
+                        held_out[row, column[test]] = held_out[row - 1, column[test]]
                         for values in record.values():
                             values[row, f] = values[row - 1, f]
                         record["fit_time"][row, f] = 0.0
                     continue
                 grown[c] = True
                 scores, fitted, parameters, seconds = result
-                held_out[row, test] = scores
+                held_out[row, column[test]] = scores
                 record["score"][row, f] = np.average(scores, weights=weight[test])
                 record["n_experts_fitted"][row, f] = fitted
                 record["n_parameters"][row, f] = parameters
@@ -384,12 +423,19 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, BaseEstimator):
                     held_out[row] = np.nan
                     active.remove(c)
                     continue
-                if best[c] is None or self._improves(held_out, row, best[c], weight):
+                if best[c] is None or self._improves(
+                    held_out, row, best[c], scored_weight
+                ):
                     best[c], since_best[c] = row, 0
                 else:
                     since_best[c] += 1
                     if self.patience is not None and since_best[c] >= self.patience:
                         active.remove(c)
+            if self.patience is not None and position >= _RACE_START:
+                for c in _race_losers(
+                    active, best, held_out, scored_weight, n_expert_forms
+                ):
+                    active.remove(c)
             if self.verbose:
                 reached = record["score"][~np.isnan(record["score"]).any(axis=1)]
                 print(
@@ -402,7 +448,7 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, BaseEstimator):
             if not active:
                 break
         self.cv_results_ = self._results(candidates, grid, record)
-        index = self._select(self.cv_results_, held_out, weight)
+        index = self._select(self.cv_results_, held_out, scored_weight)
         self.best_index_ = index
         self.best_params_ = self.cv_results_["params"][index]
         self.best_score_ = float(self.cv_results_["mean_test_score"][index])
@@ -456,11 +502,13 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, BaseEstimator):
         """The splitter: an int gives shuffled folds (stratified for a
         classifier), since rows often arrive sorted; None gives 5 folds
         below ``_FEW_ROWS`` rows, where 3 would leave each fit too few rows
-        and the search is cheap, and 3 above."""
+        and the search is cheap, 2 from ``_MANY_ROWS`` rows, where half the
+        rows still fit every candidate and the search costs most, and 3
+        between."""
         classifier = self._task == "classification"
         cv = self.cv
         if cv is None:
-            cv = 5 if n_samples < _FEW_ROWS else 3
+            cv = 5 if n_samples < _FEW_ROWS else 3 if n_samples < _MANY_ROWS else 2
         if isinstance(cv, Integral):
             kind = StratifiedKFold if classifier else KFold
             return kind(cv, shuffle=True, random_state=seed)
@@ -598,7 +646,10 @@ class MixtureOfExpertsRegressorCV(CheckedRegressorMixin, _MixtureCV):
 
     @staticmethod
     def _default_gates():
-        return [SoftmaxGate()]
+        """Softmax and full-covariance Gaussian gates: where experts own
+        compact regions of a few inputs, a Gaussian gate draws them with
+        less work than a softmax gate at many experts."""
+        return [SoftmaxGate(), GaussianGate(covariance_type="full")]
 
     def _validation_options(self):
         return {"multi_output": True, "y_numeric": True}

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.model_selection import KFold, cross_val_score
+from sklearn.model_selection import KFold, ShuffleSplit, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -17,6 +17,7 @@ from mixexp import (
     MixtureOfExpertsRegressorCV,
 )
 from mixexp._selection import (
+    _race_losers,
     owned_misfit,
     paired_shortfall,
     split_responsibilities,
@@ -24,7 +25,7 @@ from mixexp._selection import (
 )
 from mixexp.datasets import make_local_classification, make_piecewise_linear
 from mixexp.experts import LinearExpert
-from mixexp.gates import GaussianGate, SoftmaxGate
+from mixexp.gates import ConstantGate, GaussianGate, SoftmaxGate
 
 
 def _three_lines(n=600, seed=0):
@@ -139,7 +140,9 @@ def test_cv_results_are_consistent_and_the_best_model_is_refitted():
     )
     results = model.cv_results_
     rows = len(results["params"])
-    assert rows == 4 * 2  # linear and quadratic experts (300 rows, one input)
+    # Linear and quadratic experts (300 rows, one input), softmax and
+    # Gaussian gates.
+    assert rows == 4 * 2 * 2
     for key, value in results.items():
         assert len(value) == rows, key
     splits = np.column_stack([results[f"split{i}_test_score"] for i in range(3)])
@@ -216,6 +219,91 @@ def test_gates_are_candidates_too():
     assert isinstance(model.best_estimator_.gate_, type(model.best_params_["gate"]))
 
 
+def test_race_losers_trail_a_rival_gate_with_the_same_experts_by_two_errors():
+    """Four forms, gate-major (two expert forms x two gates): a form is out
+    when its best row trails the best row of the other gate with the same
+    experts by more than two standard errors; forms with other experts are
+    not its rivals."""
+    rng = np.random.RandomState(0)
+    base = rng.standard_normal(400)
+    held_out = np.vstack(
+        [
+            base,  # form 0: expert form 0, gate 0
+            base + 0.5,  # form 1: expert form 1, gate 0, far ahead of form 0
+            base - 0.5 + 0.1 * rng.standard_normal(400),  # form 2: trails 0
+            base + 0.5 + 1e-3 * rng.standard_normal(400),  # form 3: ties 1
+        ]
+    )
+    weight = np.ones(400)
+    best = {c: c for c in range(4)}
+    assert _race_losers([0, 1, 2, 3], best, held_out, weight, 2) == [2]
+    # A rival that stopped walking races no more; a lone form has no rival.
+    assert _race_losers([1, 2, 3], best, held_out, weight, 2) == []
+    gap, error = paired_shortfall(held_out[[1, 3]], 0, weight)
+    assert gap[1] <= 2 * error[1]  # the tie is within the two errors
+
+
+def test_a_gate_that_trails_stops_walking_unless_patience_is_none():
+    """A constant gate cannot tell three lines apart: its form stops at the
+    race's first count (the fifth), the softmax form goes on; patience=None
+    walks both along the whole grid."""
+    X, y, _ = _three_lines(400)
+    kwargs = dict(
+        n_experts=(1, 2, 3, 4, 5, 6, 7),
+        patience=10,  # only the race stops a form
+        experts=[LinearExpert()],
+        gates=[SoftmaxGate(), ConstantGate()],
+        cv=3,
+        random_state=0,
+    )
+    raced = _quiet(MixtureOfExpertsRegressorCV(**kwargs).fit, X, y)
+    reached = ~np.isnan(raced.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(reached[7:], [True] * 5 + [False] * 2)
+    assert reached[:7].all()
+    assert isinstance(raced.best_params_["gate"], SoftmaxGate)
+    kwargs["patience"] = None
+    full = _quiet(MixtureOfExpertsRegressorCV(**kwargs).fit, X, y)
+    assert not np.isnan(full.cv_results_["mean_test_score"]).any()
+
+
+@pytest.mark.parametrize("selection", ["best", "one_standard_error"])
+def test_folds_that_hold_out_only_some_rows_compare_on_those(selection):
+    """A ShuffleSplit leaves rows in no test set: candidates are compared on
+    the rows held out, and "best" takes the best mean held-out score."""
+    X, y, _ = _three_lines(400)
+    model = _quiet(
+        MixtureOfExpertsRegressorCV(
+            n_experts=(1, 2, 3, 4),
+            experts=[LinearExpert()],
+            gates=[SoftmaxGate()],
+            cv=ShuffleSplit(3, test_size=0.2, random_state=0),
+            selection=selection,
+            random_state=0,
+        ).fit,
+        X,
+        y,
+    )
+    mean = model.cv_results_["mean_test_score"]
+    if selection == "best":
+        assert model.best_index_ == np.nanargmax(mean)
+    assert model.best_params_["n_experts"] >= 3
+    assert model.score(X, y) > 0.99
+
+
+@pytest.mark.parametrize("n_samples, n_folds", [(499, 5), (500, 3), (5000, 2)])
+def test_default_folds_depend_on_the_rows(n_samples, n_folds):
+    X, y = make_piecewise_linear(n_samples, random_state=0)
+    model = _quiet(
+        MixtureOfExpertsRegressorCV(
+            n_experts=(1,), experts=[LinearExpert()], gates=[SoftmaxGate()]
+        ).fit,
+        X,
+        y,
+    )
+    splits = [k for k in model.cv_results_ if k.startswith("split")]
+    assert len(splits) == n_folds
+
+
 def test_the_default_forms_depend_on_the_rows_per_quadratic_coefficient():
     many_inputs = np.random.RandomState(0).standard_normal((120, 6))
     y = many_inputs[:, 0]
@@ -225,11 +313,15 @@ def test_the_default_forms_depend_on_the_rows_per_quadratic_coefficient():
         y,
     )
     # 28 coefficients of a quadratic in 6 inputs need 140 rows: linear only.
-    assert [type(p["expert"]).__name__ for p in model.cv_results_["params"]] == [
-        "LinearExpert",
-        "LinearExpert",
+    params = model.cv_results_["params"]
+    assert [type(p["expert"]).__name__ for p in params] == ["LinearExpert"] * 4
+    assert all(p["expert"].degree == 1 for p in params)
+    assert [type(p["gate"]).__name__ for p in params] == [
+        "SoftmaxGate",
+        "SoftmaxGate",
+        "GaussianGate",
+        "GaussianGate",
     ]
-    assert all(p["expert"].degree == 1 for p in model.cv_results_["params"])
 
 
 @pytest.mark.parametrize(
