@@ -28,11 +28,13 @@ mean test RMSE ± its standard error ``std(ddof=1) / sqrt(n_splits)``, its
 median over the splits (robust to a single bad split), the worst split's
 RMSE over that median (the target is at most 3), the mean seconds of
 one whole fit (for the searches, with their refit: the cost a user pays),
-and for mixexp how often each form and number of experts was chosen
-(``L`` linear, ``Q`` quadratic experts; ``L6:3``: six linear experts in
-three splits). A last line per set gives the ratio of the CV estimator's
-fit time to the MLP grid search's. All fits run on one BLAS / OpenMP
-thread (``--threads``).
+and for mixexp how often each gate, form and number of experts was chosen
+(``s`` softmax, ``g`` Gaussian gate; ``L`` linear, ``Q`` quadratic experts;
+``sL6:3``: six softmax-gated linear experts in three splits). Last lines
+per set give the ratio of the CV estimator's fit time to the MLP grid
+search's, and the CV estimator's RMSE minus each MLP's, paired over the
+splits (mean ± its standard error, and on how many splits it is lower).
+All fits run on one BLAS / OpenMP thread (``--threads``).
 The rows marked "published" are reference numbers copied from the READMEs
 (Gal & Ghahramani 2016, Table 1, arXiv v6: PBP and MC dropout, ± the
 standard error over the 20 splits), not results of this script.
@@ -131,7 +133,7 @@ def make_methods():
 
 def run_dataset(X, y, splits, methods):
     """Test RMSE (n_methods, n_splits), fit seconds alike, and the CV
-    estimator's choices (``L6``: six linear experts)."""
+    estimator's choices (``sL6``: six softmax-gated linear experts)."""
     rmse = np.empty((len(methods), len(splits)))
     seconds = np.empty_like(rmse)
     chosen = []
@@ -145,8 +147,9 @@ def run_dataset(X, y, splits, methods):
             rmse[m, s] = np.sqrt(np.mean(residual**2))
             inner = model.regressor_[-1]
             if isinstance(inner, MixtureOfExpertsRegressorCV):
+                gate = type(inner.best_params_["gate"]).__name__[0].lower()
                 form = "Q" if inner.best_params_["expert"].degree == 2 else "L"
-                chosen.append(f"{form}{inner.n_experts_}")
+                chosen.append(f"{gate}{form}{inner.n_experts_}")
     return rmse, seconds, chosen
 
 
@@ -204,6 +207,13 @@ def main():
         names = list(methods)
         ratio = fit[names.index("mixexp CV")] / fit[names.index("MLP grid")]
         print(f"{name:>11}: fit time of mixexp CV / MLP grid = {ratio:.2f}")
+        for rival in ("MLP", "MLP grid"):
+            diff = rmse[names.index("mixexp CV")] - rmse[names.index(rival)]
+            print(
+                f"{name:>11}: mixexp CV - {rival}, paired over the splits: "
+                f"{diff.mean():+.3f} ± {diff.std(ddof=1) / np.sqrt(diff.size):.3f}, "
+                f"lower on {np.sum(diff < 0)} of {diff.size}"
+            )
         for method, (value, err) in PUBLISHED[name].items():
             label = f"{method} (published)"
             print(
