@@ -584,14 +584,16 @@ class MixtureOfExpertsRegressorCV(CheckedRegressorMixin, _MixtureCV):
     """A mixture of experts whose form and size are chosen by cross-validation.
 
     One ``fit`` searches the expert form (linear and quadratic experts by
-    default), the gate (softmax by default) and the number of experts (along
-    ``n_experts``) by the held-out squared error of ``cv`` folds (or
-    log-likelihood, ``scoring``), then refits the choice on all rows,
-    starting from its model on the fold that scored it best. The
-    number of experts is walked as a *split path*: each count starts from
-    the previous fit with its worst-explained experts split in two, so a
-    step is a short EM run, and a form stops walking once ``patience``
-    counts in a row did not improve its mean held-out score. With
+    default), the gate (softmax and full-covariance Gaussian by default) and
+    the number of experts (along ``n_experts``) by the held-out squared
+    error of ``cv`` folds (or log-likelihood, ``scoring``), then refits the
+    choice on all rows, starting from its model on the fold that scored it
+    best. The number of experts is walked as a *split path*: each count
+    starts from the previous fit with its worst-explained experts split in
+    two, so a step is a short EM run, and a form stops walking once
+    ``patience`` counts in a row did not improve its mean held-out score,
+    or once it trails the same experts with another gate by more than two
+    standard errors (from the fifth count on). With
     ``selection="one_standard_error"`` the simplest candidate (fewest
     parameters) within one standard error of the best is chosen.
 
