@@ -254,22 +254,7 @@ class MixtureOfExpertsClassifier(CheckedClassifierMixin, BaseMixtureOfExperts):
             ),
         )
 
-    @dask_rows
-    def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            The logarithm of ``predict_proba``; columns follow ``classes_``.
-        """
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+    predict_log_proba = dask_rows(CheckedClassifierMixin.predict_log_proba)
 
     @dask_rows
     def predict(self, X):

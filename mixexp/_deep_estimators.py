@@ -476,23 +476,6 @@ class DeepMixtureOfExpertsClassifier(CheckedClassifierMixin, _BaseDeepMixture):
         """
         return softmax(self._network(self._validate_X(X))[0], axis=1)
 
-    def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            The logarithm of ``predict_proba``; columns follow ``classes_``.
-        """
-        # As MLPClassifier: the log of predict_proba, -inf where it is 0.
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
-
     def predict(self, X):
         """Most probable class.
 

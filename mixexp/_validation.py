@@ -428,7 +428,26 @@ class CheckedRegressorMixin(RegressorMixin):
 
 class CheckedClassifierMixin(ClassifierMixin):
     """scikit-learn's ClassifierMixin whose ``score`` checks the labels
-    first (missing or sparse labels get mixexp's message)."""
+    first (missing or sparse labels get mixexp's message), and the
+    ``predict_log_proba`` every mixexp classifier derives from its
+    ``predict_proba``."""
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            The logarithm of ``predict_proba``; columns follow ``classes_``.
+        """
+        # As MLPClassifier: the log of predict_proba, -inf where it is 0.
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy of :meth:`predict` on (X, y).
