@@ -26,9 +26,9 @@ class ParamNamesOnce:
     """Read a class's parameter names from its ``__init__`` once.
 
     scikit-learn reads them from the signature on every ``get_params``,
-    which clone, ``set_params`` and parameter validation each call: a dozen
-    signature inspections per fit, a fifth of a small fit's time. The
-    signature of a class never changes, so the names are cached per class.
+    which clone, ``set_params`` and parameter validation each call, a dozen
+    times per fit. The signature of a class never changes, so the names are
+    cached per class.
     Put it before ``BaseEstimator`` in the bases.
     """
 

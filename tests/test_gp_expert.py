@@ -347,8 +347,7 @@ def test_refit_clone_and_pickle_share_nothing(fitted):
     first = clone(template).fit(X, y)
     second = clone(template).fit(X, y)
     # Equal to rounding, not bit for bit: BLAS may add in an order that
-    # depends on where an array starts in memory (about 1 fit in 30 of the
-    # oldest supported numpy and scipy differed by 2e-14).
+    # depends on where an array starts in memory.
     np.testing.assert_allclose(first.predict(X), second.predict(X), rtol=1e-9)
     assert kernel.theta == pytest.approx(_kernel().theta)  # the parameter untouched
     assert first.experts_.kernels_[0] is not kernel
