@@ -36,9 +36,11 @@ from sklearn.utils.validation import (
 from ._base import BaseMixtureOfExperts
 from ._classifier import MixtureOfExpertsClassifier
 from ._docs import CLASSIFIER_CV_ATTRIBUTES, REGRESSOR_CV_ATTRIBUTES, document
+from ._estep import responsibilities
 from ._html_repr import DocLinkMixin
 from ._init import kmeans_centres, nearest_centre
 from ._params import Interval, ParamNamesOnce
+from ._prune import parameters_per_expert
 from ._regressor import MixtureOfExpertsRegressor
 from ._validation import CheckedClassifierMixin, CheckedRegressorMixin
 from .experts import LinearExpert, LogisticExpert
@@ -61,31 +63,32 @@ _RACE_ERRORS = 2.0
 _SPLIT_MIN_RESP = 1e-3
 
 
-def owned_misfit(model, X, y, sample_weight, resp):
+def owned_misfit(model, X, target, sample_weight, resp):
     """How badly each expert explains the rows it is responsible for,
     shape (K,): its responsibility-weighted squared error (regression) or
-    log-loss (classification), summed over the rows."""
+    log-loss (classification), summed over the rows. ``X`` and ``target``
+    are validated and encoded (``model._validate_Xy``)."""
+    expert_X = model._split(X)[1]
     if model._task == "regression":
-        means = model.predict_experts(X)
-        target = model._encode_targets(y)
+        means = model.experts_.predict(expert_X)
         if means.ndim == 2:
             means = means[:, :, None]
         loss = ((means - target[:, None, :]) ** 2).sum(axis=2)  # (n, K)
         loss = loss / np.maximum(np.var(target, axis=0).sum(), 1e-300)
     else:
-        proba = model.predict_experts(X)  # (n, K, C)
-        codes = np.searchsorted(model.classes_, y)
-        picked = proba[np.arange(len(codes)), :, codes]
+        proba = model.experts_.predict_proba(expert_X)  # (n, K, C)
+        picked = proba[np.arange(len(target)), :, target]
         loss = -np.log(np.maximum(picked, 1e-300))
     return (resp * sample_weight[:, None] * loss).sum(axis=0)
 
 
-def _joint_features(model, X, y, sample_weight):
+def _joint_features(model, X, target, sample_weight):
     """The standardized rows a split clusters: the inputs, and for a
-    regression the targets too (an expert may cover two regimes in y)."""
+    regression the (encoded) targets too (an expert may cover two regimes
+    in y)."""
     columns = [X]
     if model._task == "regression":
-        columns.append(model._encode_targets(y))
+        columns.append(target)
     Z = np.hstack(columns)
     mean = np.average(Z, axis=0, weights=sample_weight)
     std = np.sqrt(np.average((Z - mean) ** 2, axis=0, weights=sample_weight))
@@ -97,14 +100,22 @@ def split_responsibilities(model, X, y, sample_weight, n_new, random_state):
     path from the fitted ``model``: its own, with the columns of the ``s <=
     n_new`` experts with the largest ``owned_misfit`` each split in two by a
     weighted 2-means of their rows (``_joint_features``). Experts whose rows
-    do not split (fewer than two distinct points) are passed over."""
-    resp = model.responsibilities(X, y)  # (n, K)
-    misfit = owned_misfit(model, X, y, sample_weight, resp)
-    Z = _joint_features(model, X, y, sample_weight)
+    do not split (fewer than two distinct points), or whose halves would not
+    both explain as many rows as an expert has parameters, are passed over:
+    such a half would be degenerate, and pruning would undo the split after
+    a wasted fit."""
+    X, target = model._validate_Xy(X, y)
+    resp = responsibilities(*model._log_joint(X, target))[0].T  # (n, K)
+    misfit = owned_misfit(model, X, target, sample_weight, resp)
+    Z = _joint_features(model, X, target, sample_weight)
+    need = parameters_per_expert(model.gate_, model.experts_, model.n_experts_)
+    counted = sample_weight > 0  # effective rows, as pruning counts them
     columns = list(resp.T)
     for expert in np.argsort(-misfit, kind="stable"):
         if len(columns) - resp.shape[1] == n_new:
             break
+        if resp[counted, expert].sum() < 2 * need:
+            continue  # no split leaves both halves enough rows
         weight = sample_weight * resp[:, expert]
         rows = np.flatnonzero(resp[:, expert] > _SPLIT_MIN_RESP)
         if rows.size < 2 or not np.any(Z[rows] != Z[rows[0]]):
@@ -113,7 +124,10 @@ def split_responsibilities(model, X, y, sample_weight, n_new, random_state):
         labels = nearest_centre(Z[rows], centres)
         second = np.zeros_like(columns[expert])
         second[rows[labels == 1]] = columns[expert][rows[labels == 1]]
-        columns[expert] = columns[expert] - second
+        first = columns[expert] - second
+        if min(first[counted].sum(), second[counted].sum()) < need:
+            continue
+        columns[expert] = first
         columns.append(second)
     return np.array(columns)
 

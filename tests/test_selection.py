@@ -16,8 +16,10 @@ from mixexp import (
     MixtureOfExpertsRegressor,
     MixtureOfExpertsRegressorCV,
 )
+from mixexp._prune import parameters_per_expert
 from mixexp._selection import (
     _race_losers,
+    grow,
     owned_misfit,
     paired_shortfall,
     split_responsibilities,
@@ -55,7 +57,7 @@ def test_a_split_divides_one_experts_responsibilities_between_two():
     np.testing.assert_allclose(resp.sum(axis=0), 1.0)
     # The other expert is untouched; the split one's mass is shared out,
     # each row going whole to one of the two children.
-    split = int(np.argmax(owned_misfit(model, X, y, weight, parent.T)))
+    split = int(np.argmax(owned_misfit(model, X, y[:, None], weight, parent.T)))
     other = 1 - split
     np.testing.assert_array_equal(resp[other], parent[other])
     np.testing.assert_allclose(resp[split] + resp[2], parent[split])
@@ -70,9 +72,48 @@ def test_the_expert_split_is_the_one_that_explains_its_rows_worst():
     resp = model.responsibilities(X, y)
     errors = (model.predict_experts(X) - y[:, None]) ** 2
     by_hand = (resp * errors).sum(axis=0) / np.var(y)
-    misfit = owned_misfit(model, X, y, np.ones(len(y)), resp)
+    misfit = owned_misfit(model, X, y[:, None], np.ones(len(y)), resp)
     np.testing.assert_allclose(misfit, by_hand, rtol=1e-10)
     assert misfit.max() > 10 * misfit.min()
+
+
+def test_a_split_that_would_leave_a_degenerate_half_is_not_made():
+    """Two outlying rows misfit the one expert of a line most, and 2-means
+    sets them apart; but an expert on two rows would have fewer rows than
+    parameters (what pruning removes), so nothing is split and the path
+    does not grow, where it used to fit a 2-expert mixture to prune it."""
+    rng = np.random.RandomState(0)
+    x = np.r_[rng.uniform(-1, 1, 200), 0.0, 0.1]
+    y = np.r_[x[:200] + 0.05 * rng.standard_normal(200), 20.0, 20.5]
+    X, weight = x[:, None], np.ones(202)
+    line = _quiet(MixtureOfExpertsRegressor(1, random_state=0).fit, X, y)
+    need = parameters_per_expert(line.gate_, line.experts_, 1)
+    assert 2 < need
+    resp = split_responsibilities(line, X, y, weight, 1, np.random.RandomState(0))
+    np.testing.assert_array_equal(resp, line.responsibilities(X, y).T)
+    template = MixtureOfExpertsRegressor(random_state=0)
+    assert grow(template, line, 2, (X, y, weight), np.random.RandomState(0)) is None
+
+
+def test_a_worst_expert_too_small_to_split_gives_way_to_the_next():
+    """Six rows far off a line misfit their own expert most, but cannot
+    give two experts enough rows each; the line's expert is split instead,
+    and both its halves keep an expert's worth of rows."""
+    rng = np.random.RandomState(0)
+    x = np.r_[rng.uniform(-1, 1, 100), np.linspace(2, 3, 6)]
+    y = np.r_[x[:100] + 0.05 * rng.standard_normal(100), 5.0 * (-1) ** np.arange(6)]
+    X, weight = x[:, None], np.ones(106)
+    model = _quiet(MixtureOfExpertsRegressor(2, random_state=0).fit, X, y)
+    parent = model.responsibilities(X, y).T
+    small = int(np.argmax(parent[:, 100:].sum(axis=1)))
+    assert parent[small].sum() == pytest.approx(6, abs=1e-3)
+    misfit = owned_misfit(model, X, y[:, None], weight, parent.T)
+    assert np.argmax(misfit) == small
+    resp = split_responsibilities(model, X, y, weight, 1, np.random.RandomState(0))
+    assert resp.shape == (3, 106)
+    np.testing.assert_array_equal(resp[small], parent[small])
+    need = parameters_per_expert(model.gate_, model.experts_, 2)
+    assert np.all(resp.sum(axis=1) >= need)
 
 
 def test_the_path_recovers_three_lines_and_stops_growing_when_it_cannot():
