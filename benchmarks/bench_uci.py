@@ -34,13 +34,17 @@ and for mixexp how often each gate, form and number of experts was chosen
 per set give the ratio of the CV estimator's fit time to the MLP grid
 search's, and the CV estimator's RMSE minus each MLP's, paired over the
 splits (mean ± its standard error, and on how many splits it is lower).
-All fits run on one BLAS / OpenMP thread (``--threads``).
+All fits run on one BLAS / OpenMP thread (``--threads``). With
+``--n-jobs N`` the CV estimator also runs with N worker processes (the
+same models, so the same RMSE; the first such fit also starts the
+workers), and a last line per set gives its fit time over the sequential
+one's.
 The rows marked "published" are reference numbers copied from the READMEs
 (Gal & Ghahramani 2016, Table 1, arXiv v6: PBP and MC dropout, ± the
 standard error over the 20 splits), not results of this script.
 
 Run:  python benchmarks/bench_uci.py [--splits 20] [--datasets concrete yacht]
-      [--threads 1] [--quick] [--data-dir /work/shared/data]
+      [--threads 1] [--n-jobs 2] [--quick] [--data-dir /work/shared/data]
 """
 
 import argparse
@@ -107,10 +111,17 @@ def normalized(model):
     )
 
 
-def make_methods():
-    """Name -> function returning a fresh, unfitted estimator."""
+def make_methods(n_jobs=None):
+    """Name -> function returning a fresh, unfitted estimator; with
+    ``n_jobs``, the CV estimator also runs with that many workers."""
+    parallel = {}
+    if n_jobs is not None:
+        parallel[f"mixexp CV n_jobs={n_jobs}"] = lambda: normalized(
+            MixtureOfExpertsRegressorCV(random_state=0, n_jobs=n_jobs)
+        )
     return {
         "mixexp CV": lambda: normalized(MixtureOfExpertsRegressorCV(random_state=0)),
+        **parallel,
         "MLP": lambda: normalized(
             MLPRegressor(
                 hidden_layer_sizes=(50,),
@@ -138,7 +149,7 @@ def run_dataset(X, y, splits, methods):
     seconds = np.empty_like(rmse)
     chosen = []
     for s, (train, test) in enumerate(splits):
-        for m, make in enumerate(methods.values()):
+        for m, (label, make) in enumerate(methods.items()):
             model = make()
             start = time.perf_counter()
             model.fit(X[train], y[train])
@@ -146,7 +157,7 @@ def run_dataset(X, y, splits, methods):
             residual = model.predict(X[test]) - y[test]
             rmse[m, s] = np.sqrt(np.mean(residual**2))
             inner = model.regressor_[-1]
-            if isinstance(inner, MixtureOfExpertsRegressorCV):
+            if label == "mixexp CV":
                 gate = type(inner.best_params_["gate"]).__name__[0].lower()
                 form = "Q" if inner.best_params_["expert"].degree == 2 else "L"
                 chosen.append(f"{gate}{form}{inner.n_experts_}")
@@ -167,11 +178,14 @@ def main():
         "--datasets", nargs="+", choices=list(FOLDERS), default=list(FOLDERS)
     )
     parser.add_argument("--threads", type=int, default=1, help="BLAS / OpenMP")
+    parser.add_argument(
+        "--n-jobs", type=int, default=None, help="also time the CV estimator's n_jobs"
+    )
     parser.add_argument("--quick", action="store_true", help="2 splits")
     parser.add_argument("--data-dir", default="/work/shared/data")
     args = parser.parse_args()
     n_splits = 2 if args.quick else args.splits
-    methods = make_methods()
+    methods = make_methods(args.n_jobs)
     print(
         f"first {n_splits} published splits per set, test RMSE in target units "
         f"(mean ± s.e. = std(ddof=1)/sqrt({n_splits})), fit s = mean seconds "
@@ -207,6 +221,12 @@ def main():
         names = list(methods)
         ratio = fit[names.index("mixexp CV")] / fit[names.index("MLP grid")]
         print(f"{name:>11}: fit time of mixexp CV / MLP grid = {ratio:.2f}")
+        if args.n_jobs is not None:
+            parallel = fit[names.index(f"mixexp CV n_jobs={args.n_jobs}")]
+            print(
+                f"{name:>11}: fit time of mixexp CV with n_jobs={args.n_jobs} / "
+                f"without = {parallel / fit[names.index('mixexp CV')]:.2f}"
+            )
         for rival in ("MLP", "MLP grid"):
             diff = rmse[names.index("mixexp CV")] - rmse[names.index(rival)]
             print(

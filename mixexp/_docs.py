@@ -281,7 +281,10 @@ tol : float, default=1e-3
     mixture's default: the choice of a model needs no more precision, and
     the search makes many fits.
 n_jobs : int, default=None
-    Folds and candidates fitted at once, in threads.
+    Folds and candidates fitted at once, in worker processes (a backend
+    set with ``joblib.parallel_config`` takes precedence); ``None`` means 1
+    unless in a ``joblib.parallel_config`` context, -1 means all
+    processors. The result is the same for every ``n_jobs``.
 random_state : int, RandomState instance or None, default=None
     Seeds the folds and the mixtures.
 verbose : int, default=0

@@ -187,7 +187,12 @@ def per_sample_score(model, X, y, scoring):
 
 
 class _FoldWalk:
-    """One candidate's split path on one fold, a step at a time."""
+    """One candidate's split path on one fold: its state between steps.
+
+    A step is a joblib job (``job``) that reads this state and returns the
+    new one, which ``take`` keeps: in a worker process the walk is a copy,
+    so the step must not rely on changing it in place.
+    """
 
     def __init__(self, template, train, test, seed, scoring):
         self.template, self.train, self.test = template, train, test
@@ -196,28 +201,45 @@ class _FoldWalk:
         self.model = None
         self.models = {}  # requested size -> the model the fold had then
 
-    def step(self, X, y, weight, n_experts):
-        """Grow to ``n_experts``; returns the held-out score of every test
-        row, the fitted size, its parameters and the seconds, or None when
-        the path could not grow (the fold keeps its model)."""
-        train, test = self.train, self.test
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the search's fits are its own
-            model = grow(
-                self.template,
-                self.model,
-                n_experts,
-                (X[train], y[train], weight[train]),
-                self.rng,
-            )
-        if model is None:
-            self.models[n_experts] = self.model
-            return None
-        seconds = time.perf_counter() - start
-        self.model = self.models[n_experts] = model
-        scores = per_sample_score(model, X[test], y[test], self.scoring)
-        return scores, model.n_experts_, _n_parameters(model), seconds
+    def job(self, X, y, weight, n_experts):
+        """The step to ``n_experts``, for ``joblib.Parallel``."""
+        return delayed(_walk_step)(
+            self.template,
+            self.model,
+            self.rng,
+            (self.train, self.test),
+            (X, y, weight),
+            n_experts,
+            self.scoring,
+        )
+
+    def take(self, n_experts, outcome):
+        """Keep a step's outcome; returns its result (see ``_walk_step``)."""
+        model, self.rng, result = outcome
+        if model is not None:
+            self.model = model
+        self.models[n_experts] = self.model
+        return result
+
+
+def _walk_step(template, model, rng, fold, data, n_experts, scoring):
+    """Grow ``model`` (None: start) to ``n_experts`` on the fold's training
+    rows. Returns the grown model (None when the path could not grow, and
+    the fold keeps its model), ``rng`` after the step and the result: the
+    held-out score of every test row, the fitted size, its parameters and
+    the seconds, or None."""
+    (train, test), (X, y, weight) = fold, data
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the search's fits are its own
+        grown = grow(
+            template, model, n_experts, (X[train], y[train], weight[train]), rng
+        )
+    if grown is None:
+        return None, rng, None
+    seconds = time.perf_counter() - start
+    scores = per_sample_score(grown, X[test], y[test], scoring)
+    return grown, rng, (scores, grown.n_experts_, _n_parameters(grown), seconds)
 
 
 def paired_shortfall(held_out, best, weight):
@@ -409,11 +431,14 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
         begin = time.perf_counter()
         for position, n_experts in enumerate(grid):
             jobs = [(c, f) for c in active for f in range(len(folds))]
-            steps = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-                delayed(walks[c][f].step)(X, y, weight, n_experts) for c, f in jobs
+            # Processes: a step's many small numpy calls hold the GIL, so
+            # threads would wait on each other.
+            outcomes = Parallel(n_jobs=self.n_jobs, prefer="processes")(
+                walks[c][f].job(X, y, weight, n_experts) for c, f in jobs
             )
             grown = dict.fromkeys(active, False)
-            for (c, f), result in zip(jobs, steps, strict=True):
+            for (c, f), outcome in zip(jobs, outcomes, strict=True):
+                result = walks[c][f].take(n_experts, outcome)
                 row, (_, test) = c * len(grid) + position, folds[f]
                 if result is None:  # this fold's mixture stays as it was
                     if position > 0:

@@ -3,6 +3,7 @@
 import pickle
 import warnings
 
+import joblib
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -240,6 +241,32 @@ def test_it_works_in_a_pipeline_and_in_cross_validation_and_clones_clean():
     assert not hasattr(clone(fitted[-1]), "best_estimator_")
     restored = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(restored.predict(X), fitted.predict(X))
+
+
+@pytest.mark.parametrize(
+    "backend, n_jobs",
+    [(None, 2), ("loky", 2), ("threading", 2)],
+    ids=["default", "loky", "threading"],
+)
+def test_parallel_walks_give_the_sequential_result(backend, n_jobs):
+    """In worker processes a fold's walk is a copy: its steps' outcomes
+    come back to the parent, which used to keep none of them under a
+    process backend (every step then restarted from scratch and the refit
+    failed). Any backend gives the sequential search's results exactly."""
+    X, y = make_piecewise_linear(240, random_state=1)
+    make = lambda **kw: MixtureOfExpertsRegressorCV(  # noqa: E731
+        n_experts=(1, 2, 3, 4), cv=3, random_state=0, **kw
+    )
+    sequential = _quiet(make().fit, X, y)
+    config = {} if backend is None else {"backend": backend}
+    with joblib.parallel_config(**config):
+        parallel = _quiet(make(n_jobs=n_jobs).fit, X, y)
+    for name in ("mean_test_score", "split0_test_score", "mean_n_experts_fitted"):
+        np.testing.assert_array_equal(
+            parallel.cv_results_[name], sequential.cv_results_[name]
+        )
+    assert parallel.best_index_ == sequential.best_index_
+    np.testing.assert_array_equal(parallel.predict(X), sequential.predict(X))
 
 
 def test_gates_are_candidates_too():
