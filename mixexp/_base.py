@@ -293,7 +293,7 @@ class BaseMixtureOfExperts(
         # the GIL in the products that dominate a pass.
         fits = (
             delayed(self._fit_once)(
-                i, data.restart(state, i), settings, *parts(), warm, start_resp
+                i, data, state, settings, *parts(), warm, start_resp
             )
             for i, state in enumerate(states)
         )
@@ -388,11 +388,22 @@ class BaseMixtureOfExperts(
         return data, gate, experts
 
     def _fit_once(
-        self, index, data, settings, gate, experts, warm=False, start_resp=None
+        self,
+        index,
+        data,
+        random_state,
+        settings,
+        gate,
+        experts,
+        warm=False,
+        start_resp=None,
     ):
-        """One initialization and its solver run, on its own ``data`` and
-        new parts (with ``warm``, the fitted parts continue with their
-        settings; ``start_resp``, see ``_fit_from_responsibilities``)."""
+        """One initialization and its solver run, on its own restart of
+        ``data`` and new parts (with ``warm``, the fitted parts continue with
+        their settings; ``start_resp``, see ``_fit_from_responsibilities``).
+        The restart's responsibilities are made here: in a worker process
+        the arrays ``data`` brings may be read-only memory maps."""
+        data = data.restart(random_state, index)
         if warm:
             gate, experts = self._continue_parts(data, gate, experts)
         else:

@@ -307,7 +307,11 @@ def test_parallel_restarts_equal_sequential(make):
         two = make(n_init=4, random_state=3, n_jobs=2).fit(X, y)
         with joblib.parallel_config(backend="loky", n_jobs=2):
             processes = make(n_init=4, random_state=3, n_jobs=2).fit(X, y)
-    for other in (two, processes):
+        # Arrays above max_nbytes reach the workers as read-only memory maps
+        # (on large data by default): a restart must make its own buffers.
+        with joblib.parallel_config(backend="loky", n_jobs=2, max_nbytes="1K"):
+            mapped = make(n_init=4, random_state=3, n_jobs=2).fit(X, y)
+    for other in (two, processes, mapped):
         assert other.lower_bounds_.tolist() == one.lower_bounds_.tolist()
         assert np.array_equal(other.predict(X), one.predict(X))
 

@@ -197,9 +197,9 @@ def test_fit_builds_each_part_once(monkeypatch, make, n_init):
     trained = []  # the parts each restart trains
     fit_once = type(est)._fit_once
 
-    def recording(self, index, data, settings, gate, experts, *args):
+    def recording(self, index, data, random_state, settings, gate, experts, *args):
         trained.append((gate, experts))
-        return fit_once(self, index, data, settings, gate, experts, *args)
+        return fit_once(self, index, data, random_state, settings, gate, experts, *args)
 
     monkeypatch.setattr(type(est), "_fit_once", recording)
     calls = _count_parts(monkeypatch, type(est))
