@@ -244,11 +244,16 @@ def test_it_works_in_a_pipeline_and_in_cross_validation_and_clones_clean():
 
 
 @pytest.mark.parametrize(
-    "backend, n_jobs",
-    [(None, 2), ("loky", 2), ("threading", 2)],
-    ids=["default", "loky", "threading"],
+    "config",
+    [
+        {},
+        {"backend": "loky"},
+        {"backend": "loky", "max_nbytes": "1K"},
+        {"backend": "threading"},
+    ],
+    ids=["default", "loky", "loky-memory-mapped", "threading"],
 )
-def test_parallel_walks_give_the_sequential_result(backend, n_jobs):
+def test_parallel_walks_give_the_sequential_result(config):
     """In worker processes a fold's walk is a copy: its steps' outcomes
     come back to the parent, which used to keep none of them under a
     process backend (every step then restarted from scratch and the refit
@@ -258,9 +263,8 @@ def test_parallel_walks_give_the_sequential_result(backend, n_jobs):
         n_experts=(1, 2, 3, 4), cv=3, random_state=0, **kw
     )
     sequential = _quiet(make().fit, X, y)
-    config = {} if backend is None else {"backend": backend}
     with joblib.parallel_config(**config):
-        parallel = _quiet(make(n_jobs=n_jobs).fit, X, y)
+        parallel = _quiet(make(n_jobs=2).fit, X, y)
     for name in ("mean_test_score", "split0_test_score", "mean_n_experts_fitted"):
         np.testing.assert_array_equal(
             parallel.cv_results_[name], sequential.cv_results_[name]
