@@ -45,6 +45,12 @@ SCRIPTS = [
         "LocalCluster) against the same fit in memory.",
     ),
     (
+        "bench_restarts.py",
+        [],
+        "A mixture's n_init restarts on one worker, in two threads and in two "
+        "worker processes.",
+    ),
+    (
         "bench_uci.py",
         [],
         "Against the scikit-learn models a user would pick instead, on the "

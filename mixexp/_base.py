@@ -289,8 +289,6 @@ class BaseMixtureOfExperts(
         def parts():  # each restart trains its own copies
             return prototypes if warm else copy.deepcopy(prototypes)
 
-        # Threads: the restarts share the training arrays, and numpy releases
-        # the GIL in the products that dominate a pass.
         fits = (
             delayed(self._fit_once)(
                 i, data, state, settings, *parts(), warm, start_resp
@@ -300,14 +298,17 @@ class BaseMixtureOfExperts(
         if len(states) == 1:  # joblib's set-up alone takes 0.1 ms
             runs = (fn(*args, **kwargs) for fn, args, kwargs in fits)
         else:
-            runs = Parallel(
-                n_jobs=self.n_jobs, prefer="threads", return_as="generator"
-            )(fits)
+            # Processes: threads were slower than one worker (BLAS and the
+            # GIL contended); a dask fit's blocks stay with its client.
+            prefer = "threads" if is_dask_collection(X) else "processes"
+            runs = Parallel(n_jobs=self.n_jobs, prefer=prefer, return_as="generator")(
+                fits
+            )
         best = None
         for run in runs:  # keep the first of the best, as a sequential loop
             if best is None or run[2].final < best[2].final:
                 best = run
-        gate, experts, history, data = best
+        gate, experts, history, load = best
         for note in history.notes:
             warnings.warn(note, UserWarning, stacklevel=3)
         if not history.converged:
@@ -320,13 +321,7 @@ class BaseMixtureOfExperts(
                 ConvergenceWarning,
                 stacklevel=3,  # the caller of fit, past sklearn's _fit_context
             )
-        if not history.lower_bounds:  # a loss without a likelihood: evaluate it
-            log_likelihood = e_step(gate, experts, data).log_likelihood
-            bound = objective(log_likelihood, gate, experts, data.total_weight)
-            history = history._replace(lower_bounds=[bound])
-        gate._end_fit()
-        experts._end_fit()
-        self._set_fitted(gate, experts, history, routed_weight(gate, data))
+        self._set_fitted(gate, experts, history, load)
         self.__dict__.pop("_online_state", None)  # partial_fit starts afresh
         return self
 
@@ -402,7 +397,10 @@ class BaseMixtureOfExperts(
         ``data`` and new parts (with ``warm``, the fitted parts continue with
         their settings; ``start_resp``, see ``_fit_from_responsibilities``).
         The restart's responsibilities are made here: in a worker process
-        the arrays ``data`` brings may be read-only memory maps."""
+        the arrays ``data`` brings may be read-only memory maps. Returns
+        ``(gate, experts, history, load)``, the parts without their fit-time
+        scratch and the weight routed to each expert: nothing of the data,
+        which a worker process would send back to the parent."""
         data = data.restart(random_state, index)
         if warm:
             gate, experts = self._continue_parts(data, gate, experts)
@@ -422,7 +420,14 @@ class BaseMixtureOfExperts(
                 f"{len(history.loss_curve)} iterations, "
                 f"loss = {history.loss_curve[-1]:.6f}"
             )
-        return gate, experts, history, data
+        if not history.lower_bounds:  # a loss without a likelihood: evaluate it
+            log_likelihood = e_step(gate, experts, data).log_likelihood
+            bound = objective(log_likelihood, gate, experts, data.total_weight)
+            history = history._replace(lower_bounds=[bound])
+        load = routed_weight(gate, data)
+        gate._end_fit()
+        experts._end_fit()
+        return gate, experts, history, load
 
     def _check_loss(self):
         """Refuse a loss the experts cannot be trained on."""

@@ -95,10 +95,12 @@ n_init : int, default=1
     others from one k-means++ seeding each, without Lloyd's iterations,
     which would lead them all to the same clusters.
 n_jobs : int, default=None
-    Initializations to run in parallel (joblib; ``None`` means 1 unless
-    in a ``joblib.parallel_config`` context, -1 means all processors).
-    Each initialization has its own random seed drawn from
-    ``random_state``, so the result is the same for every ``n_jobs``.
+    Initializations to run in parallel, in worker processes (joblib; in
+    threads for dask input; a backend set with ``joblib.parallel_config``
+    takes precedence). ``None`` means 1 unless in a
+    ``joblib.parallel_config`` context, -1 means all processors. Each
+    initialization has its own random seed drawn from ``random_state``, so
+    the result is the same for every ``n_jobs``.
 batch_size : int or "auto", default="auto"
     Minibatch size of ``solver="sgd"`` and ``"adam"``; "auto" is
     ``min(200, n_samples)``, as in MLPRegressor.

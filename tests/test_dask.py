@@ -76,6 +76,10 @@ MODELS = {
     "k-means restarts": lambda: MixtureOfExpertsRegressor(
         3, n_init=3, tol=1e-8, random_state=0
     ),
+    # In memory in worker processes; on dask in threads, beside the client.
+    "parallel restarts": lambda: MixtureOfExpertsRegressor(
+        3, init="random", n_init=3, n_jobs=2, tol=1e-8, random_state=0
+    ),
 }
 
 

@@ -1,5 +1,6 @@
 """What EM must achieve: monotone likelihood, recovery, sharp gates, baselines."""
 
+import pickle
 import warnings
 
 import joblib
@@ -13,6 +14,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
 
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
+from mixexp._base import BaseMixtureOfExperts
 from mixexp.datasets import (
     make_local_classification,
     make_mixture_regression,
@@ -305,15 +307,44 @@ def test_parallel_restarts_equal_sequential(make):
         warnings.simplefilter("ignore", ConvergenceWarning)
         one = make(n_init=4, random_state=3).fit(X, y)
         two = make(n_init=4, random_state=3, n_jobs=2).fit(X, y)
-        with joblib.parallel_config(backend="loky", n_jobs=2):
-            processes = make(n_init=4, random_state=3, n_jobs=2).fit(X, y)
+        with joblib.parallel_config(backend="threading", n_jobs=2):
+            threads = make(n_init=4, random_state=3, n_jobs=2).fit(X, y)
         # Arrays above max_nbytes reach the workers as read-only memory maps
         # (on large data by default): a restart must make its own buffers.
         with joblib.parallel_config(backend="loky", n_jobs=2, max_nbytes="1K"):
             mapped = make(n_init=4, random_state=3, n_jobs=2).fit(X, y)
-    for other in (two, processes, mapped):
+    for other in (two, threads, mapped):
         assert other.lower_bounds_.tolist() == one.lower_bounds_.tolist()
         assert np.array_equal(other.predict(X), one.predict(X))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MixtureOfExpertsRegressor(3, random_state=0),
+        lambda: MixtureOfExpertsClassifier(3, random_state=0),
+        lambda: MixtureOfExpertsRegressor(3, solver="adam", max_iter=5, random_state=0),
+    ],
+)
+def test_a_restart_returns_nothing_of_the_data(monkeypatch, make):
+    # A worker process pickles what a restart returns back to the parent:
+    # the trained parts and their history, not the rows they were fitted on.
+    X, y = make_piecewise_linear(20_000, random_state=0)
+    if "Classifier" in type(make()).__name__:
+        y = y > np.median(y)
+    returned = []
+    fit_once = BaseMixtureOfExperts._fit_once
+
+    def recording(self, *args, **kwargs):
+        returned.append(fit_once(self, *args, **kwargs))
+        return returned[-1]
+
+    monkeypatch.setattr(BaseMixtureOfExperts, "_fit_once", recording)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        make().fit(X, y)
+    (result,) = returned
+    assert len(pickle.dumps(result)) < X.nbytes / 20
 
 
 def test_warm_start_continues_from_the_previous_fit(monkeypatch):
