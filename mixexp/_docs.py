@@ -261,7 +261,8 @@ cv : int, cross-validation generator, iterable or None, default=None
     from 500 rows and 2 from 5,000 (half the rows fit every candidate well,
     and each fold's fits cost in proportion to its rows). Folds need not
     hold out every row (``ShuffleSplit``): candidates are compared on the
-    rows they do hold out.
+    rows they do hold out. With ``groups`` given to ``fit``, an int or None
+    gives folds by group (at most one per group).
 selection : "one_standard_error" or "best", default="one_standard_error"
     "best" takes the candidate with the best mean held-out score; the
     one-standard-error rule takes, among the candidates whose rows score

@@ -23,7 +23,13 @@ from sklearn.base import (
     MetaEstimatorMixin,
     clone,
 )
-from sklearn.model_selection import KFold, StratifiedKFold, check_cv
+from sklearn.model_selection import (
+    GroupKFold,
+    KFold,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+    check_cv,
+)
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -370,7 +376,7 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
             )
         return [int(k) for k in grid]
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, groups=None):
         """Choose the form and the number of experts by cross-validation.
 
         The expert form, the gate and the number of experts are chosen by
@@ -392,6 +398,12 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights, used in every fit and in the held-out
             scores.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels (speakers, patients, sites): with an int or None
+            ``cv`` no group is split between training and held-out rows
+            (``GroupKFold``, ``StratifiedGroupKFold`` for a classifier), so
+            the choice is made for new groups; a ``cv`` splitter gets them
+            as its ``groups``.
 
         Returns
         -------
@@ -404,10 +416,11 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
         if self._task == "classification":
             check_classification_targets(y)
         weight = _check_sample_weight(sample_weight, X)
+        groups = self._check_groups(groups, X.shape[0])
         candidates, n_expert_forms = self._candidates(*X.shape)
         scoring = self._scoring()
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        folds = list(self._folds(seed, X.shape[0]).split(X, y))
+        folds = list(self._folds(seed, X.shape[0], groups).split(X, y, groups))
         templates = [self._template(expert, gate, seed) for expert, gate in candidates]
         walks = [
             [_FoldWalk(template, train, test, seed, scoring) for train, test in folds]
@@ -537,19 +550,41 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
                 X, y, weight, start.responsibilities(X, y).T
             )
 
-    def _folds(self, seed, n_samples):
+    @staticmethod
+    def _check_groups(groups, n_samples):
+        if groups is None:
+            return None
+        groups = np.asarray(groups)
+        if groups.shape != (n_samples,):
+            raise ValueError(
+                f"groups has shape {groups.shape}; give one group label per "
+                f"row of X, shape ({n_samples},)."
+            )
+        if np.unique(groups).size < 2:
+            raise ValueError(
+                "groups has a single group, which no fold can hold out; give "
+                "at least two groups, or groups=None."
+            )
+        return groups
+
+    def _folds(self, seed, n_samples, groups=None):
         """The splitter: an int gives shuffled folds (stratified for a
-        classifier), since rows often arrive sorted; None gives 5 folds
-        below ``_FEW_ROWS`` rows, where 3 would leave each fit too few rows
-        and the search is cheap, 2 from ``_MANY_ROWS`` rows, where half the
-        rows still fit every candidate and the search costs most, and 3
-        between."""
+        classifier; by group with ``groups``), since rows often arrive
+        sorted; None gives 5 folds below ``_FEW_ROWS`` rows, where 3 would
+        leave each fit too few rows and the search is cheap, 2 from
+        ``_MANY_ROWS`` rows, where half the rows still fit every candidate
+        and the search costs most, and 3 between (at most one per group)."""
         classifier = self._task == "classification"
         cv = self.cv
         if cv is None:
             cv = 5 if n_samples < _FEW_ROWS else 3 if n_samples < _MANY_ROWS else 2
+            if groups is not None:
+                cv = min(cv, np.unique(groups).size)
         if isinstance(cv, Integral):
-            kind = StratifiedKFold if classifier else KFold
+            if groups is None:
+                kind = StratifiedKFold if classifier else KFold
+            else:
+                kind = StratifiedGroupKFold if classifier else GroupKFold
             return kind(cv, shuffle=True, random_state=seed)
         return check_cv(cv, classifier=classifier)
 

@@ -6,8 +6,15 @@ import warnings
 import joblib
 import numpy as np
 import pytest
+import sklearn
 from sklearn.base import clone
-from sklearn.model_selection import KFold, ShuffleSplit, cross_val_score
+from sklearn.model_selection import (
+    GroupKFold,
+    KFold,
+    ShuffleSplit,
+    cross_val_score,
+    cross_validate,
+)
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -17,6 +24,7 @@ from mixexp import (
     MixtureOfExpertsRegressor,
     MixtureOfExpertsRegressorCV,
 )
+from mixexp import _selection as selection_module
 from mixexp._prune import parameters_per_expert
 from mixexp._selection import (
     _race_losers,
@@ -374,6 +382,101 @@ def test_default_folds_depend_on_the_rows(n_samples, n_folds):
     )
     splits = [k for k in model.cv_results_ if k.startswith("split")]
     assert len(splits) == n_folds
+
+
+def _recorded_folds(monkeypatch):
+    """The (train, test) rows of every fold the CV estimators walk."""
+    folds = []
+
+    class Recording(selection_module._FoldWalk):
+        def __init__(self, template, train, test, *args):
+            folds.append((train, test))
+            super().__init__(template, train, test, *args)
+
+    monkeypatch.setattr(selection_module, "_FoldWalk", Recording)
+    return folds
+
+
+@pytest.mark.parametrize(
+    "make, n_groups, n_folds",
+    [
+        (MixtureOfExpertsRegressorCV, 12, 5),
+        (MixtureOfExpertsClassifierCV, 12, 5),
+        (MixtureOfExpertsRegressorCV, 3, 3),  # at most one fold per group
+    ],
+)
+def test_groups_are_never_split_between_training_and_held_out_rows(
+    monkeypatch, make, n_groups, n_folds
+):
+    X, y = make_local_classification(300, random_state=0)
+    if make is MixtureOfExpertsRegressorCV:
+        y = X[:, 0] + np.where(X[:, 1] > 0, 1.0, -1.0)
+    groups = np.random.RandomState(0).randint(n_groups, size=len(y))
+    folds = _recorded_folds(monkeypatch)
+    model = make(n_experts=(1, 2), gates=[SoftmaxGate()], random_state=0)
+    _quiet(model.fit, X, y, groups=groups)
+    assert len({tuple(test) for _, test in folds}) == n_folds
+    for train, test in folds:
+        assert not set(groups[train]) & set(groups[test])
+    held_out = np.concatenate([test for _, test in folds[:n_folds]])
+    assert np.array_equal(np.sort(held_out), np.arange(len(y)))
+
+
+def test_a_group_splitter_gets_the_groups(monkeypatch):
+    X, y, piece = _three_lines(300)
+    folds = _recorded_folds(monkeypatch)
+    model = MixtureOfExpertsRegressorCV(
+        n_experts=(1, 2, 3), gates=[SoftmaxGate()], cv=GroupKFold(3)
+    )
+    _quiet(model.fit, X, y, groups=piece)
+    # Each fold holds out one line, which the others cannot predict.
+    for train, test in folds:
+        assert np.unique(piece[test]).size == 1
+        assert piece[test[0]] not in piece[train]
+
+
+def test_metadata_routing_brings_the_groups_to_the_inner_search(monkeypatch):
+    X, y, _ = _three_lines(300)
+    groups = np.random.RandomState(0).randint(10, size=len(y))
+    fits = []  # each inner search's groups and folds
+    check_groups = selection_module._MixtureCV._check_groups
+
+    def recording(groups, n_samples):
+        fits.append((groups, []))
+        return check_groups(groups, n_samples)
+
+    class Recording(selection_module._FoldWalk):
+        def __init__(self, template, train, test, *args):
+            fits[-1][1].append((train, test))
+            super().__init__(template, train, test, *args)
+
+    monkeypatch.setattr(
+        selection_module._MixtureCV, "_check_groups", staticmethod(recording)
+    )
+    monkeypatch.setattr(selection_module, "_FoldWalk", Recording)
+    with sklearn.config_context(enable_metadata_routing=True):
+        search = MixtureOfExpertsRegressorCV(
+            n_experts=(1, 2), gates=[SoftmaxGate()], random_state=0
+        ).set_fit_request(groups=True, sample_weight=False)
+        scores = _quiet(
+            cross_validate, search, X, y, cv=GroupKFold(2), params={"groups": groups}
+        )["test_score"]
+    assert np.all(scores > 0.9)
+    assert len(fits) == 2
+    for inner_groups, folds in fits:
+        assert inner_groups is not None and len(folds) > 0
+        for train, test in folds:
+            assert not set(inner_groups[train]) & set(inner_groups[test])
+
+
+@pytest.mark.parametrize(
+    "groups, message",
+    [(np.zeros(5), "one group label per row"), (np.zeros(300), "single group")],
+)
+def test_unusable_groups_are_refused_with_the_fix(groups, message):
+    X, y, _ = _three_lines(300)
+    with pytest.raises(ValueError, match=message):
+        MixtureOfExpertsRegressorCV(n_experts=(1, 2)).fit(X, y, groups=groups)
 
 
 def test_the_default_forms_depend_on_the_rows_per_quadratic_coefficient():
