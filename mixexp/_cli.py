@@ -9,7 +9,7 @@ import joblib
 import numpy as np
 from sklearn.base import clone
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.model_selection import KFold
+from sklearn.model_selection import GroupKFold, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -159,11 +159,12 @@ def draw_demo(moe, pipe, path, random_state=0):
 _MISSING = {"", "na", "nan", "null", "none", "?"}
 
 
-def read_table(path, target, features=None, drop=()):
-    """Numeric feature matrix, target column and feature names from a CSV
-    file with a header row; ``features`` (default: every column but the
-    target) less ``drop`` are the inputs. A ValueError says what is wrong,
-    with the line numbers of missing values."""
+def read_table(path, target, features=None, drop=(), groups=None):
+    """Numeric feature matrix, target column, feature names and the column
+    ``groups`` (None without one) from a CSV file with a header row;
+    ``features`` (default: every column but the target and the groups)
+    less ``drop`` are the inputs. A ValueError says what is wrong, with the
+    line numbers of missing values."""
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))
@@ -177,14 +178,17 @@ def read_table(path, target, features=None, drop=()):
     header = rows[0]
     lines = [i + 2 for i, row in enumerate(rows[1:]) if row]  # 1-based, header 1
     body = [row for row in rows[1:] if row]
-    for name in [target, *(features or ()), *drop]:
+    extra = [] if groups is None else [groups]
+    for name in [target, *extra, *(features or ()), *drop]:
         if name not in header:
             raise ValueError(
                 f"no column {name!r} in {path!r}; its columns are {header}."
             )
     if any(len(row) != len(header) for row in body):
         raise ValueError(f"{path!r} has rows with a different number of fields.")
-    names = [n for n in (features or header) if n != target and n not in drop]
+    names = [
+        n for n in (features or header) if n not in (target, *extra) and n not in drop
+    ]
     if not names:
         raise ValueError(
             f"{path!r} has no feature column left besides {target!r}; check "
@@ -192,7 +196,7 @@ def read_table(path, target, features=None, drop=()):
         )
     columns = dict(zip(header, zip(*body, strict=True), strict=True))
     missing = {}
-    for name in [target, *names]:
+    for name in [target, *extra, *names]:
         at = [line for line, v in zip(lines, columns[name], strict=True) if _absent(v)]
         if at:
             missing[name] = at
@@ -215,7 +219,8 @@ def read_table(path, target, features=None, drop=()):
             f"feature column(s) {bad} of {path!r} are not numeric; encode them as "
             "numbers, or leave them out with --drop."
         )
-    return np.column_stack(X), np.array(columns[target]), names
+    group_labels = None if groups is None else np.array(columns[groups])
+    return np.column_stack(X), np.array(columns[target]), names, group_labels
 
 
 def _absent(value):
@@ -231,10 +236,13 @@ def _experts(k):
     return f"{k} expert{'' if k == 1 else 's'}"
 
 
-def _select(model, X, y, select, max_experts, random_state, out, verbose=0):
+def _select(
+    model, X, y, select, max_experts, random_state, out, verbose=0, groups=None
+):
     """The pipeline chosen by cross-validation (the CV estimator: expert
-    form and number of experts) or by BIC (along the split path of linear
-    experts, on all rows), fitted on all rows; prints what was compared."""
+    form and number of experts, folds by ``groups`` if given) or by BIC
+    (along the split path of linear experts, on all rows), fitted on all
+    rows; prints what was compared."""
     grid = [k for k in _GRID if k <= max_experts] or [1]
     scaler, mixture = model.steps[0][1], model.steps[-1][1]
     if select == "cv":
@@ -246,7 +254,7 @@ def _select(model, X, y, select, max_experts, random_state, out, verbose=0):
         search = make_pipeline(
             clone(scaler), kind(grid, random_state=random_state, verbose=verbose)
         )
-        search.fit(X, y)
+        search.fit(X, y, **{f"{search.steps[-1][0]}__groups": groups})
         results = search[-1].cv_results_
         print(f"  {'expert form':26} {'K':>2}   held-out score", file=out)
         for i, params in enumerate(results["params"]):
@@ -291,7 +299,9 @@ def fit_command(args, out=None):
     and a picture."""
     out = sys.stdout if out is None else out
     progress = StatusLine(out)
-    X, y, names = read_table(args.data, args.target, args.features, args.drop)
+    X, y, names, groups = read_table(
+        args.data, args.target, args.features, args.drop, args.groups
+    )
     kind = MixtureOfExpertsClassifier if args.classifier else MixtureOfExpertsRegressor
     if not args.classifier:
         try:
@@ -301,18 +311,23 @@ def fit_command(args, out=None):
                 f"target {args.target!r} is not numeric; pass --classifier to "
                 "predict class labels."
             ) from exc
-    folds = list(KFold(5, shuffle=True, random_state=args.random_state).split(X))
+    folds = _folds(X, groups, args)
     smallest = min(len(train) for train, _ in folds)
     if not args.select and args.n_experts > smallest:
         raise ValueError(
-            f"--n-experts {args.n_experts} is more than the {smallest} rows each "
-            f"cross-validation fit has (4/5 of the {X.shape[0]} rows); use at most "
-            f"{smallest}, or let --select cv choose."
+            f"--n-experts {args.n_experts} is more than the {smallest} rows the "
+            f"smallest cross-validation fit has (of {X.shape[0]} rows); use at "
+            f"most {smallest}, or let --select cv choose."
         )
     model = make_pipeline(
         StandardScaler(), kind(args.n_experts, n_init=3, random_state=args.random_state)
     )
     print(f"{args.data}: {X.shape[0]} rows, features {names}", file=out)
+    if groups is not None:
+        n_groups = np.unique(groups).size
+        print(
+            f"folds by {args.groups!r}: no fold splits its {n_groups} groups", file=out
+        )
     fitted = None
     if args.select:
         what = "cross-validation" if args.select == "cv" else "BIC"
@@ -326,6 +341,7 @@ def fit_command(args, out=None):
             args.random_state,
             out,
             verbose=int(progress.live),  # the search's progress, in a terminal
+            groups=groups,
         )
         # Scored below as a fixed configuration: the choice saw these rows.
         model = make_pipeline(StandardScaler(), clone(fitted[-1]))
@@ -355,7 +371,7 @@ def fit_command(args, out=None):
     mixture = fitted[-1]
     print(
         f"{kind.__name__} with {_experts(mixture.n_experts_)} "
-        f"({mixture.experts_!r}): 5-fold cross-validated {metric} "
+        f"({mixture.experts_!r}): {len(folds)}-fold cross-validated {metric} "
         f"{_mean_and_error(scores)}",
         file=out,
     )
@@ -374,6 +390,23 @@ def fit_command(args, out=None):
         draw_fit(fitted, X, y, names, args.target, args.plot)
         print(f"picture: {args.plot}", file=out)
     return fitted
+
+
+def _folds(X, groups, args):
+    """Five shuffled folds, or with a groups column five by group (fewer
+    with fewer groups), so that the scores are those of new groups."""
+    if groups is None:
+        return list(KFold(5, shuffle=True, random_state=args.random_state).split(X))
+    n_groups = np.unique(groups).size
+    if n_groups < 2:
+        raise ValueError(
+            f"--groups {args.groups!r} has a single group, which no fold can "
+            "hold out; give a column with at least two groups."
+        )
+    splitter = GroupKFold(
+        min(5, n_groups), shuffle=True, random_state=args.random_state
+    )
+    return list(splitter.split(X, groups=groups))
 
 
 def _mean_and_error(scores):
@@ -521,6 +554,12 @@ def main(argv=None):
     )
     fit.add_argument(
         "--classifier", action="store_true", help="the target holds class labels"
+    )
+    fit.add_argument(
+        "--groups",
+        metavar="COLUMN",
+        help="a column of group labels (speaker, patient, site): no fold splits "
+        "a group, so the scores are those of new groups",
     )
     size = fit.add_mutually_exclusive_group()
     size.add_argument("--n-experts", type=int, default=4, help="number of experts")

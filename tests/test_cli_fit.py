@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from _helpers import Terminal
 
+from mixexp import MixtureOfExpertsRegressorCV
 from mixexp._cli import main, read_table
 from mixexp.datasets import make_local_classification, make_piecewise_linear
 
@@ -123,8 +124,21 @@ def test_classifier_with_string_labels_chosen_by_cv(tmp_path, capsys):
             ["--target", "y", "--n-experts", "5"],
             ["x", "y"],
             [[1, 2], [3, 4], [5, 6], [7, 8], [9, 1], [2, 2]],
-            "--n-experts 5 is more than the 4 rows each cross-validation fit has",
+            "--n-experts 5 is more than the 4 rows the smallest cross-validation fit",
         ),
+        (
+            ["--target", "y", "--groups", "g"],
+            ["x", "g", "y"],
+            [[1, "a", 2], [3, "a", 4], [5, "a", 6]],
+            "--groups 'g' has a single group",
+        ),
+        (
+            ["--target", "y", "--groups", "g"],
+            ["x", "g", "y"],
+            [[1, "a", 2], [3, "", 4], [5, "b", 6]],
+            r"missing values: 'g' on line\(s\) 3",
+        ),
+        (["--target", "y", "--groups", "g"], ["x", "y"], [[1, 2]] * 3, "no column 'g'"),
     ],
 )
 def test_bad_input_gets_a_clear_error(tmp_path, capsys, args, header, rows, message):
@@ -135,6 +149,31 @@ def test_bad_input_gets_a_clear_error(tmp_path, capsys, args, header, rows, mess
     err = capsys.readouterr().err
     assert err.startswith("mixexp fit: error:")
     assert re.search(message, err)
+
+
+def test_groups_give_folds_by_group_to_the_scores_and_the_search(
+    tmp_path, capsys, monkeypatch
+):
+    X, y = make_piecewise_linear(300, random_state=0)
+    site = np.repeat([f"s{i}" for i in range(6)], 50)
+    path = _write(
+        tmp_path / "sites.csv", ["x", "site", "y"], zip(X[:, 0], site, y, strict=True)
+    )
+    searched = []  # the groups the CV estimator's fit gets
+    fit = MixtureOfExpertsRegressorCV.fit
+
+    def recording(self, X, y, sample_weight=None, groups=None):
+        searched.append(groups)
+        return fit(self, X, y, sample_weight, groups)
+
+    monkeypatch.setattr(MixtureOfExpertsRegressorCV, "fit", recording)
+    args = ["fit", path, "--target", "y", "--groups", "site", "--select", "cv"]
+    assert main([*args, "--max-experts", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "features ['x']" in out  # the groups column is no input
+    assert "folds by 'site': no fold splits its 6 groups" in out
+    assert "5-fold cross-validated R^2" in out
+    assert len(searched) == 1 and np.array_equal(searched[0], site)
 
 
 def test_n_experts_and_select_are_exclusive(piecewise_csv, capsys):
@@ -213,7 +252,7 @@ def test_progress_lines_only_in_a_terminal(piecewise_csv, tty):
     args = Namespace(
         data=piecewise_csv, target="y", features=None, drop=(), classifier=False,
         n_experts=3, select=None, max_experts=8, save=None, plot=None,
-        random_state=0,
+        random_state=0, groups=None,
     )  # fmt: skip
     fit_command(args, out=out)
     assert ("\rscoring: fold 5 of 5" in out.text) == tty
