@@ -304,7 +304,12 @@ experts : list of expert components, default=None
     inputs, ``LinearExpert(degree=2)``.
 gates : list of gate components, default=None
     Candidate gates; None uses ``SoftmaxGate()`` and
-    ``GaussianGate(covariance_type="full")``.
+    ``GaussianGate(covariance_type="full")``. A ``TreeGate()`` among them
+    adds hierarchies (:class:`HierarchicalMixtureOfExpertsRegressor`, with
+    its ``branching`` and softmax nodes of its settings): a single expert,
+    then a level deeper at each size that is a power of ``branching``, every
+    leaf split among its children as the split path splits an expert. A
+    tree cannot drop a leaf, so it grows only where every leaf splits.
 scoring : "squared_error", "log_likelihood" or None, default=None
     The held-out score of every row that candidates are compared on: minus
     its squared error (None: what ``score``, the R^2, measures, as RidgeCV
@@ -318,7 +323,12 @@ experts : list of expert components, default=None
     Candidate expert forms; None uses ``LogisticExpert()``.
 gates : list of gate components, default=None
     Candidate gates; None uses ``SoftmaxGate()`` and
-    ``GaussianGate(covariance_type="diag")``.
+    ``GaussianGate(covariance_type="diag")``. A ``TreeGate()`` among them
+    adds hierarchies (:class:`HierarchicalMixtureOfExpertsClassifier`, with
+    its ``branching`` and softmax nodes of its settings): a single expert,
+    then a level deeper at each size that is a power of ``branching``, every
+    leaf split among its children as the split path splits an expert. A
+    tree cannot drop a leaf, so it grows only where every leaf splits.
 scoring : "log_likelihood", "accuracy" or None, default=None
     The held-out score of every row that candidates are compared on: its
     log-likelihood, the log of the probability given to its class (None),

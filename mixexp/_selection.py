@@ -43,6 +43,11 @@ from ._base import BaseMixtureOfExperts
 from ._classifier import MixtureOfExpertsClassifier
 from ._docs import CLASSIFIER_CV_ATTRIBUTES, REGRESSOR_CV_ATTRIBUTES, document
 from ._estep import responsibilities
+from ._hierarchical import (
+    HierarchicalMixtureOfExpertsClassifier,
+    HierarchicalMixtureOfExpertsRegressor,
+    _Hierarchy,
+)
 from ._html_repr import DocLinkMixin
 from ._init import kmeans_centres, nearest_centre
 from ._params import Interval, ParamNamesOnce
@@ -50,7 +55,7 @@ from ._prune import parameters_per_expert
 from ._regressor import MixtureOfExpertsRegressor
 from ._validation import CheckedClassifierMixin, CheckedRegressorMixin
 from .experts import LinearExpert, LogisticExpert
-from .gates import GaussianGate, SoftmaxGate
+from .gates import GaussianGate, SoftmaxGate, TreeGate
 
 # Below this many rows, cv=None walks 5 folds instead of 3, and from
 # _MANY_ROWS on 2.
@@ -101,41 +106,99 @@ def _joint_features(model, X, target, sample_weight):
     return (Z - mean) / np.where(std > 0, std, 1.0)
 
 
+def _split_start(model, X, y, sample_weight):
+    """What splitting ``model``'s experts needs: its responsibilities (n,
+    K) on the validated rows, the standardized rows to cluster
+    (``_joint_features``), the experts' misfit (``owned_misfit``) and the
+    effective rows each child must keep (``parameters_per_expert``)."""
+    X, target = model._validate_Xy(X, y)
+    resp = responsibilities(*model._log_joint(X, target))[0].T
+    misfit = owned_misfit(model, X, target, sample_weight, resp)
+    Z = _joint_features(model, X, target, sample_weight)
+    need = parameters_per_expert(model.gate_, model.experts_, model.n_experts_)
+    return resp, Z, misfit, need
+
+
+def _split_column(column, Z, sample_weight, n_parts, need, random_state):
+    """One expert's responsibilities ``column`` shared out among ``n_parts``
+    children, shape (n_parts, n_samples), by a weighted k-means of its rows
+    (each row going whole to one child; rows it barely explains stay with
+    the first); None when its rows do not split so that every child keeps
+    ``need`` effective rows (such a child would be degenerate, and pruning
+    would undo the split after a wasted fit)."""
+    counted = sample_weight > 0  # effective rows, as pruning counts them
+    if column[counted].sum() < n_parts * need:
+        return None  # no split leaves every child enough rows
+    rows = np.flatnonzero(column > _SPLIT_MIN_RESP)
+    if rows.size < n_parts or not np.any(Z[rows] != Z[rows[0]]):
+        return None  # a single distinct point does not split
+    centres = kmeans_centres(
+        Z[rows], (sample_weight * column)[rows], n_parts, random_state
+    )
+    labels = nearest_centre(Z[rows], centres)
+    parts = np.zeros((n_parts, column.size))
+    for part in range(1, n_parts):
+        chosen = rows[labels == part]
+        parts[part, chosen] = column[chosen]
+    parts[0] = column - parts[1:].sum(axis=0)
+    if parts[:, counted].sum(axis=1).min() < need:
+        return None
+    return parts
+
+
 def split_responsibilities(model, X, y, sample_weight, n_new, random_state):
     """Responsibilities (K + s, n_samples) that start the next model of the
     path from the fitted ``model``: its own, with the columns of the ``s <=
     n_new`` experts with the largest ``owned_misfit`` each split in two by a
     weighted 2-means of their rows (``_joint_features``). Experts whose rows
     do not split (fewer than two distinct points), or whose halves would not
-    both explain as many rows as an expert has parameters, are passed over:
-    such a half would be degenerate, and pruning would undo the split after
-    a wasted fit."""
-    X, target = model._validate_Xy(X, y)
-    resp = responsibilities(*model._log_joint(X, target))[0].T  # (n, K)
-    misfit = owned_misfit(model, X, target, sample_weight, resp)
-    Z = _joint_features(model, X, target, sample_weight)
-    need = parameters_per_expert(model.gate_, model.experts_, model.n_experts_)
-    counted = sample_weight > 0  # effective rows, as pruning counts them
+    both explain as many rows as an expert has parameters, are passed over
+    (``_split_column``)."""
+    resp, Z, misfit, need = _split_start(model, X, y, sample_weight)
     columns = list(resp.T)
     for expert in np.argsort(-misfit, kind="stable"):
         if len(columns) - resp.shape[1] == n_new:
             break
-        if resp[counted, expert].sum() < 2 * need:
-            continue  # no split leaves both halves enough rows
-        weight = sample_weight * resp[:, expert]
-        rows = np.flatnonzero(resp[:, expert] > _SPLIT_MIN_RESP)
-        if rows.size < 2 or not np.any(Z[rows] != Z[rows[0]]):
-            continue  # a single distinct point does not split
-        centres = kmeans_centres(Z[rows], weight[rows], 2, random_state)
-        labels = nearest_centre(Z[rows], centres)
-        second = np.zeros_like(columns[expert])
-        second[rows[labels == 1]] = columns[expert][rows[labels == 1]]
-        first = columns[expert] - second
-        if min(first[counted].sum(), second[counted].sum()) < need:
-            continue
-        columns[expert] = first
-        columns.append(second)
+        halves = _split_column(resp[:, expert], Z, sample_weight, 2, need, random_state)
+        if halves is not None:
+            columns[expert] = halves[0]
+            columns.append(halves[1])
     return np.array(columns)
+
+
+def split_leaves(model, X, y, sample_weight, branching, random_state):
+    """Responsibilities (K * branching, n_samples) that start a tree of gates
+    one level deeper than the fitted ``model``: every leaf's column shared
+    out among ``branching`` children (``_split_column``), leaf k's children
+    being leaves ``k * branching`` to ``k * branching + branching - 1`` (the
+    tree's breadth-first order); None if some leaf does not split."""
+    resp, Z, _, need = _split_start(model, X, y, sample_weight)
+    children = []
+    for leaf in range(resp.shape[1]):
+        parts = _split_column(
+            resp[:, leaf], Z, sample_weight, branching, need, random_state
+        )
+        if parts is None:
+            return None
+        children.append(parts)
+    return np.concatenate(children)
+
+
+def is_tree(model):
+    """Whether ``model`` is a hierarchy (a tree of gates)."""
+    return isinstance(model, _Hierarchy)
+
+
+def walks_to(template, n_experts):
+    """Whether a form takes the step to ``n_experts``: a flat one to every
+    size; a tree to 1 (its root, a single expert) and the powers of its
+    branching, one level per step."""
+    if not is_tree(template):
+        return True
+    size = 1
+    while size < n_experts:
+        size *= template.branching
+    return size == n_experts
 
 
 def grow(template, model, n_experts, train, random_state):
@@ -144,8 +207,10 @@ def grow(template, model, n_experts, train, random_state):
     k-means clusters when ``model`` is None, else from ``model``'s
     responsibilities with its worst-explained experts split. Returns None
     when no expert could be added (nothing split, or pruning removed what
-    the split added)."""
+    the split added). A tree grows one level per step (``_grow_tree``)."""
     X, y, weight = train
+    if is_tree(template):
+        return _grow_tree(template, model, n_experts, train, random_state)
     if model is None:
         return clone(template).set_params(n_experts=n_experts).fit(X, y, weight)
     resp = split_responsibilities(
@@ -156,6 +221,42 @@ def grow(template, model, n_experts, train, random_state):
     fitted = clone(template).set_params(n_experts=resp.shape[0])
     fitted._fit_from_responsibilities(X, y, weight, resp)
     return fitted if fitted.n_experts_ > model.n_experts_ else None
+
+
+def _grow_tree(template, model, n_experts, train, random_state):
+    """A hierarchy's step: at the start a single expert (the flat mixture of
+    one) or a balanced tree from k-means clusters, then every leaf split
+    into ``branching`` children, a level deeper. None when ``n_experts`` is
+    not the next level's size, when a leaf does not split, or when the tree
+    fitted has a degenerate leaf (a leaf cannot leave a balanced tree, so
+    pruning cannot remove it)."""
+    X, y, weight = train
+    branching = template.branching
+    if model is None and n_experts == 1:
+        params = template.get_params(deep=False)
+        del params["depth"], params["branching"]
+        flat = (
+            MixtureOfExpertsClassifier
+            if template._task == "classification"
+            else MixtureOfExpertsRegressor
+        )
+        return flat(n_experts=1, **params).fit(X, y, weight)
+    depth = round(np.log(n_experts) / np.log(branching))
+    if branching**depth != n_experts:
+        return None
+    fitted = clone(template).set_params(depth=depth)
+    if model is None:
+        fitted.fit(X, y, weight)
+    else:
+        if n_experts != model.n_experts_ * branching:
+            return None
+        resp = split_leaves(model, X, y, weight, branching, random_state)
+        if resp is None:
+            return None
+        fitted._fit_from_responsibilities(X, y, weight, resp)
+    rows = fitted.responsibilities(X, y)[weight > 0].sum(axis=0)
+    need = parameters_per_expert(fitted.gate_, fitted.experts_, fitted.n_experts_)
+    return fitted if rows.min() >= need else None
 
 
 def walk_path(template, grid, train, seed=0):
@@ -272,7 +373,9 @@ def _race_losers(active, best, held_out, weight, n_expert_forms):
     more than ``_RACE_ERRORS`` standard errors of the paired difference."""
     losers = []
     for expert in range(n_expert_forms):
-        rivals = [c for c in active if c % n_expert_forms == expert]
+        rivals = [
+            c for c in active if c % n_expert_forms == expert and best[c] is not None
+        ]
         if len(rivals) < 2:
             continue
         rows = [best[c] for c in rivals]
@@ -442,22 +545,24 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
         best = dict.fromkeys(active)  # each form's best row so far
         since_best = dict.fromkeys(active, 0)
         begin = time.perf_counter()
+        last = dict.fromkeys(active)  # each form's latest row walked
         for position, n_experts in enumerate(grid):
-            jobs = [(c, f) for c in active for f in range(len(folds))]
+            walking = [c for c in active if walks_to(templates[c], n_experts)]
+            jobs = [(c, f) for c in walking for f in range(len(folds))]
             # Processes: a step's many small numpy calls hold the GIL, so
             # threads would wait on each other.
             outcomes = Parallel(n_jobs=self.n_jobs, prefer="processes")(
                 walks[c][f].job(X, y, weight, n_experts) for c, f in jobs
             )
-            grown = dict.fromkeys(active, False)
+            grown = dict.fromkeys(walking, False)
             for (c, f), outcome in zip(jobs, outcomes, strict=True):
                 result = walks[c][f].take(n_experts, outcome)
-                row, (_, test) = c * len(grid) + position, folds[f]
+                row, (_, test), before = c * len(grid) + position, folds[f], last[c]
                 if result is None:  # this fold's mixture stays as it was
-                    if position > 0:
-                        held_out[row, column[test]] = held_out[row - 1, column[test]]
+                    if before is not None:
+                        held_out[row, column[test]] = held_out[before, column[test]]
                         for values in record.values():
-                            values[row, f] = values[row - 1, f]
+                            values[row, f] = values[before, f]
                         record["fit_time"][row, f] = 0.0
                     continue
                 grown[c] = True
@@ -467,8 +572,8 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
                 record["n_experts_fitted"][row, f] = fitted
                 record["n_parameters"][row, f] = parameters
                 record["fit_time"][row, f] = seconds
-            for c in list(active):
-                row = c * len(grid) + position
+            for c in walking:
+                row = last[c] = c * len(grid) + position
                 if not grown[c]:  # no fold could grow: larger sizes are out of reach
                     for values in record.values():
                         values[row] = np.nan
@@ -543,7 +648,10 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
         one EM run instead of a walk along the path)."""
         X, y, weight = data
         start = fold_models[int(np.argmax(fold_scores))]
-        model = clone(template).set_params(n_experts=start.n_experts_)
+        # The fold model's own form: a tree's root is a flat single expert.
+        model = clone(start)
+        if not is_tree(model):
+            model.set_params(n_experts=start.n_experts_)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pruning is reported in n_experts_
             return model._fit_from_responsibilities(
@@ -589,13 +697,22 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
         return check_cv(cv, classifier=classifier)
 
     def _template(self, expert, gate, seed):
-        return self._mixture(
-            gate=gate,
-            expert=expert,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            random_state=seed,
-        )
+        """The unfitted mixture of a form; a ``TreeGate`` makes a hierarchy
+        of its branching, whose nodes are softmax gates with its settings
+        (the walk sets the depth)."""
+        settings = {
+            "expert": expert,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "random_state": seed,
+        }
+        if isinstance(gate, TreeGate):
+            node = gate.get_params()
+            del node["depth"], node["branching"]
+            return self._hierarchy(
+                depth=1, branching=gate.branching, gate=SoftmaxGate(**node), **settings
+            )
+        return self._mixture(gate=gate, **settings)
 
     @staticmethod
     def _results(candidates, grid, record):
@@ -710,6 +827,7 @@ class MixtureOfExpertsRegressorCV(CheckedRegressorMixin, _MixtureCV):
     # What ``score`` (R^2) measures, as RidgeCV and GridSearchCV choose.
     _default_scoring = "squared_error"
     _mixture = MixtureOfExpertsRegressor
+    _hierarchy = HierarchicalMixtureOfExpertsRegressor
 
     @staticmethod
     def _default_experts(n_samples, n_features):
@@ -788,6 +906,7 @@ class MixtureOfExpertsClassifierCV(CheckedClassifierMixin, _MixtureCV):
     # Accuracy is too coarse to rank close models; the log-loss is not.
     _default_scoring = "log_likelihood"
     _mixture = MixtureOfExpertsClassifier
+    _hierarchy = HierarchicalMixtureOfExpertsClassifier
 
     @staticmethod
     def _default_experts(n_samples, n_features):

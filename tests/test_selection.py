@@ -19,6 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mixexp import (
+    HierarchicalMixtureOfExpertsRegressor,
     MixtureOfExpertsClassifier,
     MixtureOfExpertsClassifierCV,
     MixtureOfExpertsRegressor,
@@ -31,12 +32,13 @@ from mixexp._selection import (
     grow,
     owned_misfit,
     paired_shortfall,
+    split_leaves,
     split_responsibilities,
     walk_path,
 )
 from mixexp.datasets import make_local_classification, make_piecewise_linear
 from mixexp.experts import LinearExpert
-from mixexp.gates import ConstantGate, GaussianGate, SoftmaxGate
+from mixexp.gates import ConstantGate, GaussianGate, SoftmaxGate, TreeGate
 
 
 def _three_lines(n=600, seed=0):
@@ -123,6 +125,46 @@ def test_a_worst_expert_too_small_to_split_gives_way_to_the_next():
     np.testing.assert_array_equal(resp[small], parent[small])
     need = parameters_per_expert(model.gate_, model.experts_, 2)
     assert np.all(resp.sum(axis=1) >= need)
+
+
+def test_split_leaves_gives_every_leaf_its_children_in_tree_order():
+    X, y, _ = _three_lines()
+    model = _quiet(MixtureOfExpertsRegressor(2, random_state=0).fit, X, y)
+    parent = model.responsibilities(X, y).T
+    resp = split_leaves(model, X, y, np.ones(len(y)), 2, np.random.RandomState(0))
+    assert resp.shape == (4, len(y))
+    # Leaf k's children are leaves 2k and 2k + 1 of the deeper tree, and each
+    # row the leaf explains goes whole to one of them.
+    np.testing.assert_allclose(resp[0] + resp[1], parent[0])
+    np.testing.assert_allclose(resp[2] + resp[3], parent[1])
+    for leaf in range(2):
+        children = resp[2 * leaf : 2 * leaf + 2]
+        explained = parent[leaf] > 1e-3
+        assert np.all(np.count_nonzero(children[:, explained], axis=0) == 1)
+        assert np.all(children.sum(axis=1) > 10)
+
+
+def test_a_tree_grows_only_when_every_leaf_splits():
+    """Six far rows own a leaf of the two-expert model: it cannot give two
+    children an expert's worth of rows each, so the tree does not grow."""
+    rng = np.random.RandomState(0)
+    x = np.r_[rng.uniform(-1, 1, 100), np.linspace(2, 3, 6)]
+    y = np.r_[x[:100] + 0.05 * rng.standard_normal(100), 5.0 * (-1) ** np.arange(6)]
+    X, weight = x[:, None], np.ones(106)
+    model = _quiet(MixtureOfExpertsRegressor(2, random_state=0).fit, X, y)
+    rng = np.random.RandomState(0)
+    assert split_leaves(model, X, y, weight, 2, rng) is None
+    tree = HierarchicalMixtureOfExpertsRegressor(random_state=0)
+    assert _quiet(grow, tree, model, 4, (X, y, weight), rng) is None
+    # And a tree grows a level at a time: 2 leaves go to 4, not 3 or 8.
+    X, y, _ = _three_lines()
+    model = _quiet(MixtureOfExpertsRegressor(2, random_state=0).fit, X, y)
+    train = (X, y, np.ones(len(y)))
+    for size in (3, 8):
+        assert _quiet(grow, tree, model, size, train, rng) is None
+    deeper = _quiet(grow, tree, model, 4, train, rng)
+    assert isinstance(deeper, HierarchicalMixtureOfExpertsRegressor)
+    assert deeper.depth == 2 and deeper.n_experts_ == 4
 
 
 def test_the_path_recovers_three_lines_and_stops_growing_when_it_cannot():
@@ -382,6 +424,81 @@ def test_default_folds_depend_on_the_rows(n_samples, n_folds):
     )
     splits = [k for k in model.cv_results_ if k.startswith("split")]
     assert len(splits) == n_folds
+
+
+def test_a_tree_form_walks_balanced_trees_and_is_refitted_as_one():
+    X, y, _ = _three_lines(400)
+    model = _quiet(
+        MixtureOfExpertsRegressorCV(
+            n_experts=(1, 2, 3, 4, 6, 8),
+            experts=[LinearExpert()],
+            gates=[TreeGate()],
+            random_state=0,
+        ).fit,
+        X,
+        y,
+    )
+    results = model.cv_results_
+    sizes = results["param_n_experts"]
+    # The tree walks its root (one expert) and one level per step.
+    assert np.all(np.isnan(results["mean_test_score"][np.isin(sizes, (3, 6))]))
+    assert not np.isnan(results["mean_test_score"][sizes == 4]).any()
+    chosen = model.best_estimator_
+    assert isinstance(chosen, HierarchicalMixtureOfExpertsRegressor)
+    assert chosen.n_experts_ == chosen.branching**chosen.depth == 4
+    assert model.score(X, y) > 0.99
+    # Its leaves all explain an expert's worth of rows.
+    rows = chosen.responsibilities(X, y).sum(axis=0)
+    assert rows.min() >= parameters_per_expert(chosen.gate_, chosen.experts_, 4)
+
+
+def test_a_tree_forms_root_is_a_single_expert():
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((200, 2))
+    y = X @ [1.0, -2.0] + 0.1 * rng.standard_normal(200)
+    model = _quiet(
+        MixtureOfExpertsRegressorCV(
+            n_experts=(1, 2, 4), experts=[LinearExpert()], gates=[TreeGate()]
+        ).fit,
+        X,
+        y,
+    )
+    assert model.best_params_["n_experts"] == 1
+    assert type(model.best_estimator_) is MixtureOfExpertsRegressor
+    assert model.n_experts_ == 1
+
+
+def test_trees_race_beside_flat_gates_and_classify():
+    X, y = make_local_classification(400, random_state=0)
+    model = _quiet(
+        MixtureOfExpertsClassifierCV(
+            n_experts=(3, 4, 6), gates=[SoftmaxGate(), TreeGate()], random_state=0
+        ).fit,
+        X,
+        y,
+    )
+    results = model.cv_results_
+    tree = np.array([isinstance(g, TreeGate) for g in results["param_gate"]])
+    # A grid that starts at 3 starts the tree at 4, from k-means clusters.
+    assert np.isnan(
+        results["mean_test_score"][tree & (results["param_n_experts"] == 3)]
+    )
+    assert not np.isnan(
+        results["mean_test_score"][tree & (results["param_n_experts"] == 4)]
+    )
+    assert model.predict_proba(X).shape == (400, 2)
+    assert model.score(X, y) > 0.9
+    # A grid without the branching's powers leaves the tree nothing to walk.
+    model = _quiet(
+        MixtureOfExpertsClassifierCV(
+            n_experts=(3, 6), gates=[SoftmaxGate(), TreeGate()], random_state=0
+        ).fit,
+        X,
+        y,
+    )
+    tree = np.array([isinstance(g, TreeGate) for g in model.cv_results_["param_gate"]])
+    assert np.all(np.isnan(model.cv_results_["mean_test_score"][tree]))
+    assert isinstance(model.best_params_["gate"], SoftmaxGate)
 
 
 def _recorded_folds(monkeypatch):
