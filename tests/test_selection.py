@@ -310,7 +310,11 @@ def test_parallel_walks_give_the_sequential_result(config):
     failed). Any backend gives the sequential search's results exactly."""
     X, y = make_piecewise_linear(240, random_state=1)
     make = lambda **kw: MixtureOfExpertsRegressorCV(  # noqa: E731
-        n_experts=(1, 2, 3, 4), cv=3, random_state=0, **kw
+        n_experts=(1, 2, 3, 4),
+        gates=[SoftmaxGate(), GaussianGate(covariance_type="full"), TreeGate()],
+        cv=3,
+        random_state=0,
+        **kw,
     )
     sequential = _quiet(make().fit, X, y)
     with joblib.parallel_config(**config):
