@@ -66,6 +66,9 @@ class TreeGate(SoftmaxGate):
     --------
     mixexp.HierarchicalMixtureOfExpertsRegressor
         The estimator that builds this gate.
+    mixexp.MixtureOfExpertsRegressorCV
+        Among its ``gates``, walks trees of this gate's branching and
+        chooses their depth by cross-validation.
 
     Notes
     -----
