@@ -38,13 +38,17 @@ All fits run on one BLAS / OpenMP thread (``--threads``). With
 ``--n-jobs N`` the CV estimator also runs with N worker processes (the
 same models, so the same RMSE; the first such fit also starts the
 workers), and a last line per set gives its fit time over the sequential
-one's.
+one's. With ``--trees`` the CV estimator also runs with a ``TreeGate()``
+beside its default gates (``t`` in its choices: hierarchies of that many
+leaves), and two lines per set give its fit time over the default's and
+its RMSE minus the default's, paired over the splits.
 The rows marked "published" are reference numbers copied from the READMEs
 (Gal & Ghahramani 2016, Table 1, arXiv v6: PBP and MC dropout, ± the
 standard error over the 20 splits), not results of this script.
 
 Run:  python benchmarks/bench_uci.py [--splits 20] [--datasets concrete yacht]
-      [--threads 1] [--n-jobs 2] [--quick] [--data-dir /work/shared/data]
+      [--threads 1] [--n-jobs 2] [--trees] [--quick]
+      [--data-dir /work/shared/data]
 """
 
 import argparse
@@ -64,6 +68,10 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from mixexp import MixtureOfExpertsRegressorCV
+from mixexp.gates import GaussianGate, SoftmaxGate, TreeGate
+
+# The CV estimator with hierarchies among its gates (``--trees``).
+TREES = "mixexp CV + trees"
 
 # Published test RMSE (mean, standard error over the 20 splits) on these
 # splits, from each set's README.md, which quotes Gal & Ghahramani (2016),
@@ -111,13 +119,25 @@ def normalized(model):
     )
 
 
-def make_methods(n_jobs=None):
+def make_methods(n_jobs=None, trees=False):
     """Name -> function returning a fresh, unfitted estimator; with
-    ``n_jobs``, the CV estimator also runs with that many workers."""
+    ``n_jobs``, the CV estimator also runs with that many workers, with
+    ``trees`` also with hierarchies among its gates."""
     parallel = {}
     if n_jobs is not None:
         parallel[f"mixexp CV n_jobs={n_jobs}"] = lambda: normalized(
             MixtureOfExpertsRegressorCV(random_state=0, n_jobs=n_jobs)
+        )
+    if trees:
+        parallel[TREES] = lambda: normalized(
+            MixtureOfExpertsRegressorCV(
+                gates=[
+                    SoftmaxGate(),
+                    GaussianGate(covariance_type="full"),
+                    TreeGate(),
+                ],
+                random_state=0,
+            )
         )
     return {
         "mixexp CV": lambda: normalized(MixtureOfExpertsRegressorCV(random_state=0)),
@@ -147,7 +167,7 @@ def run_dataset(X, y, splits, methods):
     estimator's choices (``sL6``: six softmax-gated linear experts)."""
     rmse = np.empty((len(methods), len(splits)))
     seconds = np.empty_like(rmse)
-    chosen = []
+    chosen = {label: [] for label in ("mixexp CV", TREES)}
     for s, (train, test) in enumerate(splits):
         for m, (label, make) in enumerate(methods.items()):
             model = make()
@@ -157,10 +177,10 @@ def run_dataset(X, y, splits, methods):
             residual = model.predict(X[test]) - y[test]
             rmse[m, s] = np.sqrt(np.mean(residual**2))
             inner = model.regressor_[-1]
-            if label == "mixexp CV":
+            if label in chosen:
                 gate = type(inner.best_params_["gate"]).__name__[0].lower()
                 form = "Q" if inner.best_params_["expert"].degree == 2 else "L"
-                chosen.append(f"{gate}{form}{inner.n_experts_}")
+                chosen[label].append(f"{gate}{form}{inner.n_experts_}")
     return rmse, seconds, chosen
 
 
@@ -181,11 +201,14 @@ def main():
     parser.add_argument(
         "--n-jobs", type=int, default=None, help="also time the CV estimator's n_jobs"
     )
+    parser.add_argument(
+        "--trees", action="store_true", help="also the CV estimator with trees"
+    )
     parser.add_argument("--quick", action="store_true", help="2 splits")
     parser.add_argument("--data-dir", default="/work/shared/data")
     args = parser.parse_args()
     n_splits = 2 if args.quick else args.splits
-    methods = make_methods(args.n_jobs)
+    methods = make_methods(args.n_jobs, args.trees)
     print(
         f"first {n_splits} published splits per set, test RMSE in target units "
         f"(mean ± s.e. = std(ddof=1)/sqrt({n_splits})), fit s = mean seconds "
@@ -211,7 +234,7 @@ def main():
         fit = seconds.mean(axis=1)
         n, d = X.shape
         for m, method in enumerate(methods):
-            k = histogram(chosen) if method == "mixexp CV" else ""
+            k = histogram(chosen[method]) if chosen.get(method) else ""
             print(
                 f"{name:>11} {n:>5} {d:>3} {method:>22} "
                 f"{mean[m]:>8.3f} ± {error[m]:<5.3f} {median[m]:>7.3f} "
@@ -226,6 +249,17 @@ def main():
             print(
                 f"{name:>11}: fit time of mixexp CV with n_jobs={args.n_jobs} / "
                 f"without = {parallel / fit[names.index('mixexp CV')]:.2f}"
+            )
+        if args.trees:
+            print(
+                f"{name:>11}: fit time of {TREES} / mixexp CV = "
+                f"{fit[names.index(TREES)] / fit[names.index('mixexp CV')]:.2f}"
+            )
+            diff = rmse[names.index(TREES)] - rmse[names.index("mixexp CV")]
+            print(
+                f"{name:>11}: {TREES} - mixexp CV, paired over the splits: "
+                f"{diff.mean():+.3f} ± {diff.std(ddof=1) / np.sqrt(diff.size):.3f}, "
+                f"lower on {np.sum(diff < 0)}, higher on {np.sum(diff > 0)}"
             )
         for rival in ("MLP", "MLP grid"):
             diff = rmse[names.index("mixexp CV")] - rmse[names.index(rival)]
