@@ -254,6 +254,16 @@ sample_weight : array-like of shape (n_samples,), default=None
         """
 n_experts : array-like of int, default=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
     Increasing numbers of experts to walk.
+gates : list of gate components, default=None
+    Candidate gates; None uses ``SoftmaxGate()`` and
+    ``GaussianGate(covariance_type="{covariance}")``. A ``TreeGate()`` among
+    them adds hierarchies,
+    :class:`Hierarchical{mixture}`
+    with its ``branching`` and softmax nodes of its settings: a single
+    expert, then a level deeper at each size that is a power of
+    ``branching``, every leaf split among its children as the split path
+    splits an expert. A tree cannot drop a leaf, so it grows only where
+    every leaf splits.
 cv : int, cross-validation generator, iterable or None, default=None
     Folds, as in :func:`~sklearn.model_selection.check_cv`; an int gives
     shuffled folds{stratified}. None gives 5 folds below 500 rows (3 would
@@ -302,14 +312,6 @@ experts : list of expert components, default=None
     Candidate expert forms; None searches ``LinearExpert()`` and, when there
     are at least five rows per coefficient of a full quadratic in the
     inputs, ``LinearExpert(degree=2)``.
-gates : list of gate components, default=None
-    Candidate gates; None uses ``SoftmaxGate()`` and
-    ``GaussianGate(covariance_type="full")``. A ``TreeGate()`` among them
-    adds hierarchies (:class:`HierarchicalMixtureOfExpertsRegressor`, with
-    its ``branching`` and softmax nodes of its settings): a single expert,
-    then a level deeper at each size that is a power of ``branching``, every
-    leaf split among its children as the split path splits an expert. A
-    tree cannot drop a leaf, so it grows only where every leaf splits.
 scoring : "squared_error", "log_likelihood" or None, default=None
     The held-out score of every row that candidates are compared on: minus
     its squared error (None: what ``score``, the R^2, measures, as RidgeCV
@@ -321,14 +323,6 @@ scoring : "squared_error", "log_likelihood" or None, default=None
         """
 experts : list of expert components, default=None
     Candidate expert forms; None uses ``LogisticExpert()``.
-gates : list of gate components, default=None
-    Candidate gates; None uses ``SoftmaxGate()`` and
-    ``GaussianGate(covariance_type="diag")``. A ``TreeGate()`` among them
-    adds hierarchies (:class:`HierarchicalMixtureOfExpertsClassifier`, with
-    its ``branching`` and softmax nodes of its settings): a single expert,
-    then a level deeper at each size that is a power of ``branching``, every
-    leaf split among its children as the split path splits an expert. A
-    tree cannot drop a leaf, so it grows only where every leaf splits.
 scoring : "log_likelihood", "accuracy" or None, default=None
     The held-out score of every row that candidates are compared on: its
     log-likelihood, the log of the probability given to its class (None),
@@ -498,10 +492,12 @@ WORDS = {
     "cv_regression": {
         "mixture": "MixtureOfExpertsRegressor",
         "stratified": "",
+        "covariance": "full",
     },
     "cv_classification": {
         "mixture": "MixtureOfExpertsClassifier",
         "stratified": ", stratified",
+        "covariance": "diag",
     },
     "deep_regression": {
         "outputs": "the standardized targets, see ``target_mean_``",
