@@ -5,7 +5,9 @@ cross-validated estimators built on it.
 starts from k-means clusters, every later one from its predecessor, whose
 worst-explained experts are split in two (split-and-merge EM, Ueda et al.
 2000; greedy mixture learning, Vlassis & Likas 2002). Each step is then a
-warm-started EM run that moves little, instead of a fit from scratch.
+warm-started EM run that moves little, instead of a fit from scratch. A
+hierarchy grows the same way a level at a time, every leaf split among its
+children (``split_leaves``).
 ``MixtureOfExpertsRegressorCV`` and ``MixtureOfExpertsClassifierCV`` walk it
 on every fold for every candidate expert form and gate, and pick by the
 held-out scores with the one-standard-error rule.
