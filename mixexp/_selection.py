@@ -109,16 +109,15 @@ def _joint_features(model, X, target, sample_weight):
 
 
 def _split_start(model, X, y, sample_weight):
-    """What splitting ``model``'s experts needs: its responsibilities (n,
-    K) on the validated rows, the standardized rows to cluster
-    (``_joint_features``), the experts' misfit (``owned_misfit``) and the
-    effective rows each child must keep (``parameters_per_expert``)."""
+    """What splitting ``model``'s experts needs: the validated rows and
+    encoded targets, its responsibilities (n, K) on them, the standardized
+    rows to cluster (``_joint_features``) and the effective rows each child
+    must keep (``parameters_per_expert``)."""
     X, target = model._validate_Xy(X, y)
     resp = responsibilities(*model._log_joint(X, target))[0].T
-    misfit = owned_misfit(model, X, target, sample_weight, resp)
     Z = _joint_features(model, X, target, sample_weight)
     need = parameters_per_expert(model.gate_, model.experts_, model.n_experts_)
-    return resp, Z, misfit, need
+    return X, target, resp, Z, need
 
 
 def _split_column(column, Z, sample_weight, n_parts, need, random_state):
@@ -156,7 +155,8 @@ def split_responsibilities(model, X, y, sample_weight, n_new, random_state):
     do not split (fewer than two distinct points), or whose halves would not
     both explain as many rows as an expert has parameters, are passed over
     (``_split_column``)."""
-    resp, Z, misfit, need = _split_start(model, X, y, sample_weight)
+    X, target, resp, Z, need = _split_start(model, X, y, sample_weight)
+    misfit = owned_misfit(model, X, target, sample_weight, resp)
     columns = list(resp.T)
     for expert in np.argsort(-misfit, kind="stable"):
         if len(columns) - resp.shape[1] == n_new:
@@ -174,7 +174,7 @@ def split_leaves(model, X, y, sample_weight, branching, random_state):
     out among ``branching`` children (``_split_column``), leaf k's children
     being leaves ``k * branching`` to ``k * branching + branching - 1`` (the
     tree's breadth-first order); None if some leaf does not split."""
-    resp, Z, _, need = _split_start(model, X, y, sample_weight)
+    *_, resp, Z, need = _split_start(model, X, y, sample_weight)
     children = []
     for leaf in range(resp.shape[1]):
         parts = _split_column(
