@@ -117,6 +117,7 @@ ESTIMATORS = [
     MixtureOfExpertsRegressor(n_experts=2, expert=LinearExpert(degree=2)),
     MixtureOfExpertsRegressor(n_experts=2, expert=Ridge()),
     MixtureOfExpertsClassifier(n_experts=2, expert=LogisticExpert(alpha=1e-2)),
+    MixtureOfExpertsClassifier(n_experts=2, expert=LogisticExpert(degree=2)),
     MixtureOfExpertsClassifier(
         n_experts=2, expert=DecisionTreeClassifier(max_depth=2, random_state=0)
     ),

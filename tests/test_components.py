@@ -148,6 +148,31 @@ def test_polynomial_expert_is_weighted_ridge_on_monomials():
     np.testing.assert_allclose(est.predict(X), Z @ coef + intercept, rtol=1e-7)
 
 
+def test_polynomial_logistic_expert_is_logistic_regression_on_monomials():
+    """One quadratic softmax expert is LogisticRegression(C = 1 / (alpha W))
+    on the weighted-standardized monomials; predictions go through phi."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 2)) * [3.0, 0.5] + [10.0, -2.0]
+    radius = ((X[:, 0] - 10) / 3) ** 2 + ((X[:, 1] + 2) / 0.5) ** 2
+    y = (radius + 0.5 * rng.randn(300) > 1.2).astype(int) + (X[:, 0] > 12)
+    w = rng.uniform(0.5, 2, size=300)
+    alpha = 1e-2
+    est = MixtureOfExpertsClassifier(
+        1, expert=LogisticExpert(alpha=alpha, degree=2), tol=1e-12, max_iter=2000
+    ).fit(X, y, sample_weight=w)
+    Z = PolynomialFeatures(2, include_bias=False).fit_transform(X)
+    scale = StandardScaler().fit(Z, sample_weight=w).scale_
+    ref = LogisticRegression(C=1 / (alpha * w.sum()), tol=1e-12, max_iter=10_000)
+    ref.fit(Z / scale, y, sample_weight=w)
+    assert est.experts_.coef_.shape == (1, 3, 5)
+    np.testing.assert_allclose(
+        est.predict_proba(X), ref.predict_proba(Z / scale), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        est.predict_experts(X)[:, 0], ref.predict_proba(Z / scale), atol=1e-6
+    )
+
+
 def test_no_intercept_expert_is_ridge_without_intercept():
     rng = np.random.RandomState(1)
     X = rng.standard_normal((200, 3)) + 2.0

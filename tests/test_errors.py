@@ -25,7 +25,7 @@ from mixexp import (
     MixtureOfExpertsRegressor,
 )
 from mixexp.datasets import make_mixture_regression, make_piecewise_linear
-from mixexp.experts import LinearExpert, StudentTExpert
+from mixexp.experts import LinearExpert, LogisticExpert, StudentTExpert
 from mixexp.gates import GaussianGate, SoftmaxGate
 
 X, Y = make_piecewise_linear(50, random_state=0)
@@ -451,12 +451,7 @@ HIERARCHY_CHANGES = {"gate": dict(depth=3), "n_experts": dict(branching=3)}
 
 @pytest.mark.parametrize(
     "kind, change",
-    [
-        (kind, change)
-        for kind in STALE_MODELS
-        for change in STALE_CHANGES
-        if not (kind == "classifier" and change == "degree")  # no degree there
-    ],
+    [(kind, change) for kind in STALE_MODELS for change in STALE_CHANGES],
 )
 def test_set_params_without_refitting_keeps_the_fitted_model(kind, change):
     # Before: log_likelihood & co. sized their arrays by the new n_experts
@@ -465,6 +460,8 @@ def test_set_params_without_refitting_keeps_the_fitted_model(kind, change):
     params = STALE_CHANGES[change]
     if kind == "hierarchy":
         params = HIERARCHY_CHANGES.get(change, params)
+    if kind == "classifier" and change == "degree":
+        params = dict(expert=LogisticExpert(degree=3))
     model = _quiet_fit(clone(model), X2, y)
     reference = _all_outputs(model, y)
     before = _fitted_state(model)
@@ -585,6 +582,25 @@ def test_a_bool_is_not_a_number_parameter_of_a_part(component, name):
     model = MixtureOfExpertsRegressor(2, max_iter=5, **{role: component})
     with pytest.raises(ValueError, match=f"{name}.*(True.*bool|Got (np.)?True)"):
         model.fit(X, Y)
+
+
+@pytest.mark.parametrize("degree", [True, 1.5, 0])
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_an_expert_degree_is_a_positive_int(degree, task):
+    # Before: degree=0 failed building the data ("could not broadcast").
+    if task == "regression":
+        model, y = MixtureOfExpertsRegressor(2, expert=LinearExpert(degree=degree)), Y2
+    else:
+        model, y = (
+            MixtureOfExpertsClassifier(2, expert=LogisticExpert(degree=degree)),
+            L2,
+        )
+    with pytest.raises(ValueError, match=f"degree={degree}.*int >= 1"):
+        model.fit(X2, y)
+    with pytest.raises(ValueError, match=f"degree={degree}.*int >= 1"):
+        model.partial_fit(
+            X2, y, **({"classes": np.unique(L2)} if task != "regression" else {})
+        )
 
 
 @pytest.mark.parametrize(

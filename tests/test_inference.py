@@ -325,7 +325,6 @@ def _two_outputs(n=400, seed=0):
 def _fd_information(model, X, y, table, sample_weight=None, steps=None):
     """Minus the central finite-difference Hessian of the total weighted
     log-likelihood, steps of 1e-3 standard errors by default."""
-    theta = np.asarray(table["estimate"], dtype=float)
     if steps is None:
         steps = 1e-3 * np.asarray(table["std_error"], dtype=float)
     weight = np.ones(len(y)) if sample_weight is None else sample_weight
@@ -335,6 +334,12 @@ def _fd_information(model, X, y, table, sample_weight=None, steps=None):
         _set_parameters(work, table, point)
         return float(weight @ work.log_likelihood(X, y))
 
+    return -_fd_hessian(total, table["estimate"], steps)
+
+
+def _fd_hessian(function, theta, steps):
+    """The central finite-difference Hessian of ``function`` at ``theta``."""
+    theta = np.asarray(theta, dtype=float)
     size = theta.shape[0]
     hess = np.empty((size, size))
     for i in range(size):
@@ -343,13 +348,13 @@ def _fd_information(model, X, y, table, sample_weight=None, steps=None):
             ej = np.zeros(size)
             ei[i], ej[j] = steps[i], steps[j]
             value = (
-                total(theta + ei + ej)
-                - total(theta + ei - ej)
-                - total(theta - ei + ej)
-                + total(theta - ei - ej)
+                function(theta + ei + ej)
+                - function(theta + ei - ej)
+                - function(theta - ei + ej)
+                + function(theta - ei - ej)
             ) / (4 * steps[i] * steps[j])
             hess[i, j] = hess[j, i] = value
-    return -hess
+    return hess
 
 
 CASES = {
@@ -465,20 +470,27 @@ def test_observed_information_is_the_fd_hessian(case):
     np.testing.assert_allclose(table["std_error"], se, rtol=1e-4)
 
 
-def test_logistic_experts_fd_hessian():
+@pytest.mark.parametrize("degree", [1, 2])
+def test_logistic_experts_fd_hessian(degree):
     """Two logistic experts with three classes, away from the optimum too
     (Louis' identity is the Hessian at any parameters)."""
     rng = np.random.RandomState(3)
     X = rng.normal(size=(300, 1))
     y = np.where(X[:, 0] < 0, rng.randint(0, 2, 300), rng.randint(1, 3, 300))
     model = MixtureOfExpertsClassifier(
-        2, gate=SoftmaxGate(alpha=0.0), expert=LogisticExpert(alpha=0.0), max_iter=3
+        2,
+        gate=SoftmaxGate(alpha=0.0),
+        expert=LogisticExpert(alpha=0.0, degree=degree),
+        max_iter=3,
     )
     with pytest.warns(Warning):
         model.fit(X, y)  # not converged: the Hessian holds anywhere
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # maybe indefinite away from the optimum
         table = coef_table(model, X, y)
+    terms = ["intercept", "x0", "x0^2"][: degree + 1]
+    expert_terms = np.asarray(table["term"])[np.asarray(table["part"]) == "expert"]
+    assert list(expert_terms) == terms * 2 * 2  # 2 experts x 2 classes
     steps = 1e-4 * np.maximum(1.0, np.abs(table["estimate"]))
     expected = _fd_information(model, X, y, table, steps=steps)
     order = np.argsort(np.asarray(table["part"]) == "expert", kind="stable")
@@ -511,19 +523,7 @@ def test_penalty_curvature_is_added():
         expert_pen = np.sum(0.2 * 300 * var_x * c**2 / (2 * s2))
         return work.log_likelihood(X, y).sum() - gate_pen - expert_pen
 
-    theta = table["estimate"].astype(float)
-    steps = 1e-3 * table["std_error"]
-    size = theta.shape[0]
-    hess = np.empty((size, size))
-    for i in range(size):
-        for j in range(size):
-            ei, ej = np.eye(size)[i] * steps[i], np.eye(size)[j] * steps[j]
-            hess[i, j] = (
-                objective(theta + ei + ej)
-                - objective(theta + ei - ej)
-                - objective(theta - ei + ej)
-                + objective(theta - ei - ej)
-            ) / (4 * steps[i] * steps[j])
+    hess = _fd_hessian(objective, table["estimate"], 1e-3 * table["std_error"])
     se = np.sqrt(np.diag(np.linalg.inv(-hess)))
     np.testing.assert_allclose(table["std_error"], se, rtol=1e-4)
     # The penalty matters here: without it the information is another matrix
@@ -533,6 +533,35 @@ def test_penalty_curvature_is_added():
     free = observed_information(unpenalized, X, y)[0]
     penalized = observed_information(model, X, y)[0]
     assert np.abs(free - penalized).max() > 0.1 * np.abs(penalized).max()
+
+
+def test_quadratic_logistic_penalty_curvature():
+    """One quadratic softmax expert, three classes: the information is the
+    FD Hessian of the log-likelihood less the docstring's penalty,
+    alpha W / 2 sum_j Var(phi_j) ||V[:, j]||^2 on the class-centred
+    coefficients V of phi(x) = (x, x^2)."""
+    rng = np.random.RandomState(4)
+    X = rng.normal(size=(300, 1))
+    y = np.digitize(X[:, 0] ** 2 + 0.3 * X[:, 0] + 0.5 * rng.randn(300), [0.4, 1.5])
+    model = _tight(
+        MixtureOfExpertsClassifier(1, expert=LogisticExpert(alpha=0.05, degree=2))
+    ).fit(X, y)
+    table = coef_table(model, X, y)
+    assert list(table["term"][:3]) == ["intercept", "x0", "x0^2"]
+    var_phi = np.column_stack([X[:, 0], X[:, 0] ** 2]).var(axis=0)
+    work = copy.deepcopy(model)
+
+    def objective(point):
+        _set_parameters(work, table, point)
+        V = work.experts_.coef_[0]
+        V = V - V.mean(axis=0)
+        penalty = 0.05 * 300 / 2 * np.sum(var_phi * V**2)
+        return work.log_likelihood(X, y).sum() - penalty
+
+    expected = -_fd_hessian(objective, table["estimate"], 1e-3 * table["std_error"])
+    information = observed_information(model, X, y)[0]
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(information, expected, rtol=1e-4, atol=1e-6 * scale)
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from mixexp.datasets import (
     make_mixture_regression,
     make_piecewise_linear,
 )
+from mixexp.experts import LogisticExpert
 from mixexp.gates import SoftmaxGate, TreeGate
 
 
@@ -82,9 +83,12 @@ def test_sparse_regression_prediction_equals_the_masked_dense_one(n_outputs):
     np.testing.assert_allclose(pred, _dense_reference(est, X), rtol=1e-12)
 
 
-def test_sparse_classifier_probabilities_equal_the_masked_dense_ones():
+@pytest.mark.parametrize("degree", [1, 2])
+def test_sparse_classifier_probabilities_equal_the_masked_dense_ones(degree):
     X, y = make_local_classification(800, random_state=0)
-    est = MixtureOfExpertsClassifier(5, top_k=2, random_state=0).fit(X, y)
+    est = MixtureOfExpertsClassifier(
+        5, top_k=2, expert=LogisticExpert(degree=degree), random_state=0
+    ).fit(X, y)
     proba = est.predict_proba(X)
     np.testing.assert_allclose(proba, _dense_reference(est, X), rtol=1e-12)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)

@@ -3,7 +3,6 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.preprocessing import PolynomialFeatures
 from sklearn.utils._param_validation import StrOptions
 
 from .._component import check_component_fitted, map_chunks
@@ -17,9 +16,10 @@ from .._information import (
     scale_pairs,
     term_names,
 )
-from .._linalg import monomials, psd_solve, weighted_grams
+from .._linalg import psd_solve, weighted_grams
 from .._online import running_average
 from .._params import Interval
+from ._polynomial import PolynomialDesign
 
 _LOG_2PI = np.log(2.0 * np.pi)
 
@@ -53,7 +53,7 @@ def _floored_covariance(covariance, floor):
     return clipped * root[:, None] * root[None, :]
 
 
-class LinearExpert(LocationScaleMarginals, Expert):
+class LinearExpert(PolynomialDesign, LocationScaleMarginals, Expert):
     """K linear-Gaussian experts ``y | x, k ~ N(W_k^T [phi(x), 1], S_k)``.
 
     The M-step is one weighted ridge regression per expert, all solved
@@ -181,30 +181,6 @@ class LinearExpert(LocationScaleMarginals, Expert):
         return out[:, :, 0] if self._single_output else out
 
     # ------------------------------------------------- protocol of the driver
-    def _features(self, X):
-        """phi(x): the design features of the inputs, refused when their
-        largest monomial, max |x| ** degree, would overflow where X itself
-        does not (the limit of ``check_magnitude``)."""
-        if isinstance(self.degree, bool) or not isinstance(self.degree, Integral):
-            raise ValueError(
-                f"degree={self.degree!r} must be an int >= 1 (the polynomial "
-                "degree of the experts), not a bool or a float."
-            )
-        if self.degree == 1 or X.size == 0:
-            return X
-        largest = float(max(X.max(), -X.min()))  # no |X| copy
-        limit = np.sqrt(np.finfo(X.dtype).max) * 1e-4
-        if largest > 1 and self.degree * np.log(largest) > np.log(limit):
-            raise ValueError(
-                f"The degree-{self.degree} polynomial features of X reach "
-                f"{largest:.3g} ** {self.degree} = "
-                f"1e{self.degree * np.log10(largest):.0f}, whose squares overflow "
-                f"in {X.dtype}. Scale the features first "
-                "(e.g. StandardScaler in a Pipeline before the mixture), or "
-                "lower degree."
-            )
-        return monomials(X, self.degree)
-
     @property
     def capabilities(self):
         """What the experts support (see ``mixexp._contract``).
@@ -677,12 +653,7 @@ class LinearExpert(LocationScaleMarginals, Expert):
 
     def _info_terms(self, names):
         """Names of the design columns ``[1, phi(x)]``."""
-        features = names
-        if self.degree > 1:
-            features = PolynomialFeatures(self.degree, include_bias=False)
-            features = features.fit(np.zeros((1, len(names))))
-            features = features.get_feature_names_out([str(n) for n in names])
-        return term_names(features, self.fit_intercept)
+        return term_names(self._feature_names(names), self.fit_intercept)
 
     # The general pieces (mixexp._information.LocationScale): a full noise
     # covariance, and the t experts' scale matrices and degrees of freedom.

@@ -1,5 +1,7 @@
 """Softmax (multinomial logistic) experts for classification."""
 
+from numbers import Integral
+
 import numpy as np
 
 from .._component import MultinomialComponent, check_component_fitted, map_chunks
@@ -14,20 +16,23 @@ from .._information import (
     term_names,
 )
 from .._multinomial import batch_logits, softmax
+from .._params import Interval
+from ._polynomial import PolynomialDesign
 
 
-class LogisticExpert(MultinomialComponent, Expert):
-    """K softmax experts ``P_k(c | x) = softmax(coef_[k] @ x + intercept_[k])_c``.
+class LogisticExpert(PolynomialDesign, MultinomialComponent, Expert):
+    """K softmax experts ``P_k(c | x) = softmax(coef_[k] @ phi(x) + intercept_[k])_c``.
 
-    Each expert is a multinomial logistic regression fitted with the
-    responsibilities as sample weights; the M-step maximizes
-    ``sum_i w_i h_ik log P_k(y_i | x_i) - alpha W / 2 sum_j Var(x_j)
+    Each expert is a multinomial logistic regression on ``phi(x)``, the
+    inputs (``degree=1``) or their monomials up to ``degree``, fitted with
+    the responsibilities as sample weights; the M-step maximizes
+    ``sum_i w_i h_ik log P_k(y_i | x_i) - alpha W / 2 sum_j Var(phi_j)
     ||coef_k[:, j]||^2`` far enough to increase it, with ``W = sum_i w_i``
-    and ``Var(x_j)`` the weighted variance of input j: a penalty per unit of
-    sample weight on the weights in standardized units. With one expert
-    this is scikit-learn's ``LogisticRegression(C=1/(alpha W))`` on the
-    standardized inputs (``C=2/(alpha W)`` for two classes, which
-    scikit-learn parametrizes by a single weight vector).
+    and ``Var(phi_j)`` the weighted variance of design column j: a penalty
+    per unit of sample weight on the weights in standardized units. With one
+    expert this is scikit-learn's ``LogisticRegression(C=1/(alpha W))`` on
+    the standardized columns of ``phi(x)`` (``C=2/(alpha W)`` for two
+    classes, which scikit-learn parametrizes by a single weight vector).
 
     Parameters
     ----------
@@ -37,6 +42,12 @@ class LogisticExpert(MultinomialComponent, Expert):
         inputs nor on the scale of the weights). It must be positive when an
         expert may see linearly separable data, or its weights grow without
         bound.
+    degree : int, default=1
+        Polynomial experts: ``phi(x)`` holds the monomials of the expert's
+        inputs up to this degree, in the order of
+        :class:`~sklearn.preprocessing.PolynomialFeatures` without the bias
+        column; degree 2 draws quadratic class boundaries, as
+        :class:`~sklearn.discriminant_analysis.QuadraticDiscriminantAnalysis`.
     solver : {"auto", "newton", "block", "bound", "lbfgs"}, default="auto"
         M-step solver, as for :class:`~mixexp.gates.SoftmaxGate`.
     max_iter : int, default=None
@@ -47,7 +58,8 @@ class LogisticExpert(MultinomialComponent, Expert):
 
     Attributes
     ----------
-    coef_ : ndarray of shape (n_experts, n_classes, n_features)
+    coef_ : ndarray of shape (n_experts, n_classes, n_expert_features)
+        One column per feature of ``phi(x)``.
     intercept_ : ndarray of shape (n_experts, n_classes)
     solver_ : str
         The solver actually used.
@@ -67,10 +79,22 @@ class LogisticExpert(MultinomialComponent, Expert):
     >>> moe = MixtureOfExpertsClassifier(n_experts=2, random_state=0).fit(X, y)
     >>> moe.experts_.predict_proba(X).shape
     (400, 2, 2)
+    >>> from mixexp.experts import LogisticExpert
+    >>> quadratic = MixtureOfExpertsClassifier(
+    ...     n_experts=1, expert=LogisticExpert(degree=2), random_state=0
+    ... ).fit(X, y)
+    >>> quadratic.experts_.coef_.shape  # x0, x1, x0^2, x0 x1, x1^2
+    (1, 2, 5)
     """
 
-    def __init__(self, alpha=1e-4, solver="auto", max_iter=None, tol=1e-12):
+    _parameter_constraints = {
+        **MultinomialComponent._parameter_constraints,
+        "degree": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, alpha=1e-4, degree=1, solver="auto", max_iter=None, tol=1e-12):
         self.alpha = alpha
+        self.degree = degree
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
@@ -82,7 +106,7 @@ class LogisticExpert(MultinomialComponent, Expert):
         Parameters
         ----------
         X : ndarray of shape (n_samples, n_features)
-            Validated input.
+            Validated expert inputs (before the polynomial expansion).
 
         Returns
         -------
@@ -91,7 +115,9 @@ class LogisticExpert(MultinomialComponent, Expert):
         """
         check_component_fitted(self)
         V = self._params()
-        proba = map_chunks(X, lambda Xt: softmax(batch_logits(Xt, V))[1], V.shape[:2])
+        proba = map_chunks(
+            self._features(X), lambda Xt: softmax(batch_logits(Xt, V))[1], V.shape[:2]
+        )
         return proba.transpose(2, 0, 1)
 
     # ------------------------------------------------- protocol of the driver
@@ -104,15 +130,11 @@ class LogisticExpert(MultinomialComponent, Expert):
 
     _task = "classification"
 
-    @staticmethod
-    def _features(X):
-        """The design features of the inputs: the inputs themselves."""
-        return X
-
     def _predict_pairs(self, X, samples, experts):
         """Class probabilities of the given (sample, expert) pairs only:
         (n_pairs, n_classes)."""
-        logits = np.einsum("id,icd->ic", X[samples], self.coef_[experts])
+        Z = self._features(X[samples])
+        logits = np.einsum("id,icd->ic", Z, self.coef_[experts])
         logits += self.intercept_[experts]
         return softmax(logits.T[None])[1][0].T
 
@@ -197,15 +219,16 @@ class LogisticExpert(MultinomialComponent, Expert):
 
     # ------------------------------------------------------- information
     # Each expert's parameters of every class but the first relative to the
-    # first's, on the design [1, x]: (C - 1) blocks of 1 + d per expert, the
-    # output index being the class's (into the estimator's ``classes_``).
+    # first's, on the design [1, phi(x)]: (C - 1) blocks of 1 + q per expert,
+    # the output index being the class's (into the estimator's ``classes_``).
+    # The hooks get the expert inputs before the polynomial expansion.
     def _info_design_params(self):
-        """The experts' parameters on ``[1, x]``, shape (K, C, 1 + d)."""
+        """The experts' parameters on ``[1, phi(x)]``, shape (K, C, 1 + q)."""
         return np.concatenate([self.intercept_[:, :, None], self.coef_], axis=2)
 
     def _info_estimates(self, names):
         beta = relative(self._info_design_params())
-        terms = term_names(names)
+        terms = term_names(self._feature_names(names))
         labels = [
             (k, c, term, True)
             for k in range(beta.shape[0])
@@ -220,18 +243,18 @@ class LogisticExpert(MultinomialComponent, Expert):
         return softmax(logits.transpose(1, 2, 0))[1].transpose(2, 0, 1)
 
     def _info_scores(self, X, y):
-        Z = design(X)
+        Z = design(self._features(X))
         prob = self._info_proba(Z)
         indicator = np.zeros_like(prob)
         indicator[np.arange(Z.shape[0]), :, y] = 1.0
         return multinomial_scores(Z, indicator, prob)
 
     def _info_curvature(self, X, y, weights):
-        Z = design(X)
+        Z = design(self._features(X))
         return multinomial_curvature(Z, self._info_proba(Z), weights)
 
     def _info_penalty(self, X, sample_weight):
-        mask = np.append(0.0, column_variance(X, sample_weight))
+        mask = np.append(0.0, column_variance(self._features(X), sample_weight))
         alpha_total = self.alpha * float(sample_weight.sum())
         block = multinomial_penalty(alpha_total, mask, self.coef_.shape[1])
         return np.broadcast_to(block, (self.coef_.shape[0],) + block.shape).copy()
