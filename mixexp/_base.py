@@ -368,6 +368,8 @@ class BaseMixtureOfExperts(
             self._check_structure("warm_start", gate, experts)
         self._check_n_experts(n_weighted)
         self._resolve_features()
+        if not warm:
+            experts._fit_features(take(X, self.expert_features_), sample_weight)
         data_kwargs = {}
         targets = sharded_targets(y, self._task) if sharded else y
         y_encoded = self._encode_fit_targets(targets, data_kwargs)
@@ -464,15 +466,16 @@ class BaseMixtureOfExperts(
 
     def _data_maker(self, experts, data_kwargs, continued=False, class_weight=None):
         """How this fit or batch makes its TrainingData, once the features
-        are resolved (``experts``: unfitted, for its feature map;
-        ``continued``: for the fitted parts; ``class_weight``: a weight per
-        class code, multiplying the sample weights)."""
+        are resolved (``experts``: the new ones, their feature map fitted
+        with ``_fit_features``; ``continued``: for the fitted parts, whose
+        map it uses; ``class_weight``: a weight per class code, multiplying
+        the sample weights)."""
         return DataMaker(
             self.n_features_in_,
             self._n_experts_in_use() if continued else self.n_experts,
             self.gate_features_,
             self.expert_features_,
-            experts,
+            self.experts_ if continued else experts,
             data_kwargs,
             self._encode_targets,
             class_weight,
@@ -508,6 +511,7 @@ class BaseMixtureOfExperts(
             self._resolve_features()
             y_encoded = self._encode_first_batch(y, classes, data_kwargs)
             experts, gate = self._make_experts(), self._make_gate()
+            experts._fit_features(take(X, self.expert_features_), sample_weight)
         else:
             y_encoded = self._encode_targets(y)
             self._target_kwargs(data_kwargs)

@@ -344,6 +344,17 @@ class Expert(Part):
         """The design features (n, d) of validated expert inputs (n, f)."""
         raise self._missing("_features")
 
+    def _fit_features(self, X, sample_weight):
+        """Learn what ``_features`` needs from a new fit's expert inputs (n, f)
+        and sample weights (n,) (numpy or dask arrays, the weights possibly
+        None), before the fit's data is made with it; a warm start and later
+        ``partial_fit`` batches keep what was learnt. Returns None; by
+        default there is nothing to learn."""
+
+    def _n_design_features(self, n_inputs):
+        """Columns of ``_features`` for ``n_inputs`` inputs, fitted or not."""
+        return self._features(np.zeros((1, n_inputs))).shape[1]
+
     def _log_likelihood(self, Xt, y, params):
         """``(log_lik, cache)``: log P_k(y_i | x_i) of shape (K, n_rows) for
         the encoded targets ``y``, and anything ``_accumulate`` reuses."""

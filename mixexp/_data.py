@@ -37,6 +37,23 @@ def is_dask_collection(X):
     return hasattr(X, "__dask_graph__") and callable(X.__dask_graph__)
 
 
+def weighted_moments(X, sample_weight):
+    """Weighted mean and standard deviation (1 for a constant column) of
+    each column of X, numpy or dask arrays (computed), in float64."""
+    if sample_weight is None:
+        mean, var = X.mean(axis=0, dtype=np.float64), X.var(axis=0, dtype=np.float64)
+    else:
+        total = sample_weight.sum()
+        mean = sample_weight @ X / total
+        var = sample_weight @ (X - mean) ** 2 / total
+    if is_dask_collection(mean):
+        import dask
+
+        mean, var = dask.compute(mean, var)
+    std = np.sqrt(np.maximum(np.asarray(var, dtype=np.float64), 0.0))
+    return np.asarray(mean, dtype=np.float64), np.where(std > 0, std, 1.0)
+
+
 def check_magnitude(A, name):
     """Refuse values whose squares overflow in the Gram products and
     variances of a fit (about 1e150 in float64, 1e15 in float32)."""

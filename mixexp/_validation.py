@@ -291,8 +291,8 @@ def _structure(gate, experts, n_experts, gate_columns, expert_columns, design):
         gate_name += f"(depth={gate.depth}, branching={gate.branching})"
     expert_name = type(experts).__name__
     if design:
-        width = experts._features(np.zeros((1, expert_columns.shape[0])))
-        expert_name += f" on {width.shape[1]} design features"
+        width = experts._n_design_features(expert_columns.shape[0])
+        expert_name += f" on {width} design features"
     return {
         "n_experts": n_experts,
         "the gate": gate_name,
@@ -351,7 +351,8 @@ class DataMaker:
     n_experts: int
     gate_columns: np.ndarray
     expert_columns: np.ndarray
-    #: The unfitted expert component, whose ``_features`` maps its inputs.
+    #: The expert component whose ``_features`` maps its inputs: the new
+    #: one, its map fitted (``_fit_features``), or the fitted one continued.
     experts: Any
     #: Facts of the targets' encoding (``n_classes``, ...) the data carries.
     data_kwargs: dict

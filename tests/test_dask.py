@@ -24,6 +24,7 @@ from mixexp.datasets import (
     make_mixture_regression,
     make_piecewise_linear,
 )
+from mixexp.experts import LinearExpert
 from mixexp.gates import GaussianGate
 
 
@@ -48,9 +49,10 @@ def _regression(n=4000, chunks=1000):
 
 
 def _coefficients(model):
-    gate = model.gate_
+    gate, experts = model.gate_, model.experts_
     gate_arrays = [gate.means_] if hasattr(gate, "means_") else [gate.coef_]
-    return gate_arrays + [model.experts_.coef_, model.experts_.intercept_]
+    design = [getattr(experts, name, 0.0) for name in ("input_mean_", "input_scale_")]
+    return gate_arrays + [experts.coef_, experts.intercept_] + design
 
 
 def _assert_same_fit(in_memory, distributed):
@@ -79,6 +81,10 @@ MODELS = {
     # In memory in worker processes; on dask in threads, beside the client.
     "parallel restarts": lambda: MixtureOfExpertsRegressor(
         3, init="random", n_init=3, n_jobs=2, tol=1e-8, random_state=0
+    ),
+    # The inputs' standardization is reduced over all the blocks first.
+    "quadratic": lambda: MixtureOfExpertsRegressor(
+        3, expert=LinearExpert(degree=2), tol=1e-8, random_state=0
     ),
 }
 

@@ -80,10 +80,12 @@ class LinearExpert(PolynomialDesign, LocationScaleMarginals, Expert):
         and in standardized units (each coefficient times the weighted
         standard deviation of its feature).
     degree : int, default=1
-        Polynomial experts: ``phi(x)`` holds the monomials of the expert's
-        inputs up to this degree, in the order of
-        :class:`~sklearn.preprocessing.PolynomialFeatures` without the bias
-        column (the "p" of the meteorits package's MoE models).
+        Polynomial experts: ``phi(x)`` holds the monomials up to this degree
+        of the expert's inputs standardized by their training mean and
+        standard deviation (``input_mean_``, ``input_scale_``), in the
+        order of :class:`~sklearn.preprocessing.PolynomialFeatures` without
+        the bias column (the "p" of the meteorits package's MoE models); so
+        the fit depends neither on the units nor on the origin of the inputs.
     fit_intercept : bool, default=True
         Whether each expert has an intercept. Without one the inputs and
         targets are not centred.
@@ -110,6 +112,11 @@ class LinearExpert(PolynomialDesign, LocationScaleMarginals, Expert):
         ``noise_covariance_`` when it is full.
     noise_covariance_ : ndarray of shape (n_experts, n_outputs, n_outputs)
         Noise covariance of each expert (only with ``covariance_type="full"``).
+    input_mean_ : ndarray of shape (n_expert_inputs,)
+        Weighted mean of each expert input over the training rows, the
+        origin of the polynomial's standardized inputs (degree 2 and up).
+    input_scale_ : ndarray of shape (n_expert_inputs,)
+        Their weighted standard deviations (1 for a constant input).
 
     See Also
     --------

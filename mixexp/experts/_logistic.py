@@ -24,8 +24,8 @@ class LogisticExpert(PolynomialDesign, MultinomialComponent, Expert):
     """K softmax experts ``P_k(c | x) = softmax(coef_[k] @ phi(x) + intercept_[k])_c``.
 
     Each expert is a multinomial logistic regression on ``phi(x)``, the
-    inputs (``degree=1``) or their monomials up to ``degree``, fitted with
-    the responsibilities as sample weights; the M-step maximizes
+    inputs (``degree=1``) or the monomials of their standardization, fitted
+    with the responsibilities as sample weights; the M-step maximizes
     ``sum_i w_i h_ik log P_k(y_i | x_i) - alpha W / 2 sum_j Var(phi_j)
     ||coef_k[:, j]||^2`` far enough to increase it, with ``W = sum_i w_i``
     and ``Var(phi_j)`` the weighted variance of design column j: a penalty
@@ -43,10 +43,9 @@ class LogisticExpert(PolynomialDesign, MultinomialComponent, Expert):
         expert may see linearly separable data, or its weights grow without
         bound.
     degree : int, default=1
-        Polynomial experts: ``phi(x)`` holds the monomials of the expert's
-        inputs up to this degree, in the order of
-        :class:`~sklearn.preprocessing.PolynomialFeatures` without the bias
-        column; degree 2 draws quadratic class boundaries, as
+        Polynomial experts: ``phi(x)`` holds the monomials up to this degree
+        of the inputs standardized as in :class:`LinearExpert`; degree 2
+        draws quadratic class boundaries, as
         :class:`~sklearn.discriminant_analysis.QuadraticDiscriminantAnalysis`.
     solver : {"auto", "newton", "block", "bound", "lbfgs"}, default="auto"
         M-step solver, as for :class:`~mixexp.gates.SoftmaxGate`.
@@ -61,6 +60,9 @@ class LogisticExpert(PolynomialDesign, MultinomialComponent, Expert):
     coef_ : ndarray of shape (n_experts, n_classes, n_expert_features)
         One column per feature of ``phi(x)``.
     intercept_ : ndarray of shape (n_experts, n_classes)
+    input_mean_, input_scale_ : ndarray of shape (n_expert_inputs,)
+        The standardization of the inputs (degree 2 and up), as in
+        :class:`LinearExpert`.
     solver_ : str
         The solver actually used.
 

@@ -148,8 +148,8 @@ class StudentTExpert(LinearExpert):
         and in standardized units, scaled by the scale matrix as in
         :class:`LinearExpert`.
     degree : int, default=1
-        Polynomial experts: ``phi(x)`` holds the monomials of the expert's
-        inputs up to this degree (the "p" of the meteorits package).
+        Polynomial experts on standardized inputs, as in
+        :class:`LinearExpert` (the "p" of the meteorits package).
     fit_intercept : bool, default=True
         Whether each expert has an intercept.
     covariance_type : {"diag", "full"}, default="diag"
@@ -183,6 +183,9 @@ class StudentTExpert(LinearExpert):
         Scale matrix of each expert (only with ``covariance_type="full"``).
     df_ : ndarray of shape (n_experts,)
         Degrees of freedom ``nu_k`` of each expert.
+    input_mean_, input_scale_ : ndarray of shape (n_expert_inputs,)
+        The standardization of the inputs (degree 2 and up), as in
+        :class:`LinearExpert`.
 
     See Also
     --------
