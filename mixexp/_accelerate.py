@@ -6,7 +6,7 @@ theta0``, SQUAREM's squared extrapolation (step length "SqS3") jumps to
 
     theta' = theta0 - 2 a r + a^2 v,   a = -||r|| / ||v||,   a <= -1,
 
-(the norms with the coefficients in standardized units of the features),
+(the norms with each parameter in units free of the data's, ``_theta_units``),
 
 where ``a = -1`` gives ``theta2`` back. The jump is kept only if its
 penalized log-likelihood is at least ``theta2``'s and it leaves every expert
@@ -73,19 +73,9 @@ class Squarem:
         self.thetas = []
         self.values = []  # the objective at each of ``thetas``
         self.fast_in_a_row = 0
-        self.units = [self._units(part) for part in parts]
-
-    def _units(self, part):
-        """Per array of the part's ``_theta``, the factor that puts a
-        coefficient on the design columns in standardized units (the
-        feature's standard deviation; 1 for the intercept and other
-        arrays), so the step length does not depend on the units of the
-        features."""
-        scale = np.append(self.data.column_scale(part._role), 1.0)
-        return [
-            scale if a.ndim and a.shape[-1] == scale.size else 1.0
-            for a in part._theta(self.data)
-        ]
+        # So that the step length depends on the units of neither the
+        # features nor the targets.
+        self.units = [part._theta_units(data) for part in parts]
 
     def _get(self):
         return [

@@ -159,6 +159,18 @@ class Part(DocLinkMixin, ParamNamesOnce, BaseEstimator):
         """Store arrays shaped like ``_theta(data)`` as the parameters."""
         raise self._missing("_set_theta", "gradient")
 
+    def _theta_units(self, data):
+        """Per array of ``_theta(data)``, a factor (broadcasting to it) that
+        makes its changes free of the data's units, for SQUAREM's step
+        length, which compares them across parts. By default a coefficient
+        on the design columns is taken times its column's standard
+        deviation, and other arrays as they are."""
+        scale = np.append(data.column_scale(self._role), 1.0)
+        return [
+            scale if a.ndim and a.shape[-1] == scale.size else 1.0
+            for a in self._theta(data)
+        ]
+
     def _theta_penalty(self, theta, by_variance=False):
         """``(value, gradients)``: the penalty at ``theta`` and its gradient,
         a list shaped like ``theta``; ``by_variance`` (experts) scales it as

@@ -18,6 +18,7 @@ from mixexp import (
     MixtureOfExpertsClassifier,
     MixtureOfExpertsRegressor,
 )
+from mixexp.datasets import make_mixture_regression
 from mixexp.experts import (
     EstimatorExpert,
     GaussianProcessExpert,
@@ -263,6 +264,20 @@ def test_affine_targets_give_affine_predictions(problem, scale, shift):
         moved.predict(X, return_std=True)[1],
         abs(scale) * base.predict(X, return_std=True)[1],
         atol=tolerance,
+    )
+
+
+@pytest.mark.parametrize("n_experts", [3, 6])
+def test_accelerated_em_ignores_the_units_of_the_target(n_experts):
+    # Before: SQUAREM's step length weighed the experts' coefficients in the
+    # target's units against the gate's, so 1000 y + 5 took another path
+    # (26 iterations against 20, predictions apart by 1.3 at K = 6).
+    X, y = make_mixture_regression(2000, 5, 4, noise=0.3, random_state=0)
+    base = MixtureOfExpertsRegressor(n_experts, random_state=0).fit(X, y)
+    moved = MixtureOfExpertsRegressor(n_experts, random_state=0).fit(X, 1000 * y + 5)
+    assert moved.n_iter_ == base.n_iter_
+    np.testing.assert_allclose(
+        (moved.predict(X) - 5) / 1000, base.predict(X), rtol=0, atol=1e-8
     )
 
 

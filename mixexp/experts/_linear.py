@@ -421,6 +421,14 @@ class LinearExpert(PolynomialDesign, LocationScaleMarginals, Expert):
         excess = np.maximum(variance - floor, 1e-300)
         return [W, np.log(excess)]
 
+    def _theta_units(self, data):
+        """W in units of each output's standard deviation too (the
+        log-variances are unit-free)."""
+        features, eta = super()._theta_units(data)
+        y_var = data.cache["expert_y_var"]
+        y_scale = np.sqrt(np.where(y_var > 0, y_var, 1.0))
+        return [features / y_scale[:, None], eta]
+
     def _set_theta(self, theta, data):
         W, eta = theta
         coef = W[:, :, :-1].copy()
