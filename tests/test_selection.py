@@ -621,6 +621,30 @@ def test_the_default_forms_depend_on_the_rows_per_quadratic_coefficient():
     ]
 
 
+def test_the_search_ignores_the_units_and_origins_of_inputs_and_target():
+    """The whole search (walks, SQUAREM's jumps, quadratic candidates, the
+    gates' race) is the same in other units and origins of the inputs and
+    target: the same choice, held-out scores in the target's squared units,
+    affine predictions. (Not under a change of sign: the canonical row order
+    that makes fits independent of row order is along a fixed direction.)"""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(300, 2))
+    y = np.where(X[:, 0] > 0, X[:, 1] ** 2, 2 * X[:, 1]) + 0.1 * rng.randn(300)
+    moved_X, moved_y = X * [1e3, 0.01] + [5e3, 2.0], 100 * y - 7
+    search = MixtureOfExpertsRegressorCV(n_experts=(1, 2, 3, 4), cv=3, random_state=0)
+    base = _quiet(clone(search).fit, X, y)
+    moved = _quiet(clone(search).fit, moved_X, moved_y)
+    assert repr(moved.best_params_) == repr(base.best_params_)
+    np.testing.assert_allclose(
+        moved.cv_results_["mean_test_score"],
+        1e4 * base.cv_results_["mean_test_score"],
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        (moved.predict(moved_X) + 7) / 100, base.predict(X), rtol=0, atol=1e-6
+    )
+
+
 def test_a_round_class_boundary_is_one_quadratic_expert():
     """Concentric circles: one quadratic logistic expert draws the boundary
     that linear experts approximate piece by piece."""
