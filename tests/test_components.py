@@ -215,6 +215,27 @@ def test_polynomial_experts_ignore_the_units_and_origin_of_the_inputs(make):
     )
 
 
+def test_a_polynomial_expert_without_intercept_keeps_its_origin():
+    """Without an intercept the inputs are scaled, not centred: the expert
+    is weighted ridge without intercept on the monomials of x / rms(x), it
+    passes through the origin, and the units of the inputs do not matter."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(1, 3, size=(200, 2))
+    y = X[:, 0] ** 2 - X[:, 0] * X[:, 1] + 0.1 * rng.randn(200)
+    w = rng.uniform(0.5, 2, size=200)
+    make = lambda: MixtureOfExpertsRegressor(  # noqa: E731
+        1, expert=LinearExpert(alpha=0.1, degree=2, fit_intercept=False)
+    )
+    est = make().fit(X, y, sample_weight=w)
+    rms = np.sqrt(np.average(X**2, axis=0, weights=w))
+    Z = PolynomialFeatures(2, include_bias=False).fit_transform(X / rms)
+    coef, _, _ = _standardized_ridge(0.1, Z, y, w, fit_intercept=False)
+    np.testing.assert_allclose(est.experts_.coef_[0], coef, rtol=1e-7)
+    assert est.predict(np.zeros((1, 2)))[0] == 0.0
+    scaled = make().fit(X * [10.0, 0.1], y, sample_weight=w)
+    np.testing.assert_allclose(scaled.predict(X * [10.0, 0.1]), est.predict(X))
+
+
 @pytest.mark.parametrize("continued", ["warm_start", "partial_fit"])
 def test_a_polynomial_expert_keeps_its_standardization_when_continued(continued):
     """The coefficients are on the first fit's standardized inputs: a warm

@@ -86,6 +86,8 @@ class LinearExpert(PolynomialDesign, LocationScaleMarginals, Expert):
         order of :class:`~sklearn.preprocessing.PolynomialFeatures` without
         the bias column (the "p" of the meteorits package's MoE models); so
         the fit depends neither on the units nor on the origin of the inputs.
+        Without an intercept the inputs are only divided by their root mean
+        square, so that the experts still pass through the origin.
     fit_intercept : bool, default=True
         Whether each expert has an intercept. Without one the inputs and
         targets are not centred.
@@ -114,9 +116,11 @@ class LinearExpert(PolynomialDesign, LocationScaleMarginals, Expert):
         Noise covariance of each expert (only with ``covariance_type="full"``).
     input_mean_ : ndarray of shape (n_expert_inputs,)
         Weighted mean of each expert input over the training rows, the
-        origin of the polynomial's standardized inputs (degree 2 and up).
+        origin of the polynomial's standardized inputs (degree 2 and up;
+        zero without an intercept).
     input_scale_ : ndarray of shape (n_expert_inputs,)
-        Their weighted standard deviations (1 for a constant input).
+        Their weighted standard deviations (root mean squares without an
+        intercept; 1 for a constant input).
 
     See Also
     --------

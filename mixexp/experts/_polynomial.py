@@ -36,12 +36,19 @@ class PolynomialDesign:
 
     def _fit_features(self, X, sample_weight):
         """The weighted means and standard deviations of the training
-        inputs, for degree 2 and up (degree 1 keeps the inputs as they are)."""
+        inputs, for degree 2 and up (degree 1 keeps the inputs as they are).
+        An expert without an intercept passes through the origin, which
+        stays where it is: only scaled, not centred."""
         self._check_degree()
         for name in ("input_mean_", "input_scale_"):
             self.__dict__.pop(name, None)
         if self.degree > 1:
-            self.input_mean_, self.input_scale_ = weighted_moments(X, sample_weight)
+            mean, scale = weighted_moments(X, sample_weight)
+            if not getattr(self, "fit_intercept", True):
+                mean = np.zeros_like(mean)
+                scale = np.sqrt(weighted_moments(X**2, sample_weight)[0])
+                scale[scale == 0] = 1.0
+            self.input_mean_, self.input_scale_ = mean, scale
 
     def _n_design_features(self, n_inputs):
         self._check_degree()
