@@ -27,8 +27,9 @@ import zlib
 from . import __version__
 
 # The layout of the fitted state (attribute names and shapes). Bump it when a
-# release changes them; files of another format are refused.
-FORMAT = 1
+# release changes them; files of another format are refused. 2: polynomial
+# experts' coefficients are on standardized inputs (``input_mean_``).
+FORMAT = 2
 
 __all__ = ["dump", "load"]
 
