@@ -35,7 +35,7 @@ class PolynomialDesign:
             )
 
     def _fit_features(self, X, sample_weight):
-        """The weighted means and standard deviations of the training
+        """Learn the weighted means and standard deviations of the training
         inputs, for degree 2 and up (degree 1 keeps the inputs as they are).
         An expert without an intercept passes through the origin, which
         stays where it is: only scaled, not centred."""
@@ -43,11 +43,11 @@ class PolynomialDesign:
         for name in ("input_mean_", "input_scale_"):
             self.__dict__.pop(name, None)
         if self.degree > 1:
-            mean, scale = weighted_moments(X, sample_weight)
-            if not getattr(self, "fit_intercept", True):
-                mean = np.zeros_like(mean)
-                scale = np.sqrt(weighted_moments(X**2, sample_weight)[0])
-                scale[scale == 0] = 1.0
+            if getattr(self, "fit_intercept", True):
+                mean, scale = weighted_moments(X, sample_weight)
+            else:  # the root mean square
+                root = np.sqrt(weighted_moments(X**2, sample_weight)[0])
+                mean, scale = np.zeros_like(root), np.where(root > 0, root, 1.0)
             self.input_mean_, self.input_scale_ = mean, scale
 
     def _n_design_features(self, n_inputs):
@@ -66,11 +66,11 @@ class PolynomialDesign:
         limit = np.sqrt(np.finfo(Z.dtype).max) * 1e-4
         if largest > 1 and self.degree * np.log(largest) > np.log(limit):
             raise ValueError(
-                f"The degree-{self.degree} polynomial features of X reach "
-                f"{largest:.3g} ** {self.degree} = "
-                f"1e{self.degree * np.log10(largest):.0f} standard deviations "
-                f"from the training mean, whose squares overflow in {X.dtype}. "
-                "Remove or clip such outliers, or lower degree."
+                f"The degree-{self.degree} polynomial features of inputs "
+                f"{largest:.3g} standard deviations from the training mean "
+                f"reach 1e{self.degree * np.log10(largest):.0f}, whose squares "
+                f"overflow in {X.dtype}. Remove or clip such outliers, or lower "
+                "degree."
             )
         return monomials(Z, self.degree)
 
