@@ -645,6 +645,24 @@ def test_the_search_ignores_the_units_and_origins_of_inputs_and_target():
     )
 
 
+def test_the_classifier_search_ignores_the_units_and_origins_of_inputs():
+    X, y = make_circles(300, noise=0.1, factor=0.5, random_state=0)
+    moved = X * [1e3, 0.01] + [5e3, 2.0]
+    experts = [LogisticExpert(), LogisticExpert(degree=2)]
+    search = MixtureOfExpertsClassifierCV(
+        n_experts=(1, 2, 3), experts=experts, cv=3, random_state=0
+    )
+    base = _quiet(clone(search).fit, X, y)
+    other = _quiet(clone(search).fit, moved, y)
+    assert repr(other.best_params_) == repr(base.best_params_)
+    np.testing.assert_allclose(
+        other.cv_results_["mean_test_score"], base.cv_results_["mean_test_score"]
+    )
+    np.testing.assert_allclose(
+        other.predict_proba(moved), base.predict_proba(X), rtol=0, atol=1e-6
+    )
+
+
 def test_a_round_class_boundary_is_one_quadratic_expert():
     """Concentric circles: one quadratic logistic expert draws the boundary
     that linear experts approximate piece by piece."""
