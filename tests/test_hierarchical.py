@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _helpers import fit_recording_reseeds
 from scipy.special import logsumexp
 from scipy.stats import norm
 from sklearn.base import clone
@@ -218,6 +219,8 @@ def test_depth_one_classifier_is_the_flat_mixture():
 
 @pytest.mark.parametrize("seed", range(10))
 def test_em_never_lowers_the_likelihood_on_hierarchies(seed):
+    """As for flat mixtures, the iterations that re-seed a dead expert (which
+    may lower the bound, as documented) are not checked."""
     rng = np.random.RandomState(seed)
     depth, branching = [(2, 2), (3, 2), (2, 3), (4, 2), (3, 3)][seed % 5]
     if seed % 2:
@@ -234,10 +237,12 @@ def test_em_never_lowers_the_likelihood_on_hierarchies(seed):
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        est.fit(X, y)
+        est, reseeded = fit_recording_reseeds(est, X, y)
     bounds = est.lower_bounds_
     assert np.all(np.isfinite(bounds))
-    assert np.all(np.diff(bounds) >= -1e-10 * np.abs(bounds[1:]))
+    checked = ~reseeded[1:]  # iteration i + 1 moved bounds[i] to bounds[i + 1]
+    floor = -1e-10 * np.abs(bounds[1:])
+    assert np.all(np.diff(bounds)[checked] >= floor[checked])
 
 
 @pytest.mark.parametrize("top_k", [None, 2])

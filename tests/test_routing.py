@@ -165,10 +165,12 @@ def _two_regimes(n_samples, seed):
 
 def test_load_balancing_spreads_a_collapsed_routing():
     """Eight experts routed two at a time on two regimes: trained without the
-    penalty, the routing collapses onto the four experts that won at the
-    start (two per regime, the least top-2 routing allows) and the other
-    four get nothing; the Switch loss with noisy gating spreads the load
-    evenly at no real cost in R^2."""
+    penalty, the routing collapses onto the few experts that won at the
+    start (four or five) and the others get almost nothing; the Switch loss
+    with noisy gating spreads the load evenly at no real cost in R^2. (At
+    ``balance_weight=0.1`` the load ended even from some starts only: a
+    coefficient of variation of 0.04-0.62 over seeds 0-4, against 0.03-0.05
+    at 1.)"""
     X, y = _two_regimes(4000, 0)
     X_test, y_test = _two_regimes(4000, 1)
     params = dict(
@@ -183,10 +185,10 @@ def test_load_balancing_spreads_a_collapsed_routing():
     )
     free = MixtureOfExpertsRegressor(**params).fit(X, y)
     balanced = MixtureOfExpertsRegressor(
-        **params, balance_weight=0.1, gate_noise=True
+        **params, balance_weight=1.0, gate_noise=True
     ).fit(X, y)
-    assert _coefficient_of_variation(free.expert_load_) > 0.9
-    assert np.count_nonzero(free.expert_load_ > 0.02) <= 4
+    assert _coefficient_of_variation(free.expert_load_) > 0.8
+    assert np.sort(free.expert_load_)[:3].sum() < 0.05
     assert _coefficient_of_variation(balanced.expert_load_) < 0.3
     assert np.all(balanced.expert_load_ > 0.05)
     assert balanced.score(X_test, y_test) >= 0.95 * free.score(X_test, y_test)
