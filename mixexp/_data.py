@@ -333,7 +333,7 @@ class TrainingData:
         """
         key = ("curvature_sample", size, role)
         if key not in self.cache:
-            order = canonical_order(self.X)
+            order = canonical_order(self.X, self.sample_weight)
             drawn = draw_rows(self.sample_weight, order, np.random.RandomState(0), size)
             self.cache[key] = self.sample_design(drawn, self.total_weight / size, role)
         return key

@@ -3,8 +3,9 @@
 Seeding draws rows through the cumulative weight in a canonical (sorted) row
 order, so the result depends on the weighted empirical distribution only: a
 row with ``sample_weight=2`` and two copies of that row give the same seeds,
-and shuffling the rows changes nothing. That is what makes the whole fit
-invariant to row order and equivalent under integer weights.
+and shuffling the rows, or negating or reordering the columns, changes
+nothing. That is what makes the whole fit invariant to row order and to the
+columns' signs and order, and equivalent under integer weights.
 
 The clustered rows are never copied whole: ``StandardizedFeatures`` makes
 them block by block from X and y when indexed. k-means holds them for at
@@ -238,7 +239,7 @@ def kmeans_centres(
     subsample = Z.shape[0] > 2 * max_rows
     if not subsample:
         Z = Z[:]  # StandardizedFeatures: made once, for the order and Lloyd
-    order = canonical_order(Z)
+    order = canonical_order(Z, weight)
     if not plus_plus:
         drawn = [draw_rows(weight, order, rng) for _ in range(n_clusters)]
         return np.array([Z[row] for row in drawn], dtype=float)
@@ -246,7 +247,7 @@ def kmeans_centres(
         drawn = draw_rows(weight, order, rng, max_rows)
         rows, counts = np.unique(drawn, return_counts=True)
         Z, weight = Z[rows], counts.astype(float)
-        order = canonical_order(Z)
+        order = canonical_order(Z, weight)
     sq_norms = np.einsum("ij,ij->i", Z, Z)
     runs = _seed(Z, sq_norms, weight, order, n_clusters, n_seeds, rng)
     inertia = _lloyd(Z, sq_norms, weight, runs, max_iter)

@@ -23,6 +23,7 @@ from mixexp._multinomial import (
     penalty,
     softmax,
 )
+from mixexp._sampling import canonical_order
 from mixexp.datasets import make_local_classification, make_mixture_regression
 
 
@@ -501,6 +502,41 @@ def test_kmeans_is_invariant_to_row_order_and_integer_weights():
     # and the clusters are the three blobs
     assert len(set(labels_w[:30])) == len(set(labels_w[30:60])) == 1
     assert len({labels_w[0], labels_w[30], labels_w[60]}) == 3
+
+
+def test_the_canonical_order_ignores_the_columns_signs_order_and_units():
+    """The same rows in the same order after negating, reordering, shifting
+    and rescaling the columns; rows of weight zero change nothing for the
+    others; any row order gives the same sequence of rows."""
+    rng = np.random.RandomState(0)
+    Z = rng.standard_normal((500, 4))
+    weight = rng.uniform(0.5, 2.0, size=500)
+    order = canonical_order(Z, weight)
+    assert np.array_equal(np.sort(order), np.arange(500))
+    moved = -Z[:, [2, 0, 3, 1]] * [1.0, 4.0, 1e-3, 0.5] + [0.0, 8.0, 1e3, -4.0]
+    assert np.array_equal(canonical_order(moved, weight), order)
+    extra = np.vstack([Z, 50 * rng.standard_normal((20, 4))])
+    with_zeros = canonical_order(extra, np.r_[weight, np.zeros(20)])
+    assert np.array_equal(with_zeros[with_zeros < 500], order)
+    perm = rng.permutation(500)
+    assert np.array_equal(Z[perm][canonical_order(Z[perm], weight[perm])], Z[order])
+
+
+def test_the_canonical_order_breaks_ties_between_discrete_rows_alike():
+    """Discrete rows tie on their distance from the middle of the range: the
+    tie-break still gives one sequence for any row order and any origin and
+    unit of the columns, with identical rows adjacent."""
+    rng = np.random.RandomState(0)
+    Z = rng.randint(0, 3, size=(500, 4)).astype(float)
+    weight = rng.uniform(0.5, 2.0, size=500)
+    order = canonical_order(Z, weight)
+    perm = rng.permutation(500)
+    moved = Z[perm] * [1.0, 4.0, 1e-3, 0.5] + [0.0, 8.0, 1e3, -4.0]
+    again = canonical_order(moved, weight[perm])
+    assert np.array_equal(Z[perm][again], Z[order])
+    rows = Z[order]
+    changes = np.count_nonzero(np.any(rows[1:] != rows[:-1], axis=1))
+    assert changes == np.unique(Z, axis=0).shape[0] - 1
 
 
 def test_kmeans_on_a_row_sample_is_invariant_to_row_order_and_integer_weights():

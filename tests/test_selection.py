@@ -27,9 +27,11 @@ from mixexp import (
     MixtureOfExpertsRegressorCV,
 )
 from mixexp import _selection as selection_module
+from mixexp._init import kmeans_centres, nearest_centre
 from mixexp._prune import parameters_per_expert
 from mixexp._selection import (
     _race_losers,
+    _split_start,
     grow,
     owned_misfit,
     paired_shortfall,
@@ -90,15 +92,19 @@ def test_the_expert_split_is_the_one_that_explains_its_rows_worst():
 
 
 def test_a_split_that_would_leave_a_degenerate_half_is_not_made():
-    """Two outlying rows misfit the one expert of a line most, and 2-means
-    sets them apart; but an expert on two rows would have fewer rows than
-    parameters (what pruning removes), so nothing is split and the path
-    does not grow, where it used to fit a 2-expert mixture to prune it."""
+    """Two rows far off a line (far in x and y, so that 2-means sets them
+    apart from any seeds) would leave an expert on two rows, fewer than its
+    parameters (what pruning removes): nothing is split and the path does
+    not grow, where it used to fit a 2-expert mixture to prune it."""
     rng = np.random.RandomState(0)
-    x = np.r_[rng.uniform(-1, 1, 200), 0.0, 0.1]
-    y = np.r_[x[:200] + 0.05 * rng.standard_normal(200), 20.0, 20.5]
+    x = np.r_[rng.uniform(-1, 1, 200), 20.0, 20.1]
+    y = np.r_[x[:200] + 0.05 * rng.standard_normal(200), -20.0, -20.5]
     X, weight = x[:, None], np.ones(202)
     line = _quiet(MixtureOfExpertsRegressor(1, random_state=0).fit, X, y)
+    Z = _split_start(line, X, y, weight)[3]
+    for seed in range(5):
+        centres = kmeans_centres(Z, weight, 2, np.random.RandomState(seed))
+        assert np.bincount(nearest_centre(Z, centres)).min() == 2
     need = parameters_per_expert(line.gate_, line.experts_, 1)
     assert 2 < need
     resp = split_responsibilities(line, X, y, weight, 1, np.random.RandomState(0))
@@ -107,15 +113,26 @@ def test_a_split_that_would_leave_a_degenerate_half_is_not_made():
     assert grow(template, line, 2, (X, y, weight), np.random.RandomState(0)) is None
 
 
-def test_a_worst_expert_too_small_to_split_gives_way_to_the_next():
-    """Six rows far off a line misfit their own expert most, but cannot
-    give two experts enough rows each; the line's expert is split instead,
-    and both its halves keep an expert's worth of rows."""
+def _line_and_six_far_rows():
+    """A line of 100 rows and six rows zigzagging far off it, and the
+    two-expert mixture EM fits from one expert on each (k-means of the
+    joint rows would rather group three far rows with the line)."""
     rng = np.random.RandomState(0)
     x = np.r_[rng.uniform(-1, 1, 100), np.linspace(2, 3, 6)]
     y = np.r_[x[:100] + 0.05 * rng.standard_normal(100), 5.0 * (-1) ** np.arange(6)]
     X, weight = x[:, None], np.ones(106)
-    model = _quiet(MixtureOfExpertsRegressor(2, random_state=0).fit, X, y)
+    start = np.zeros((2, 106))
+    start[0, :100] = start[1, 100:] = 1.0
+    model = MixtureOfExpertsRegressor(2, random_state=0)
+    _quiet(model._fit_from_responsibilities, X, y, weight, start)
+    return X, y, weight, model
+
+
+def test_a_worst_expert_too_small_to_split_gives_way_to_the_next():
+    """Six rows far off a line misfit their own expert most, but cannot
+    give two experts enough rows each; the line's expert is split instead,
+    and both its halves keep an expert's worth of rows."""
+    X, y, weight, model = _line_and_six_far_rows()
     parent = model.responsibilities(X, y).T
     small = int(np.argmax(parent[:, 100:].sum(axis=1)))
     assert parent[small].sum() == pytest.approx(6, abs=1e-3)
@@ -148,11 +165,7 @@ def test_split_leaves_gives_every_leaf_its_children_in_tree_order():
 def test_a_tree_grows_only_when_every_leaf_splits():
     """Six far rows own a leaf of the two-expert model: it cannot give two
     children an expert's worth of rows each, so the tree does not grow."""
-    rng = np.random.RandomState(0)
-    x = np.r_[rng.uniform(-1, 1, 100), np.linspace(2, 3, 6)]
-    y = np.r_[x[:100] + 0.05 * rng.standard_normal(100), 5.0 * (-1) ** np.arange(6)]
-    X, weight = x[:, None], np.ones(106)
-    model = _quiet(MixtureOfExpertsRegressor(2, random_state=0).fit, X, y)
+    X, y, weight, model = _line_and_six_far_rows()
     rng = np.random.RandomState(0)
     assert split_leaves(model, X, y, weight, 2, rng) is None
     tree = HierarchicalMixtureOfExpertsRegressor(random_state=0)
@@ -623,14 +636,13 @@ def test_the_default_forms_depend_on_the_rows_per_quadratic_coefficient():
 
 def test_the_search_ignores_the_units_and_origins_of_inputs_and_target():
     """The whole search (walks, SQUAREM's jumps, quadratic candidates, the
-    gates' race) is the same in other units and origins of the inputs and
-    target: the same choice, held-out scores in the target's squared units,
-    affine predictions. (Not under a change of sign: the canonical row order
-    that makes fits independent of row order is along a fixed direction.)"""
+    gates' race) is the same in other units, origins and signs of the inputs
+    and target and another order of the inputs: the same choice, held-out
+    scores in the target's squared units, affine predictions."""
     rng = np.random.RandomState(0)
     X = rng.uniform(-2, 2, size=(300, 2))
     y = np.where(X[:, 0] > 0, X[:, 1] ** 2, 2 * X[:, 1]) + 0.1 * rng.randn(300)
-    moved_X, moved_y = X * [1e3, 0.01] + [5e3, 2.0], 100 * y - 7
+    moved_X, moved_y = (X * [-1e3, 0.01] + [5e3, 2.0])[:, ::-1], -100 * y - 7
     search = MixtureOfExpertsRegressorCV(n_experts=(1, 2, 3, 4), cv=3, random_state=0)
     base = _quiet(clone(search).fit, X, y)
     moved = _quiet(clone(search).fit, moved_X, moved_y)
@@ -641,13 +653,13 @@ def test_the_search_ignores_the_units_and_origins_of_inputs_and_target():
         rtol=1e-6,
     )
     np.testing.assert_allclose(
-        (moved.predict(moved_X) + 7) / 100, base.predict(X), rtol=0, atol=1e-6
+        (moved.predict(moved_X) + 7) / -100, base.predict(X), rtol=0, atol=1e-6
     )
 
 
 def test_the_classifier_search_ignores_the_units_and_origins_of_inputs():
     X, y = make_circles(300, noise=0.1, factor=0.5, random_state=0)
-    moved = X * [1e3, 0.01] + [5e3, 2.0]
+    moved = (X * [-1e3, 0.01] + [5e3, 2.0])[:, ::-1]
     experts = [LogisticExpert(), LogisticExpert(degree=2)]
     search = MixtureOfExpertsClassifierCV(
         n_experts=(1, 2, 3), experts=experts, cv=3, random_state=0
