@@ -3,9 +3,11 @@
 Seeding draws rows through the cumulative weight in a canonical (sorted) row
 order, so the result depends on the weighted empirical distribution only: a
 row with ``sample_weight=2`` and two copies of that row give the same seeds,
-and shuffling the rows, or negating or reordering the columns, changes
-nothing. That is what makes the whole fit invariant to row order and to the
-columns' signs and order, and equivalent under integer weights.
+and shuffling the rows, or shifting, rescaling, negating or reordering the
+columns, changes nothing (but for ties of discrete rows, see
+``canonical_order``). That is what makes the whole fit invariant to row
+order and to the columns' units, signs and order, and equivalent under
+integer weights.
 
 The clustered rows are never copied whole: ``StandardizedFeatures`` makes
 them block by block from X and y when indexed. k-means holds them for at
