@@ -43,6 +43,7 @@ from sklearn.utils.validation import (
 
 from ._base import BaseMixtureOfExperts
 from ._classifier import MixtureOfExpertsClassifier
+from ._data import weighted_moments
 from ._docs import CLASSIFIER_CV_ATTRIBUTES, REGRESSOR_CV_ATTRIBUTES, document
 from ._estep import responsibilities
 from ._hierarchical import (
@@ -103,9 +104,8 @@ def _joint_features(model, X, target, sample_weight):
     if model._task == "regression":
         columns.append(target)
     Z = np.hstack(columns)
-    mean = np.average(Z, axis=0, weights=sample_weight)
-    std = np.sqrt(np.average((Z - mean) ** 2, axis=0, weights=sample_weight))
-    return (Z - mean) / np.where(std > 0, std, 1.0)
+    mean, std = weighted_moments(Z, sample_weight)
+    return (Z - mean) / std
 
 
 def _split_start(model, X, y, sample_weight):
