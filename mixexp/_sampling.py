@@ -68,14 +68,14 @@ def canonical_order(Z, weight):
     # A term is at most 1 on the rows of positive weight (the others, whose
     # place in the order draws nothing, are capped at 4): in these units
     # every partial sum is an integer below 2^53, exact in float64.
-    unit = 2.0**53 / (4 * n_dims)
+    cap = 2.0**53 / max(n_dims, 1)
     ones = np.ones(n_dims)
     distance = np.empty(Z.shape[0])
     for rows in row_blocks(Z):
         block = (np.asarray(Z[rows], dtype=float) - middle) / half
         block *= block
-        block *= unit
-        np.minimum(block, 2.0**53 / n_dims, out=block)
+        block *= cap / 4
+        np.minimum(block, cap, out=block)
         np.floor(block, out=block)
         np.matmul(block, ones, out=distance[rows])
     order = np.argsort(distance)  # unstable, but only ties are in doubt
