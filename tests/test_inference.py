@@ -723,13 +723,19 @@ def test_permuting_experts_permutes_the_table():
     table = coef_table(model, X, y)
     other = coef_table(_permuted(model, [0, 2, 1]), X, y)  # reference kept
     relabel = np.array([0, 2, 1])
+    # Permuting reorders the sums and the solve: the tables agree to the
+    # rounding the information's conditioning allows (the jumps make the
+    # gate sharp, and its condition number about 1e10).
+    condition = np.linalg.cond(observed_information(model, X, y)[0])
+    rtol = 100 * np.finfo(float).eps * condition
+    assert rtol < 1e-3
     for part in ("expert", "gate"):
         for k in range(3):
             mine = (table["part"] == part) & (table["expert"] == k)
             theirs = (other["part"] == part) & (other["expert"] == relabel[k])
             for name in ("estimate", "std_error"):
                 np.testing.assert_allclose(
-                    table[name][mine], other[name][theirs], rtol=1e-6
+                    table[name][mine], other[name][theirs], rtol=rtol
                 )
 
 
