@@ -93,10 +93,10 @@ for loss, model in models.items():
 # The competitive and likelihood fits are made of specialists: the gate is
 # nearly hard, the experts it picks are as good on their own as the blend,
 # and their lines are the three pieces. The cooperative fit blends:
-# its gate is softer, the experts' own errors are about ten times the error
-# of their blend, and only the left piece has an expert of its own; the
-# other two lines are off their pieces, and the blend makes up the
-# difference.
+# its gate is softer, the experts' own errors are about three times the
+# error of their blend, and the middle piece has no expert of its own: the
+# line in charge there is off it (slope -0.73 against -1.5), and the blend
+# makes up the difference.
 #
 # Each expert's line and the gate
 # -------------------------------

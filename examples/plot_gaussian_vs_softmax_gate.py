@@ -79,7 +79,7 @@ for data_name, (X, y, _) in problems.items():
 
 # %%
 # Each gate wins on its own kind of data, by a small margin on both scores:
-# the Gaussian gate where the regimes are blobs (in 5 EM iterations against 9
+# the Gaussian gate where the regimes are blobs (in 5 EM iterations against 10
 # here), the softmax gate where they are half-planes, whose straight,
 # unbounded boundaries the Gaussian regions can only approximate.
 blob_gate = models["Gaussian blobs", "Gaussian"].gate_

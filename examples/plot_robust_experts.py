@@ -62,9 +62,9 @@ for name in experts:
 
 # %%
 # Without outliers both find the octave line (about 2 + 0 x) and the stretch
-# line (about 0 + 1 x). With them, one Gaussian expert leaves the stretch
-# line and tilts towards the outliers, so the stretch regime is lost; the t
-# experts' lines barely move.
+# line (about 0 + 1 x). With them, one Gaussian expert goes to the outliers
+# and the other settles between the two lines, so both regimes are lost; the
+# t experts' lines barely move.
 #
 # The learned degrees of freedom
 # ------------------------------

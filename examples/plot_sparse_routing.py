@@ -60,8 +60,8 @@ settings = dict(
 )
 models = {
     "no balancing": MixtureOfExpertsRegressor(**settings).fit(X, y),
-    "noisy gate + balance_weight=0.1": MixtureOfExpertsRegressor(
-        **settings, gate_noise=True, balance_weight=0.1
+    "noisy gate + balance_weight=1": MixtureOfExpertsRegressor(
+        **settings, gate_noise=True, balance_weight=1.0
     ).fit(X, y),
 }
 regimes = {"x0 < 0": X_test[:, 0] <= 0, "x0 > 0": X_test[:, 0] > 0}
@@ -82,12 +82,14 @@ for name, model in models.items():
     print(f"  test R2: {scores[name]:.4f}")
 
 # %%
-# Without balancing, the samples of each regime go to the same two experts,
-# four experts in all, and the other four get almost nothing. With the noisy
-# gate and the balancing loss every expert gets close to 1/8 of the routing,
-# and the experts still specialize: four take each regime. The test R² is
-# the same to three decimals: two regimes do not need eight experts, but
-# spreading the work over them costs nothing here.
+# Without balancing, the samples of each regime go mostly to the same two
+# experts, four experts in all, and the other four get almost nothing. With
+# the noisy gate and the balancing loss every expert gets close to 1/8 of the
+# routing (a coefficient of variation of 0.16 against 0.99), and the experts
+# still specialize: five take the first regime and three the second. Two
+# regimes do not need eight experts, and spreading the work over them costs a
+# little test R² (0.962 against 0.979). With ``balance_weight=0.1`` the load
+# ended even from some random starts only.
 #
 # Who gets the routing, regime by regime
 # --------------------------------------

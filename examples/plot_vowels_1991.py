@@ -56,8 +56,8 @@ print(
 )
 
 # %%
-# Both are close to the paper's 90%; the mixture's accuracy equals the best
-# of the network's five.
+# Both are close to the paper's 90%; the mixture's accuracy is above the
+# best of the network's five.
 #
 # What each expert does
 # ---------------------
