@@ -71,8 +71,7 @@ def canonical_order(Z, weight):
     cap = 2.0**53 / max(n_dims, 1)
     ones = np.ones(n_dims)
     distance = np.empty(Z.shape[0])
-    for rows in row_blocks(Z):
-        block = (np.asarray(Z[rows], dtype=float) - middle) / half
+    for rows, block in _in_half_ranges(Z, middle, half):
         block *= block
         block *= cap / 4
         np.minimum(block, cap, out=block)
@@ -84,10 +83,15 @@ def canonical_order(Z, weight):
         return order
     direction = _fixed_direction(n_dims)
     tie_break = np.empty(Z.shape[0])
-    for rows in row_blocks(Z):
-        block = (np.asarray(Z[rows], dtype=float) - middle) / half
+    for rows, block in _in_half_ranges(Z, middle, half):
         np.matmul(block, direction, out=tie_break[rows])
     return np.lexsort((tie_break, distance))
+
+
+def _in_half_ranges(Z, middle, half):
+    """``(rows, (Z[rows] - middle) / half)`` in float64, block by block."""
+    for rows in row_blocks(Z):
+        yield rows, (np.asarray(Z[rows], dtype=float) - middle) / half
 
 
 def _positive_range(Z, positive):
