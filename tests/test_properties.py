@@ -286,8 +286,7 @@ def test_negated_moved_and_reordered_input_columns_change_no_fit(n_samples):
     """The same fit, up to rounding, after negating, shifting, rescaling and
     reordering the input columns: the initialization's row order depends on
     none of them. (9,000 rows: k-means on a sample and the gate's Newton
-    Hessian on another, both drawn in that order.) Before, negating two
-    columns moved 8 experts' predictions on 3,000 rows by 1.8."""
+    Hessian on another, both drawn in that order.)"""
     X, y = make_mixture_regression(n_samples, 4, 6, noise=0.3, random_state=0)
     moved = (X * [-1.0, 1e3, -0.01, 1.0] + [0.0, 5e3, 2.0, -1.0])[:, [2, 0, 3, 1]]
     with _quiet():

@@ -168,9 +168,7 @@ def test_load_balancing_spreads_a_collapsed_routing():
     penalty, the routing collapses onto the few experts that won at the
     start (four or five) and the others get almost nothing; the Switch loss
     with noisy gating spreads the load evenly at a small cost in R^2. (At
-    ``balance_weight=0.1`` the load ended even from some starts only: a
-    coefficient of variation of 0.10-0.54 over seeds 0-4, against 0.03-0.05
-    at 1.)"""
+    ``balance_weight=0.1`` the load ends even from some starts only.)"""
     X, y = _two_regimes(4000, 0)
     X_test, y_test = _two_regimes(4000, 1)
     params = dict(
