@@ -15,9 +15,14 @@ else EM continues from ``theta2``. So the objective EM reports never
 decreases, and the accelerated run converges where plain EM does, in fewer
 passes over the data.
 
-A jump costs a pass, and where EM already converges fast (each iteration's
-gain below ``_FAST_RATE`` times the one before, twice in a row) it saves
-none, so it is then not tried.
+A jump costs a pass, and it is tried only where SQUAREM's model of EM
+holds: EM moving at a steady rate, the ratio of two successive gains of the
+objective below ``_MAX_RATE`` and within a factor ``_STEADY`` of the ratio
+one iteration before. While EM's gains grow fast or change their rate (as
+the gate sharpens in the first iterations) a jump was mostly rejected, and
+where EM already converges fast (each gain below ``_FAST_RATE`` times the
+one before, twice in a row) it saves none. Slowly growing gains (ratios
+just above 1, EM drifting along a flat ridge) are where jumps pay most.
 
 The parameters are the parts' ``_theta`` arrays (the 'gradient'
 capability); with a part that lacks them EM runs unaccelerated.
@@ -41,6 +46,11 @@ _MAX_STEP = 1e4
 # EM's rate (the ratio of two successive gains of the objective) below
 # which a jump is not tried: EM itself then gains a digit in a few passes.
 _FAST_RATE = 0.3
+# Two successive ratios of gains below _MAX_RATE and within a factor
+# _STEADY of each other: EM's rate is steady, so its iterates lie along the
+# direction SQUAREM follows.
+_MAX_RATE = 1.1
+_STEADY = 1.25
 # One fast pair may be noise (a gain after a large move); this many in a
 # row are not.
 _FAST_IN_A_ROW = 2
@@ -73,6 +83,7 @@ class Squarem:
         self.thetas = []
         self.values = []  # the objective at each of ``thetas``
         self.fast_in_a_row = 0
+        self.last_rate = np.nan  # EM's previous ratio of successive gains
         # So that the step length depends on the units of neither the
         # features nor the targets.
         self.units = [part._theta_units(data) for part in parts]
@@ -92,6 +103,7 @@ class Squarem:
         """Start a new cycle at the current parameters, whose objective is
         ``value`` (after the E-step that evaluated them)."""
         self.thetas, self.values = [self._get()], [value]
+        self.last_rate = np.nan
 
     def record(self, value, comparable=True):
         """Note the parameters of an EM iteration just made and their
@@ -105,14 +117,21 @@ class Squarem:
 
     def ready(self):
         """Whether the last two EM iterations allow a jump that may pay:
-        they are comparable, and EM's rate is not fast (else the cycle
-        slides on by one iteration)."""
+        they are comparable, EM's rate is steady and not fast (else the
+        cycle slides on by one iteration)."""
         if len(self.thetas) < 3:
             return False
         first, second = np.diff(self.values)
-        fast = first > 0 and second < _FAST_RATE * first
+        rate = second / first if first > 0 else np.nan
+        previous, self.last_rate = self.last_rate, rate
+        fast = rate < _FAST_RATE
         self.fast_in_a_row = self.fast_in_a_row + 1 if fast else 0
-        if self.fast_in_a_row >= _FAST_IN_A_ROW:
+        steady = (  # False while either ratio is undefined (nan)
+            0 < rate < _MAX_RATE
+            and 0 < previous < _MAX_RATE
+            and max(rate, previous) < _STEADY * min(rate, previous)
+        )
+        if not steady or self.fast_in_a_row >= _FAST_IN_A_ROW:
             del self.thetas[0], self.values[0]
             return False
         return True

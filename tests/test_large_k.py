@@ -172,28 +172,79 @@ def test_squarem_jump_is_the_closed_form_on_a_linear_map():
     np.testing.assert_allclose(jump[0][0], expected)
 
 
-def test_squarem_skips_jumps_while_em_converges_fast():
-    """A jump is tried after two comparable EM iterations unless EM's gains
-    shrank below ``_FAST_RATE`` times the previous one twice in a row; then
-    the cycle slides on by one iteration, and a slow pair allows a jump
-    again."""
-    from mixexp._accelerate import _FAST_RATE, Squarem
+def test_squarem_jumps_only_while_em_moves_at_a_steady_rate():
+    """A jump is tried after two comparable EM iterations only when the ratio
+    of their gains is below ``_MAX_RATE`` and within ``_STEADY`` of the ratio
+    one iteration before, and not after two fast ratios (below
+    ``_FAST_RATE``) in a row; otherwise the cycle slides on by one
+    iteration."""
+    from mixexp._accelerate import _FAST_RATE, _MAX_RATE, _STEADY, Squarem
 
     acc = Squarem.__new__(Squarem)
-    acc.fast_in_a_row = 0
 
-    def after(values):
-        acc.thetas, acc.values = [None] * len(values), list(values)
+    def start():
+        acc.fast_in_a_row, acc.last_rate = 0, np.nan
+
+    def after(gains):
+        """``ready()`` after EM iterations with these successive gains."""
+        acc.values = [0.0, gains[0], gains[0] + gains[1]]
+        acc.thetas = [None] * 3
         return acc.ready()
 
+    start()
+    acc.thetas, acc.values = [None] * 2, [0.0, 1.0]
+    assert not acc.ready()  # one iteration only
+    assert not after([1.0, 0.8])  # a first ratio: nothing to compare yet
+    assert len(acc.thetas) == 2  # slid on by one iteration
+    assert after([0.8, 0.64])  # the same ratio again: steady
+    assert after([1.0, 0.8 * 0.99 * _STEADY])  # within the factor
+    assert not after([1.0, 0.99 / (1.01 * _STEADY)])  # the rate changed
+    slow = 1.0 + (_MAX_RATE - 1.0) / 2
+    assert not after([1.0, slow]) and after([1.0, slow])  # slowly growing gains
+    fast_growth = _MAX_RATE * 1.01
+    assert not after([1.0, fast_growth]) and not after([1.0, fast_growth])
+    start()
+    assert not after([0.0, 1.0]) and not after([0.0, 1.0])  # no first gain
+    start()
     fast = _FAST_RATE / 2
-    assert not after([0.0, 1.0])  # one iteration only
-    assert after([0.0, 1.0, 1.0 + fast])  # one fast pair: still tried
-    assert not after([0.0, 1.0, 1.0 + fast])  # the second in a row: skipped
-    assert len(acc.thetas) == 2 and acc.values == [1.0, 1.0 + fast]
-    assert after([0.0, 1.0, 1.9])  # slow again
+    assert not after([1.0, fast])
+    assert not after([1.0, fast * 1.1])  # steady, but the second fast ratio
+    assert acc.fast_in_a_row == 2
+    start()
+    assert not after([1.0, 0.5]) and after([1.0, 0.5])  # slow and steady
     assert acc.fast_in_a_row == 0
-    assert after([0.0, 0.0, 1.0]) and after([0.0, 0.0, 1.0])  # no first gain
+
+
+def test_squarem_tries_no_jump_where_em_is_fast(monkeypatch):
+    """On a planted problem whose EM gains grow for a few iterations and
+    then fall fast, the accelerated fit makes no more passes than plain EM,
+    and ends where it does."""
+    import mixexp._accelerate as accelerate
+    import mixexp._em as em
+
+    X, y = make_mixture_regression(2000, 5, 4, noise=0.3, random_state=0)
+    counts = []
+
+    def counted(original):
+        def e_step(*args, **kwargs):
+            counts[-1] += 1
+            return original(*args, **kwargs)
+
+        return e_step
+
+    def fit():
+        counts.append(0)
+        return MixtureOfExpertsRegressor(4, random_state=0, tol=5e-7).fit(X, y)
+
+    for module in (em, accelerate):
+        monkeypatch.setattr(module, "e_step", counted(module.e_step))
+    accelerated = fit()
+    plain_em(monkeypatch)
+    plain = fit()
+    gains = np.diff(plain.lower_bounds_)
+    assert np.any(gains[1:] > gains[:-1])  # the gains grow at first
+    assert counts[0] <= counts[1]
+    assert abs(accelerated.lower_bound_ - plain.lower_bound_) < 1e-6
 
 
 def test_kept_responsibilities_change_no_fit(monkeypatch):
@@ -204,8 +255,16 @@ def test_kept_responsibilities_change_no_fit(monkeypatch):
     import mixexp._em as em
     import mixexp._prune as prune
 
-    X, y = make_mixture_regression(2000, 5, 4, noise=0.3, random_state=0)
-    passes = []
+    # Eight regimes: EM is slow enough for jumps, some of them rejected.
+    X, y = make_mixture_regression(2000, 5, 8, noise=0.3, random_state=0)
+    passes, restored = [], []
+    restore = accelerate._restore_responsibilities
+
+    def recorded(flag, part):
+        restored.append(flag)
+        return restore(flag, part)
+
+    monkeypatch.setattr(accelerate, "_restore_responsibilities", recorded)
 
     def counted(original):
         def e_step(*args, **kwargs):
@@ -219,10 +278,11 @@ def test_kept_responsibilities_change_no_fit(monkeypatch):
 
     def fit():
         passes.clear()
-        model = MixtureOfExpertsRegressor(4, random_state=0, tol=5e-7).fit(X, y)
+        model = MixtureOfExpertsRegressor(8, random_state=0, tol=5e-7).fit(X, y)
         return model, len(passes)
 
     kept, kept_passes = fit()
+    assert any(restored)  # a rejected jump's responsibilities were put back
     rows = prune.effective_rows
     monkeypatch.setattr(accelerate, "memory_budget", lambda: 0)
     monkeypatch.setattr(
@@ -235,4 +295,4 @@ def test_kept_responsibilities_change_no_fit(monkeypatch):
     np.testing.assert_allclose(kept.lower_bounds_, again.lower_bounds_, rtol=1e-12)
     np.testing.assert_allclose(kept.experts_.coef_, again.experts_.coef_, atol=1e-10)
     np.testing.assert_allclose(kept.gate_.coef_, again.gate_.coef_, atol=1e-8)
-    assert kept_passes < again_passes  # a rejected jump and the pruning check
+    assert kept_passes < again_passes  # rejected jumps and the pruning check

@@ -58,7 +58,12 @@ def test_float32_predictions_match_float64(make):
 def test_float32_classifier_matches_float64():
     X, y = make_local_classification(3000, random_state=0)
     X32 = X.astype(np.float32)
-    make = lambda: MixtureOfExpertsClassifier(3, tol=1e-8, max_iter=500, random_state=0)  # noqa: E731
+
+    # The objective is flat where the classes separate: at tol=1e-8 two fits
+    # whose objectives agree to 1e-8 still differ by 1e-3 in probability.
+    def make():
+        return MixtureOfExpertsClassifier(3, tol=1e-10, max_iter=500, random_state=0)
+
     proba64 = _fit(make(), X32.astype(np.float64), y).predict_proba(X32)
     proba32 = _fit(make(), X32, y).predict_proba(X32)
     np.testing.assert_allclose(proba32, proba64, atol=1e-4)
