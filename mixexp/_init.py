@@ -11,7 +11,7 @@ integer weights.
 
 The clustered rows are never copied whole: ``StandardizedFeatures`` makes
 them block by block from X and y when indexed. k-means holds them for at
-most 8,192 rows (larger data are subsampled: 4,096 weighted draws, drawn in
+most 4,096 rows (larger data are subsampled: 2,048 weighted draws, drawn in
 the same canonical order), with a few vectors of length n_samples per run;
 distances to all centres are computed in row chunks.
 """
@@ -201,7 +201,7 @@ def kmeans_centres(
     plus_plus=True,
     n_seeds=5,
     max_iter=10,
-    max_rows=4096,
+    max_rows=2048,
 ):
     """Weighted k-means(++) centres of the rows of ``Z``.
 
@@ -226,7 +226,7 @@ def kmeans_centres(
         Lloyd iterations at most per run. An initialization for EM needs no
         more precision: more iterations did not lead EM to better optima
         (``python benchmarks/bench_init.py`` in BENCHMARKS.md).
-    max_rows : int, default=4096
+    max_rows : int, default=2048
         Above ``2 * max_rows`` samples the centres are found on ``max_rows``
         rows drawn in proportion to their weight (in the canonical order, so
         still invariant to row order and repeats). On all the rows, k-means
