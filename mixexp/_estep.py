@@ -12,7 +12,6 @@ from functools import partial
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import logsumexp
 
 from ._data import design_chunks
 
@@ -52,6 +51,22 @@ def responsibilities(log_gate, log_lik, out=None):
     with np.errstate(divide="ignore"):
         log_evidence = top + np.log(total)
     return resp, log_evidence
+
+
+def log_sum_exp(values):
+    """``log sum_k exp(values[k])`` of each column of (K, n_rows) values, as
+    scipy's ``logsumexp`` computes it: the largest term is 1 after the
+    shift, and ``log1p`` of the others' sum keeps their precision when it
+    dominates. scipy's own spends about 0.2 ms per call on its array-API
+    layer, a large part of a small prediction."""
+    columns = np.arange(values.shape[1])
+    top_row = values.argmax(axis=0)
+    top = values[top_row, columns]
+    finite = np.isfinite(top)  # else the column's answer is its top: -inf
+    shift = np.where(finite, top, 0.0)
+    others = np.exp(values - shift)
+    others[top_row, columns] = 0.0
+    return np.where(finite, shift + np.log1p(others.sum(axis=0)), top)
 
 
 def top_k_threshold(logits, k):
@@ -281,7 +296,7 @@ def log_joint(gate, experts, gate_X, expert_X, y, n_experts):
         log_gate[:, rows] = gate._log_proba(Xg, gate_params)[0]
         log_lik[:, rows] = experts._log_likelihood(Xe, y[rows], expert_params)[0]
     # A generative gate's log weights carry log p(x): normalize them.
-    log_gate -= logsumexp(log_gate, axis=0)
+    log_gate -= log_sum_exp(log_gate)
     return log_gate, log_lik
 
 

@@ -11,7 +11,7 @@ from sklearn import config_context
 
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
 from mixexp._data import design_chunks
-from mixexp._estep import e_step, expected_log, responsibilities
+from mixexp._estep import e_step, expected_log, log_sum_exp, responsibilities
 from mixexp._init import _cluster_sums, _nearest, _seed, kmeans_centres, kmeans_labels
 from mixexp._linalg import monomials, psd_solve, weighted_grams
 from mixexp._multinomial import (
@@ -70,6 +70,18 @@ def test_responsibilities_match_per_sample_loop():
             assert resp[k, i] == pytest.approx(
                 math.exp(joint[k] - top) / total, abs=1e-12
             )
+
+
+def test_log_sum_exp_matches_scipy_with_infinite_entries():
+    rng = np.random.default_rng(1)
+    values = rng.standard_normal((4, 40)) * 300 - 800  # exp underflows
+    values[2, ::5] = -np.inf  # a top-k gate's left-out experts
+    values[:, 7] = -np.inf  # no expert at all
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = log_sum_exp(values)
+    np.testing.assert_allclose(result, logsumexp(values, axis=0), rtol=1e-13)
+    assert result[7] == -np.inf
 
 
 def test_expected_log_matches_loop_with_zero_times_log_zero():

@@ -3,13 +3,13 @@
 from numbers import Real
 
 import numpy as np
-from scipy.special import logsumexp
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import StrOptions
 
 from .._component import map_chunks
 from .._contract import Gate, keep_experts
 from .._data import add_stats
+from .._estep import log_sum_exp
 from .._information import (
     gate_scores,
     multinomial_curvature,
@@ -256,7 +256,7 @@ class GaussianGate(Gate):
         log_weights = map_chunks(
             X, lambda Xt: self._log_proba(Xt, params)[0], params[0].shape
         )
-        return (log_weights - logsumexp(log_weights, axis=0)).T
+        return (log_weights - log_sum_exp(log_weights)).T
 
     def predict_proba(self, X):
         """Gate probabilities g_k(x).
