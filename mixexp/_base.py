@@ -265,18 +265,24 @@ class BaseMixtureOfExperts(
         """The estimator's parameters of these names, as a dict."""
         return {name: getattr(self, name) for name in names}
 
-    def _fit_from_responsibilities(self, X, y, sample_weight, resp):
+    def _fit_from_responsibilities(self, X, y, sample_weight, resp, check_input=True):
         """Fit from a first M-step on the responsibilities ``resp`` (K,
-        n_samples) instead of k-means clusters: the split path's step from a
-        fitted parent (``mixexp._selection``)."""
-        self._validate_params()
-        return self._atomic(self._fit, X, y, sample_weight, resp)
+        n_samples) instead of k-means clusters (None: from them): the split
+        path's step from a fitted parent (``mixexp._selection``).
 
-    def _fit(self, X, y, sample_weight, start_resp=None):
+        ``check_input=False`` trusts X, y and the weights as this estimator's
+        own validation returns them (``_validate_training_input``), as the
+        cross-validated estimators pass the rows of their folds."""
+        self._validate_params()
+        return self._atomic(self._fit, X, y, sample_weight, resp, check_input)
+
+    def _fit(self, X, y, sample_weight, start_resp=None, check_input=True):
         warm = self.warm_start and hasattr(self, "gate_")
         # A start from responsibilities needs no k-means features.
         clustered = not warm and start_resp is None
-        data, *prototypes = self._prepare_fit(X, y, sample_weight, warm, clustered)
+        data, *prototypes = self._prepare_fit(
+            X, y, sample_weight, warm, clustered, check_input
+        )
         settings = self._training_settings()
         n_init = 1 if warm or start_resp is not None else self.n_init
         random_state = check_random_state(self.random_state)
@@ -342,11 +348,12 @@ class BaseMixtureOfExperts(
         self.n_iter_dense_ = history.n_iter_dense
         self.converged_ = history.converged
 
-    def _prepare_fit(self, X, y, sample_weight, warm, clustered):
+    def _prepare_fit(self, X, y, sample_weight, warm, clustered, check_input=True):
         """The one validation and set-up sequence of ``fit``, on arrays in
-        memory and on dask arrays: check the input and the options, build
-        the gate and the experts once (the restarts copy them) and make the
-        fit's TrainingData. Returns ``(data, gate, experts)``."""
+        memory and on dask arrays: check the input (unless ``check_input`` is
+        False) and the options, build the gate and the experts once (the
+        restarts copy them) and make the fit's TrainingData. Returns
+        ``(data, gate, experts)``."""
         sharded = is_dask_collection(X)
         if sharded:  # refuse what cannot run block by block first
             check_sharded_solver(self.solver)
@@ -360,7 +367,10 @@ class BaseMixtureOfExperts(
         else:
             if warm:
                 check_warm_features(self, X)
-            X, y, sample_weight = self._validate_training_input(X, y, sample_weight)
+            if check_input:
+                X, y, sample_weight = self._validate_training_input(X, y, sample_weight)
+            else:
+                self.n_features_in_ = X.shape[1]
             n_weighted = int(np.count_nonzero(sample_weight))
             gate, experts = self._make_gate(), self._make_experts()
         self._check_training_options(gate, experts)

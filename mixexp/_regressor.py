@@ -237,6 +237,10 @@ class MixtureOfExpertsRegressor(CheckedRegressorMixin, BaseMixtureOfExperts):
             spread = (means - mean[:, None, :]) ** 2
             std = np.sqrt(np.einsum("nk,nkm->nm", gate, noise + spread))
             return self._shape_output(mean), self._shape_output(std)
+        return self._predict_mean(X)
+
+    def _predict_mean(self, X):
+        """``predict`` of validated X."""
         mean = self._mix(
             X, lambda Xg, Xe: (self.gate_.predict_proba(Xg), self.experts_.predict(Xe))
         )

@@ -36,7 +36,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
-    _check_sample_weight,
     check_is_fitted,
     validate_data,
 )
@@ -109,11 +108,11 @@ def _joint_features(model, X, target, sample_weight):
 
 
 def _split_start(model, X, y, sample_weight):
-    """What splitting ``model``'s experts needs: the validated rows and
-    encoded targets, its responsibilities (n, K) on them, the standardized
-    rows to cluster (``_joint_features``) and the effective rows each child
-    must keep (``parameters_per_expert``)."""
-    X, target = model._validate_Xy(X, y)
+    """What splitting ``model``'s experts needs, on the rows it was fitted
+    on: the rows and encoded targets, its responsibilities (n, K) on them,
+    the standardized rows to cluster (``_joint_features``) and the effective
+    rows each child must keep (``parameters_per_expert``)."""
+    target = model._encode_targets(y)  # X as the fit took it
     resp = responsibilities(*model._log_joint(X, target))[0].T
     Z = _joint_features(model, X, target, sample_weight)
     need = parameters_per_expert(model.gate_, model.experts_, model.n_experts_)
@@ -214,14 +213,15 @@ def grow(template, model, n_experts, train, random_state):
     if is_tree(template):
         return _grow_tree(template, model, n_experts, train, random_state)
     if model is None:
-        return clone(template).set_params(n_experts=n_experts).fit(X, y, weight)
+        start = clone(template).set_params(n_experts=n_experts)
+        return start._fit_from_responsibilities(X, y, weight, None, check_input=False)
     resp = split_responsibilities(
         model, X, y, weight, n_experts - model.n_experts_, random_state
     )
     if resp.shape[0] == model.n_experts_:
         return None
     fitted = clone(template).set_params(n_experts=resp.shape[0])
-    fitted._fit_from_responsibilities(X, y, weight, resp)
+    fitted._fit_from_responsibilities(X, y, weight, resp, check_input=False)
     return fitted if fitted.n_experts_ > model.n_experts_ else None
 
 
@@ -242,20 +242,22 @@ def _grow_tree(template, model, n_experts, train, random_state):
             if template._task == "classification"
             else MixtureOfExpertsRegressor
         )
-        return flat(n_experts=1, **params).fit(X, y, weight)
+        return flat(n_experts=1, **params)._fit_from_responsibilities(
+            X, y, weight, None, check_input=False
+        )
     depth = round(np.log(n_experts) / np.log(branching))
     if branching**depth != n_experts:
         return None
     fitted = clone(template).set_params(depth=depth)
     if model is None:
-        fitted.fit(X, y, weight)
+        fitted._fit_from_responsibilities(X, y, weight, None, check_input=False)
     else:
         if n_experts != model.n_experts_ * branching:
             return None
         resp = split_leaves(model, X, y, weight, branching, random_state)
         if resp is None:
             return None
-        fitted._fit_from_responsibilities(X, y, weight, resp)
+        fitted._fit_from_responsibilities(X, y, weight, resp, check_input=False)
     rows = fitted.responsibilities(X, y)[weight > 0].sum(axis=0)
     need = parameters_per_expert(fitted.gate_, fitted.experts_, fitted.n_experts_)
     return fitted if rows.min() >= need else None
@@ -286,11 +288,12 @@ def _n_parameters(model):
 def per_sample_score(model, X, y, scoring):
     """Each row's held-out score, higher is better: its log-likelihood,
     minus its squared error (summed over outputs), or 1 if its class is
-    predicted right."""
+    predicted right. ``X`` as the model's fit took it (no checks)."""
     if scoring == "log_likelihood":
-        return model.log_likelihood(X, y)
+        target = model._encode_targets(y)
+        return responsibilities(*model._log_joint(X, target))[1]
     if scoring == "squared_error":
-        error = model.predict(X) - y
+        error = model._predict_mean(X) - y
         return -(error**2 if error.ndim == 1 else (error**2).sum(axis=1))
     return (model.predict(X) == y).astype(float)
 
@@ -520,13 +523,16 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
         X, y = validate_data(self, X, y, **self._validation_options())
         if self._task == "classification":
             check_classification_targets(y)
-        weight = _check_sample_weight(sample_weight, X)
         groups = self._check_groups(groups, X.shape[0])
         candidates, n_expert_forms = self._candidates(*X.shape)
         scoring = self._scoring()
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        folds = list(self._folds(seed, X.shape[0], groups).split(X, y, groups))
         templates = [self._template(expert, gate, seed) for expert, gate in candidates]
+        # Each form's own input checks, once on all rows: its fits on the
+        # folds' rows trust them.
+        for template in templates:
+            X, y, weight = clone(template)._validate_training_input(X, y, sample_weight)
+        folds = list(self._folds(seed, X.shape[0], groups).split(X, y, groups))
         walks = [
             [_FoldWalk(template, train, test, seed, scoring) for train, test in folds]
             for template in templates
@@ -612,7 +618,6 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
         self.best_params_ = self.cv_results_["params"][index]
         self.best_score_ = float(self.cv_results_["mean_test_score"][index])
         self.best_estimator_ = self._refit(
-            templates[index // len(grid)],
             [
                 walk.models[self.best_params_["n_experts"]]
                 for walk in walks[index // len(grid)]
@@ -644,7 +649,7 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
         return gap[0] > 0
 
     @staticmethod
-    def _refit(template, fold_models, fold_scores, data):
+    def _refit(fold_models, fold_scores, data):
         """The chosen candidate on all rows, started from the responsibilities
         of its model on the fold that scored best (the folds' work shared:
         one EM run instead of a walk along the path)."""
@@ -657,7 +662,7 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pruning is reported in n_experts_
             return model._fit_from_responsibilities(
-                X, y, weight, start.responsibilities(X, y).T
+                X, y, weight, start.responsibilities(X, y).T, check_input=False
             )
 
     @staticmethod
