@@ -265,18 +265,26 @@ class BaseMixtureOfExperts(
         """The estimator's parameters of these names, as a dict."""
         return {name: getattr(self, name) for name in names}
 
-    def _fit_from_responsibilities(self, X, y, sample_weight, resp, check_input=True):
+    def _fit_from_responsibilities(
+        self, X, y, sample_weight, resp, check_input=True, abandon_at=0
+    ):
         """Fit from a first M-step on the responsibilities ``resp`` (K,
         n_samples) instead of k-means clusters (None: from them): the split
         path's step from a fitted parent (``mixexp._selection``).
 
         ``check_input=False`` trusts X, y and the weights as this estimator's
         own validation returns them (``_validate_training_input``), as the
-        cross-validated estimators pass the rows of their folds."""
+        cross-validated estimators pass the rows of their folds. The fit
+        raises ``mixexp._prune.Abandoned`` (and stays unfitted) when pruning
+        would leave ``abandon_at`` experts or fewer."""
         self._validate_params()
-        return self._atomic(self._fit, X, y, sample_weight, resp, check_input)
+        return self._atomic(
+            self._fit, X, y, sample_weight, resp, check_input, abandon_at
+        )
 
-    def _fit(self, X, y, sample_weight, start_resp=None, check_input=True):
+    def _fit(
+        self, X, y, sample_weight, start_resp=None, check_input=True, abandon_at=0
+    ):
         warm = self.warm_start and hasattr(self, "gate_")
         # A start from responsibilities needs no k-means features.
         clustered = not warm and start_resp is None
@@ -297,7 +305,7 @@ class BaseMixtureOfExperts(
 
         fits = (
             delayed(self._fit_once)(
-                i, data, state, settings, *parts(), warm, start_resp
+                i, data, state, settings, *parts(), warm, start_resp, abandon_at
             )
             for i, state in enumerate(states)
         )
@@ -404,10 +412,12 @@ class BaseMixtureOfExperts(
         experts,
         warm=False,
         start_resp=None,
+        abandon_at=0,
     ):
         """One initialization and its solver run, on its own restart of
         ``data`` and new parts (with ``warm``, the fitted parts continue with
-        their settings; ``start_resp``, see ``_fit_from_responsibilities``).
+        their settings; ``start_resp`` and ``abandon_at``, see
+        ``_fit_from_responsibilities``).
         The restart's responsibilities are made here: in a worker process
         the arrays ``data`` brings may be read-only memory maps. Returns
         ``(gate, experts, history, load)``, the parts without their fit-time
@@ -423,7 +433,13 @@ class BaseMixtureOfExperts(
             print(f"Initialization {index}")
         run = SOLVERS[settings.solver]
         history = prune_degenerate(
-            gate, experts, data, settings, run(gate, experts, data, settings), run
+            gate,
+            experts,
+            data,
+            settings,
+            run(gate, experts, data, settings),
+            run,
+            abandon_at,
         )
         if settings.verbose:
             status = "converged" if history.converged else "did not converge"

@@ -19,6 +19,11 @@ from ._em import History
 from ._estep import e_step
 
 
+class Abandoned(Exception):
+    """A fit stopped because pruning would leave no more experts than its
+    caller asked to exceed (``abandon_at``): retraining them is wasted."""
+
+
 def parameters_per_expert(gate, experts, n_experts):
     """Free parameters of one expert and its share of the gate's (float);
     an expert without a parameter count (a wrapped estimator) counts one."""
@@ -59,9 +64,11 @@ def _shrink_part(keep, part):
     part.n_experts = keep.size
 
 
-def prune_degenerate(gate, experts, data, settings, history, run):
+def prune_degenerate(gate, experts, data, settings, history, run, abandon_at=0):
     """Drop degenerate experts and retrain the others with ``run(gate,
-    experts, data, settings)`` (the fit's solver), until none is left.
+    experts, data, settings)`` (the fit's solver), until none is left; raise
+    ``Abandoned`` instead when that would leave ``abandon_at`` experts or
+    fewer (the split path's step from a smaller model).
 
     Only parts that declare 'pruning' under a dense gate are pruned; a top-k
     gate may leave an expert without samples by design, and a tree of gates
@@ -88,6 +95,8 @@ def prune_degenerate(gate, experts, data, settings, history, run):
             history = history._replace(notes=history.notes + (note,))
             break
         keep = np.setdiff1d(np.arange(data.n_experts), bad)
+        if keep.size <= abandon_at:
+            raise Abandoned(f"{keep.size} experts would be left")
         dropped.append((bad.tolist(), description, need, data.n_experts))
         gate._keep(keep)
         experts._keep(keep)

@@ -53,7 +53,7 @@ from ._hierarchical import (
 from ._html_repr import DocLinkMixin
 from ._init import kmeans_centres, nearest_centre
 from ._params import Interval, ParamNamesOnce
-from ._prune import parameters_per_expert
+from ._prune import Abandoned, parameters_per_expert
 from ._regressor import MixtureOfExpertsRegressor
 from ._validation import CheckedClassifierMixin, CheckedRegressorMixin
 from .experts import LinearExpert, LogisticExpert
@@ -221,8 +221,12 @@ def grow(template, model, n_experts, train, random_state):
     if resp.shape[0] == model.n_experts_:
         return None
     fitted = clone(template).set_params(n_experts=resp.shape[0])
-    fitted._fit_from_responsibilities(X, y, weight, resp, check_input=False)
-    return fitted if fitted.n_experts_ > model.n_experts_ else None
+    try:
+        return fitted._fit_from_responsibilities(
+            X, y, weight, resp, check_input=False, abandon_at=model.n_experts_
+        )
+    except Abandoned:  # pruning would undo the split
+        return None
 
 
 def _grow_tree(template, model, n_experts, train, random_state):

@@ -263,3 +263,26 @@ def test_no_budget_left_keeps_the_experts_and_says_why():
     messages = [str(w.message) for w in caught]
     assert any("max_iter was used up" in m for m in messages), messages
     assert any(issubclass(w.category, ConvergenceWarning) for w in caught)
+
+
+def test_a_fit_that_pruning_would_shrink_to_abandon_at_is_abandoned():
+    """The split path's step abandons a fit whose pruning would undo the
+    split, before retraining; below that it prunes as any fit does."""
+    from mixexp._prune import Abandoned
+
+    X, y = _small()
+    rng = np.random.RandomState(0)
+    resp = rng.dirichlet(np.ones(2), size=28).T
+    # A third expert that starts on two rows: too few for its parameters.
+    resp = np.vstack([resp, np.zeros(28)])
+    resp[:, :2] = [[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]]
+    weight = np.ones(28)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pruned = MixtureOfExpertsRegressor(3, random_state=0)
+        pruned._fit_from_responsibilities(X, y, weight, resp, abandon_at=1)
+    assert pruned.n_experts_ == 2
+    model = MixtureOfExpertsRegressor(3, random_state=0)
+    with pytest.raises(Abandoned):
+        model._fit_from_responsibilities(X, y, weight, resp, abandon_at=2)
+    assert not hasattr(model, "gate_")  # left unfitted
