@@ -55,7 +55,7 @@ def responsibilities(log_gate, log_lik, out=None):
 
 def log_sum_exp(values):
     """``log sum_k exp(values[k])`` of each column of (K, n_rows) values, as
-    scipy's ``logsumexp`` computes it: the largest term is 1 after the
+    recent scipy's ``logsumexp`` computes it: the largest term is 1 after the
     shift, and ``log1p`` of the others' sum keeps their precision when it
     dominates. scipy's own spends about 0.2 ms per call on its array-API
     layer, a large part of a small prediction."""
