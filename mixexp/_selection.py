@@ -35,13 +35,10 @@ from sklearn.model_selection import (
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._base import BaseMixtureOfExperts
-from ._classifier import MixtureOfExpertsClassifier
+from ._base import BaseMixtureOfExperts, atomic
+from ._classifier import MixtureOfExpertsClassifier, _refuse_mixed_labels
 from ._data import weighted_moments
 from ._docs import CLASSIFIER_CV_ATTRIBUTES, REGRESSOR_CV_ATTRIBUTES, document
 from ._estep import responsibilities
@@ -55,7 +52,11 @@ from ._init import kmeans_centres, nearest_centre
 from ._params import Interval, ParamNamesOnce
 from ._prune import Abandoned, parameters_per_expert
 from ._regressor import MixtureOfExpertsRegressor
-from ._validation import CheckedClassifierMixin, CheckedRegressorMixin
+from ._validation import (
+    CheckedClassifierMixin,
+    CheckedRegressorMixin,
+    validate_training_input,
+)
 from .experts import LinearExpert, LogisticExpert
 from .gates import GaussianGate, SoftmaxGate, TreeGate
 
@@ -358,6 +359,23 @@ def _walk_step(template, model, rng, fold, data, n_experts, scoring):
     return grown, rng, (scores, grown.n_experts_, _n_parameters(grown), seconds)
 
 
+def _check_every_class_trained(y, weight, folds):
+    """Refuse folds whose training rows of positive weight miss a class: the
+    fold's mixture could not score the held-out rows of that class."""
+    weighted = weight > 0
+    classes = np.unique(y[weighted])
+    for index, (train, _) in enumerate(folds):
+        missing = np.setdiff1d(classes, y[train][weighted[train]])
+        if missing.size:
+            counts = [int(np.sum(weighted & (y == label))) for label in missing[:3]]
+            raise ValueError(
+                f"The training rows of fold {index} hold no sample of positive "
+                f"weight of class(es) {missing[:3].tolist()} ({counts} such "
+                "sample(s) in all): every fold must train on every class. Merge "
+                "or drop the rarest classes, or use fewer folds (cv)."
+            )
+
+
 def paired_shortfall(held_out, best, weight):
     """How far each row of ``held_out`` (candidates x samples, NaN where not
     reached) falls short of row ``best``: the weighted mean difference of
@@ -523,9 +541,18 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
             The fitted estimator.
         """
         self._validate_params()
+        # A failed fit leaves the estimator as it was, as a mixture's does.
+        return atomic(self, self._fit, X, y, sample_weight, groups)
+
+    def _fit(self, X, y, sample_weight, groups):
         grid = self._grid()
-        X, y = validate_data(self, X, y, **self._validation_options())
+        # The mixtures' checks, with their advice (text in X, labels in y).
+        X, y, sample_weight = validate_training_input(
+            self, X, y, sample_weight, True, self._validation_options()
+        )
         if self._task == "classification":
+            y = column_or_1d(y, warn=True)
+            _refuse_mixed_labels(y)
             check_classification_targets(y)
         groups = self._check_groups(groups, X.shape[0])
         candidates, n_expert_forms = self._candidates(*X.shape)
@@ -537,6 +564,8 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
         for template in templates:
             X, y, weight = clone(template)._validate_training_input(X, y, sample_weight)
         folds = list(self._folds(seed, X.shape[0], groups).split(X, y, groups))
+        if self._task == "classification":
+            _check_every_class_trained(y, weight, folds)
         walks = [
             [_FoldWalk(template, train, test, seed, scoring) for train, test in folds]
             for template in templates
@@ -629,6 +658,8 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
             record["score"][index],
             (X, y, weight),
         )
+        if hasattr(self, "feature_names_in_"):  # as if fitted on the frame
+            self.best_estimator_.feature_names_in_ = self.feature_names_in_
         self.n_experts_ = self.best_estimator_.n_experts_
         self.n_iter_ = self.best_estimator_.n_iter_
         return self
