@@ -20,7 +20,9 @@ from mixexp import (
     HierarchicalMixtureOfExpertsClassifier,
     HierarchicalMixtureOfExpertsRegressor,
     MixtureOfExpertsClassifier,
+    MixtureOfExpertsClassifierCV,
     MixtureOfExpertsRegressor,
+    MixtureOfExpertsRegressorCV,
 )
 from mixexp import io as mio
 from mixexp.datasets import make_local_classification, make_piecewise_linear
@@ -52,6 +54,14 @@ MODELS = {
     "pipeline": (
         lambda: make_pipeline(StandardScaler(), MixtureOfExpertsRegressor(3)),
         REGRESSION,
+    ),
+    "regressor CV": (
+        lambda: MixtureOfExpertsRegressorCV(n_experts=(1, 2), cv=2),
+        REGRESSION,
+    ),
+    "classifier CV": (
+        lambda: MixtureOfExpertsClassifierCV(n_experts=(1, 2), cv=2),
+        CLASSIFICATION,
     ),
 }
 
@@ -101,9 +111,23 @@ def _fitted_state(model):
 def test_fitted_state_is_arrays_and_builtins(name):
     model, _, _ = _fitted(name)
     allowed = (np.ndarray, np.generic, int, float, bool, str, BaseEstimator)
+
+    def leaves(value):  # containers: a CV's cv_results_ and its params
+        if isinstance(value, dict):
+            for key, item in value.items():
+                assert isinstance(key, str), key
+                yield from leaves(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                yield from leaves(item)
+        elif isinstance(value, np.ndarray) and value.dtype == object:
+            for item in value:  # the candidates' components
+                yield from leaves(item)
+        else:
+            yield value
+
     for key, value in _fitted_state(model):
-        items = value if isinstance(value, list | tuple) else [value]
-        for item in items:
+        for item in leaves(value):
             assert isinstance(item, allowed), (key, type(item))
 
 
