@@ -372,7 +372,8 @@ def _check_every_class_trained(y, weight, folds):
                 f"The training rows of fold {index} hold no sample of positive "
                 f"weight of class(es) {missing[:3].tolist()} ({counts} such "
                 "sample(s) in all): every fold must train on every class. Merge "
-                "or drop the rarest classes, or use fewer folds (cv)."
+                "or drop classes this rare, or give a splitter (cv) whose "
+                "training rows hold every class."
             )
 
 
