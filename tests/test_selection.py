@@ -614,6 +614,24 @@ def test_unusable_groups_are_refused_with_the_fix(groups, message):
         MixtureOfExpertsRegressorCV(n_experts=(1, 2)).fit(X, y, groups=groups)
 
 
+def test_a_class_that_grouped_folds_hold_out_whole_is_refused_with_the_fix():
+    """Stratified folds train on a class of two samples in every fold; a
+    class living in one group cannot be trained on where that group is held
+    out, and its fold's mixture could not score it."""
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((120, 2))
+    y = (X[:, 0] > 0).astype(int)
+    groups = np.repeat(np.arange(6), 20)
+    two = y.copy()
+    two[[0, 1]] = 2  # two samples, in the same group
+    model = MixtureOfExpertsClassifierCV(n_experts=(1, 2), cv=3, random_state=0)
+    _quiet(clone(model).fit, X, two)  # by row: each fold trains on one
+    grouped = clone(model)
+    with pytest.raises(ValueError, match=r"hold no sample .* class\(es\) \[2\]"):
+        _quiet(grouped.fit, X, two, groups=groups)
+    assert not hasattr(grouped, "n_features_in_")  # the failed fit left nothing
+
+
 def test_the_default_forms_depend_on_the_rows_per_quadratic_coefficient():
     many_inputs = np.random.RandomState(0).standard_normal((120, 6))
     y = many_inputs[:, 0]
