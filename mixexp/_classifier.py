@@ -246,13 +246,16 @@ class MixtureOfExpertsClassifier(CheckedClassifierMixin, BaseMixtureOfExperts):
             Columns follow ``classes_``; rows sum to one.
         """
         X = self._validate_X(X)
-        return self._mix(
+        proba = self._mix(
             X,
             lambda Xg, Xe: (
                 self.gate_.predict_proba(Xg),
                 self.experts_.predict_proba(Xe),
             ),
         )
+        # Rounding in the weighted sum can leave a certain class at 1 + 2e-16,
+        # which scikit-learn's log_loss refuses and whose log is positive.
+        return np.clip(proba, 0.0, 1.0, out=proba)
 
     predict_log_proba = dask_rows(CheckedClassifierMixin.predict_log_proba)
 

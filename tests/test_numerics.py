@@ -8,6 +8,7 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import norm
 from sklearn import config_context
+from sklearn.metrics import log_loss
 
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
 from mixexp._data import design_chunks
@@ -116,6 +117,21 @@ def test_fitted_regressor_e_step_matches_slow_loop():
         np.testing.assert_allclose(
             resp[i], np.exp(joint - logsumexp(joint)), atol=1e-12
         )
+
+
+def test_certain_experts_give_probabilities_within_the_unit_interval():
+    # Experts sure of their classes: the gate's weighted sum of their ones
+    # rounded to 1 + 2e-16 on some rows, which log_loss refused.
+    X, y = make_local_classification(200, random_state=2)
+    moe = MixtureOfExpertsClassifier(3, random_state=0).fit(X, y)
+    moe.experts_.coef_ *= 1e3
+    moe.experts_.intercept_ *= 1e3
+    X_new = np.random.default_rng(0).normal(size=(2000, X.shape[1])) * 3
+    proba = moe.predict_proba(X_new)
+    assert proba.min() >= 0.0 and proba.max() <= 1.0
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    assert moe.predict_log_proba(X_new).max() <= 0.0
+    assert np.isfinite(log_loss(moe.predict(X_new), proba, labels=moe.classes_))
 
 
 def test_fitted_classifier_e_step_matches_slow_loop():
