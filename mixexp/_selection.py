@@ -215,7 +215,9 @@ def grow(template, model, n_experts, train, random_state):
         return _grow_tree(template, model, n_experts, train, random_state)
     if model is None:
         start = clone(template).set_params(n_experts=n_experts)
-        return start._fit_from_responsibilities(X, y, weight, None, check_input=False)
+        # A single cluster holds every row: no k-means to run.
+        resp = np.ones((1, X.shape[0])) if n_experts == 1 else None
+        return start._fit_from_responsibilities(X, y, weight, resp, check_input=False)
     resp = split_responsibilities(
         model, X, y, weight, n_experts - model.n_experts_, random_state
     )
