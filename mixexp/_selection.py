@@ -65,11 +65,12 @@ from .gates import GaussianGate, SoftmaxGate, TreeGate
 _FEW_ROWS = 500
 _MANY_ROWS = 5000
 
-# From this position of the grid on, candidates that differ only in their
-# gate race: one whose best held-out score trails another's by more than
-# _RACE_ERRORS standard errors stops walking. (Earlier, a gate that needs a
-# few experts to draw the regions, such as four blobs, may still trail.)
-_RACE_START = 4
+# From this position of the grid on (its third size), candidates that differ
+# only in their gate race: one whose best held-out score trails another's by
+# more than _RACE_ERRORS standard errors stops walking. (Earlier, a gate that
+# needs a few experts to draw the regions, such as four blobs, may still
+# trail.)
+_RACE_START = 2
 _RACE_ERRORS = 2.0
 
 # Rows whose responsibility for the expert being split is below this take
@@ -829,7 +830,7 @@ class MixtureOfExpertsRegressorCV(CheckedRegressorMixin, _MixtureCV):
     two, so a step is a short EM run, and a form stops walking once
     ``patience`` counts in a row did not improve its mean held-out score,
     or once it trails the same experts with another gate by more than two
-    standard errors (from the fifth count on). With
+    standard errors (from the third count on). With
     ``selection="one_standard_error"`` the simplest candidate (fewest
     parameters) within one standard error of the best is chosen.
 
