@@ -254,11 +254,15 @@ class BaseMixtureOfExperts(
         check_options(self.solver, gate, experts, **self._param_values(names))
         self._check_loss()
 
-    def _training_settings(self):
+    def _training_settings(self, accelerate=True):
         """What the solvers read of the estimator, made once per fit."""
-        names = {f.name for f in fields(TrainingSettings)} - {"task", "score"}
+        names = {f.name for f in fields(TrainingSettings)}
+        names -= {"task", "score", "accelerate"}
         return TrainingSettings(
-            task=self._task, score=self._score_components, **self._param_values(names)
+            task=self._task,
+            score=self._score_components,
+            accelerate=accelerate,
+            **self._param_values(names),
         )
 
     def _param_values(self, names):
@@ -266,7 +270,7 @@ class BaseMixtureOfExperts(
         return {name: getattr(self, name) for name in names}
 
     def _fit_from_responsibilities(
-        self, X, y, sample_weight, resp, check_input=True, abandon_at=0
+        self, X, y, sample_weight, resp, check_input=True, abandon_at=0, accelerate=True
     ):
         """Fit from a first M-step on the responsibilities ``resp`` (K,
         n_samples) instead of k-means clusters (None: from them): the split
@@ -276,14 +280,22 @@ class BaseMixtureOfExperts(
         own validation returns them (``_validate_training_input``), as the
         cross-validated estimators pass the rows of their folds. The fit
         raises ``mixexp._prune.Abandoned`` (and stays unfitted) when pruning
-        would leave ``abandon_at`` experts or fewer."""
+        would leave ``abandon_at`` experts or fewer. ``accelerate=False``
+        runs EM without SQUAREM."""
         self._validate_params()
         return self._atomic(
-            self._fit, X, y, sample_weight, resp, check_input, abandon_at
+            self._fit, X, y, sample_weight, resp, check_input, abandon_at, accelerate
         )
 
     def _fit(
-        self, X, y, sample_weight, start_resp=None, check_input=True, abandon_at=0
+        self,
+        X,
+        y,
+        sample_weight,
+        start_resp=None,
+        check_input=True,
+        abandon_at=0,
+        accelerate=True,
     ):
         warm = self.warm_start and hasattr(self, "gate_")
         # A start from responsibilities needs no k-means features.
@@ -291,7 +303,7 @@ class BaseMixtureOfExperts(
         data, *prototypes = self._prepare_fit(
             X, y, sample_weight, warm, clustered, check_input
         )
-        settings = self._training_settings()
+        settings = self._training_settings(accelerate)
         n_init = 1 if warm or start_resp is not None else self.n_init
         random_state = check_random_state(self.random_state)
         if n_init == 1:

@@ -312,7 +312,7 @@ def _em_phase(gate, experts, data, settings):
     fresh = True  # the responsibilities are those of the current parameters
     current = _penalized(state.log_likelihood, penalty, data.total_weight)
     monitor.start(current)
-    accelerator = squarem(gate, experts, data)
+    accelerator = squarem(gate, experts, data) if settings.accelerate else None
     if accelerator is not None:
         accelerator.restart(current)
     while monitor.iter < monitor.max_iter:

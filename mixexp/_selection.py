@@ -73,6 +73,11 @@ _MANY_ROWS = 5000
 _RACE_START = 2
 _RACE_ERRORS = 2.0
 
+# The split path's fits: on input the search checked once, and without
+# SQUAREM (short warm-started runs to a loose tol, which an accepted jump's
+# large gain postpones).
+_PATH_FIT = {"check_input": False, "accelerate": False}
+
 # Rows whose responsibility for the expert being split is below this take
 # no part in its 2-means (they barely move its fit).
 _SPLIT_MIN_RESP = 1e-3
@@ -218,7 +223,7 @@ def grow(template, model, n_experts, train, random_state):
         start = clone(template).set_params(n_experts=n_experts)
         # A single cluster holds every row: no k-means to run.
         resp = np.ones((1, X.shape[0])) if n_experts == 1 else None
-        return start._fit_from_responsibilities(X, y, weight, resp, check_input=False)
+        return start._fit_from_responsibilities(X, y, weight, resp, **_PATH_FIT)
     resp = split_responsibilities(
         model, X, y, weight, n_experts - model.n_experts_, random_state
     )
@@ -227,7 +232,7 @@ def grow(template, model, n_experts, train, random_state):
     fitted = clone(template).set_params(n_experts=resp.shape[0])
     try:
         return fitted._fit_from_responsibilities(
-            X, y, weight, resp, check_input=False, abandon_at=model.n_experts_
+            X, y, weight, resp, abandon_at=model.n_experts_, **_PATH_FIT
         )
     except Abandoned:  # pruning would undo the split
         return None
@@ -251,21 +256,21 @@ def _grow_tree(template, model, n_experts, train, random_state):
             else MixtureOfExpertsRegressor
         )
         return flat(n_experts=1, **params)._fit_from_responsibilities(
-            X, y, weight, None, check_input=False
+            X, y, weight, np.ones((1, X.shape[0])), **_PATH_FIT
         )
     depth = round(np.log(n_experts) / np.log(branching))
     if branching**depth != n_experts:
         return None
     fitted = clone(template).set_params(depth=depth)
     if model is None:
-        fitted._fit_from_responsibilities(X, y, weight, None, check_input=False)
+        fitted._fit_from_responsibilities(X, y, weight, None, **_PATH_FIT)
     else:
         if n_experts != model.n_experts_ * branching:
             return None
         resp = split_leaves(model, X, y, weight, branching, random_state)
         if resp is None:
             return None
-        fitted._fit_from_responsibilities(X, y, weight, resp, check_input=False)
+        fitted._fit_from_responsibilities(X, y, weight, resp, **_PATH_FIT)
     rows = fitted.responsibilities(X, y)[weight > 0].sum(axis=0)
     need = parameters_per_expert(fitted.gate_, fitted.experts_, fitted.n_experts_)
     return fitted if rows.min() >= need else None

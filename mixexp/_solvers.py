@@ -19,7 +19,8 @@ from ._gradient import fit_gd, fit_minibatch
 class TrainingSettings:
     """What the solvers read of the estimator, made once per fit (from its
     parameters of the same names; ``task`` is "regression" or
-    "classification"). EM reads ``max_iter``, ``tol`` and ``verbose``."""
+    "classification"). EM reads ``max_iter``, ``tol``, ``verbose`` and
+    ``accelerate``."""
 
     solver: str
     loss: str
@@ -37,6 +38,10 @@ class TrainingSettings:
     #: ``score(gate, experts, X, y)``: the estimator's score of a model still
     #: in training, on validated X and encoded y (early stopping).
     score: Callable
+    #: SQUAREM between EM iterations; off for the split path's short fits
+    #: (``mixexp._selection``), where at the search's loose ``tol`` an
+    #: accepted jump postpones the stop more than it saves.
+    accelerate: bool = True
 
 
 # Solver name -> (function, the capabilities, from

@@ -152,9 +152,11 @@ def test_settings_are_the_estimators_parameters():
     settings = est._training_settings()
     assert settings.task == "classification"
     assert settings.score == est._score_components
+    assert settings.accelerate  # off only for the split path's fits
+    assert not est._training_settings(accelerate=False).accelerate
     params = est.get_params()
     for field in fields(TrainingSettings):
-        if field.name not in ("task", "score"):
+        if field.name not in ("task", "score", "accelerate"):
             assert getattr(settings, field.name) == params[field.name]
     with pytest.raises(AttributeError):
         settings.tol = 1.0  # frozen: shared by the restarts' threads

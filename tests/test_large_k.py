@@ -124,6 +124,30 @@ def test_squarem_never_lowers_and_ends_at_least_as_high_as_plain_em(seed, monkey
     assert fast.lower_bound_ >= slow.lower_bound_ - 1e-4
 
 
+def test_a_fit_without_acceleration_follows_plain_em(monkeypatch):
+    """accelerate=False (the split path's fits) runs EM as with SQUAREM
+    switched off, where the accelerated fit takes another path."""
+    X, y = make_mixture_regression(1500, 3, 4, noise=0.3, random_state=0)
+    make = lambda: MixtureOfExpertsRegressor(  # noqa: E731
+        4, tol=1e-6, max_iter=1000, random_state=0
+    )
+    train = make()._validate_training_input(X, y, None)
+
+    def fit(**kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return make()._fit_from_responsibilities(
+                *train, None, check_input=False, **kwargs
+            )
+
+    unaccelerated, accelerated = fit(accelerate=False), fit()
+    with monkeypatch.context() as patch:
+        plain_em(patch)
+        plain = fit()
+    np.testing.assert_array_equal(unaccelerated.lower_bounds_, plain.lower_bounds_)
+    assert not np.array_equal(accelerated.lower_bounds_, plain.lower_bounds_)
+
+
 def test_squarem_is_off_for_parts_without_theta():
     """A part without the 'gradient' capability (full covariances) runs
     plain EM: no extrapolation is attempted."""

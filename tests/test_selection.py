@@ -7,6 +7,7 @@ import joblib
 import numpy as np
 import pytest
 import sklearn
+from _helpers import plain_em
 from sklearn.base import clone
 from sklearn.datasets import make_circles
 from sklearn.model_selection import (
@@ -202,6 +203,28 @@ def test_the_path_recovers_three_lines_and_stops_growing_when_it_cannot():
         rows = model.responsibilities(X[:12], y[:12]).sum(axis=0)
         per_expert = model._n_parameters() / model.n_experts_
         assert np.all(rows >= per_expert - 1e-9)
+
+
+def test_the_path_fits_without_squarem(monkeypatch):
+    """The walk's short fits run plain EM (SQUAREM's jumps postponed their
+    stop at the search's tol); with it they would take other paths."""
+    X, y, _ = _three_lines()
+    template = MixtureOfExpertsRegressor(random_state=0, tol=1e-3)
+    train = template._validate_training_input(X, y, None)
+
+    def walk():
+        return _quiet(walk_path, template, [1, 2, 3, 4, 6], train)
+
+    path = walk()
+    with monkeypatch.context() as patch:
+        plain_em(patch)
+        plain = walk()
+    with monkeypatch.context() as patch:
+        patch.setattr(selection_module, "_PATH_FIT", {"check_input": False})
+        accelerated = walk()
+    for model, reference in zip(path, plain, strict=True):
+        np.testing.assert_array_equal(model.lower_bounds_, reference.lower_bounds_)
+    assert [m.n_iter_ for m in accelerated] != [m.n_iter_ for m in path]
 
 
 # ------------------------------------------------------- the selection rule
