@@ -74,8 +74,8 @@ _RACE_START = 2
 _RACE_ERRORS = 2.0
 
 # The split path's fits: on input the search checked once, and without
-# SQUAREM (short warm-started runs to a loose tol, which an accepted jump's
-# large gain postpones).
+# SQUAREM (short warm-started runs to a loose tol, whose stop an accepted
+# jump's large gain only postpones).
 _PATH_FIT = {"check_input": False, "accelerate": False}
 
 # Rows whose responsibility for the expert being split is below this take
