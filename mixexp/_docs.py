@@ -284,10 +284,10 @@ selection : "one_standard_error" or "best", default="one_standard_error"
 patience : int or None, default=2
     Numbers of experts in a row that do not beat a form's best by more
     than one standard error (by anything with ``selection="best"``) after
-    which the form stops walking. From the third number of experts on,
-    forms with the same experts and different gates also race: a form
-    whose best held-out score trails another's by more than two standard
-    errors of the paired difference stops walking. None walks every form
+    which the form stops walking. Forms with the same experts and
+    different gates also race: once a form has walked three numbers of
+    experts, it stops walking if its best held-out score trails another's
+    by more than two standard errors of the paired difference. None walks every form
     along the whole grid.
 max_iter : int, default=200
     EM iterations of each fit.

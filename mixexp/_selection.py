@@ -65,12 +65,12 @@ from .gates import GaussianGate, SoftmaxGate, TreeGate
 _FEW_ROWS = 500
 _MANY_ROWS = 5000
 
-# From this position of the grid on (its third size), candidates that differ
-# only in their gate race: one whose best held-out score trails another's by
-# more than _RACE_ERRORS standard errors stops walking. (Earlier, a gate that
-# needs a few experts to draw the regions, such as four blobs, may still
-# trail.)
-_RACE_START = 2
+# Candidates that differ only in their gate race: once a form has walked
+# this many sizes (a tree walks 1, 2, 4, ...), it stops walking if its best
+# held-out score trails another's by more than _RACE_ERRORS standard errors.
+# (Earlier, a gate that needs a few experts to draw the regions, such as four
+# blobs, may still trail.)
+_RACE_SIZES = 3
 _RACE_ERRORS = 2.0
 
 # The split path's fits: on input the search checked once, and without
@@ -596,6 +596,7 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
         since_best = dict.fromkeys(active, 0)
         begin = time.perf_counter()
         last = dict.fromkeys(active)  # each form's latest row walked
+        walked = dict.fromkeys(active, 0)  # sizes each form has walked
         for position, n_experts in enumerate(grid):
             walking = [c for c in active if walks_to(templates[c], n_experts)]
             jobs = [(c, f) for c in walking for f in range(len(folds))]
@@ -624,6 +625,7 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
                 record["fit_time"][row, f] = seconds
             for c in walking:
                 row = last[c] = c * len(grid) + position
+                walked[c] += 1
                 if not grown[c]:  # no fold could grow: larger sizes are out of reach
                     for values in record.values():
                         values[row] = np.nan
@@ -638,11 +640,12 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
                     since_best[c] += 1
                     if self.patience is not None and since_best[c] >= self.patience:
                         active.remove(c)
-            if self.patience is not None and position >= _RACE_START:
+            if self.patience is not None:
                 for c in _race_losers(
                     active, best, held_out, scored_weight, n_expert_forms
                 ):
-                    active.remove(c)
+                    if walked[c] >= _RACE_SIZES:
+                        active.remove(c)
             if self.verbose:
                 reached = record["score"][~np.isnan(record["score"]).any(axis=1)]
                 print(
@@ -835,7 +838,7 @@ class MixtureOfExpertsRegressorCV(CheckedRegressorMixin, _MixtureCV):
     two, so a step is a short EM run, and a form stops walking once
     ``patience`` counts in a row did not improve its mean held-out score,
     or once it trails the same experts with another gate by more than two
-    standard errors (from the third count on). With
+    standard errors (once it has walked three counts). With
     ``selection="one_standard_error"`` the simplest candidate (fewest
     parameters) within one standard error of the best is chosen.
 

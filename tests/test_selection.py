@@ -509,6 +509,39 @@ def test_a_tree_forms_root_is_a_single_expert():
     assert model.n_experts_ == 1
 
 
+def test_a_tree_races_only_once_it_has_walked_three_sizes():
+    """On three lines a tree of two leaves trails three softmax experts by
+    far; the tree's third size is 4, which it still walks (it reaches the
+    softmax form's score there)."""
+    X, y, _ = _three_lines(400)
+    model = _quiet(
+        MixtureOfExpertsRegressorCV(
+            n_experts=(1, 2, 3, 4, 6, 8),
+            patience=10,  # only the race stops a form
+            experts=[LinearExpert()],
+            gates=[SoftmaxGate(), TreeGate()],
+            cv=3,
+            random_state=0,
+        ).fit,
+        X,
+        y,
+    )
+    results = model.cv_results_
+    score = dict(
+        zip(
+            zip(
+                [type(g).__name__ for g in results["param_gate"]],
+                results["param_n_experts"],
+                strict=True,
+            ),
+            results["mean_test_score"],
+            strict=True,
+        )
+    )
+    assert score["TreeGate", 2] < score["SoftmaxGate", 3] - 0.5
+    assert score["TreeGate", 4] > score["SoftmaxGate", 3] - 0.01
+
+
 def test_trees_race_beside_flat_gates_and_classify():
     X, y = make_local_classification(400, random_state=0)
     model = _quiet(
