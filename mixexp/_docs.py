@@ -284,11 +284,12 @@ selection : "one_standard_error" or "best", default="one_standard_error"
 patience : int or None, default=2
     Numbers of experts in a row that do not beat a form's best by more
     than one standard error (by anything with ``selection="best"``) after
-    which the form stops walking. Forms with the same experts and
-    different gates also race: once a form has walked three numbers of
-    experts, it stops walking if its best held-out score trails another's
-    by more than two standard errors of the paired difference. None walks every form
-    along the whole grid.
+    which the form stops walking. Forms also race: once a form has walked
+    three numbers of experts, it stops walking if its best held-out score
+    trails that of a form with the same experts and another gate by more
+    than two standard errors of the paired difference, or the best of any
+    form so far by more than four. None walks every form along the whole
+    grid.
 max_iter : int, default=200
     EM iterations of each fit.
 tol : float, default=1e-3

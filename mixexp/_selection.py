@@ -65,13 +65,17 @@ from .gates import GaussianGate, SoftmaxGate, TreeGate
 _FEW_ROWS = 500
 _MANY_ROWS = 5000
 
-# Candidates that differ only in their gate race: once a form has walked
-# this many sizes (a tree walks 1, 2, 4, ...), it stops walking if its best
-# held-out score trails another's by more than _RACE_ERRORS standard errors.
-# (Earlier, a gate that needs a few experts to draw the regions, such as four
-# blobs, may still trail.)
+# Candidates race: once a form has walked this many sizes (a tree walks 1,
+# 2, 4, ...), it stops walking if its best held-out score trails that of a
+# form with the same experts and another gate by more than _RACE_ERRORS
+# standard errors, or the best of any form so far (stopped ones too) by more
+# than _RACE_ERRORS_ACROSS. Not earlier: a gate that needs a few experts to
+# draw the regions, such as four blobs, may still trail. Other experts get
+# the wider margin because linear pieces catch up with quadratic ones at a
+# few more experts.
 _RACE_SIZES = 3
 _RACE_ERRORS = 2.0
+_RACE_ERRORS_ACROSS = 4.0
 
 # The split path's fits: on input the search checked once, and without
 # SQUAREM (short warm-started runs to a loose tol, whose stop an accepted
@@ -405,24 +409,28 @@ def paired_shortfall(held_out, best, weight):
 
 def _race_losers(active, best, held_out, weight, n_expert_forms):
     """The active candidates (gate-major indices) whose best row trails the
-    best row of a candidate with the same expert form and another gate by
-    more than ``_RACE_ERRORS`` standard errors of the paired difference."""
-    losers = []
-    for expert in range(n_expert_forms):
-        rivals = [
-            c for c in active if c % n_expert_forms == expert and best[c] is not None
-        ]
+    best row of an active candidate with the same expert form and another
+    gate by more than ``_RACE_ERRORS`` standard errors of the paired
+    difference, or the best row of any candidate in ``best`` by more than
+    ``_RACE_ERRORS_ACROSS``, in increasing order."""
+    losers = set()
+    same_experts = [
+        ([c for c in active if c % n_expert_forms == e], _RACE_ERRORS)
+        for e in range(n_expert_forms)
+    ]
+    for rivals, errors in [*same_experts, (list(best), _RACE_ERRORS_ACROSS)]:
+        rivals = [c for c in rivals if best[c] is not None]
         if len(rivals) < 2:
             continue
         rows = [best[c] for c in rivals]
         leader = int(np.argmax(held_out[rows] @ weight))
         gap, error = paired_shortfall(held_out[rows], leader, weight)
-        losers += [
+        losers.update(
             c
             for c, g, e in zip(rivals, gap, error, strict=True)
-            if g > _RACE_ERRORS * e
-        ]
-    return losers
+            if c in active and g > errors * e
+        )
+    return sorted(losers)
 
 
 def _delegating(name, mixture):
@@ -525,8 +533,8 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
         Every candidate form walks the ``n_experts`` grid on all folds in
         step; it stops after ``patience`` counts without a better mean
         held-out score, when it trails a form with the same experts and
-        another gate by more than two standard errors, or when no fold's
-        mixture can grow.
+        another gate by more than two standard errors or any form by more
+        than four, or when no fold's mixture can grow.
 
         Parameters
         ----------
@@ -838,9 +846,10 @@ class MixtureOfExpertsRegressorCV(CheckedRegressorMixin, _MixtureCV):
     two, so a step is a short EM run, and a form stops walking once
     ``patience`` counts in a row did not improve its mean held-out score,
     or once it trails the same experts with another gate by more than two
-    standard errors (once it has walked three counts). With
-    ``selection="one_standard_error"`` the simplest candidate (fewest
-    parameters) within one standard error of the best is chosen.
+    standard errors, or any form by more than four (once it has walked
+    three counts). With ``selection="one_standard_error"`` the simplest
+    candidate (fewest parameters) within one standard error of the best is
+    chosen.
 
     Parameters
     ----------

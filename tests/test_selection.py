@@ -382,28 +382,69 @@ def test_gates_are_candidates_too():
     assert isinstance(model.best_estimator_.gate_, type(model.best_params_["gate"]))
 
 
-def test_race_losers_trail_a_rival_gate_with_the_same_experts_by_two_errors():
+def _rows_trailing(base, errors, rng):
+    """``base`` less a paired difference of mean ``errors`` standard errors."""
+    noise = rng.standard_normal(base.size)
+    noise = (noise - noise.mean()) / noise.std()
+    return base - (errors / np.sqrt(base.size) + noise)
+
+
+def test_race_losers_trail_the_same_experts_by_two_errors_others_by_four():
     """Four forms, gate-major (two expert forms x two gates): a form is out
     when its best row trails the best row of the other gate with the same
-    experts by more than two standard errors; forms with other experts are
-    not its rivals."""
+    experts by more than two standard errors, or any form's best by more
+    than four."""
     rng = np.random.RandomState(0)
     base = rng.standard_normal(400)
-    held_out = np.vstack(
-        [
-            base,  # form 0: expert form 0, gate 0
-            base + 0.5,  # form 1: expert form 1, gate 0, far ahead of form 0
-            base - 0.5 + 0.1 * rng.standard_normal(400),  # form 2: trails 0
-            base + 0.5 + 1e-3 * rng.standard_normal(400),  # form 3: ties 1
-        ]
-    )
     weight = np.ones(400)
     best = {c: c for c in range(4)}
-    assert _race_losers([0, 1, 2, 3], best, held_out, weight, 2) == [2]
-    # A rival that stopped walking races no more; a lone form has no rival.
-    assert _race_losers([1, 2, 3], best, held_out, weight, 2) == []
-    gap, error = paired_shortfall(held_out[[1, 3]], 0, weight)
-    assert gap[1] <= 2 * error[1]  # the tie is within the two errors
+    held_out = np.vstack(
+        [
+            _rows_trailing(base, 3, rng),  # form 0: 3 errors behind form 1
+            base,  # form 1: the leader
+            _rows_trailing(base, 3.5, rng),  # form 2: trails form 0 by ~0.5
+            _rows_trailing(base, 2.5, rng),  # form 3: 2.5 behind its sibling 1
+        ]
+    )
+    gap, error = paired_shortfall(held_out, 1, weight)
+    np.testing.assert_allclose(gap[[0, 2, 3]] / error[[0, 2, 3]], [3, 3.5, 2.5])
+    # Other experts' 3 errors are inside the wider margin; the sibling gates'
+    # 2.5 are not.
+    assert _race_losers([0, 1, 2, 3], best, held_out, weight, 2) == [3]
+    held_out[0] = _rows_trailing(base, 5, rng)
+    held_out[2] = _rows_trailing(base, 5.5, rng)
+    assert _race_losers([0, 1, 2, 3], best, held_out, weight, 2) == [0, 2, 3]
+    # A sibling that stopped walking races no more; any form's best does.
+    assert _race_losers([0, 3], best, held_out, weight, 2) == [0]
+    # Only active forms lose; a form not reached yet has no best row.
+    assert _race_losers([1], best, held_out, weight, 2) == []
+    unreached = {0: 0, 1: None, 2: None, 3: 3}
+    assert _race_losers([0, 3], unreached, held_out, weight, 2) == []
+
+
+def test_a_form_whose_experts_trail_far_stops_after_three_sizes():
+    """Quadratic experts fit a parabola with one expert; linear experts
+    approach it piece by piece, still trailing by far at three sizes: they
+    stop there, racing the quadratic form that already stopped walking
+    (patience). Without the race they walk on."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (400, 1))
+    y = X[:, 0] ** 2 + 0.05 * rng.standard_normal(400)
+    kwargs = dict(
+        n_experts=(1, 2, 3, 4, 5, 6),
+        experts=[LinearExpert(), LinearExpert(degree=2)],
+        gates=[SoftmaxGate()],
+        cv=3,
+        random_state=0,
+    )
+    raced = _quiet(MixtureOfExpertsRegressorCV(**kwargs).fit, X, y)
+    reached = ~np.isnan(raced.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(reached[:6], [True] * 3 + [False] * 3)
+    assert raced.best_params_["expert"].degree == 2
+    assert raced.n_experts_ == 1
+    kwargs["patience"] = None
+    full = _quiet(MixtureOfExpertsRegressorCV(**kwargs).fit, X, y)
+    assert not np.isnan(full.cv_results_["mean_test_score"]).any()
 
 
 def test_a_gate_that_trails_stops_walking_unless_patience_is_none():
