@@ -528,7 +528,9 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
 
         The expert form, the gate and the number of experts are chosen by
         cross-validation, then the choice is refitted on all rows (from its
-        model on the fold that scored it best).
+        model on the fold that scored it best; a classifier's also from a
+        fresh start, keeping the fit with the higher training
+        log-likelihood).
 
         Every candidate form walks the ``n_experts`` grid on all folds in
         step; it stops after ``patience`` counts without a better mean
@@ -703,22 +705,38 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
             return gap[0] > error[0]
         return gap[0] > 0
 
-    @staticmethod
-    def _refit(fold_models, fold_scores, data):
+    def _refit(self, fold_models, fold_scores, data):
         """The chosen candidate on all rows, started from the responsibilities
         of its model on the fold that scored best (the folds' work shared:
-        one EM run instead of a walk along the path)."""
+        one EM run instead of a walk along the path).
+
+        A classifier of several experts is also fitted from a fresh k-means
+        start, and the fit with the higher mean log p(y | x) on the rows is
+        kept: bounded by zero for a classifier, it measures the fit. A
+        regressor's grows without bound as an expert's noise variance
+        shrinks onto a few rows, so it keeps the path's fit."""
         X, y, weight = data
         start = fold_models[int(np.argmax(fold_scores))]
         # The fold model's own form: a tree's root is a flat single expert.
         model = clone(start)
         if not is_tree(model):
             model.set_params(n_experts=start.n_experts_)
+        starts = [start.responsibilities(X, y).T]
+        if self._task == "classification" and start.n_experts_ > 1:
+            starts.append(None)  # k-means
+        fits = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pruning is reported in n_experts_
-            return model._fit_from_responsibilities(
-                X, y, weight, start.responsibilities(X, y).T, check_input=False
-            )
+            for resp in starts:
+                fits.append(
+                    clone(model)._fit_from_responsibilities(
+                        X, y, weight, resp, check_input=False
+                    )
+                )
+        # On a tie, the path's fit.
+        return max(
+            fits, key=lambda fit: np.average(fit.log_likelihood(X, y), weights=weight)
+        )
 
     @staticmethod
     def _check_groups(groups, n_samples):
@@ -928,7 +946,11 @@ class MixtureOfExpertsClassifierCV(CheckedClassifierMixin, _MixtureCV):
 
     As :class:`MixtureOfExpertsRegressorCV`, for classification: stratified
     folds, logistic experts by default, and candidates compared by their
-    held-out log-likelihood (the negative log-loss).
+    held-out log-likelihood (the negative log-loss). The choice is refitted
+    on all rows twice, from its model on the best fold and from a fresh
+    k-means start, and the fit with the higher mean log-likelihood of the
+    rows' classes is kept (the split path's warm starts can settle in a
+    poorer optimum than a fresh start).
 
     Parameters
     ----------

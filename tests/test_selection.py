@@ -389,6 +389,46 @@ def _rows_trailing(base, errors, rng):
     return base - (errors / np.sqrt(base.size) + noise)
 
 
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_the_refit_keeps_the_start_with_the_higher_training_likelihood(
+    task, monkeypatch
+):
+    """A classifier's refit runs EM from the best fold's model and from a
+    fresh k-means start and keeps the fit whose rows' mean log p(y | x) is
+    higher; a regressor's runs only the first."""
+    if task == "classification":
+        X, y = make_local_classification(400, random_state=0)
+        search, mixture = MixtureOfExpertsClassifierCV(), MixtureOfExpertsClassifier
+    else:
+        X, y, _ = _three_lines(400)
+        search, mixture = MixtureOfExpertsRegressorCV(), MixtureOfExpertsRegressor
+    weight = np.linspace(0.5, 1.5, len(y))
+    folds = [
+        _quiet(mixture(3, max_iter=3, random_state=seed).fit, X[seed::2], y[seed::2])
+        for seed in (0, 1)
+    ]
+    fits = []
+    fit_from = mixture._fit_from_responsibilities
+
+    def spy(model, X, y, sample_weight, resp, **kwargs):
+        fitted = fit_from(model, X, y, sample_weight, resp, **kwargs)
+        fits.append((resp, fitted))
+        return fitted
+
+    monkeypatch.setattr(mixture, "_fit_from_responsibilities", spy)
+    refit = search._refit(folds, [0.0, 1.0], (X, y, weight))
+    starts = [start for start, _ in fits]
+    assert len(starts) == (2 if task == "classification" else 1)
+    # From the best fold's model (the second), then from k-means.
+    np.testing.assert_array_equal(starts[0], folds[1].responsibilities(X, y).T)
+    assert all(start is None for start in starts[1:])
+    scores = [np.average(fit.log_likelihood(X, y), weights=weight) for _, fit in fits]
+    assert refit is fits[int(np.argmax(scores))][1]
+    if task == "classification":
+        # The check has a choice to make: the two starts end apart.
+        assert abs(scores[0] - scores[1]) > 1e-6
+
+
 def test_race_losers_trail_the_same_experts_by_two_errors_others_by_four():
     """Four forms, gate-major (two expert forms x two gates): a form is out
     when its best row trails the best row of the other gate with the same
