@@ -733,6 +733,8 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
                         X, y, weight, resp, check_input=False
                     )
                 )
+        if len(fits) == 1:
+            return fits[0]
         # On a tie, the path's fit.
         return max(
             fits, key=lambda fit: np.average(fit.log_likelihood(X, y), weights=weight)
