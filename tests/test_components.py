@@ -749,3 +749,161 @@ def test_weights_whose_sum_overflows_fit_like_unit_weights(weight):
     )
     np.testing.assert_allclose(huge.predict(X), unit.predict(X), rtol=1e-9)
     assert huge.lower_bound_ == pytest.approx(unit.lower_bound_, rel=1e-10)
+
+
+# ------------------------------------------------ evidence-chosen ridges
+def _log_evidence(X, y, weights, penalty):
+    """Log evidence (up to a constant) of a Bayesian ridge regression on the
+    rows weighted by ``weights``, the intercept flat, the noise variance
+    profiled out: written from the determinant, the slow way."""
+    n = weights.sum()
+    Xc = X - weights @ X / n
+    yc = y - weights @ y / n
+    gram = Xc.T @ (weights[:, None] * Xc)
+    cross = Xc.T @ (weights * yc)
+    system = gram + penalty * np.eye(X.shape[1])
+    rss = weights @ yc**2 - cross @ np.linalg.solve(system, cross)
+    logdet = np.linalg.slogdet(system)[1] - X.shape[1] * np.log(penalty)
+    return -0.5 * n * np.log(rss) - 0.5 * logdet
+
+
+def _standardized(X, weights):
+    mean = weights @ X / weights.sum()
+    std = np.sqrt(weights @ (X - mean) ** 2 / weights.sum())
+    return (X - mean) / std
+
+
+@pytest.mark.parametrize("n_outputs", [1, 2])
+def test_evidence_ridge_of_one_expert_is_bayesian_ridge(n_outputs):
+    """With one expert the evidence M-step is BayesianRidge without its
+    Gamma hyperpriors, on each output; integer weights count as rows."""
+    from sklearn.linear_model import BayesianRidge
+
+    rng = np.random.RandomState(0)
+    weights = rng.randint(1, 4, size=120)
+    X = _standardized(rng.normal(size=(120, 5)), weights.astype(float))
+    Y = X @ rng.normal(scale=0.3, size=(5, n_outputs)) + rng.normal(
+        size=(120, n_outputs)
+    )
+    est = MixtureOfExpertsRegressor(1, expert=LinearExpert(alpha="evidence"))
+    est.fit(X, Y[:, 0] if n_outputs == 1 else Y, sample_weight=weights)
+    coef = est.experts_.coef_.reshape(n_outputs, 5)
+    alpha = est.experts_.alpha_.reshape(n_outputs)
+    for output in range(n_outputs):
+        reference = BayesianRidge(
+            alpha_1=0, alpha_2=0, lambda_1=0, lambda_2=0, tol=1e-12, max_iter=10_000
+        ).fit(X.repeat(weights, axis=0), Y[:, output].repeat(weights))
+        np.testing.assert_allclose(coef[output], reference.coef_, rtol=1e-6)
+        np.testing.assert_allclose(
+            alpha[output] * weights.sum(),
+            reference.lambda_ / reference.alpha_,
+            rtol=1e-6,
+        )
+
+
+def test_each_experts_ridge_maximizes_the_evidence_of_its_rows():
+    X, y = make_piecewise_linear(600, random_state=0)
+    X = np.column_stack([X, np.random.RandomState(1).normal(size=(600, 3))])
+    X = _standardized(X, np.ones(600))
+    est = MixtureOfExpertsRegressor(
+        2,
+        expert=LinearExpert(alpha="evidence"),
+        random_state=0,
+        tol=1e-12,
+        max_iter=2000,
+    ).fit(X, y)
+    assert est.converged_
+    resp = est.responsibilities(X, y)
+    grid = np.exp(np.linspace(np.log(1e-3), np.log(1e4), 4001))
+    for k in range(2):
+        chosen = est.experts_.alpha_[k] * 600
+        curve = [_log_evidence(X, y, resp[:, k], penalty) for penalty in grid]
+        best = grid[int(np.argmax(curve))]
+        assert chosen == pytest.approx(best, rel=0.01)
+        assert _log_evidence(X, y, resp[:, k], chosen) >= max(curve) - 1e-9
+        # The coefficients are the weighted ridge at that penalty (the inputs
+        # are standardized over all rows, the units the prior is set in).
+        ridge = Ridge(alpha=chosen).fit(X, y, sample_weight=resp[:, k])
+        np.testing.assert_allclose(est.experts_.coef_[k], ridge.coef_, rtol=1e-5)
+        assert est.experts_.intercept_[k] == pytest.approx(ridge.intercept_, rel=1e-5)
+
+
+def test_evidence_ridge_weights_equal_repeated_rows():
+    rng = np.random.RandomState(0)
+    X, y = make_piecewise_linear(200, random_state=1)
+    est = MixtureOfExpertsRegressor(
+        3, expert=LinearExpert(alpha="evidence", degree=2), random_state=0
+    )
+    weights = rng.randint(0, 4, size=200)
+    weighted = clone(est).fit(X, y, sample_weight=weights)
+    order = rng.permutation(int(weights.sum()))
+    repeated = clone(est).fit(
+        X.repeat(weights, axis=0)[order], y.repeat(weights)[order]
+    )
+    np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-6)
+    np.testing.assert_allclose(
+        weighted.experts_.alpha_, repeated.experts_.alpha_, rtol=1e-6
+    )
+
+
+def test_evidence_ridge_shrinks_an_expert_without_signal_to_a_constant():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 4))
+    y = rng.normal(size=300)  # nothing to explain
+    est = MixtureOfExpertsRegressor(1, expert=LinearExpert(alpha="evidence")).fit(X, y)
+    assert est.experts_.alpha_[0] > 1e3
+    assert np.abs(est.experts_.coef_).max() < 1e-3
+
+
+@pytest.mark.parametrize(
+    "options, error, message",
+    [
+        (
+            {"expert": LinearExpert(alpha="evidence", covariance_type="full")},
+            ValueError,
+            "covariance_type='diag'",
+        ),
+        (
+            {"expert": LinearExpert(alpha="evidence"), "solver": "gd"},
+            ValueError,
+            "solver",
+        ),
+        ({"expert": StudentTExpert(alpha="evidence")}, ValueError, "alpha"),
+    ],
+)
+def test_evidence_ridge_needs_em_and_diagonal_noise(options, error, message):
+    X, Y = _correlated_outputs(100)
+    with pytest.raises(error, match=message):
+        MixtureOfExpertsRegressor(2, **options).fit(X, Y)
+
+
+def test_evidence_ridge_keeps_its_penalties_through_pruning_and_inference():
+    from mixexp.inference import coef_table
+
+    X, y = make_piecewise_linear(300, random_state=0)
+    evidence = MixtureOfExpertsRegressor(
+        1, expert=LinearExpert(alpha="evidence"), tol=1e-12, max_iter=500
+    ).fit(X, y)
+    fixed = MixtureOfExpertsRegressor(
+        1, expert=LinearExpert(alpha=float(evidence.experts_.alpha_[0])), tol=1e-12
+    ).fit(X, y)
+    np.testing.assert_allclose(
+        coef_table(evidence, X, y)["std_error"],
+        coef_table(fixed, X, y)["std_error"],
+        rtol=1e-6,
+    )
+    many = MixtureOfExpertsRegressor(
+        8, expert=LinearExpert(alpha="evidence"), random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        many.fit(X[:40], y[:40])
+    assert many.experts_.alpha_.shape == (many.n_experts_,)
+    assert np.all(np.isfinite(many.predict(X)))
+    online = MixtureOfExpertsRegressor(
+        2, expert=LinearExpert(alpha="evidence"), random_state=0
+    )
+    for rows in np.array_split(np.arange(300), 3):
+        online.partial_fit(X[rows], y[rows])
+    assert online.experts_.alpha_.shape == (2,)
+    assert online.score(X, y) > 0.5

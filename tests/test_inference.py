@@ -530,6 +530,7 @@ def test_penalty_curvature_is_added():
     # (indefinite, even: these penalties pull the fit far from the MLE).
     unpenalized = copy.deepcopy(model)
     unpenalized.gate_.alpha = unpenalized.experts_.alpha = 0.0
+    unpenalized.experts_.alpha_ = np.zeros_like(model.experts_.alpha_)
     free = observed_information(unpenalized, X, y)[0]
     penalized = observed_information(model, X, y)[0]
     assert np.abs(free - penalized).max() > 0.1 * np.abs(penalized).max()

@@ -1,5 +1,6 @@
 """Linear-Gaussian experts: all K ridge regressions solved together."""
 
+import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -53,6 +54,107 @@ def _floored_covariance(covariance, floor):
     return clipped * root[:, None] * root[None, :]
 
 
+# alpha="evidence": each ridge stays within these multiples of the total
+# sample weight (the default alpha's, which keeps rank-deficient designs
+# solvable, and a constant expert's), a fit's first search starts from a
+# typical one, and stops when no log ridge moves by more than the
+# tolerance; a Newton step moves none by more than the largest step.
+_EVIDENCE_FLOOR = 1e-6
+_EVIDENCE_START = 1e-3
+_EVIDENCE_CEILING = 1e6
+_EVIDENCE_TOL = 1e-3
+_EVIDENCE_MAX_STEP = 2.0
+_EVIDENCE_BEYOND = 1e3
+_EVIDENCE_STEPS = 50
+_TINY = np.finfo(float).tiny
+
+
+def evidence_ridge(values, projected, square, mass, start, bounds, steps=None):
+    """The ridge penalties that maximize the evidence of Bayesian ridge
+    regressions with the noise variance profiled out.
+
+    With ``S(l) = y^T W y - sum_j q_j / (e_j + l)`` (the penalized residual
+    sum of squares at penalty ``l``) and ``gamma(l) = sum_j e_j / (e_j + l)``
+    (the effective number of coefficients), the log evidence is
+    ``-n/2 log S(l) - 1/2 sum_j log(1 + e_j / l)``; its stationary points
+    are MacKay's fixed points ``l = gamma S / (n ||b||^2)``. They are found
+    by Newton's method in ``log l`` where the evidence is concave there,
+    else by MacKay's step; every problem at once.
+
+    Each problem is given in the eigenbasis of its (centred, weighted) Gram
+    matrix, so a step costs a few array operations for all of them.
+
+    Parameters
+    ----------
+    values : ndarray of shape (K, p)
+        Eigenvalues ``e_j`` of the Gram matrices (non-negative).
+    projected : ndarray of shape (K, p, m)
+        The cross products ``X^T W y`` on their eigenvectors (``q_j`` is
+        their square), per output.
+    square : ndarray of shape (K, m)
+        The weighted sums of squares ``y^T W y``.
+    mass : ndarray of shape (K,)
+        The weight of each problem's rows, ``n``.
+    start : ndarray of shape (K, m)
+        The penalties to start from.
+    bounds : tuple of float
+        Lowest and highest penalty.
+    steps : int, default=None
+        Take this many steps; None: until no log penalty moves by more than
+        the tolerance (at most ``_EVIDENCE_STEPS``).
+
+    Returns
+    -------
+    penalty : ndarray of shape (K, m)
+    """
+    low, high = math.log(bounds[0]), math.log(bounds[1])
+    values = values[:, :, None]
+    power = projected * projected
+    rows = mass[:, None]
+    far = _EVIDENCE_BEYOND * values.max(axis=1)
+    log_penalty = np.minimum(np.maximum(np.log(start), low), high)
+    # Empty or exactly fitted problems divide by zero; their step is then
+    # set to zero or to a bound below.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(steps or _EVIDENCE_STEPS):
+            penalty = np.exp(log_penalty)
+            inverse = 1.0 / (values + penalty[:, None, :])
+            fitted = power * inverse
+            squares = fitted * inverse  # the coefficients' squares
+            share = values * inverse
+            # gamma, y^T W y - S, ||b||^2 and two sums of the derivatives.
+            gamma, explained, norm, d_share, cubic = np.stack(
+                [share, fitted, squares, share * inverse, squares * inverse]
+            ).sum(axis=2)
+            total = np.maximum(square - explained, _TINY)
+            shrinkage = penalty * norm  # l ||b||^2
+            # The slope is twice the evidence's derivative in u = log l; the
+            # curve is the slope's own derivative.
+            slope = gamma - rows * shrinkage / total
+            d_shrinkage = shrinkage - 2.0 * penalty**2 * cubic
+            curve = (
+                -penalty * d_share
+                - rows * (d_shrinkage * total - shrinkage**2) / total**2
+            )
+            newton = np.minimum(
+                np.maximum(-slope / curve, -_EVIDENCE_MAX_STEP), _EVIDENCE_MAX_STEP
+            )
+            # MacKay's step is the fixed-point iteration's own and needs no
+            # bound.
+            mackay = np.log(gamma * total / (rows * norm)) - log_penalty
+            step = np.where(curve < 0, newton, mackay)
+            step[np.isnan(step)] = 0.0
+            new = np.minimum(np.maximum(log_penalty + step, low), high)
+            # Far above every eigenvalue the slope's sign no longer changes:
+            # a rising evidence rises to a constant expert's.
+            new[(penalty > far) & (slope > 0)] = high
+            settled = np.abs(new - log_penalty).max() <= _EVIDENCE_TOL
+            log_penalty = new
+            if settled:
+                break
+    return np.exp(log_penalty)
+
+
 class LinearExpert(PolynomialDesign, LocationScaleMarginals, Expert):
     """K linear-Gaussian experts ``y | x, k ~ N(W_k^T [phi(x), 1], S_k)``.
 
@@ -75,10 +177,21 @@ class LinearExpert(PolynomialDesign, LocationScaleMarginals, Expert):
 
     Parameters
     ----------
-    alpha : float, default=1e-6
+    alpha : float or "evidence", default=1e-6
         Ridge penalty on the expert coefficients, per unit of sample weight
         and in standardized units (each coefficient times the weighted
-        standard deviation of its feature).
+        standard deviation of its feature). ``"evidence"`` chooses one
+        penalty per expert (and output) at every other M-step, the one that
+        maximizes the evidence (marginal likelihood) of a Bayesian ridge
+        regression on the expert's responsibility-weighted rows, as
+        :class:`~sklearn.linear_model.BayesianRidge` does without its
+        hyperpriors (MacKay 1992): an expert with little signal or few rows
+        is shrunk hard, a well-determined one hardly at all. The penalties
+        are then part of the fit (``alpha_``), the sample weights count as
+        rows (the fit depends on their scale), and EM's objective is the
+        penalized likelihood under the current penalties, so it rises
+        monotonically only once they settle. Needs ``solver="em"`` and
+        diagonal noise.
     degree : int, default=1
         Polynomial experts: ``phi(x)`` holds the monomials up to this degree
         of the expert's inputs standardized by their training mean and
@@ -114,6 +227,9 @@ class LinearExpert(PolynomialDesign, LocationScaleMarginals, Expert):
         ``noise_covariance_`` when it is full.
     noise_covariance_ : ndarray of shape (n_experts, n_outputs, n_outputs)
         Noise covariance of each expert (only with ``covariance_type="full"``).
+    alpha_ : ndarray of shape (n_experts,) or (n_experts, n_outputs)
+        The ridge penalty of each expert (and output), in ``alpha``'s units:
+        ``alpha`` itself, or the evidence's choice.
     input_mean_ : ndarray of shape (n_expert_inputs,)
         Weighted mean of each expert input over the training rows, the
         origin of the polynomial's standardized inputs (degree 2 and up;
@@ -145,10 +261,15 @@ class LinearExpert(PolynomialDesign, LocationScaleMarginals, Expert):
     ... ).fit(X, y)
     >>> quadratic.experts_.coef_.shape
     (2, 2)
+    >>> chosen = MixtureOfExpertsRegressor(
+    ...     n_experts=2, expert=LinearExpert(alpha="evidence"), random_state=0
+    ... ).fit(X, y)
+    >>> chosen.experts_.alpha_.shape  # one penalty per expert
+    (2,)
     """
 
     _parameter_constraints = {
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"evidence"})],
         "degree": [Interval(Integral, 1, None, closed="left")],
         "fit_intercept": ["boolean"],
         "covariance_type": [StrOptions({"diag", "full"})],
@@ -207,7 +328,7 @@ class LinearExpert(PolynomialDesign, LocationScaleMarginals, Expert):
             "pruning",
             "information",
         }
-        if self.covariance_type != "full":
+        if self.covariance_type != "full" and self.alpha != "evidence":
             supported.add("gradient")
         return frozenset(supported)
 
@@ -253,10 +374,22 @@ class LinearExpert(PolynomialDesign, LocationScaleMarginals, Expert):
             data.cache["expert_y_var"] = y_var
             data.cache["expert_floor"] = floor
         self._floor = data.cache["expert_floor"]
+        evidence = self.alpha == "evidence"
+        if evidence and self.covariance_type == "full":
+            raise ValueError(
+                "alpha='evidence' chooses a ridge per expert and output, which "
+                "needs covariance_type='diag'; give alpha a number for 'full'."
+            )
         # The ridge penalty per unit of sample weight, on the coefficients in
         # standardized units: alpha times each design column's variance.
-        self._ridge_unit = self.alpha * data.column_scale("experts") ** 2
+        self._column_var = data.column_scale("experts") ** 2
+        alpha = _EVIDENCE_FLOOR if evidence else self.alpha
+        self._ridge_unit = alpha * self._column_var
         self._ridge = self._ridge_unit * data.total_weight
+        self._evidence_start = None  # each search's ridges start the next's
+        self._evidence_turn = False
+        self._column_scale = np.sqrt(self._column_var)
+        self._column_outer = np.outer(self._column_scale, self._column_scale)
 
     def _reset(self, data):
         """Every expert starts as the constant model of the whole target."""
@@ -303,10 +436,20 @@ class LinearExpert(PolynomialDesign, LocationScaleMarginals, Expert):
         return variance[:, :, None] * np.eye(variance.shape[1])
 
     #: Fitted attributes indexed by expert (``_keep``).
-    _per_expert = ("coef_", "intercept_", "noise_variance_", "noise_covariance_")
+    _per_expert = (
+        "coef_",
+        "intercept_",
+        "noise_variance_",
+        "noise_covariance_",
+        "alpha_",
+    )
 
     def _keep(self, experts):
         keep_experts(self, self._per_expert, experts)
+        if np.ndim(getattr(self, "_ridge", None)) == 3:  # alpha="evidence"
+            self._ridge = self._ridge[experts]
+            if getattr(self, "_evidence_start", None) is not None:
+                self._evidence_start = self._evidence_start[experts]
 
     def _n_parameters(self):
         coef = self._arrays()[0]
@@ -542,19 +685,26 @@ class LinearExpert(PolynomialDesign, LocationScaleMarginals, Expert):
     def _end_fit(self):
         """Drop fit-time scratch (``_ridge`` stays: the fitted objective's
         penalty, ``_penalty``, needs it)."""
-        for name in ("_floor", "_ridge_unit"):
+        scratch = ("_floor", "_ridge_unit", "_column_var", "_evidence_start")
+        for name in (*scratch, "_evidence_turn", "_column_scale", "_column_outer"):
             self.__dict__.pop(name, None)
+        if self.alpha != "evidence" or not hasattr(self, "alpha_"):
+            alpha = _EVIDENCE_FLOOR if self.alpha == "evidence" else self.alpha
+            self.alpha_ = np.full(self.noise_variance_.shape, float(alpha))
 
     def _m_step(self, stats, data):
         offset, y_offset = data.offset["experts"], data.cache["expert_y_offset"]
         floor = data.cache["expert_floor"]
         gram, xty, count = stats["gram"], stats["xty"], stats["count"]
-        ridge = np.append(self._ridge, 0.0)
-        if self.fit_intercept:
+        if self.alpha == "evidence":
+            W = self._evidence_solve(gram, xty, stats["yty"], count)
+        elif self.fit_intercept:
+            ridge = np.append(self._ridge, 0.0)
             W = psd_solve(gram + np.diag(ridge)[None], xty)
         else:  # the intercept row of the design stays at zero
             W = np.zeros_like(xty)
-            W[:, :-1] = psd_solve(gram[:, :-1, :-1] + np.diag(ridge[:-1]), xty[:, :-1])
+            ridge = np.diag(self._ridge)
+            W[:, :-1] = psd_solve(gram[:, :-1, :-1] + ridge, xty[:, :-1])
         # RSS + alpha C C^T = Y'HY - W'X'HY at the ridge solution.
         alive = count > 0
         mass = np.where(alive, count, 1.0)
@@ -576,6 +726,78 @@ class LinearExpert(PolynomialDesign, LocationScaleMarginals, Expert):
         new_coef[~alive] = coef[~alive]
         new_intercept[~alive] = intercept[~alive]
         self._set_arrays(new_coef, new_intercept, noise)
+
+    def _evidence_solve(self, gram, xty, yty, count):
+        """Ridge solutions W (K, p + 1, m) whose penalty, one per expert and
+        output, maximizes the evidence of a Bayesian ridge regression on the
+        expert's weighted rows (MacKay 1992, as in BayesianRidge). The
+        intercept is profiled out unpenalized; the prior is isotropic on the
+        standardized coefficients. Sets ``_ridge`` (K, m, p) and ``alpha_``.
+
+        A fit's first search runs until the penalties settle; later ones
+        take one step from the previous penalties, at every other M-step
+        (those in between keep them): EM's iterations finish the search as
+        they finish the fit, at a fraction of a search's cost each."""
+        p = gram.shape[1] - 1
+        self._evidence_turn = not self._evidence_turn
+        if not self._evidence_turn and self._ridge.shape[:2] == yty.shape:
+            return self._fixed_ridge_solve(gram, xty)
+        mass = np.where(count > 0, count, 1.0)
+        scale = self._column_scale
+        design, cross, square = gram[:, :p, :p], xty[:, :p], yty
+        if self.fit_intercept:
+            mean = gram[:, :p, p] / mass[:, None]  # (K, p)
+            design = design - mean[:, :, None] * gram[:, None, :p, p]
+            cross = cross - mean[:, :, None] * xty[:, None, p]
+            square = square - xty[:, p] ** 2 / mass[:, None]
+        design = design / self._column_outer
+        values, vectors = np.linalg.eigh(design)
+        values = np.maximum(values, 0.0)
+        projected = np.swapaxes(vectors, 1, 2) @ (cross / scale[:, None])
+        total = float(count.sum())
+        start, steps = self._evidence_start, 1
+        if start is None or start.shape != square.shape:
+            start, steps = np.full(square.shape, _EVIDENCE_START * total), None
+        penalty = evidence_ridge(
+            values,
+            projected,
+            square,
+            mass,
+            start,
+            (_EVIDENCE_FLOOR * total, _EVIDENCE_CEILING * total),
+            steps,
+        )
+        self._evidence_start = penalty
+        coef = vectors @ (projected / (values[:, :, None] + penalty[:, None, :]))
+        W = np.zeros_like(xty)
+        W[:, :p] = coef / scale[:, None]
+        if self.fit_intercept:
+            W[:, p] = xty[:, p] - (gram[:, None, p, :p] @ W[:, :p])[:, 0]
+            W[:, p] /= mass[:, None]
+        self._set_ridges(penalty, total)
+        return W
+
+    def _fixed_ridge_solve(self, gram, xty):
+        """Ridge solutions W (K, p + 1, m) under the (K, m, p) ``_ridge``."""
+        n_experts, size, n_outputs = xty.shape
+        # Without an intercept its row of the design stays at zero.
+        width = size if self.fit_intercept else size - 1
+        system = np.repeat(gram[:, None, :width, :width], n_outputs, axis=1)
+        diagonal = np.arange(self._ridge.shape[2])
+        system[:, :, diagonal, diagonal] += self._ridge
+        solved = psd_solve(
+            system.reshape(-1, width, width),
+            np.swapaxes(xty[:, :width], 1, 2).reshape(-1, width, 1),
+        )
+        W = np.zeros_like(xty)
+        W[:, :width] = np.swapaxes(solved.reshape(n_experts, n_outputs, width), 1, 2)
+        return W
+
+    def _set_ridges(self, penalty, total):
+        """Store the (K, m) penalties as ``_ridge`` and ``alpha_``."""
+        self._ridge = penalty[:, :, None] * self._column_var
+        alpha = penalty / total
+        self.alpha_ = alpha[:, 0] if self._single_output else alpha
 
     # ------------------------------------------------------- information
     # Per expert and output: the coefficients of [1, phi(x)] (no 1 without
@@ -652,16 +874,18 @@ class LinearExpert(PolynomialDesign, LocationScaleMarginals, Expert):
 
     def _info_penalty(self, X, sample_weight):
         """Hessian of ``sum_j ridge_j c_j^2 / (2 v)`` in (c, v), the ridge
-        ``alpha W Var(phi_j)`` on the slopes only."""
+        ``alpha W Var(phi_j)`` on the slopes only (each expert's and
+        output's ``alpha_``, held fixed)."""
         if self._info_is_general():
             return self._info_penalty_general(X, sample_weight)
         coef, variance = self._info_coef()
         n_experts, n_outputs, q = coef.shape
         features = self._features(X)
-        ridge = self.alpha * float(sample_weight.sum())
-        ridge *= column_variance(features, sample_weight)
+        alpha = np.reshape(self.alpha_, (n_experts, n_outputs, 1))
+        ridge = alpha * float(sample_weight.sum())
+        ridge = ridge * column_variance(features, sample_weight)
         if self.fit_intercept:
-            ridge = np.append(0.0, ridge)
+            ridge = np.concatenate([np.zeros((n_experts, n_outputs, 1)), ridge], axis=2)
         block = np.zeros((n_experts, n_outputs, q + 1, q + 1))
         v = variance[..., None]
         block[:, :, np.arange(q), np.arange(q)] = ridge / v

@@ -222,6 +222,8 @@ class StudentTExpert(LinearExpert):
 
     _parameter_constraints = {
         **LinearExpert._parameter_constraints,
+        # The evidence's closed forms are the normal experts'.
+        "alpha": [Interval(Real, 0, None, closed="left")],
         "min_df": [Interval(Real, 0, None, closed="neither")],
         "max_df": [Interval(Real, 0, None, closed="neither")],
     }
