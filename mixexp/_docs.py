@@ -312,9 +312,12 @@ verbose : int, default=0
     "cv_regression": _entries(
         """
 experts : list of expert components, default=None
-    Candidate expert forms; None searches ``LinearExpert()`` and, when there
-    are at least five rows per coefficient of a full quadratic in the
-    inputs, ``LinearExpert(degree=2)``.
+    Candidate expert forms; None searches ``LinearExpert(alpha="evidence")``
+    and, when there are at least five rows per coefficient of a full
+    quadratic in the inputs, ``LinearExpert(alpha="evidence", degree=2)``:
+    each expert's ridge penalty is chosen by its evidence within the fit,
+    so an expert with little signal or few rows is shrunk toward a constant
+    rather than fitting the noise.
 scoring : "squared_error", "log_likelihood" or None, default=None
     The held-out score of every row that candidates are compared on: minus
     its squared error (None: what ``score``, the R^2, measures, as RidgeCV

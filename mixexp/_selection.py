@@ -916,9 +916,9 @@ class MixtureOfExpertsRegressorCV(CheckedRegressorMixin, _MixtureCV):
     def _default_experts(n_samples, n_features):
         """Linear experts, and quadratic ones where the rows can fit at
         least one: five rows per coefficient of a full quadratic."""
-        experts = [LinearExpert()]
+        experts = [LinearExpert(alpha="evidence")]
         if 5 * (n_features + 1) * (n_features + 2) // 2 <= n_samples:
-            experts.append(LinearExpert(degree=2))
+            experts.append(LinearExpert(alpha="evidence", degree=2))
         return experts
 
     @staticmethod
