@@ -317,7 +317,9 @@ experts : list of expert components, default=None
     quadratic in the inputs, ``LinearExpert(alpha="evidence", degree=2)``:
     each expert's ridge penalty is chosen by its evidence within the fit,
     so an expert with little signal or few rows is shrunk toward a constant
-    rather than fitting the noise.
+    rather than fitting the noise. Sample weights then count as rows (a
+    weight of 2 is a repeated row), so scaling them all changes the
+    penalties.
 scoring : "squared_error", "log_likelihood" or None, default=None
     The held-out score of every row that candidates are compared on: minus
     its squared error (None: what ``score``, the R^2, measures, as RidgeCV
