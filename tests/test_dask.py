@@ -86,6 +86,10 @@ MODELS = {
     "quadratic": lambda: MixtureOfExpertsRegressor(
         3, expert=LinearExpert(degree=2), tol=1e-8, random_state=0
     ),
+    # Each expert's ridge from its evidence, on statistics summed over blocks.
+    "evidence ridges": lambda: MixtureOfExpertsRegressor(
+        3, expert=LinearExpert(alpha="evidence"), tol=1e-8, random_state=0
+    ),
 }
 
 
