@@ -915,7 +915,8 @@ class MixtureOfExpertsRegressorCV(CheckedRegressorMixin, _MixtureCV):
     @staticmethod
     def _default_experts(n_samples, n_features):
         """Linear experts, and quadratic ones where the rows can fit at
-        least one: five rows per coefficient of a full quadratic."""
+        least one (five rows per coefficient of a full quadratic), each
+        expert's ridge chosen by its evidence."""
         experts = [LinearExpert(alpha="evidence")]
         if 5 * (n_features + 1) * (n_features + 2) // 2 <= n_samples:
             experts.append(LinearExpert(alpha="evidence", degree=2))
