@@ -288,8 +288,9 @@ patience : int or None, default=2
     three numbers of experts, it stops walking if its best held-out score
     trails that of a form with the same experts and another gate by more
     than two standard errors of the paired difference, or the best of any
-    form so far by more than four. None walks every form along the whole
-    grid.
+    form so far by more than four; not while its own experts under another
+    gate lead it by less than its latest number of experts gained (it may
+    overtake at the next). None walks every form along the whole grid.
 max_iter : int, default=200
     EM iterations of each fit.
 tol : float, default=1e-3

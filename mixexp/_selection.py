@@ -72,7 +72,10 @@ _MANY_ROWS = 5000
 # than _RACE_ERRORS_ACROSS. Not earlier: a gate that needs a few experts to
 # draw the regions, such as four blobs, may still trail. Other experts get
 # the wider margin because linear pieces catch up with quadratic ones at a
-# few more experts.
+# few more experts. Nor, behind its own experts under another gate, while its
+# latest size gained more than it trails by: a gate may need a given count
+# to draw the regions (a softmax gate on four quadrants trails a Gaussian one
+# at three experts and leads at four).
 _RACE_SIZES = 3
 _RACE_ERRORS = 2.0
 _RACE_ERRORS_ACROSS = 4.0
@@ -407,12 +410,14 @@ def paired_shortfall(held_out, best, weight):
     return gap, error
 
 
-def _race_losers(active, best, held_out, weight, n_expert_forms):
+def _race_losers(active, best, held_out, weight, n_expert_forms, climb):
     """The active candidates (gate-major indices) whose best row trails the
     best row of an active candidate with the same expert form and another
     gate by more than ``_RACE_ERRORS`` standard errors of the paired
     difference, or the best row of any candidate in ``best`` by more than
-    ``_RACE_ERRORS_ACROSS``, in increasing order."""
+    ``_RACE_ERRORS_ACROSS``, in increasing order. A candidate led by its own
+    expert form under another gate by less than ``climb[c]``, what its
+    latest size gained, may overtake at the next size: it is no loser."""
     losers = set()
     same_experts = [
         ([c for c in active if c % n_expert_forms == e], _RACE_ERRORS)
@@ -425,10 +430,13 @@ def _race_losers(active, best, held_out, weight, n_expert_forms):
         rows = [best[c] for c in rivals]
         leader = int(np.argmax(held_out[rows] @ weight))
         gap, error = paired_shortfall(held_out[rows], leader, weight)
+        same = rivals[leader] % n_expert_forms
         losers.update(
             c
             for c, g, e in zip(rivals, gap, error, strict=True)
-            if c in active and g > errors * e
+            if c in active
+            and g > errors * e
+            and not (c % n_expert_forms == same and g <= climb[c])
         )
     return sorted(losers)
 
@@ -535,8 +543,9 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
         Every candidate form walks the ``n_experts`` grid on all folds in
         step; it stops after ``patience`` counts without a better mean
         held-out score, when it trails a form with the same experts and
-        another gate by more than two standard errors or any form by more
-        than four, or when no fold's mixture can grow.
+        another gate by more than two standard errors (and by more than its
+        latest count gained) or any form by more than four, or when no
+        fold's mixture can grow.
 
         Parameters
         ----------
@@ -604,6 +613,7 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
         active = list(range(len(candidates)))
         best = dict.fromkeys(active)  # each form's best row so far
         since_best = dict.fromkeys(active, 0)
+        climb = dict.fromkeys(active, 0.0)  # what each form's latest size gained
         begin = time.perf_counter()
         last = dict.fromkeys(active)  # each form's latest row walked
         walked = dict.fromkeys(active, 0)  # sizes each form has walked
@@ -642,9 +652,13 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
                     held_out[row] = np.nan
                     active.remove(c)
                     continue
-                if best[c] is None or self._improves(
-                    held_out, row, best[c], scored_weight
-                ):
+                gain = (
+                    0.0
+                    if best[c] is None
+                    else self._gain(held_out, row, best[c], scored_weight)
+                )
+                climb[c] = gain or 0.0
+                if gain is not None:
                     best[c], since_best[c] = row, 0
                 else:
                     since_best[c] += 1
@@ -652,7 +666,7 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
                         active.remove(c)
             if self.patience is not None:
                 for c in _race_losers(
-                    active, best, held_out, scored_weight, n_expert_forms
+                    active, best, held_out, scored_weight, n_expert_forms, climb
                 ):
                     if walked[c] >= _RACE_SIZES:
                         active.remove(c)
@@ -696,14 +710,14 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
             )
         return scoring
 
-    def _improves(self, held_out, row, best, weight):
-        """Whether ``row`` beats the ``best`` row: by more than one standard
-        error of the paired difference under the one-standard-error rule
-        (a smaller gain could never make it the choice), else at all."""
+    def _gain(self, held_out, row, best, weight):
+        """How much ``row`` beats the ``best`` row (the weighted mean of the
+        paired difference), if by more than one standard error of it under
+        the one-standard-error rule (a smaller gain could never make it the
+        choice), else at all; None if it does not."""
         gap, error = paired_shortfall(held_out[[best, row]], 1, weight)
-        if self.selection == "one_standard_error":
-            return gap[0] > error[0]
-        return gap[0] > 0
+        margin = error[0] if self.selection == "one_standard_error" else 0.0
+        return float(gap[0]) if gap[0] > margin else None
 
     def _refit(self, fold_models, fold_scores, data):
         """The chosen candidate on all rows, started from the responsibilities
@@ -866,10 +880,10 @@ class MixtureOfExpertsRegressorCV(CheckedRegressorMixin, _MixtureCV):
     two, so a step is a short EM run, and a form stops walking once
     ``patience`` counts in a row did not improve its mean held-out score,
     or once it trails the same experts with another gate by more than two
-    standard errors, or any form by more than four (once it has walked
-    three counts). With ``selection="one_standard_error"`` the simplest
-    candidate (fewest parameters) within one standard error of the best is
-    chosen.
+    standard errors (and by more than its latest count gained), or any form
+    by more than four (once it has walked three counts). With
+    ``selection="one_standard_error"`` the simplest candidate (fewest
+    parameters) within one standard error of the best is chosen.
 
     Parameters
     ----------

@@ -433,11 +433,13 @@ def test_race_losers_trail_the_same_experts_by_two_errors_others_by_four():
     """Four forms, gate-major (two expert forms x two gates): a form is out
     when its best row trails the best row of the other gate with the same
     experts by more than two standard errors, or any form's best by more
-    than four."""
+    than four; not when its own experts lead it by less than its latest
+    size gained."""
     rng = np.random.RandomState(0)
     base = rng.standard_normal(400)
     weight = np.ones(400)
     best = {c: c for c in range(4)}
+    still = dict.fromkeys(range(4), 0.0)  # no form gained at its latest size
     held_out = np.vstack(
         [
             _rows_trailing(base, 3, rng),  # form 0: 3 errors behind form 1
@@ -450,16 +452,40 @@ def test_race_losers_trail_the_same_experts_by_two_errors_others_by_four():
     np.testing.assert_allclose(gap[[0, 2, 3]] / error[[0, 2, 3]], [3, 3.5, 2.5])
     # Other experts' 3 errors are inside the wider margin; the sibling gates'
     # 2.5 are not.
-    assert _race_losers([0, 1, 2, 3], best, held_out, weight, 2) == [3]
+    assert _race_losers([0, 1, 2, 3], best, held_out, weight, 2, still) == [3]
     held_out[0] = _rows_trailing(base, 5, rng)
     held_out[2] = _rows_trailing(base, 5.5, rng)
-    assert _race_losers([0, 1, 2, 3], best, held_out, weight, 2) == [0, 2, 3]
+    assert _race_losers([0, 1, 2, 3], best, held_out, weight, 2, still) == [0, 2, 3]
     # A sibling that stopped walking races no more; any form's best does.
-    assert _race_losers([0, 3], best, held_out, weight, 2) == [0]
+    assert _race_losers([0, 3], best, held_out, weight, 2, still) == [0]
     # Only active forms lose; a form not reached yet has no best row.
-    assert _race_losers([1], best, held_out, weight, 2) == []
+    assert _race_losers([1], best, held_out, weight, 2, still) == []
     unreached = {0: 0, 1: None, 2: None, 3: 3}
-    assert _race_losers([0, 3], unreached, held_out, weight, 2) == []
+    assert _race_losers([0, 3], unreached, held_out, weight, 2, still) == []
+    # A form whose latest size gained more than its sibling gate leads it by
+    # may overtake; a lead of other experts (form 1 over forms 0 and 2) is
+    # no such case.
+    gap = paired_shortfall(held_out, 1, weight)[0]
+    climbing = {0: 2 * gap[0], 1: 0.0, 2: 2 * gap[2], 3: 1.01 * gap[3]}
+    assert _race_losers([0, 1, 2, 3], best, held_out, weight, 2, climbing) == [0, 2]
+    climbing[3] = 0.99 * gap[3]
+    assert _race_losers([0, 1, 2, 3], best, held_out, weight, 2, climbing) == [
+        0,
+        2,
+        3,
+    ]
+
+
+def test_a_form_still_climbing_is_not_raced_out():
+    """Four quadrants, each its own linear boundary: a softmax gate needs
+    four experts and trails a full Gaussian gate at three, but its third
+    size gained more than it trails by, so it walks on to four and wins
+    (raced out at three, the search took 24 Gaussian-gated experts)."""
+    X, y = make_local_classification(1000, random_state=0)
+    gates = [SoftmaxGate(), GaussianGate(covariance_type="full")]
+    search = MixtureOfExpertsClassifierCV(gates=gates, random_state=0).fit(X, y)
+    assert isinstance(search.best_params_["gate"], SoftmaxGate)
+    assert search.n_experts_ == 4
 
 
 def test_a_form_whose_experts_trail_far_stops_after_three_sizes():
