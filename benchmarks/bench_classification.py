@@ -8,6 +8,10 @@ user would pick instead, on three classification tasks.
   quadrant its own linear boundary), 2,000 training and 10,000 test rows.
 - ``digits``: scikit-learn's bundled 8x8 digits (1,797 x 64, 10 classes),
   a stratified 70 % / 30 % split (``random_state=0``).
+- ``clusters``: a larger table, scikit-learn's ``make_classification``
+  (30,000 x 20: 10 informative inputs, 4 redundant, two classes of three
+  Gaussian clusters each, ``random_state=0``), 20,000 training and 10,000
+  test rows.
 
 Every method sees standardized inputs (``make_pipeline(StandardScaler(),
 model)``): ``mixexp CV`` is ``MixtureOfExpertsClassifierCV(random_state=0)``;
@@ -22,8 +26,8 @@ After each set's rows, the CV estimator's test accuracy and log-loss over
 ``random_state`` 0 to ``--seeds`` - 1: the table's single seed moves the
 small vowel test set by a few points.
 
-Run:  python benchmarks/bench_classification.py [--datasets vowels xor digits]
-      [--seeds 8]
+Run:  python benchmarks/bench_classification.py [--datasets vowels xor digits
+      clusters] [--seeds 8]
 """
 
 import argparse
@@ -31,7 +35,7 @@ import time
 import warnings
 
 import numpy as np
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_digits, make_classification
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -66,7 +70,19 @@ def digits():
     return X_train, y_train, X_test, y_test
 
 
-DATASETS = {"vowels": vowels, "xor": xor, "digits": digits}
+def clusters():
+    X, y = make_classification(
+        30_000,
+        20,
+        n_informative=10,
+        n_redundant=4,
+        n_clusters_per_class=3,
+        random_state=0,
+    )
+    return X[:20_000], y[:20_000], X[20_000:], y[20_000:]
+
+
+DATASETS = {"vowels": vowels, "xor": xor, "digits": digits, "clusters": clusters}
 
 METHODS = {
     "mixexp CV": lambda: MixtureOfExpertsClassifierCV(random_state=0),

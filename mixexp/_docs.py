@@ -257,9 +257,9 @@ sample_weight : array-like of shape (n_samples,), default=None
 n_experts : array-like of int, default=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
     Increasing numbers of experts to walk.
 gates : list of gate components, default=None
-    Candidate gates; None uses ``SoftmaxGate()`` and
-    ``GaussianGate(covariance_type="{covariance}")``. A ``TreeGate()`` among
-    them adds hierarchies,
+    Candidate gates; None uses
+    {default_gates}.
+    A ``TreeGate()`` among them adds hierarchies,
     :class:`Hierarchical{mixture}`
     with its ``branching`` and softmax nodes of its settings: a single
     expert, then a level deeper at each size that is a power of
@@ -504,12 +504,15 @@ WORDS = {
     "cv_regression": {
         "mixture": "MixtureOfExpertsRegressor",
         "stratified": "",
-        "covariance": "full",
+        "default_gates": '``SoftmaxGate()`` and ``GaussianGate(covariance_type="full")``',
     },
     "cv_classification": {
         "mixture": "MixtureOfExpertsClassifier",
         "stratified": ", stratified",
-        "covariance": "diag",
+        "default_gates": (
+            '``SoftmaxGate()``, ``GaussianGate(covariance_type="diag")`` and '
+            '``GaussianGate(covariance_type="full")``'
+        ),
     },
     "deep_regression": {
         "outputs": "the standardized targets, see ``target_mean_``",

@@ -962,7 +962,8 @@ class MixtureOfExpertsClassifierCV(CheckedClassifierMixin, _MixtureCV):
     The form and the number of experts are chosen by cross-validation.
 
     As :class:`MixtureOfExpertsRegressorCV`, for classification: stratified
-    folds, logistic experts by default, and candidates compared by their
+    folds, logistic experts by default, softmax, diagonal and full Gaussian
+    gates by default, and candidates compared by their
     held-out log-likelihood (the negative log-loss). The choice is refitted
     on all rows twice, from its model on the best fold and from a fresh
     k-means start, and the fit with the higher mean log-likelihood of the
@@ -1016,9 +1017,14 @@ class MixtureOfExpertsClassifierCV(CheckedClassifierMixin, _MixtureCV):
 
     @staticmethod
     def _default_gates():
-        """Softmax and diagonal Gaussian gates: class regions are often
-        compact blobs, which a Gaussian gate draws with fewer experts."""
-        return [SoftmaxGate(), GaussianGate(covariance_type="diag")]
+        """Softmax, diagonal and full Gaussian gates: class regions are
+        often compact blobs, which a Gaussian gate draws with fewer experts,
+        and correlated inputs tilt them."""
+        return [
+            SoftmaxGate(),
+            GaussianGate(covariance_type="diag"),
+            GaussianGate(covariance_type="full"),
+        ]
 
     def _validation_options(self):
         return {}
