@@ -504,7 +504,9 @@ WORDS = {
     "cv_regression": {
         "mixture": "MixtureOfExpertsRegressor",
         "stratified": "",
-        "default_gates": '``SoftmaxGate()`` and ``GaussianGate(covariance_type="full")``',
+        "default_gates": (
+            '``SoftmaxGate()`` and ``GaussianGate(covariance_type="full")``'
+        ),
     },
     "cv_classification": {
         "mixture": "MixtureOfExpertsClassifier",

@@ -962,13 +962,13 @@ class MixtureOfExpertsClassifierCV(CheckedClassifierMixin, _MixtureCV):
     The form and the number of experts are chosen by cross-validation.
 
     As :class:`MixtureOfExpertsRegressorCV`, for classification: stratified
-    folds, logistic experts by default, softmax, diagonal and full Gaussian
-    gates by default, and candidates compared by their
-    held-out log-likelihood (the negative log-loss). The choice is refitted
-    on all rows twice, from its model on the best fold and from a fresh
-    k-means start, and the fit with the higher mean log-likelihood of the
-    rows' classes is kept (the split path's warm starts can settle in a
-    poorer optimum than a fresh start).
+    folds, logistic experts and softmax, diagonal and full Gaussian gates
+    by default, and candidates compared by their held-out log-likelihood
+    (the negative log-loss). The choice is refitted on all rows twice, from
+    its model on the best fold and from a fresh k-means start, and the fit
+    with the higher mean log-likelihood of the rows' classes is kept (the
+    split path's warm starts can settle in a poorer optimum than a fresh
+    start).
 
     Parameters
     ----------
