@@ -12,6 +12,9 @@ user would pick instead, on three classification tasks.
   (30,000 x 20: 10 informative inputs, 4 redundant, two classes of three
   Gaussian clusters each, ``random_state=0``), 20,000 training and 10,000
   test rows.
+- ``wide``: a wider one, ``make_classification`` (15,000 x 100: 20
+  informative inputs, 10 redundant, two classes of three clusters each,
+  ``random_state=0``), 10,000 training and 5,000 test rows.
 
 Every method sees standardized inputs (``make_pipeline(StandardScaler(),
 model)``): ``mixexp CV`` is ``MixtureOfExpertsClassifierCV(random_state=0)``;
@@ -27,7 +30,7 @@ After each set's rows, the CV estimator's test accuracy and log-loss over
 small vowel test set by a few points.
 
 Run:  python benchmarks/bench_classification.py [--datasets vowels xor digits
-      clusters] [--seeds 8]
+      clusters wide] [--seeds 8]
 """
 
 import argparse
@@ -82,7 +85,25 @@ def clusters():
     return X[:20_000], y[:20_000], X[20_000:], y[20_000:]
 
 
-DATASETS = {"vowels": vowels, "xor": xor, "digits": digits, "clusters": clusters}
+def wide():
+    X, y = make_classification(
+        15_000,
+        100,
+        n_informative=20,
+        n_redundant=10,
+        n_clusters_per_class=3,
+        random_state=0,
+    )
+    return X[:10_000], y[:10_000], X[10_000:], y[10_000:]
+
+
+DATASETS = {
+    "vowels": vowels,
+    "xor": xor,
+    "digits": digits,
+    "clusters": clusters,
+    "wide": wide,
+}
 
 METHODS = {
     "mixexp CV": lambda: MixtureOfExpertsClassifierCV(random_state=0),

@@ -512,7 +512,8 @@ WORDS = {
         "mixture": "MixtureOfExpertsClassifier",
         "stratified": ", stratified",
         "default_gates": (
-            '``SoftmaxGate()``, ``GaussianGate(covariance_type="diag")`` and '
+            "``SoftmaxGate()``, ``SoftmaxGate(alpha=1e-3)``, "
+            '``GaussianGate(covariance_type="diag")`` and '
             '``GaussianGate(covariance_type="full")``'
         ),
     },

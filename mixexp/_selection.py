@@ -962,13 +962,13 @@ class MixtureOfExpertsClassifierCV(CheckedClassifierMixin, _MixtureCV):
     The form and the number of experts are chosen by cross-validation.
 
     As :class:`MixtureOfExpertsRegressorCV`, for classification: stratified
-    folds, logistic experts and softmax, diagonal and full Gaussian gates
-    by default, and candidates compared by their held-out log-likelihood
-    (the negative log-loss). The choice is refitted on all rows twice, from
-    its model on the best fold and from a fresh k-means start, and the fit
-    with the higher mean log-likelihood of the rows' classes is kept (the
-    split path's warm starts can settle in a poorer optimum than a fresh
-    start).
+    folds, logistic experts and softmax (with and without a ridge),
+    diagonal and full Gaussian gates by default, and candidates compared by
+    their held-out log-likelihood (the negative log-loss). The choice is
+    refitted on all rows twice, from its model on the best fold and from a
+    fresh k-means start, and the fit with the higher mean log-likelihood of
+    the rows' classes is kept (the split path's warm starts can settle in a
+    poorer optimum than a fresh start).
 
     Parameters
     ----------
@@ -1017,11 +1017,14 @@ class MixtureOfExpertsClassifierCV(CheckedClassifierMixin, _MixtureCV):
 
     @staticmethod
     def _default_gates():
-        """Softmax, diagonal and full Gaussian gates: class regions are
-        often compact blobs, which a Gaussian gate draws with fewer experts,
-        and correlated inputs tilt them."""
+        """Softmax gates without and with a ridge, diagonal and full
+        Gaussian gates. Quadrants need a sharp gate, while on many inputs an
+        unpenalized gate grows overconfident as experts are added; class
+        regions are often compact blobs, which a Gaussian gate draws with
+        fewer experts, and correlated inputs tilt them."""
         return [
             SoftmaxGate(),
+            SoftmaxGate(alpha=1e-3),
             GaussianGate(covariance_type="diag"),
             GaussianGate(covariance_type="full"),
         ]

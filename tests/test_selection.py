@@ -516,6 +516,40 @@ def test_classifier_defaults_draw_tilted_gaussian_clusters():
     assert losses[0] < 0.5 * losses[1]
 
 
+def test_classifier_defaults_ridge_the_gate_on_many_inputs():
+    """On a hundred inputs an unpenalized softmax gate grows overconfident as
+    experts are added; the default search also offers a ridged one and takes
+    it, at a held-out log-loss well under the unpenalized gates' (0.224
+    against 0.367)."""
+    X, y = make_classification(
+        15000,
+        100,
+        n_informative=20,
+        n_redundant=10,
+        n_clusters_per_class=3,
+        random_state=0,
+    )
+    train, test = slice(0, 10000), slice(10000, None)
+    grid = (1, 2, 4, 8)
+    default = MixtureOfExpertsClassifierCV(n_experts=grid, random_state=0)
+    default.fit(X[train], y[train])
+    gate = default.best_params_["gate"]
+    assert isinstance(gate, SoftmaxGate) and gate.alpha == 1e-3
+    sharp = MixtureOfExpertsClassifierCV(
+        n_experts=grid,
+        gates=[
+            SoftmaxGate(),
+            GaussianGate(covariance_type="diag"),
+            GaussianGate(covariance_type="full"),
+        ],
+        random_state=0,
+    ).fit(X[train], y[train])
+    losses = [
+        log_loss(y[test], search.predict_proba(X[test])) for search in (default, sharp)
+    ]
+    assert losses[0] < 0.75 * losses[1]
+
+
 def test_a_form_whose_experts_trail_far_stops_after_three_sizes():
     """Quadratic experts fit a parabola with one expert; linear experts
     approach it piece by piece, still trailing by far at three sizes: they
