@@ -73,28 +73,26 @@ def digits():
     return X_train, y_train, X_test, y_test
 
 
-def clusters():
+def gaussian_clusters(n_train, n_test, n_features, n_informative, n_redundant):
+    """``make_classification``'s two classes of three Gaussian clusters
+    each, its first rows for training and the rest for testing."""
     X, y = make_classification(
-        30_000,
-        20,
-        n_informative=10,
-        n_redundant=4,
+        n_train + n_test,
+        n_features,
+        n_informative=n_informative,
+        n_redundant=n_redundant,
         n_clusters_per_class=3,
         random_state=0,
     )
-    return X[:20_000], y[:20_000], X[20_000:], y[20_000:]
+    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+
+
+def clusters():
+    return gaussian_clusters(20_000, 10_000, 20, 10, 4)
 
 
 def wide():
-    X, y = make_classification(
-        15_000,
-        100,
-        n_informative=20,
-        n_redundant=10,
-        n_clusters_per_class=3,
-        random_state=0,
-    )
-    return X[:10_000], y[:10_000], X[10_000:], y[10_000:]
+    return gaussian_clusters(10_000, 5_000, 100, 20, 10)
 
 
 DATASETS = {

@@ -489,30 +489,39 @@ def test_a_form_still_climbing_is_not_raced_out():
     assert search.n_experts_ == 4
 
 
+def _gaussian_clusters(
+    n_train, n_test, n_features, n_informative, n_redundant, n_clusters
+):
+    """make_classification's two classes of Gaussian clusters, its first
+    ``n_train`` rows for training and the next ``n_test`` for testing."""
+    X, y = make_classification(
+        n_train + n_test,
+        n_features,
+        n_informative=n_informative,
+        n_redundant=n_redundant,
+        n_clusters_per_class=n_clusters,
+        random_state=0,
+    )
+    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+
+
+def _test_log_loss(search, X, y):
+    return log_loss(y, search.predict_proba(X))
+
+
 def test_classifier_defaults_draw_tilted_gaussian_clusters():
     """make_classification's classes are Gaussian clusters of correlated
     inputs: the default search takes the full-covariance Gaussian gate, and
     its held-out log-loss is under half that of a search with the softmax
     and diagonal gates alone (0.088 against 0.215)."""
-    X, y = make_classification(
-        1500,
-        6,
-        n_informative=5,
-        n_redundant=1,
-        n_clusters_per_class=2,
-        random_state=0,
-    )
-    train, test = slice(0, 750), slice(750, None)
-    default = MixtureOfExpertsClassifierCV(random_state=0).fit(X[train], y[train])
+    X, y, X_test, y_test = _gaussian_clusters(750, 750, 6, 5, 1, n_clusters=2)
+    default = MixtureOfExpertsClassifierCV(random_state=0).fit(X, y)
     chosen = default.best_params_["gate"]
     assert isinstance(chosen, GaussianGate) and chosen.covariance_type == "full"
     axis_aligned = MixtureOfExpertsClassifierCV(
         gates=[SoftmaxGate(), GaussianGate(covariance_type="diag")], random_state=0
-    ).fit(X[train], y[train])
-    losses = [
-        log_loss(y[test], search.predict_proba(X[test]))
-        for search in (default, axis_aligned)
-    ]
+    ).fit(X, y)
+    losses = [_test_log_loss(s, X_test, y_test) for s in (default, axis_aligned)]
     assert losses[0] < 0.5 * losses[1]
 
 
@@ -521,18 +530,9 @@ def test_classifier_defaults_ridge_the_gate_on_many_inputs():
     experts are added; the default search also offers a ridged one and takes
     it, at a held-out log-loss well under the unpenalized gates' (0.224
     against 0.367)."""
-    X, y = make_classification(
-        15000,
-        100,
-        n_informative=20,
-        n_redundant=10,
-        n_clusters_per_class=3,
-        random_state=0,
-    )
-    train, test = slice(0, 10000), slice(10000, None)
+    X, y, X_test, y_test = _gaussian_clusters(10000, 5000, 100, 20, 10, n_clusters=3)
     grid = (1, 2, 4, 8)
-    default = MixtureOfExpertsClassifierCV(n_experts=grid, random_state=0)
-    default.fit(X[train], y[train])
+    default = MixtureOfExpertsClassifierCV(n_experts=grid, random_state=0).fit(X, y)
     gate = default.best_params_["gate"]
     assert isinstance(gate, SoftmaxGate) and gate.alpha == 1e-3
     sharp = MixtureOfExpertsClassifierCV(
@@ -543,10 +543,8 @@ def test_classifier_defaults_ridge_the_gate_on_many_inputs():
             GaussianGate(covariance_type="full"),
         ],
         random_state=0,
-    ).fit(X[train], y[train])
-    losses = [
-        log_loss(y[test], search.predict_proba(X[test])) for search in (default, sharp)
-    ]
+    ).fit(X, y)
+    losses = [_test_log_loss(s, X_test, y_test) for s in (default, sharp)]
     assert losses[0] < 0.75 * losses[1]
 
 
