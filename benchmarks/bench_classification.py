@@ -1,5 +1,5 @@
 """mixexp's cross-validated classifier at its defaults against the models a
-user would pick instead, on three classification tasks.
+user would pick instead, on five classification tasks.
 
 - ``vowels``: Jacobs et al. (1991): [i] [I] [A] [V] from F1 and F2
   (Peterson & Barney 1952, bundled), train on speakers 1-50, test on 51-75;
