@@ -350,13 +350,18 @@ def test_weighted_grams_match_loop():
     np.testing.assert_allclose(weighted_grams(Xt, weights)[1], (Xt * weights[1]) @ Xt.T)
 
 
-@pytest.mark.parametrize("n_mats, p", [(3, 4), (8, 5), (32, 15), (20, 1)])
-def test_weighted_grams_without_right_factor_match_loop(n_mats, p):
-    # Covers both ways of computing Gram matrices (many weightings use
-    # the rows' products) against a sum over the rows.
+@pytest.mark.parametrize(
+    "n_mats, p, low",
+    [(3, 4, 0), (8, 5, 0), (32, 15, 0), (20, 1, 0), (3, 45, 0), (3, 45, -1)],
+)
+def test_weighted_grams_without_right_factor_match_loop(n_mats, p, low):
+    # Covers the three ways of computing Gram matrices (many weightings use
+    # the rows' products, wide designs the root weights unless a weight is
+    # negative) against a sum over the rows.
     rng = np.random.RandomState(n_mats + p)
     Xt = rng.standard_normal((p, 60))
-    weights = rng.uniform(size=(n_mats, 60))
+    weights = rng.uniform(low, 1, size=(n_mats, 60))
+    weights[:, :5] = 0.0
     out = weighted_grams(Xt, weights)
     expected = np.einsum("bi,ji,ki->bjk", weights, Xt, Xt)
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
