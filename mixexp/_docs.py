@@ -505,7 +505,9 @@ WORDS = {
         "mixture": "MixtureOfExpertsRegressor",
         "stratified": "",
         "default_gates": (
-            '``SoftmaxGate()`` and ``GaussianGate(covariance_type="full")``'
+            '``SoftmaxGate()`` and ``GaussianGate(covariance_type="full")``, '
+            "and ``SoftmaxGate(alpha=1e-3)`` where the rows are too few for "
+            "quadratic experts"
         ),
     },
     "cv_classification": {

@@ -90,6 +90,11 @@ _PATH_FIT = {"check_input": False, "accelerate": False}
 _SPLIT_MIN_RESP = 1e-3
 
 
+def _rows_fit_quadratic(n_samples, n_features):
+    """Five rows per coefficient of a full quadratic expert."""
+    return 5 * (n_features + 1) * (n_features + 2) // 2 <= n_samples
+
+
 def owned_misfit(model, X, target, sample_weight, resp):
     """How badly each expert explains the rows it is responsible for,
     shape (K,): its responsibility-weighted squared error (regression) or
@@ -509,7 +514,9 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
         experts = self.experts
         if experts is None:
             experts = self._default_experts(n_samples, n_features)
-        gates = self._default_gates() if self.gates is None else self.gates
+        gates = self.gates
+        if gates is None:
+            gates = self._default_gates(n_samples, n_features)
         for name, parts in (("experts", experts), ("gates", gates)):
             if len(parts) == 0:
                 raise ValueError(f"{name} is empty; give at least one component.")
@@ -929,19 +936,24 @@ class MixtureOfExpertsRegressorCV(CheckedRegressorMixin, _MixtureCV):
     @staticmethod
     def _default_experts(n_samples, n_features):
         """Linear experts, and quadratic ones where the rows can fit at
-        least one (five rows per coefficient of a full quadratic), each
-        expert's ridge chosen by its evidence."""
+        least one, each expert's ridge chosen by its evidence."""
         experts = [LinearExpert(alpha="evidence")]
-        if 5 * (n_features + 1) * (n_features + 2) // 2 <= n_samples:
+        if _rows_fit_quadratic(n_samples, n_features):
             experts.append(LinearExpert(alpha="evidence", degree=2))
         return experts
 
     @staticmethod
-    def _default_gates():
+    def _default_gates(n_samples, n_features):
         """Softmax and full-covariance Gaussian gates: where experts own
         compact regions of a few inputs, a Gaussian gate draws them with
-        less work than a softmax gate at many experts."""
-        return [SoftmaxGate(), GaussianGate(covariance_type="full")]
+        less work than a softmax gate at many experts. Where the rows are
+        too few for quadratic experts, many linear pieces of many inputs
+        must do, and their unpenalized softmax gate grows overconfident as
+        they are added: a softmax gate with a ridge joins."""
+        gates = [SoftmaxGate(), GaussianGate(covariance_type="full")]
+        if not _rows_fit_quadratic(n_samples, n_features):
+            gates.insert(1, SoftmaxGate(alpha=1e-3))
+        return gates
 
     def _validation_options(self):
         return {"multi_output": True, "y_numeric": True}
@@ -1016,7 +1028,7 @@ class MixtureOfExpertsClassifierCV(CheckedClassifierMixin, _MixtureCV):
         return [LogisticExpert()]
 
     @staticmethod
-    def _default_gates():
+    def _default_gates(n_samples, n_features):
         """Softmax gates without and with a ridge, diagonal and full
         Gaussian gates. Quadrants need a sharp gate, while on many inputs an
         unpenalized gate grows overconfident as experts are added; class

@@ -9,7 +9,7 @@ import pytest
 import sklearn
 from _helpers import plain_em
 from sklearn.base import clone
-from sklearn.datasets import make_circles, make_classification
+from sklearn.datasets import make_circles, make_classification, make_friedman1
 from sklearn.metrics import log_loss
 from sklearn.model_selection import (
     GroupKFold,
@@ -855,24 +855,44 @@ def test_a_class_that_grouped_folds_hold_out_whole_is_refused_with_the_fix():
     assert not hasattr(grouped, "n_features_in_")  # the failed fit left nothing
 
 
-def test_the_default_forms_depend_on_the_rows_per_quadratic_coefficient():
-    many_inputs = np.random.RandomState(0).standard_normal((120, 6))
-    y = many_inputs[:, 0]
+@pytest.mark.parametrize("n_samples", [139, 140])
+def test_the_default_forms_depend_on_the_rows_per_quadratic_coefficient(n_samples):
+    X = np.random.RandomState(0).standard_normal((n_samples, 6))
+    y = X[:, 0]
     model = _quiet(
-        MixtureOfExpertsRegressorCV(n_experts=(1, 2), cv=2, random_state=0).fit,
-        many_inputs,
-        y,
+        MixtureOfExpertsRegressorCV(n_experts=(1,), cv=2, random_state=0).fit, X, y
     )
-    # 28 coefficients of a quadratic in 6 inputs need 140 rows: linear only.
-    params = model.cv_results_["params"]
-    assert [type(p["expert"]).__name__ for p in params] == ["LinearExpert"] * 4
-    assert all(p["expert"].degree == 1 for p in params)
-    assert [type(p["gate"]).__name__ for p in params] == [
-        "SoftmaxGate",
-        "SoftmaxGate",
-        "GaussianGate",
-        "GaussianGate",
-    ]
+    # 28 coefficients of a quadratic in 6 inputs need 140 rows; with fewer
+    # the experts are linear only and a ridged softmax gate joins.
+    forms = [(repr(p["expert"]), repr(p["gate"])) for p in model.cv_results_["params"]]
+    linear = "LinearExpert(alpha='evidence')"
+    quadratic = "LinearExpert(alpha='evidence', degree=2)"
+    if n_samples < 140:
+        gates = ["SoftmaxGate()", "SoftmaxGate(alpha=0.001)", "GaussianGate()"]
+        assert forms == [(linear, gate) for gate in gates]
+    else:
+        gates = ["SoftmaxGate()", "GaussianGate()"]
+        assert forms == [(e, g) for g in gates for e in (linear, quadratic)]
+
+
+def test_regressor_defaults_ridge_the_gate_on_many_inputs():
+    """On 30 inputs and 2,000 rows (too few for quadratic experts) linear
+    pieces under an unpenalized softmax gate overfit; the default search
+    also offers a ridged gate and takes it, at two thirds of the held-out
+    squared error of the search without it (2.01 against 3.03)."""
+    X, y = make_friedman1(2500, n_features=30, noise=1.0, random_state=0)
+    X, X_test, y, y_test = X[:2000], X[2000:], y[:2000], y[2000:]
+    grid = (1, 2, 4, 8)
+    default = MixtureOfExpertsRegressorCV(n_experts=grid, random_state=0).fit(X, y)
+    gate = default.best_params_["gate"]
+    assert isinstance(gate, SoftmaxGate) and gate.alpha == 1e-3
+    sharp = MixtureOfExpertsRegressorCV(
+        n_experts=grid,
+        gates=[SoftmaxGate(), GaussianGate(covariance_type="full")],
+        random_state=0,
+    ).fit(X, y)
+    errors = [np.mean((s.predict(X_test) - y_test) ** 2) for s in (default, sharp)]
+    assert errors[0] < 0.75 * errors[1]
 
 
 def test_the_search_ignores_the_units_and_origins_of_inputs_and_target():
