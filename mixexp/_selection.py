@@ -878,8 +878,9 @@ class MixtureOfExpertsRegressorCV(CheckedRegressorMixin, _MixtureCV):
     """A mixture of experts whose form and size are chosen by cross-validation.
 
     One ``fit`` searches the expert form (linear and quadratic experts by
-    default), the gate (softmax and full-covariance Gaussian by default) and
-    the number of experts (along ``n_experts``) by the held-out squared
+    default), the gate (softmax and full-covariance Gaussian by default, and
+    a ridged softmax gate where the rows are too few for quadratic experts)
+    and the number of experts (along ``n_experts``) by the held-out squared
     error of ``cv`` folds (or log-likelihood, ``scoring``), then refits the
     choice on all rows, starting from its model on the fold that scored it
     best. The number of experts is walked as a *split path*: each count
