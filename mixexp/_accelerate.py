@@ -10,10 +10,11 @@ theta0``, SQUAREM's squared extrapolation (step length "SqS3") jumps to
 
 where ``a = -1`` gives ``theta2`` back. The jump is kept only if its
 penalized log-likelihood is at least ``theta2``'s and it leaves every expert
-some responsibility (a jump along an expert's decay would otherwise kill it);
-else EM continues from ``theta2``. So the objective EM reports never
-decreases, and the accelerated run converges where plain EM does, in fewer
-passes over the data.
+some responsibility (a jump along an expert's decay would otherwise kill it:
+an expert above a thousandth of the weight stays above it, one below keeps
+half of what ``theta2`` gives it); else EM continues from ``theta2``. So
+the objective EM reports never decreases, and the accelerated run converges
+where plain EM does, in fewer passes over the data.
 
 A jump costs a pass, and it is tried only where SQUAREM's model of EM
 holds: EM moving at a steady rate, the ratio of two successive gains of the
@@ -55,8 +56,11 @@ _STEADY = 1.25
 # row are not.
 _FAST_IN_A_ROW = 2
 # A jump may not take an expert's responsibility below this fraction of the
-# total sample weight if it had more before.
+# total sample weight if it had more before, nor below _MASS_SHRINK times
+# what EM's own iterate gives it: EM may be retiring an expert below the
+# floor slowly, and barring every jump that follows it stalls the others.
 _MASS_FLOOR = 1e-3
+_MASS_SHRINK = 0.5
 
 
 def squarem(gate, experts, data):
@@ -199,8 +203,10 @@ class Squarem:
             self._set(jump)
             trial = e_step(*self.parts, self.data)
             trial_value = objective(trial)
-            starved = (trial.resp_mass < _MASS_FLOOR * total) & (
-                trial.resp_mass < state.resp_mass
+            floor = _MASS_FLOOR * total
+            starved = (trial.resp_mass < floor) & (
+                (state.resp_mass >= floor)
+                | (trial.resp_mass < _MASS_SHRINK * state.resp_mass)
             )
             accepted = trial_value >= value and not np.any(starved)
         restore = all(kept) and not accepted

@@ -124,6 +124,47 @@ def test_squarem_never_lowers_and_ends_at_least_as_high_as_plain_em(seed, monkey
     assert fast.lower_bound_ >= slow.lower_bound_ - 1e-4
 
 
+def test_squarem_jumps_while_em_retires_an_expert_below_the_floor(monkeypatch):
+    """Sixteen experts on three regimes: EM retires an expert slowly, its
+    share already below the jumps' mass floor. Jumps that follow it (without
+    halving its share) are kept; when every such jump was refused, SQUAREM
+    stalled for as long as the retirement lasted (power plant at K = 64: 87
+    of 93 jumps refused, 306 iterations instead of 125)."""
+    import mixexp._accelerate as accelerate
+
+    X, y = make_mixture_regression(2000, 3, 3, noise=0.3, random_state=2)
+    trials, followed = [], []
+    e_step, jump = accelerate.e_step, accelerate.Squarem.extrapolate
+
+    def trial_step(*args, **kwargs):
+        trials.append(e_step(*args, **kwargs))
+        return trials[-1]
+
+    def extrapolating(self, state, value, objective):
+        trials.clear()
+        jumped = jump(self, state, value, objective)
+        floor = accelerate._MASS_FLOOR * self.data.total_weight
+        if jumped is not None and jumped[1] > value:  # kept
+            mass, before = trials[0].resp_mass, state.resp_mass
+            assert np.all((mass >= floor) | (before < floor))  # none pushed under
+            assert np.all(mass >= accelerate._MASS_SHRINK * before)
+            followed.append(np.any((before < floor) & (mass < before)))
+        return jumped
+
+    monkeypatch.setattr(accelerate, "e_step", trial_step)
+    monkeypatch.setattr(accelerate.Squarem, "extrapolate", extrapolating)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est, pruned = fit_recording_reseeds(
+            MixtureOfExpertsRegressor(16, random_state=2), X, y
+        )
+    assert any(followed)
+    assert est.converged_
+    assert not any("re-seeded" in str(w.message) for w in caught)
+    lb, checked = np.asarray(est.lower_bounds_), ~pruned[1:]
+    assert np.all(np.diff(lb)[checked] >= -1e-10 * np.abs(lb[1:][checked]))
+
+
 def test_a_fit_without_acceleration_follows_plain_em(monkeypatch):
     """accelerate=False (the split path's fits) runs EM as with SQUAREM
     switched off, where the accelerated fit takes another path."""
