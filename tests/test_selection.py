@@ -531,21 +531,27 @@ def test_classifier_defaults_ridge_the_gate_on_many_inputs():
     it, at a held-out log-loss well under the unpenalized gates' (0.224
     against 0.367)."""
     X, y, X_test, y_test = _gaussian_clusters(10000, 5000, 100, 20, 10, n_clusters=3)
+    unpenalized = [
+        SoftmaxGate(),
+        GaussianGate(covariance_type="diag"),
+        GaussianGate(covariance_type="full"),
+    ]
+    fits = _default_takes_the_ridged_gate(
+        MixtureOfExpertsClassifierCV, X, y, unpenalized
+    )
+    losses = [_test_log_loss(s, X_test, y_test) for s in fits]
+    assert losses[0] < 0.75 * losses[1]
+
+
+def _default_takes_the_ridged_gate(search, X, y, unpenalized_gates):
+    """The default ``search`` on (X, y), checked to choose the ridged softmax
+    gate, and the search over ``unpenalized_gates`` alone."""
     grid = (1, 2, 4, 8)
-    default = MixtureOfExpertsClassifierCV(n_experts=grid, random_state=0).fit(X, y)
+    default = search(n_experts=grid, random_state=0).fit(X, y)
     gate = default.best_params_["gate"]
     assert isinstance(gate, SoftmaxGate) and gate.alpha == 1e-3
-    sharp = MixtureOfExpertsClassifierCV(
-        n_experts=grid,
-        gates=[
-            SoftmaxGate(),
-            GaussianGate(covariance_type="diag"),
-            GaussianGate(covariance_type="full"),
-        ],
-        random_state=0,
-    ).fit(X, y)
-    losses = [_test_log_loss(s, X_test, y_test) for s in (default, sharp)]
-    assert losses[0] < 0.75 * losses[1]
+    sharp = search(n_experts=grid, gates=unpenalized_gates, random_state=0)
+    return default, sharp.fit(X, y)
 
 
 def test_a_form_whose_experts_trail_far_stops_after_three_sizes():
@@ -882,16 +888,11 @@ def test_regressor_defaults_ridge_the_gate_on_many_inputs():
     squared error of the search without it (2.01 against 3.03)."""
     X, y = make_friedman1(2500, n_features=30, noise=1.0, random_state=0)
     X, X_test, y, y_test = X[:2000], X[2000:], y[:2000], y[2000:]
-    grid = (1, 2, 4, 8)
-    default = MixtureOfExpertsRegressorCV(n_experts=grid, random_state=0).fit(X, y)
-    gate = default.best_params_["gate"]
-    assert isinstance(gate, SoftmaxGate) and gate.alpha == 1e-3
-    sharp = MixtureOfExpertsRegressorCV(
-        n_experts=grid,
-        gates=[SoftmaxGate(), GaussianGate(covariance_type="full")],
-        random_state=0,
-    ).fit(X, y)
-    errors = [np.mean((s.predict(X_test) - y_test) ** 2) for s in (default, sharp)]
+    unpenalized = [SoftmaxGate(), GaussianGate(covariance_type="full")]
+    fits = _default_takes_the_ridged_gate(
+        MixtureOfExpertsRegressorCV, X, y, unpenalized
+    )
+    errors = [np.mean((s.predict(X_test) - y_test) ** 2) for s in fits]
     assert errors[0] < 0.75 * errors[1]
 
 
