@@ -58,6 +58,12 @@ SCRIPTS = [
         "PBP and MC-dropout numbers.",
     ),
     (
+        "bench_uci.py",
+        ["--datasets", "friedman1-30"],
+        "The same on a wide synthetic table: Friedman's function of five "
+        "inputs beside 25 noise inputs, 2,000 training rows.",
+    ),
+    (
         "bench_classification.py",
         [],
         "The cross-validated classifier at its defaults against MLP, an MLP "
