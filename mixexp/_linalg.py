@@ -77,7 +77,7 @@ def weighted_grams(Xt, weights, right=None):
         # weightings are many next to the columns.
         if n_mats >= 8 and 2 * n_mats > p:
             return _packed_grams(Xt, weights)
-        if p >= 40 and not np.any(weights < 0):
+        if p >= 40 and not np.any(weights < 0):  # measured crossover
             return _root_grams(Xt, weights)
         right = Xt
     right = np.asarray(right, dtype=float)  # cast once, not once per product
@@ -92,9 +92,8 @@ def weighted_grams(Xt, weights, right=None):
 def _root_grams(Xt, weights):
     """``weighted_grams`` as ``Z Z^T`` with ``Z`` the design scaled by the
     root weights: numpy hands a product with its own transpose to BLAS's
-    symmetric rank-k update, which makes half the multiplications (on four
-    thousand rows 0.7 times the time from about 40 columns, slower on few
-    columns, where the square roots cost more than they save)."""
+    symmetric rank-k update, which makes half the multiplications (on few
+    columns the square roots cost more than that saves)."""
     root = np.sqrt(weights)
     grams = np.empty((weights.shape[0], Xt.shape[0], Xt.shape[0]))
     scaled = np.empty(Xt.shape)
