@@ -64,6 +64,12 @@ SCRIPTS = [
         "inputs beside 25 noise inputs, 2,000 training rows.",
     ),
     (
+        "bench_uci.py",
+        ["--datasets", "friedman1-40"],
+        "The same function beside 35 noise inputs, 10,000 training rows: "
+        "enough rows for quadratic experts, too many inputs for their cost.",
+    ),
+    (
         "bench_classification.py",
         [],
         "The cross-validated classifier at its defaults against MLP, an MLP "

@@ -314,8 +314,8 @@ verbose : int, default=0
         """
 experts : list of expert components, default=None
     Candidate expert forms; None searches ``LinearExpert(alpha="evidence")``
-    and, when there are at least five rows per coefficient of a full
-    quadratic in the inputs, ``LinearExpert(alpha="evidence", degree=2)``:
+    and, on at most 25 inputs with at least five rows per coefficient of a
+    full quadratic in them, ``LinearExpert(alpha="evidence", degree=2)``:
     each expert's ridge penalty is chosen by its evidence within the fit,
     so an expert with little signal or few rows is shrunk toward a constant
     rather than fitting the noise. Sample weights then count as rows (a
@@ -506,8 +506,8 @@ WORDS = {
         "stratified": "",
         "default_gates": (
             '``SoftmaxGate()`` and ``GaussianGate(covariance_type="full")``, '
-            "and ``SoftmaxGate(alpha=1e-3)`` where the rows are too few for "
-            "quadratic experts"
+            "and ``SoftmaxGate(alpha=1e-3)`` where quadratic experts are not "
+            "offered"
         ),
     },
     "cv_classification": {

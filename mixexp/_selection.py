@@ -90,9 +90,18 @@ _PATH_FIT = {"check_input": False, "accelerate": False}
 _SPLIT_MIN_RESP = 1e-3
 
 
-def _rows_fit_quadratic(n_samples, n_features):
-    """Five rows per coefficient of a full quadratic expert."""
-    return 5 * (n_features + 1) * (n_features + 2) // 2 <= n_samples
+# Inputs beyond which the default search offers no quadratic experts: their
+# Gram products grow as the fourth power of the inputs, and on more their
+# fits take longer than an MLP grid search on the same rows.
+_QUADRATIC_MAX_FEATURES = 25
+
+
+def _offers_quadratic(n_samples, n_features):
+    """Whether the default search offers quadratic experts: on at most
+    ``_QUADRATIC_MAX_FEATURES`` inputs, with five rows per coefficient of a
+    full quadratic expert."""
+    coefficients = (n_features + 1) * (n_features + 2) // 2
+    return n_features <= _QUADRATIC_MAX_FEATURES and 5 * coefficients <= n_samples
 
 
 def owned_misfit(model, X, target, sample_weight, resp):
@@ -879,7 +888,7 @@ class MixtureOfExpertsRegressorCV(CheckedRegressorMixin, _MixtureCV):
 
     One ``fit`` searches the expert form (linear and quadratic experts by
     default), the gate (softmax and full-covariance Gaussian by default, and
-    a ridged softmax gate where the rows are too few for quadratic experts)
+    a ridged softmax gate where quadratic experts are not offered)
     and the number of experts (along ``n_experts``) by the held-out squared
     error of ``cv`` folds (or log-likelihood, ``scoring``), then refits the
     choice on all rows, starting from its model on the fold that scored it
@@ -936,10 +945,11 @@ class MixtureOfExpertsRegressorCV(CheckedRegressorMixin, _MixtureCV):
 
     @staticmethod
     def _default_experts(n_samples, n_features):
-        """Linear experts, and quadratic ones where the rows can fit at
-        least one, each expert's ridge chosen by its evidence."""
+        """Linear experts, and quadratic ones where the inputs are few
+        enough and the rows can fit at least one, each expert's ridge chosen
+        by its evidence."""
         experts = [LinearExpert(alpha="evidence")]
-        if _rows_fit_quadratic(n_samples, n_features):
+        if _offers_quadratic(n_samples, n_features):
             experts.append(LinearExpert(alpha="evidence", degree=2))
         return experts
 
@@ -947,12 +957,12 @@ class MixtureOfExpertsRegressorCV(CheckedRegressorMixin, _MixtureCV):
     def _default_gates(n_samples, n_features):
         """Softmax and full-covariance Gaussian gates: where experts own
         compact regions of a few inputs, a Gaussian gate draws them with
-        less work than a softmax gate at many experts. Where the rows are
-        too few for quadratic experts, many linear pieces of many inputs
-        must do, and their unpenalized softmax gate grows overconfident as
-        they are added: a softmax gate with a ridge joins."""
+        less work than a softmax gate at many experts. Where quadratic
+        experts are not offered, many linear pieces of many inputs must do,
+        and their unpenalized softmax gate grows overconfident as they are
+        added: a softmax gate with a ridge joins."""
         gates = [SoftmaxGate(), GaussianGate(covariance_type="full")]
-        if not _rows_fit_quadratic(n_samples, n_features):
+        if not _offers_quadratic(n_samples, n_features):
             gates.insert(1, SoftmaxGate(alpha=1e-3))
         return gates
 

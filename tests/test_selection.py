@@ -861,24 +861,31 @@ def test_a_class_that_grouped_folds_hold_out_whole_is_refused_with_the_fix():
     assert not hasattr(grouped, "n_features_in_")  # the failed fit left nothing
 
 
-@pytest.mark.parametrize("n_samples", [139, 140])
-def test_the_default_forms_depend_on_the_rows_per_quadratic_coefficient(n_samples):
-    X = np.random.RandomState(0).standard_normal((n_samples, 6))
+@pytest.mark.parametrize(
+    "n_samples, n_features, quadratic_offered",
+    [(139, 6, False), (140, 6, True), (1755, 25, True), (1890, 26, False)],
+)
+def test_the_default_forms_depend_on_the_inputs_and_rows_per_coefficient(
+    n_samples, n_features, quadratic_offered
+):
+    """A quadratic in d inputs has (d + 1)(d + 2) / 2 coefficients, 28 in 6
+    inputs (140 rows at five per coefficient), 351 in 25 and 378 in 26: on
+    more than 25 inputs no quadratic experts are offered however many the
+    rows. Without them, a ridged softmax gate joins."""
+    X = np.random.RandomState(0).standard_normal((n_samples, n_features))
     y = X[:, 0]
     model = _quiet(
         MixtureOfExpertsRegressorCV(n_experts=(1,), cv=2, random_state=0).fit, X, y
     )
-    # 28 coefficients of a quadratic in 6 inputs need 140 rows; with fewer
-    # the experts are linear only and a ridged softmax gate joins.
     forms = [(repr(p["expert"]), repr(p["gate"])) for p in model.cv_results_["params"]]
     linear = "LinearExpert(alpha='evidence')"
     quadratic = "LinearExpert(alpha='evidence', degree=2)"
-    if n_samples < 140:
-        gates = ["SoftmaxGate()", "SoftmaxGate(alpha=0.001)", "GaussianGate()"]
-        assert forms == [(linear, gate) for gate in gates]
-    else:
+    if quadratic_offered:
         gates = ["SoftmaxGate()", "GaussianGate()"]
         assert forms == [(e, g) for g in gates for e in (linear, quadratic)]
+    else:
+        gates = ["SoftmaxGate()", "SoftmaxGate(alpha=0.001)", "GaussianGate()"]
+        assert forms == [(linear, gate) for gate in gates]
 
 
 def test_regressor_defaults_ridge_the_gate_on_many_inputs():
