@@ -51,7 +51,7 @@ from ._html_repr import DocLinkMixin
 from ._init import kmeans_centres, nearest_centre
 from ._params import Interval, ParamNamesOnce
 from ._prune import Abandoned, parameters_per_expert
-from ._regressor import MixtureOfExpertsRegressor
+from ._regressor import MixtureOfExpertsRegressor, _numeric_targets
 from ._validation import (
     CheckedClassifierMixin,
     CheckedRegressorMixin,
@@ -598,6 +598,8 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
             y = column_or_1d(y, warn=True)
             _refuse_mixed_labels(y)
             check_classification_targets(y)
+        else:  # numbers given as text, as the mixtures take them
+            y = _numeric_targets(y, type(self).__name__)
         groups = self._check_groups(groups, X.shape[0])
         candidates, n_expert_forms = self._candidates(*X.shape)
         scoring = self._scoring()

@@ -204,6 +204,7 @@ FIT_CASES = {
     "Python lists": (lambda X, y: (X.tolist(), y.tolist(), None), None, BOTH),
     "numeric DataFrame": (lambda X, y: (_frame(X), pd.Series(y), None), None, BOTH),
     "bool targets": (lambda X, y: (X, y.astype(bool) if y.dtype.kind == "i" else y > 0, None), None, BOTH),
+    "numbers as text": (lambda X, y: (X, y.astype(str), None), None, REG),
     "string labels": (lambda X, y: (X, np.array(["no", "yes"])[y], None), None, CLF),
     "weights as a list": (lambda X, y: (X, y, [1.0, 2.0] * (N // 2)), None, BOTH),
 }  # fmt: skip
