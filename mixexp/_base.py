@@ -6,7 +6,6 @@ component to use, and what the mixture predicts.
 """
 
 import copy
-import warnings
 from abc import ABCMeta, abstractmethod
 from dataclasses import fields
 from functools import partial
@@ -43,6 +42,7 @@ from ._validation import (
     feature_columns,
     take,
     validate_training_input,
+    warn_user,
 )
 from .gates import SoftmaxGate, TreeGate
 
@@ -336,16 +336,15 @@ class BaseMixtureOfExperts(
                 best = run
         gate, experts, history, load = best
         for note in history.notes:
-            warnings.warn(note, UserWarning, stacklevel=3)
+            warn_user(note)
         if not history.converged:
-            warnings.warn(
+            warn_user(
                 history.warning
                 or f"solver={self.solver!r} did not converge in {self.max_iter} "
                 f"iterations (n_init={self.n_init}); the last change of the "
                 f"training objective exceeded tol={self.tol}. Increase max_iter, "
                 "raise tol, or standardize the inputs.",
                 ConvergenceWarning,
-                stacklevel=3,  # the caller of fit, past sklearn's _fit_context
             )
         self._set_fitted(gate, experts, history, load)
         self.__dict__.pop("_online_state", None)  # partial_fit starts afresh

@@ -6,7 +6,6 @@ own loops (``_gradient.minibatch_descent`` for "adam" and "sgd",
 validation and parameter constraints.
 """
 
-import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
@@ -37,6 +36,7 @@ from ._validation import (
     CheckedRegressorMixin,
     numeric_input,
     validate_training_input,
+    warn_user,
 )
 
 _SHARED = (
@@ -299,14 +299,13 @@ class _BaseDeepMixture(DocLinkMixin, ParamNamesOnce, BaseEstimator, metaclass=AB
         self.n_iter_ = len(history.loss_curve)
         self.converged_ = history.converged
         if not history.converged:
-            warnings.warn(
+            warn_user(
                 history.warning
                 or f"solver={self.solver!r} did not converge in {self.max_iter} "
                 f"iterations; the training objective still improved by more "
                 f"than tol={self.tol}. Increase max_iter, raise tol, or "
                 "standardize the inputs.",
                 ConvergenceWarning,
-                stacklevel=3,
             )
         return self
 

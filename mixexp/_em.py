@@ -10,7 +10,6 @@ history; ``online_em`` runs one batch of a stream (its statistics are
 """
 
 import copy
-import warnings
 from functools import partial
 from typing import NamedTuple
 
@@ -177,14 +176,21 @@ def reseed_dead_experts(gate, data, count):
     chosen = index[np.lexsort((index, values))[:need]]
     data.map_parts(partial(_hand_rows, chosen, dead[np.arange(need) // block]))
     gate._revive(dead)
-    warnings.warn(
-        f"Expert(s) {dead.tolist()} lost all responsibility and were re-seeded "
-        f"on the {block} worst-explained samples each. If this repeats, use "
-        "fewer experts (n_experts).",
-        UserWarning,
-        stacklevel=4,
-    )
     return dead
+
+
+def _reseed_note(reseeded):
+    """The fit's one warning about the experts it re-seeded, from the
+    number of times each was (``{expert: times}``); None if none was."""
+    if not reseeded:
+        return None
+    times = sum(reseeded.values())
+    return (
+        f"Expert(s) {sorted(reseeded)} lost all responsibility during the fit "
+        f"and were re-seeded on the worst-explained samples ({times} "
+        f"re-seeding{'s' if times > 1 else ''} in all). If this repeats, use "
+        "fewer experts (n_experts)."
+    )
 
 
 def _worst_rows(count, part):
@@ -274,31 +280,36 @@ def fit_em(gate, experts, data, settings):
     History
     """
     top_k = gate.top_k
+    reseeded = {}  # expert -> how many times it was re-seeded
     if top_k is None:
-        lower_bounds, converged, current = _em_phase(gate, experts, data, settings)
-        return History(
-            [-v for v in lower_bounds], lower_bounds, converged, resp_current=current
+        lower_bounds, converged, current = _em_phase(
+            gate, experts, data, settings, reseeded
         )
-    gate.top_k = None
-    try:
-        dense = _em_phase(gate, experts, data, settings)[0]
-    finally:
-        gate.top_k = top_k
-    sparse, converged, current = _em_phase(gate, experts, data, settings)
-    lower_bounds = dense + sparse
+        n_dense = 0
+    else:
+        gate.top_k = None
+        try:
+            dense = _em_phase(gate, experts, data, settings, reseeded)[0]
+        finally:
+            gate.top_k = top_k
+        sparse, converged, current = _em_phase(gate, experts, data, settings, reseeded)
+        lower_bounds, n_dense = dense + sparse, len(dense)
+    note = _reseed_note(reseeded)
     return History(
         [-v for v in lower_bounds],
         lower_bounds,
         converged,
-        len(dense),
+        n_dense,
+        notes=() if note is None else (note,),
         resp_current=current,
     )
 
 
-def _em_phase(gate, experts, data, settings):
+def _em_phase(gate, experts, data, settings, reseeded):
     """EM iterations until convergence or ``max_iter``; returns the
     objective after each iteration, whether it converged and whether the
-    responsibilities are those of the final parameters."""
+    responsibilities are those of the final parameters. Counts each
+    re-seeded expert in ``reseeded``."""
     monitor = ConvergenceMonitor(settings.tol, settings.max_iter, settings.verbose)
     components = {"gate": gate, "experts": experts}
 
@@ -328,11 +339,15 @@ def _em_phase(gate, experts, data, settings):
         # A top-k gate may legitimately route no sample to an expert; such an
         # expert keeps its parameters (expert_load_ shows it) rather than be
         # re-seeded where a sparse gate would hand it whole regions untrained.
-        reseeded = (
-            gate.top_k is None
-            and reseed_dead_experts(gate, data, state.resp_mass).size > 0
+        dead = (
+            ()
+            if gate.top_k is not None
+            else reseed_dead_experts(gate, data, state.resp_mass)
         )
-        if reseeded:
+        for expert in dead:
+            reseeded[int(expert)] = reseeded.get(int(expert), 0) + 1
+        revived = len(dead) > 0
+        if revived:
             state, penalty = e_step(gate, experts, data, fixed_resp=True), penalties()
         # Q and the parameters of the pass just made, before the M-steps.
         before = {
@@ -360,8 +375,8 @@ def _em_phase(gate, experts, data, settings):
         fresh = not rejected  # else a step was halved after the last pass
         current = _penalized(state.log_likelihood, penalty, data.total_weight)
         if accelerator is not None:
-            accelerator.record(current, comparable=not reseeded)
-        if monitor.report(current, comparable=not reseeded):
+            accelerator.record(current, comparable=not revived)
+        if monitor.report(current, comparable=not revived):
             return monitor.history, True, fresh
     return monitor.history, False, fresh
 

@@ -9,17 +9,38 @@ way on every path.
 
 import contextlib
 import inspect
+import os
+import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import joblib
 import numpy as np
+import sklearn
 from scipy.sparse import issparse
 from sklearn.base import ClassifierMixin, RegressorMixin, clone
 from sklearn.utils.validation import _check_sample_weight, check_array, validate_data
 
 from ._data import FLOAT_DTYPES, TrainingData, check_magnitude
 from .experts import EstimatorExpert
+
+# Frames of these packages are skipped when a warning looks for the user's line.
+_INTERNAL_DIRS = tuple(
+    os.path.dirname(os.path.abspath(module.__file__)) + os.sep
+    for module in (sys.modules[__package__], sklearn, joblib)
+)
+
+
+def warn_user(message, category=UserWarning):
+    """``warnings.warn`` attributed to the first caller outside mixexp,
+    scikit-learn and joblib (the user's line that called ``fit``, or their
+    ``GridSearchCV.fit``), however deep inside a fit the warning is raised."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL_DIRS):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level + 1)
 
 
 @contextlib.contextmanager

@@ -53,6 +53,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ._estep import responsibilities
 from ._progress import counted
+from ._validation import warn_user
 
 __all__ = ["bootstrap_lrt", "coef_table", "observed_information", "summary"]
 
@@ -296,13 +297,12 @@ def _warn_caveats(mixture):
     for part in (mixture.gate_, mixture.experts_):
         caveat = part._info_caveat() if "information" in part.capabilities else None
         if caveat:
-            warnings.warn(
+            warn_user(
                 f"{type(part).__name__}: {caveat}. The standard errors are those "
                 "of the inverse negative Hessian of the log-likelihood at the "
                 'fitted parameters; method="bootstrap" gives sampling standard '
                 "errors of the fit itself.",
                 RuntimeWarning,
-                stacklevel=3,
             )
 
 
@@ -318,14 +318,13 @@ def _covariance(information):
         # A parameter touching a flat or negative direction has no finite SE.
         touched = np.any(np.abs(vectors[:, ~good]) > 1e-8, axis=1)
         variance[touched] = np.nan
-        warnings.warn(
+        warn_user(
             f"The observed information has {int(np.sum(~good))} non-positive "
             "eigenvalue(s): the fit is not at a strict maximum of the "
             "likelihood (not converged, a redundant expert, or a variance on "
             "its floor); the affected standard errors are NaN. Refit with a "
             'smaller tol or fewer experts, or use method="bootstrap".',
             RuntimeWarning,
-            stacklevel=3,
         )
     return inverse, variance
 
@@ -380,11 +379,10 @@ def _bootstrap_covariance(
     runs = list(counted(runs, n_boot, "bootstrap refits", verbose))
     kept = [run for run in runs if run is not None]
     if len(runs) - len(kept):
-        warnings.warn(
+        warn_user(
             f"{len(runs) - len(kept)} of {n_boot} bootstrap refits failed or lost "
             "an expert and were left out.",
             RuntimeWarning,
-            stacklevel=3,
         )
     if len(kept) < 2:
         raise ValueError(

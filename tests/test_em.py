@@ -1,6 +1,7 @@
 """What EM must achieve: monotone likelihood, recovery, sharp gates, baselines."""
 
 import pickle
+import re
 import warnings
 
 import joblib
@@ -11,6 +12,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
@@ -232,13 +234,29 @@ def test_dead_expert_is_reseeded_not_nan():
     est.gate_.intercept_[0] = -1e4
     est.gate_.coef_[0] = 0.0
     est.set_params(warm_start=True, max_iter=30)
-    with pytest.warns(UserWarning, match="re-seeded"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            est.fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X, y)
+    # One warning for the fit, pointing at the line that called fit.
+    reseeded = [w for w in caught if "re-seeded" in str(w.message)]
+    assert len(reseeded) == 1
+    assert re.match(r"Expert\(s\) \[0[],].* lost all", str(reseeded[0].message))
+    assert reseeded[0].filename == __file__
     assert np.all(np.isfinite(est.experts_.coef_))
     assert np.all(np.isfinite(est.experts_.noise_variance_))
     assert est.predict_gate_proba(X)[:, 0].max() > 0.5  # back in use
+
+
+def test_warnings_point_at_the_users_line_through_a_pipeline():
+    X, y = make_piecewise_linear(300, random_state=0)
+    pipeline = make_pipeline(
+        StandardScaler(), MixtureOfExpertsRegressor(3, max_iter=2, random_state=0)
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pipeline.fit(X, y)
+    [warning] = [w for w in caught if w.category is ConvergenceWarning]
+    assert warning.filename == __file__
 
 
 def test_n_init_keeps_the_best_run():
