@@ -464,6 +464,16 @@ def _delegating(name, mixture):
     @functools.wraps(target)
     def method(self, *args, **kwargs):
         check_is_fitted(self)
+        X = args[0] if args else None
+        shape = None if hasattr(X, "columns") else getattr(X, "shape", None)
+        expected = self.best_estimator_.n_features_in_
+        if shape is not None and len(shape) == 2 and shape[1] != expected:
+            # The chosen mixture's own check would name its class, not ours
+            # (a DataFrame's says which columns differ: it goes on to that).
+            raise ValueError(
+                f"X has {shape[1]} features, but {type(self).__name__} is "
+                f"expecting {expected} features as input."
+            )
         return getattr(self.best_estimator_, name)(*args, **kwargs)
 
     method.__qualname__ = name
@@ -609,7 +619,13 @@ class _MixtureCV(DocLinkMixin, MetaEstimatorMixin, ParamNamesOnce, BaseEstimator
         # folds' rows trust them.
         for template in templates:
             X, y, weight = clone(template)._validate_training_input(X, y, sample_weight)
-        folds = list(self._folds(seed, X.shape[0], groups).split(X, y, groups))
+        try:
+            folds = list(self._folds(seed, X.shape[0], groups).split(X, y, groups))
+        except ValueError as exc:  # scikit-learn's splitters name no remedy
+            raise ValueError(
+                f"{exc} Give {type(self).__name__} fewer folds (cv=2, or a "
+                "splitter), or more rows."
+            ) from exc
         if self._task == "classification":
             _check_every_class_trained(y, weight, folds)
         walks = [

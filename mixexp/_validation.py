@@ -82,6 +82,11 @@ def _refuse_non_numbers(X):
                 "convert it first, e.g. to days since a reference date with "
                 "(X - start) / np.timedelta64(1, 'D')."
             )
+        if getattr(dtype, "kind", None) == "c":  # scikit-learn prints all of X
+            raise ValueError(
+                "Complex data not supported: X has complex values; give their "
+                "real and imaginary parts as separate columns, np.c_[X.real, X.imag]."
+            )
         return
     for name, dtype in zip(columns, dtypes, strict=True):
         categories = getattr(dtype, "categories", None)
@@ -234,6 +239,11 @@ def check_weights(sample_weight, X):
                 f"sample_weight must be numeric, got {exc}; pass one "
                 "non-negative number per sample."
             ) from exc
+    if weights is not None and weights.ndim == 1 and weights.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"sample_weight has {weights.shape[0]} values but X has "
+            f"{X.shape[0]} rows; give one weight per row of X."
+        )
     if weights is not None and weights.dtype.kind in "biuf":
         if np.any(weights < 0):
             raise ValueError(
