@@ -241,9 +241,9 @@ def test_top_k_history_is_the_dense_phase_then_the_sparse_one(monkeypatch, kind)
     phases = []  # (top_k of the gate, objective per iteration) of each EM phase
     original = em._em_phase
 
-    def recording(gate, experts, data, estimator):
+    def recording(gate, experts, data, *args):
         top_k = gate.top_k
-        bounds, *rest = original(gate, experts, data, estimator)
+        bounds, *rest = original(gate, experts, data, *args)
         phases.append((top_k, list(bounds)))
         return (bounds, *rest)
 
