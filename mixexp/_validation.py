@@ -145,10 +145,15 @@ def check_targets(y, numeric_for=None, name="y"):
         try:
             y.astype(np.float64)
         except (TypeError, ValueError) as exc:
+            classifier = (
+                numeric_for.replace("Regressor", "Classifier")
+                if "Regressor" in numeric_for
+                else "MixtureOfExpertsClassifier"
+            )
             raise ValueError(
                 f"{numeric_for} needs numeric targets, got values of dtype "
                 f"{y.dtype} such as {y.ravel()[:3].tolist()}. Encode them as "
-                "numbers, or use MixtureOfExpertsClassifier for class labels."
+                f"numbers, or use {classifier} for class labels."
             ) from exc
 
 

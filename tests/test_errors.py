@@ -23,6 +23,7 @@ from mixexp import (
     HierarchicalMixtureOfExpertsRegressor,
     MixtureOfExpertsClassifier,
     MixtureOfExpertsRegressor,
+    MixtureOfExpertsRegressorCV,
 )
 from mixexp.datasets import make_mixture_regression, make_piecewise_linear
 from mixexp.experts import LinearExpert, LogisticExpert, StudentTExpert
@@ -205,6 +206,19 @@ def test_non_numbers_in_a_regression_target(value):
     y = _object_with(Y2, 5, value)
     with pytest.raises(ValueError, match="numeric targets.*MixtureOfExpertsClassifier"):
         MixtureOfExpertsRegressor(2).fit(X2, y)
+
+
+def test_text_targets_of_a_regressor_point_to_its_classifier():
+    y = np.array(["a", "b"] * 25)
+    for regressor, classifier in [
+        (MixtureOfExpertsRegressorCV, "MixtureOfExpertsClassifierCV"),
+        (
+            HierarchicalMixtureOfExpertsRegressor,
+            "HierarchicalMixtureOfExpertsClassifier",
+        ),
+    ]:
+        with pytest.raises(ValueError, match=f"numeric targets.*use {classifier} for"):
+            regressor().fit(X2[:50], y)
 
 
 def test_labels_of_mixed_types():
