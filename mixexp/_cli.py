@@ -254,7 +254,20 @@ def _select(
         search = make_pipeline(
             clone(scaler), kind(grid, random_state=random_state, verbose=verbose)
         )
-        search.fit(X, y, **{f"{search.steps[-1][0]}__groups": groups})
+        with warnings.catch_warnings():
+            # fit_command reports rare classes in the CLI's terms.
+            warnings.filterwarnings("ignore", "The least populated class")
+            try:
+                search.fit(X, y, **{f"{search.steps[-1][0]}__groups": groups})
+            except ValueError as exc:
+                if "every fold must train on every class" not in str(exc):
+                    raise
+                raise ValueError(
+                    "with --select cv some fold's training rows hold no row of a "
+                    "class (the folds keep each --groups group whole): give those "
+                    "classes rows in more groups, merge or drop them, or choose "
+                    "the model with --select bic or a fixed --n-experts."
+                ) from exc
         results = search[-1].cv_results_
         print(f"  {'expert form':26} {'K':>2}   held-out score", file=out)
         for i, params in enumerate(results["params"]):
@@ -312,6 +325,7 @@ def fit_command(args, out=None):
                 "predict class labels."
             ) from exc
     folds = _folds(X, groups, args)
+    rare = _check_classes(y, len(folds), args) if args.classifier else []
     smallest = min(len(train) for train, _ in folds)
     if not args.select and args.n_experts > smallest:
         raise ValueError(
@@ -327,6 +341,12 @@ def fit_command(args, out=None):
         n_groups = np.unique(groups).size
         print(
             f"folds by {args.groups!r}: no fold splits its {n_groups} groups", file=out
+        )
+    if rare:
+        print(
+            f"note: class(es) {rare} have fewer rows than the {len(folds)} folds of "
+            "--select cv, so some of its folds hold out none of their rows.",
+            file=out,
         )
     fitted = None
     if args.select:
@@ -396,6 +416,12 @@ def _folds(X, groups, args):
     """Five shuffled folds, or with a groups column five by group (fewer
     with fewer groups), so that the scores are those of new groups."""
     if groups is None:
+        if X.shape[0] < 5:
+            raise ValueError(
+                f"{args.data!r} has {X.shape[0]} data rows, but mixexp fit scores "
+                "the model by 5-fold cross-validation, which needs at least 5 "
+                "rows (and many more to learn anything): add rows."
+            )
         return list(KFold(5, shuffle=True, random_state=args.random_state).split(X))
     n_groups = np.unique(groups).size
     if n_groups < 2:
@@ -407,6 +433,24 @@ def _folds(X, groups, args):
         min(5, n_groups), shuffle=True, random_state=args.random_state
     )
     return list(splitter.split(X, groups=groups))
+
+
+def _check_classes(y, n_folds, args):
+    """Refuse classes --select cv cannot train every fold on; returns the
+    classes with fewer rows than folds (some folds hold none of them out)."""
+    classes, counts = np.unique(y, return_counts=True)
+    if args.select != "cv":
+        return []
+    single = classes[counts < 2].tolist()
+    if single:
+        raise ValueError(
+            f"class(es) {single} of --target {args.target!r} have a single "
+            "row, and --select cv trains every fold on every class, so each class "
+            f"needs at least 2 rows ({n_folds} for even folds): add rows of those "
+            "classes, merge or drop them, or choose the model with --select bic "
+            "or a fixed --n-experts."
+        )
+    return classes[counts < n_folds].tolist()
 
 
 def _mean_and_error(scores):
@@ -520,6 +564,28 @@ def _observed_vs_fitted(model, X, y, target, ax):
     ax.legend(fontsize="small")
 
 
+def _positive_int(text):
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
+def _seed(text):
+    """An argparse type: a seed NumPy takes, 0 to 2**32 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 2**32 - 1")
+    return value
+
+
 def main(argv=None):
     """Entry point of the ``mixexp`` console script."""
     parser = argparse.ArgumentParser(
@@ -530,13 +596,18 @@ def main(argv=None):
     demo = commands.add_parser(
         "demo", help="fit a regressor and a classifier on bundled data and report"
     )
-    demo.add_argument("--random-state", type=int, default=0)
+    demo.add_argument(
+        "--random-state",
+        type=_seed,
+        default=0,
+        help="seed of the data and the fits (default: %(default)s)",
+    )
     demo.add_argument(
         "--out",
         "--output",
         dest="output",
         default="mixexp-demo.png",
-        help="where to save the picture",
+        help="where to save the picture (default: %(default)s)",
     )
     fit = commands.add_parser(
         "fit", help="fit a mixture to a CSV file, cross-validate, save, draw"
@@ -562,7 +633,12 @@ def main(argv=None):
         "a group, so the scores are those of new groups",
     )
     size = fit.add_mutually_exclusive_group()
-    size.add_argument("--n-experts", type=int, default=4, help="number of experts")
+    size.add_argument(
+        "--n-experts",
+        type=_positive_int,
+        default=4,
+        help="number of experts (default: %(default)s)",
+    )
     size.add_argument(
         "--select",
         choices=["bic", "cv"],
@@ -572,13 +648,30 @@ def main(argv=None):
     )
     fit.add_argument(
         "--max-experts",
-        type=int,
+        type=_positive_int,
         default=8,
-        help="largest number of experts --select tries (of 1 2 3 4 6 8 12 16 24 32)",
+        help="largest number of experts --select tries (of 1 2 3 4 6 8 12 16 24 "
+        "32; default: %(default)s)",
     )
-    fit.add_argument("--save", help="save the fitted pipeline here (joblib)")
-    fit.add_argument("--plot", help="draw who is in charge where (PNG)")
-    fit.add_argument("--random-state", type=int, default=0)
+    fit.add_argument(
+        "--save",
+        metavar="PATH",
+        help="save the fitted pipeline here with joblib. The file is a pickle, "
+        "which runs code when it is loaded: load it only from a source you trust "
+        "(mixexp.io.dump and mixexp.io.load store models safely, with skops)",
+    )
+    fit.add_argument(
+        "--plot",
+        metavar="PATH",
+        help="draw who is in charge where; the extension picks the format "
+        "(.png, .pdf, .svg, ...)",
+    )
+    fit.add_argument(
+        "--random-state",
+        type=_seed,
+        default=0,
+        help="seed of the folds and the fits (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     if args.command == "fit":
         try:

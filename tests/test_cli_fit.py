@@ -139,6 +139,18 @@ def test_classifier_with_string_labels_chosen_by_cv(tmp_path, capsys):
             r"missing values: 'g' on line\(s\) 3",
         ),
         (["--target", "y", "--groups", "g"], ["x", "y"], [[1, 2]] * 3, "no column 'g'"),
+        (
+            ["--target", "y"],
+            ["x", "y"],
+            [[1, 2], [3, 4], [5, 6], [7, 9]],
+            "has 4 data rows, .* 5-fold cross-validation, .* add rows",
+        ),
+        (
+            ["--target", "y", "--classifier", "--select", "cv"],
+            ["x", "y"],
+            [[i, "ab"[i % 2]] for i in range(20)] + [[20, "c"]],
+            r"class\(es\) \['c'\] of --target 'y' have a single row.*--select bic",
+        ),
     ],
 )
 def test_bad_input_gets_a_clear_error(tmp_path, capsys, args, header, rows, message):
@@ -277,3 +289,48 @@ def test_pictures_for_every_shape_of_data(tmp_path, n_features, classifier):
     args = ["fit", path, "--target", "t", "--n-experts", "2", "--plot", str(picture)]
     assert main(args + (["--classifier"] if classifier else [])) == 0
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--n-experts", "0"], "argument --n-experts: 0 is not at least 1"),
+        (["--select", "cv", "--max-experts", "0"], "--max-experts: 0 is not at least"),
+        (["--n-experts", "two"], "argument --n-experts: 'two' is not a whole number"),
+        (["--random-state", "-1"], "--random-state: -1 is not between 0 and 2"),
+    ],
+)
+def test_bad_numbers_are_argparse_errors(piecewise_csv, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", piecewise_csv, "--target", "y", *args])
+    assert exit_.value.code == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == ""
+
+
+def test_rare_classes_under_select_cv_get_a_note_not_a_raw_warning(
+    tmp_path, capsys, recwarn
+):
+    X, y = make_local_classification(100, random_state=0)
+    labels = np.where(y == 1, "yes", "no").astype(object)
+    labels[:3] = "rare"
+    path = _write(
+        tmp_path / "rare.csv",
+        ["a", "b", "label"],
+        zip(X[:, 0], X[:, 1], labels, strict=True),
+    )
+    args = ["--classifier", "--select", "cv", "--max-experts", "2"]
+    assert main(["fit", path, "--target", "label", *args]) == 0
+    captured = capsys.readouterr()
+    assert "note: class(es) ['rare'] have fewer rows than the 5 folds" in captured.out
+    assert "least populated" not in captured.err
+    assert not [w for w in recwarn if "least populated" in str(w.message)]
+
+
+def test_help_shows_defaults_and_the_pickle_caveat(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "number of experts (default: 4)" in text
+    assert "default: 8)" in text
+    assert "pickle" in text and "mixexp.io" in text
