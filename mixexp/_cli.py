@@ -2,6 +2,7 @@
 
 import argparse
 import csv
+import os
 import sys
 import warnings
 
@@ -315,6 +316,7 @@ def fit_command(args, out=None):
     X, y, names, groups = read_table(
         args.data, args.target, args.features, args.drop, args.groups
     )
+    _check_outputs(args)
     kind = MixtureOfExpertsClassifier if args.classifier else MixtureOfExpertsRegressor
     if not args.classifier:
         try:
@@ -410,6 +412,43 @@ def fit_command(args, out=None):
         draw_fit(fitted, X, y, names, args.target, args.plot)
         print(f"picture: {args.plot}", file=out)
     return fitted
+
+
+def _check_outputs(args):
+    """Refuse a --save or --plot path that could not be written, and a
+    picture format matplotlib lacks, before the fit rather than after it."""
+    for flag, path in (("--save", args.save), ("--plot", args.plot)):
+        if path is None:
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):
+            raise ValueError(f"{flag} {path!r} is a directory; give a file name.")
+        if not os.path.isdir(folder):
+            raise ValueError(
+                f"{flag} {path!r}: there is no directory {folder!r}; create it "
+                "first, or give a path in an existing one."
+            )
+        if not os.access(folder, os.W_OK):
+            raise ValueError(
+                f"{flag} {path!r}: the directory {folder!r} is not writable; "
+                "give a path in one you can write to."
+            )
+    if args.plot is None:
+        return
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        raise ValueError(
+            "--plot needs matplotlib, which is not installed: pip install "
+            "'mixexp[plot]', or leave out --plot."
+        ) from None
+    extension = os.path.splitext(args.plot)[1].lstrip(".").lower()
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if extension and extension not in formats:
+        raise ValueError(
+            f"--plot {args.plot!r}: matplotlib cannot write .{extension} files; "
+            f"end the name in one of {', '.join('.' + f for f in sorted(formats))}."
+        )
 
 
 def _folds(X, groups, args):

@@ -334,3 +334,23 @@ def test_help_shows_defaults_and_the_pickle_caveat(capsys):
     assert "number of experts (default: 4)" in text
     assert "default: 8)" in text
     assert "pickle" in text and "mixexp.io" in text
+
+
+@pytest.mark.parametrize(
+    "flag, name, message",
+    [
+        ("--plot", "missing/x.png", "there is no directory .*missing"),
+        ("--save", "missing/m.joblib", "there is no directory .*missing"),
+        ("--plot", "out.xyz", r"cannot write \.xyz files; .*\.png"),
+        ("--save", ".", "is a directory"),
+    ],
+)
+def test_unwritable_outputs_are_refused_before_the_fit(
+    piecewise_csv, tmp_path, capsys, flag, name, message
+):
+    path = str(tmp_path / name)
+    assert main(["fit", piecewise_csv, "--target", "y", flag, path]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"mixexp fit: error: {flag} ")
+    assert re.search(message, captured.err)
+    assert captured.out == ""  # nothing was fitted first
