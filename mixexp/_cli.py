@@ -42,6 +42,21 @@ def _expert_table(rows, header):
     return "\n".join(["    " + line] + ["    " + b for b in body])
 
 
+def _aligned(rows, header, right):
+    """Rows of text as columns as wide as their longest entry, right-aligned
+    where ``right`` says, indented by two."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(row):
+        cells = [
+            f"{c:>{w}}" if r else f"{c:<{w}}"
+            for c, w, r in zip(row, widths, right, strict=True)
+        ]
+        return ("  " + "  ".join(cells)).rstrip()
+
+    return "\n".join(line(row) for row in [header, *rows])
+
+
 def demo_regression(random_state, out=sys.stdout):
     """Three linear pieces with jumps: the gate must learn where they switch."""
     X, y = make_piecewise_linear(1500, noise=0.3, random_state=random_state)
@@ -270,16 +285,31 @@ def _select(
                     "the model with --select bic or a fixed --n-experts."
                 ) from exc
         results = search[-1].cv_results_
-        print(f"  {'expert form':26} {'K':>2}   held-out score", file=out)
-        for i, params in enumerate(results["params"]):
-            score = results["mean_test_score"][i]
-            if not np.isnan(score):
-                mark = "  <- chosen" if i == search[-1].best_index_ else ""
-                print(
-                    f"  {params['expert']!r:26} {params['n_experts']:2d}   "
-                    f"{score:.4f}{mark}",
-                    file=out,
-                )
+        if kind is MixtureOfExpertsClassifierCV:
+            label, meaning = "held-out log-lik.", "mean log-likelihood per row"
+        else:
+            label, meaning = "held-out -MSE", "minus the mean squared error"
+        rows = [
+            (
+                repr(params["expert"]),
+                repr(params["gate"]),
+                str(params["n_experts"]),
+                f"{score:.4f}",
+                "<- chosen" if i == search[-1].best_index_ else "",
+            )
+            for i, (params, score) in enumerate(
+                zip(results["params"], results["mean_test_score"], strict=True)
+            )
+            if not np.isnan(score)
+        ]
+        header = ("expert form", "gate", "K", label, "")
+        right = (False, False, True, True, False)
+        print(_aligned(rows, header, right), file=out)
+        print(
+            f"  ({label}: {meaning} of the held-out rows, higher is better;\n"
+            "  below, the chosen model is scored on mixexp fit's own folds.)",
+            file=out,
+        )
         return make_pipeline(search[0], search[-1].best_estimator_)
     Z = clone(scaler).fit_transform(X)
     with warnings.catch_warnings():
@@ -370,8 +400,8 @@ def fit_command(args, out=None):
     scores, caught = _cross_validated(model, X, y, folds, progress, "scoring")
     if any("were removed" in str(w.message) for w in caught):
         print(
-            "note: on 4/5 of the rows, some cross-validation fits removed experts "
-            "that explained too few rows (see n_experts_).",
+            "note: in some folds, the fit on the fold's training rows removed "
+            "experts that explained too few of them (see n_experts_).",
             file=out,
         )
     baseline = make_pipeline(

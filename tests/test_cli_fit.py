@@ -88,8 +88,9 @@ def test_classifier_with_string_labels_chosen_by_cv(tmp_path, capsys):
     )
     assert code == 0
     out = capsys.readouterr().out
-    # The CV estimator's table: the form, each K walked, the chosen row.
-    assert re.search(r"LogisticExpert\(\)\s+4\s+-0\.\d+", out)
+    # The CV estimator's table: the form, the gate, each K walked, the chosen row.
+    assert re.search(r"LogisticExpert\(\)\s+\w*Gate\([^)]*\)\s+4\s+-0\.\d+", out)
+    assert "held-out log-lik." in out
     assert out.count("<- chosen") == 1
     assert "cross-validated accuracy 0.9" in out
 
@@ -354,3 +355,45 @@ def test_unwritable_outputs_are_refused_before_the_fit(
     assert captured.err.startswith(f"mixexp fit: error: {flag} ")
     assert re.search(message, captured.err)
     assert captured.out == ""  # nothing was fitted first
+
+
+def test_the_cv_table_names_the_gate_and_the_score_in_aligned_columns(
+    piecewise_csv, capsys
+):
+    args = ["fit", piecewise_csv, "--target", "y", "--select", "cv"]
+    assert main([*args, "--max-experts", "2"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if "expert form" in line)
+    header, table = lines[start], []
+    for line in lines[start + 1 :]:
+        if not line.startswith("  ") or line.startswith("  ("):
+            break
+        table.append(line)
+    assert re.match(r"  expert form\s+gate\s+K\s+held-out -MSE$", header)
+    # No two rows alike: the gate tells apart the forms of the same expert.
+    cells = [re.split(r"\s{2,}", row.strip()) for row in table]
+    assert len({tuple(c[:3]) for c in cells}) == len(cells) > 2
+    assert {c[1] for c in cells} >= {"SoftmaxGate()"}
+    # Each column starts where its heading does; the scores end under it.
+    for column in ("gate", "K"):
+        at = header.index(f"  {column}") + 2
+        assert all(row[at - 1] == " " and row[at] != " " for row in table)
+    end = len(header)
+    assert all(re.match(r"-\d+\.\d{4}$", row[:end].split()[-1]) for row in table)
+    assert "(held-out -MSE: minus the mean squared error" in out
+    assert "cross-validated R^2" in out
+
+
+def test_the_pruning_note_claims_no_share_of_rows(tmp_path, capsys):
+    X, y = make_piecewise_linear(40, random_state=0)
+    site = np.where(np.arange(40) < 20, "a", "b")  # two groups: two folds
+    path = _write(
+        tmp_path / "sites.csv", ["x", "site", "y"], zip(X[:, 0], site, y, strict=True)
+    )
+    args = ["--target", "y", "--groups", "site", "--n-experts", "8"]
+    assert main(["fit", path, *args]) == 0
+    out = capsys.readouterr().out
+    assert "2-fold cross-validated" in out
+    assert "note: in some folds, the fit on the fold's training rows removed" in out
+    assert "4/5" not in out
