@@ -508,6 +508,23 @@ def _check_classes(y, n_folds, args):
     """Refuse classes --select cv cannot train every fold on; returns the
     classes with fewer rows than folds (some folds hold none of them out)."""
     classes, counts = np.unique(y, return_counts=True)
+    try:
+        y.astype(float)
+        numeric = True
+    except ValueError:
+        numeric = False
+    taken = f"taken as classes, it has {classes.size} classes in {y.size} rows"
+    # Numbers with this many distinct values are measurements, not labels.
+    if numeric and classes.size > max(10, y.size / 5):
+        raise ValueError(
+            f"target {args.target!r} looks continuous: {taken}. Drop --classifier "
+            "to fit a regression."
+        )
+    if classes.size > y.size / 2:
+        raise ValueError(
+            f"target {args.target!r} has too few rows per class to learn: {taken}. "
+            "Check that --target names the column of class labels."
+        )
     if args.select != "cv":
         return []
     single = classes[counts < 2].tolist()

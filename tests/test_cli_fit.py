@@ -141,6 +141,19 @@ def test_classifier_with_string_labels_chosen_by_cv(tmp_path, capsys):
         ),
         (["--target", "y", "--groups", "g"], ["x", "y"], [[1, 2]] * 3, "no column 'g'"),
         (
+            ["--target", "y", "--classifier"],
+            ["x", "y"],
+            [[i, round(50 + 30 * np.sin(i))] for i in range(100)],
+            r"target 'y' looks continuous: taken as classes, it has \d+ classes in "
+            r"100 rows\. Drop --classifier",
+        ),
+        (
+            ["--target", "y", "--classifier"],
+            ["x", "y"],
+            [[i, f"id{i}" if i < 15 else "a"] for i in range(20)],
+            "target 'y' has too few rows per class to learn: .* 16 classes in 20 rows",
+        ),
+        (
             ["--target", "y"],
             ["x", "y"],
             [[1, 2], [3, 4], [5, 6], [7, 9]],
