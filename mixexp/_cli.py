@@ -368,6 +368,7 @@ def fit_command(args, out=None):
     model = make_pipeline(
         StandardScaler(), kind(args.n_experts, n_init=3, random_state=args.random_state)
     )
+    named = _named(X, names)
     print(f"{args.data}: {X.shape[0]} rows, features {names}", file=out)
     if groups is not None:
         n_groups = np.unique(groups).size
@@ -386,7 +387,7 @@ def fit_command(args, out=None):
         print(f"Choosing the model by {what}:", file=out)
         fitted = _select(
             model,
-            X,
+            named,
             y,
             args.select,
             args.max_experts,
@@ -416,7 +417,7 @@ def fit_command(args, out=None):
         progress("fitting on all rows")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            fitted = model.fit(X, y)
+            fitted = model.fit(named, y)
         progress.clear()
         for warning in caught:
             print(f"warning: {warning.message}", file=out)
@@ -437,9 +438,23 @@ def fit_command(args, out=None):
     print_summary(fitted, X, y, names, out)
     if args.save:
         joblib.dump(fitted, args.save)
-        print(f"model saved to {args.save} (joblib.load reads it back)", file=out)
+        if named is X:
+            takes = f"the columns {names}, in this order"
+        else:
+            takes = (
+                f"the columns {names}, by name from a pandas DataFrame and in this "
+                "order from an array"
+            )
+        print(
+            f"model saved to {args.save} (joblib.load reads it back); it predicts "
+            f"from {takes}",
+            file=out,
+        )
     if args.plot:
-        draw_fit(fitted, X, y, names, args.target, args.plot)
+        with warnings.catch_warnings():
+            # The pictures pass arrays of the columns the model was fitted on.
+            warnings.filterwarnings("ignore", "X does not have valid feature names")
+            draw_fit(fitted, X, y, names, args.target, args.plot)
         print(f"picture: {args.plot}", file=out)
     return fitted
 
@@ -479,6 +494,17 @@ def _check_outputs(args):
             f"--plot {args.plot!r}: matplotlib cannot write .{extension} files; "
             f"end the name in one of {', '.join('.' + f for f in sorted(formats))}."
         )
+
+
+def _named(X, names):
+    """``X`` as a pandas DataFrame with the CSV's column names, so that the
+    fitted pipeline matches columns by name at predict time; ``X`` itself
+    without pandas, which mixexp does not require."""
+    try:
+        import pandas as pd
+    except ImportError:
+        return X
+    return pd.DataFrame(X, columns=names)
 
 
 def _folds(X, groups, args):

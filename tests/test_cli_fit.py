@@ -1,5 +1,6 @@
 """``mixexp fit``: a CSV file in, a cross-validated model, a picture out."""
 
+import builtins
 import re
 
 import joblib
@@ -410,3 +411,52 @@ def test_the_pruning_note_claims_no_share_of_rows(tmp_path, capsys):
     assert "2-fold cross-validated" in out
     assert "note: in some folds, the fit on the fold's training rows removed" in out
     assert "4/5" not in out
+
+
+@pytest.mark.parametrize("select", [[], ["--select", "cv"], ["--select", "bic"]])
+def test_a_saved_model_is_not_fooled_by_reordered_columns(
+    tmp_path, capsys, recwarn, select
+):
+    pd = pytest.importorskip("pandas")
+    X, y = make_local_classification(200, random_state=0)
+    target = 3.0 * X[:, 0] - X[:, 1] + y
+    path = _write(
+        tmp_path / "data.csv", ["a", "b", "t"], zip(*X.T, target, strict=True)
+    )
+    saved, picture = tmp_path / "model.joblib", tmp_path / "fit.png"
+    args = ["--target", "t", "--max-experts", "2"] if select else ["--target", "t"]
+    outputs = ["--save", str(saved), "--plot", str(picture)]
+    assert main(["fit", path, *args, *select, *outputs]) == 0
+    model = joblib.load(saved)
+    frame = pd.DataFrame(X, columns=["a", "b"])
+    expected = model.predict(frame)
+    try:
+        reordered = model.predict(frame[["b", "a"]])
+    except ValueError as exc:  # scikit-learn's check of the feature names
+        assert "feature names" in str(exc)
+    else:
+        np.testing.assert_allclose(reordered, expected)
+    # The picture, drawn from arrays, raises no warning about feature names.
+    assert not [w for w in recwarn if "feature names" in str(w.message)]
+    out = capsys.readouterr().out
+    assert "it predicts from the columns ['a', 'b'], by name from a pandas" in out
+
+
+def test_without_pandas_the_saved_model_takes_the_columns_in_order(
+    piecewise_csv, tmp_path, capsys, monkeypatch
+):
+    real_import = builtins.__import__
+
+    def no_pandas_for_the_cli(name, globals=None, *args, **kwargs):
+        # scikit-learn keeps its own (sys.modules) view of pandas.
+        if name == "pandas" and (globals or {}).get("__name__") == "mixexp._cli":
+            raise ImportError("No module named 'pandas'")
+        return real_import(name, globals, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pandas_for_the_cli)
+    saved = tmp_path / "model.joblib"
+    args = ["--target", "y", "--n-experts", "3", "--save", str(saved)]
+    assert main(["fit", piecewise_csv, *args]) == 0
+    out = capsys.readouterr().out
+    assert "it predicts from the columns ['x'], in this order" in out
+    assert not hasattr(joblib.load(saved), "feature_names_in_")
