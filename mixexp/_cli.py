@@ -434,6 +434,13 @@ def fit_command(args, out=None):
         f"{_mean_and_error(baseline_scores)}",
         file=out,
     )
+    if not args.select and baseline_scores.mean() > scores.mean():
+        print(
+            f"note: the baseline scores higher than {_experts(args.n_experts)}; "
+            "--select cv chooses the number of experts (one among them) and "
+            "their form by cross-validation.",
+            file=out,
+        )
     print(f"gate share of each expert: {np.round(mixture.expert_load_, 3)}", file=out)
     print_summary(fitted, X, y, names, out)
     if args.save:

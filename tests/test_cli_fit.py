@@ -262,6 +262,21 @@ def test_the_baseline_is_scored_on_the_same_folds(piecewise_csv, capsys):
     assert float(baseline.group(1)) < float(mixture.group(1)) - 0.1
 
 
+def test_a_fixed_size_below_the_baseline_points_to_select_cv(tmp_path, capsys):
+    # A line with noise on 40 rows: four experts fit the noise.
+    rng = np.random.RandomState(0)
+    x = rng.uniform(-1, 1, 40)
+    path = _write(
+        tmp_path / "line.csv", ["x", "y"], zip(x, x + rng.randn(40), strict=True)
+    )
+    assert main(["fit", path, "--target", "y"]) == 0
+    assert "note: the baseline scores higher than 4 experts; --select cv" in (
+        capsys.readouterr().out
+    )
+    assert main(["fit", path, "--target", "y", "--select", "cv"]) == 0
+    assert "the baseline scores higher" not in capsys.readouterr().out
+
+
 def test_one_expert_is_singular(tmp_path, capsys):
     X, y = make_piecewise_linear(60, random_state=0)
     path = _write(tmp_path / "line.csv", ["x", "y"], zip(X[:, 0], X[:, 0], strict=True))
