@@ -34,17 +34,13 @@ def _rmse(model, X, y):
 
 
 def _expert_table(rows, header):
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    line = "  ".join(f"{h:>{w}}" for h, w in zip(header, widths, strict=True))
-    body = [
-        "  ".join(f"{c:>{w}}" for c, w in zip(r, widths, strict=True)) for r in rows
-    ]
-    return "\n".join(["    " + line] + ["    " + b for b in body])
+    return _aligned(rows, header, [True] * len(header), indent=4)
 
 
-def _aligned(rows, header, right):
-    """Rows of text as columns as wide as their longest entry, right-aligned
-    where ``right`` says, indented by two."""
+def _aligned(rows, header, right, indent=2):
+    """Rows as columns as wide as their longest entry, right-aligned where
+    ``right`` says, indented by ``indent`` spaces."""
+    rows = [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(row):
@@ -52,7 +48,7 @@ def _aligned(rows, header, right):
             f"{c:>{w}}" if r else f"{c:<{w}}"
             for c, w, r in zip(row, widths, right, strict=True)
         ]
-        return ("  " + "  ".join(cells)).rstrip()
+        return (" " * indent + "  ".join(cells)).rstrip()
 
     return "\n".join(line(row) for row in [header, *rows])
 
